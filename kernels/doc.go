@@ -1,4 +1,32 @@
 // Package kernels holds vqgen's hot loops: a cache-blocked single-precision
 // GEMM with assembly micro-kernels (AVX-512, AVX2+FMA) chosen at run time,
-// each with a portable Go twin that the noasm build tag selects.
+// and gonum's pure-Go Sgemm as the portable fallback (selected on other
+// CPUs and by the noasm build tag).
+//
+// # The blocked product
+//
+// C = alpha*op(A)*op(B) + beta*C with op(A) m x k and op(B) k x n, all
+// row-major, is split the GotoBLAS/BLIS way. The k dimension is cut into
+// blocks of at most kcMax; for each block, a kc x nc slab of op(B) is copied
+// ("packed") into nr-column micro-panels stored k-major, sized to stay in L2,
+// and an mc x kc slab of op(A) into mr-row micro-panels, each small enough to
+// stay in L1 while the micro-kernel sweeps it across every B micro-panel.
+// The micro-kernel keeps an mr x nr tile of C in registers
+// (14x32 = 28 zmm on AVX-512, 6x16 = 12 ymm on AVX2) and, for each k,
+// loads one row of the B micro-panel and FMAs it with mr broadcasts of A:
+//
+//	acc[r][:] += A[i+r][p] * B[p][j:j+nr]   for p in the k block,
+//
+// then writes C[i+r][j:j+nr] = alpha*acc[r] + beta'*C[i+r][j:j+nr], where
+// beta' is beta for the first k block and 1 after it. Tiles that stick out
+// of C (edges) are computed into a scratch tile and copied.
+//
+// # Determinism
+//
+// Each element of C is the same sequence of float32 operations whatever the
+// thread count: SgemmThreads splits C on tile boundaries, and the k blocks
+// and tile grid depend only on m, n, k. Paths (AVX-512, AVX2, gonum) differ
+// by rounding only: the sum over k is ordered differently and FMA rounds
+// once, so results agree to a relative error that grows like sqrt(k) times
+// float32's epsilon.
 package kernels

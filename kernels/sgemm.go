@@ -1,22 +1,395 @@
 package kernels
 
 import (
+	"fmt"
+	"runtime"
+	"sync"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-var fallback gonum.Implementation
+// microKernel is one assembly tile kernel and its tile shape. fn computes
+// C[0:mr][0:nr] = alpha*Apanel*Bpanel + beta*C for k steps, where a holds k
+// groups of mr floats and b holds k groups of nr floats; beta == 0 never
+// reads C.
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+// Block sizes (floats). A kcMax x mr micro-panel of A (21 KiB for 14 rows)
+// stays in the 48 KiB L1 while the kernel streams the packed B slab
+// (kc x ncMax, under 1 MiB) from the 2 MiB L2.
+const (
+	kcMax  = 384
+	ncMax  = 640
+	mcMax  = 1008
+	maxTil = 32 * 16 // largest mr*nr of any kernel
+)
+
+var (
+	kernelsAvail []*microKernel // the paths this CPU supports, best first
+	active       *microKernel   // nil means gonum
+	fallback     gonum.Implementation
+)
+
+// Path names the implementation Sgemm uses: "avx512", "avx2" or "generic".
+func Path() string {
+	if active == nil {
+		return "generic"
+	}
+	return active.name
+}
+
+// Paths lists the implementations this CPU and build support, best first;
+// "generic" is always last.
+func Paths() []string {
+	var p []string
+	for _, k := range kernelsAvail {
+		p = append(p, k.name)
+	}
+	return append(p, "generic")
+}
+
+// SetPath forces an implementation (one of Paths()) and returns a function
+// that restores the previous one. It is for tests and benchmarks and must not
+// be called while products are running.
+func SetPath(name string) (restore func()) {
+	prev := active
+	restore = func() { active = prev }
+	if name == "generic" {
+		active = nil
+		return restore
+	}
+	for _, k := range kernelsAvail {
+		if k.name == name {
+			active = k
+			return restore
+		}
+	}
+	panic(fmt.Sprintf("kernels: SetPath(%q): not supported here (have %v)", name, Paths()))
+}
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C on row-major matrices on the
 // calling goroutine only, where op(A) is m x k and op(B) is k x n.
-// transA/transB select op(X) = X^T.
+// transA/transB select op(X) = X^T. With beta == 0, C is not read.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	ta, tb := blas.NoTrans, blas.NoTrans
+	SgemmThreads(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// SgemmThreads is Sgemm with C split into blocks of whole tiles over threads
+// goroutines (threads <= 0 means GOMAXPROCS). Every element is computed by
+// one goroutine in the same order, so the result is bit-identical for any
+// threads.
+func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kern := active
+	if kern == nil {
+		ta, tb := blas.NoTrans, blas.NoTrans
+		if transA {
+			ta = blas.Trans
+		}
+		if transB {
+			tb = blas.Trans
+		}
+		// gonum splits its work over goroutines itself.
+		fallback.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	pr := problem{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+	// Too little work to pay for a goroutine hand-off (~a few µs).
+	if threads == 1 || 2*m*n*k < 1<<19 {
+		pr.run(0, m, 0, n)
+		return
+	}
+	// The goroutines share a pooled copy so that the serial path above keeps
+	// its problem on the stack.
+	p := problemPool.Get().(*problem)
+	*p = pr
+	defer func() {
+		*p = problem{}
+		problemPool.Put(p)
+	}()
+	// Split whichever dimension has more tiles, on tile boundaries.
+	mt, nt := (m+kern.mr-1)/kern.mr, (n+kern.nr-1)/kern.nr
+	splitM := mt >= nt
+	tiles := nt
+	if splitM {
+		tiles = mt
+	}
+	if threads > tiles {
+		threads = tiles
+	}
+	var wg sync.WaitGroup
+	wg.Add(threads - 1)
+	for t := threads - 1; t >= 0; t-- {
+		lo, hi := t*tiles/threads, (t+1)*tiles/threads
+		i0, i1, j0, j1 := 0, m, 0, n
+		if splitM {
+			i0, i1 = lo*kern.mr, min(hi*kern.mr, m)
+		} else {
+			j0, j1 = lo*kern.nr, min(hi*kern.nr, n)
+		}
+		if t == 0 {
+			p.run(i0, i1, j0, j1)
+			break
+		}
+		go func() {
+			defer wg.Done()
+			p.run(i0, i1, j0, j1)
+		}()
+	}
+	wg.Wait()
+}
+
+// scaleC sets C = beta*C (without reading C when beta == 0), which is the
+// whole product when k == 0 or alpha == 0.
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	check := func(name string, x []float32, ld, rows, cols int) {
+		if ld < max(1, cols) {
+			panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d is less than the %d columns of %s", name, ld, cols, name))
+		}
+		if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d is shorter than (%d-1)*%d+%d for a %dx%d matrix", name, len(x), rows, ld, cols, rows, cols))
+		}
+	}
+	ar, ac := m, k
 	if transA {
-		ta = blas.Trans
+		ar, ac = k, m
 	}
+	br, bc := k, n
 	if transB {
-		tb = blas.Trans
+		br, bc = n, k
 	}
-	fallback.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	check("a", a, lda, ar, ac)
+	check("b", b, ldb, br, bc)
+	check("c", c, ldc, m, n)
+}
+
+// buffers are one goroutine's packing space, pooled so that a warmed-up
+// product allocates nothing.
+type buffers struct {
+	packA []float32
+	packB []float32
+	tile  [maxTil]float32
+}
+
+var bufPool = sync.Pool{New: func() any {
+	return &buffers{
+		packA: make([]float32, kcMax*(mcMax+32)),
+		packB: make([]float32, kcMax*(ncMax+32)),
+	}
+}}
+
+var problemPool = sync.Pool{New: func() any { return new(problem) }}
+
+type problem struct {
+	kern           *microKernel
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+// split cuts total into the fewest blocks of at most maxBlock, of nearly
+// equal size rounded up to a multiple of unit, so that no block is a thin
+// remainder.
+func split(total, maxBlock, unit int) int {
+	nb := (total + maxBlock - 1) / maxBlock
+	bs := (total + nb - 1) / nb
+	return (bs + unit - 1) / unit * unit
+}
+
+// run computes rows [i0,i1) and columns [j0,j1) of C. i0 and j0 are on the
+// global tile grid, and the k blocks depend only on k, so each element gets
+// the same operations whichever region it falls in.
+func (p *problem) run(i0, i1, j0, j1 int) {
+	buf := bufPool.Get().(*buffers)
+	defer bufPool.Put(buf)
+	mr, nr := p.kern.mr, p.kern.nr
+	kc := split(p.k, kcMax, 1)
+	nc := split(p.n, ncMax, nr)
+	mc := split(p.m, mcMax, mr)
+	for jc := j0; jc < j1; jc += nc {
+		nb := min(nc, j1-jc)
+		for pc := 0; pc < p.k; pc += kc {
+			kb := min(kc, p.k-pc)
+			beta := p.beta
+			if pc > 0 {
+				beta = 1
+			}
+			p.packB(buf.packB, pc, kb, jc, nb)
+			for ic := i0; ic < i1; ic += mc {
+				mb := min(mc, i1-ic)
+				p.packA(buf.packA, ic, mb, pc, kb)
+				p.macro(buf, ic, mb, jc, nb, kb, beta)
+			}
+		}
+	}
+}
+
+// macro runs the micro-kernel over an mb x nb block of C from packed
+// panels: each A micro-panel stays in L1 while B micro-panels stream by.
+func (p *problem) macro(buf *buffers, ic, mb, jc, nb, kb int, beta float32) {
+	mr, nr := p.kern.mr, p.kern.nr
+	fn := p.kern.fn
+	ldc := p.ldc
+	for ir := 0; ir < mb; ir += mr {
+		pa := &buf.packA[ir*kb]
+		mrEff := min(mr, mb-ir)
+		for jr := 0; jr < nb; jr += nr {
+			pb := &buf.packB[jr*kb]
+			nrEff := min(nr, nb-jr)
+			ci := (ic+ir)*ldc + jc + jr
+			if mrEff == mr && nrEff == nr {
+				fn(kb, pa, pb, &p.c[ci], ldc, p.alpha, beta)
+				continue
+			}
+			t := buf.tile[:mr*nr]
+			fn(kb, pa, pb, &t[0], nr, 1, 0)
+			alpha := p.alpha
+			for r := 0; r < mrEff; r++ {
+				crow := p.c[ci+r*ldc : ci+r*ldc+nrEff]
+				trow := t[r*nr : r*nr+nrEff]
+				if beta == 0 {
+					for j, v := range trow {
+						crow[j] = alpha * v
+					}
+				} else {
+					for j, v := range trow {
+						crow[j] = alpha*v + beta*crow[j]
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA copies op(A)[i0:i0+mb][p0:p0+kb] into mr-row micro-panels, each
+// stored k-major (kb groups of mr floats), zero-padding the last one.
+func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
+	mr := p.kern.mr
+	a, lda := p.a, p.lda
+	for ir := 0; ir < mb; ir += mr {
+		panel := dst[ir*kb : ir*kb+mr*kb]
+		rows := min(mr, mb-ir)
+		if !p.transA {
+			// op(A)[i][q] = a[i*lda+q]: read rows, scatter with stride mr.
+			for r := 0; r < rows; r++ {
+				src := a[(i0+ir+r)*lda+p0:][:kb]
+				d := panel[r:]
+				for q, v := range src {
+					d[q*mr] = v
+				}
+			}
+			for r := rows; r < mr; r++ {
+				for q := 0; q < kb; q++ {
+					panel[q*mr+r] = 0
+				}
+			}
+			continue
+		}
+		// op(A)[i][q] = a[q*lda+i]: rows of the panel are contiguous.
+		for q := 0; q < kb; q++ {
+			d := panel[q*mr : q*mr+mr]
+			copy(d, a[(p0+q)*lda+i0+ir:][:rows])
+			clear(d[rows:])
+		}
+	}
+}
+
+// packB copies op(B)[p0:p0+kb][j0:j0+nb] into nr-column micro-panels, each
+// stored k-major (kb groups of nr floats), zero-padding the last one.
+func (p *problem) packB(dst []float32, p0, kb, j0, nb int) {
+	nr := p.kern.nr
+	b, ldb := p.b, p.ldb
+	for jr := 0; jr < nb; jr += nr {
+		panel := dst[jr*kb : jr*kb+nr*kb]
+		cols := min(nr, nb-jr)
+		if p.transB {
+			// op(B)[q][j] = b[j*ldb+q]: read rows of b, scatter with stride nr.
+			for c := 0; c < cols; c++ {
+				src := b[(j0+jr+c)*ldb+p0:][:kb]
+				d := panel[c:]
+				for q, v := range src {
+					d[q*nr] = v
+				}
+			}
+			for c := cols; c < nr; c++ {
+				for q := 0; q < kb; q++ {
+					panel[q*nr+c] = 0
+				}
+			}
+			continue
+		}
+		if cols == 32 && nr == 32 {
+			// Whole 128-byte rows compile to a few wide moves.
+			for q := 0; q < kb; q++ {
+				*(*[32]float32)(panel[q*32:]) = *(*[32]float32)(b[(p0+q)*ldb+j0+jr:])
+			}
+			continue
+		}
+		for q := 0; q < kb; q++ {
+			d := panel[q*nr : q*nr+nr]
+			copy(d, b[(p0+q)*ldb+j0+jr:][:cols])
+			clear(d[cols:])
+		}
+	}
+}
+
+// Implementation is gonum's blas.Float32 with Sgemm replaced by this
+// package's, so code written against blas32 can use it via blas32.Use.
+// Threads is the goroutine count for Sgemm: 0 means GOMAXPROCS, 1 serial.
+type Implementation struct {
+	gonum.Implementation
+	Threads int
+}
+
+var _ blas.Float32 = Implementation{}
+
+// Sgemm implements blas.Float32 (row-major, like all of blas32).
+func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	SgemmThreads(impl.Threads, isTrans(tA, "tA"), isTrans(tB, "tB"), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func isTrans(t blas.Transpose, name string) bool {
+	switch t {
+	case blas.NoTrans:
+		return false
+	case blas.Trans, blas.ConjTrans:
+		return true
+	}
+	panic(fmt.Sprintf("kernels: Sgemm: bad %s %q", name, rune(t)))
 }

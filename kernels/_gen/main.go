@@ -1,0 +1,266 @@
+// Command gen writes kernels/sgemm_amd64.s: the SGEMM micro-kernels and the
+// FMA-peak probe. It lives in its own module so that avo is not a dependency
+// of vqgen itself. Run it through `go generate` in kernels/.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+func main() {
+	ConstraintExpr("!noasm")
+	genAVX512(14, 2, 4)
+	genAVX2(6, 2, 4)
+	genPeakAVX512()
+	genPeakAVX2()
+	Generate()
+}
+
+// zmm returns the physical register Zi; the kernels pin registers by hand
+// because the 14x32 tile needs all 32 of them.
+func zmm(i int) VecPhysical {
+	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+}
+
+func ymm(i int) VecPhysical {
+	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+}
+
+const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32)"
+
+// genAVX512 emits an mr x (16*nv) micro-kernel: C = alpha*A*B + beta*C for
+// one tile, where a holds k groups of mr floats (packed A) and b holds k
+// groups of 16*nv floats (packed B). Each k step loads nv vectors of B and
+// FMAs them with mr broadcasts of A taken straight from memory, so the
+// accumulators are the whole register file minus the B vectors. unroll is
+// how many k steps one loop trip does.
+func genAVX512(mr, nv, unroll int) {
+	nr := 16 * nv
+	TEXT(fmt.Sprintf("sgemmKernelAVX512_%dx%d", mr, nr), NOSPLIT, kernelSig)
+	Doc(fmt.Sprintf("sgemmKernelAVX512_%dx%d computes one %dx%d tile of C (row stride ldc floats).", mr, nr, mr, nr))
+	acc := func(r, j int) VecPhysical { return zmm(r*nv + j) }
+	bv := func(j int) VecPhysical { return zmm(mr*nv + j) }
+	if mr*nv+nv > 32 {
+		panic("too many registers")
+	}
+	k, a, b, c, ldc := RCX, RSI, RDI, RDX, R8
+	Load(Param("k"), k)
+	Load(Param("a"), a)
+	Load(Param("b"), b)
+	Load(Param("c"), c)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VPXORD(acc(r, j), acc(r, j), acc(r, j))
+		}
+	}
+	step := func(s int) {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: 4 * (s*nr + 16*j)}, bv(j))
+		}
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nv; j++ {
+				VFMADD231PS_BCST(Mem{Base: a, Disp: 4 * (s*mr + r)}, bv(j), acc(r, j))
+			}
+		}
+	}
+	// Unrolled main loop, then single steps for the rest of k.
+	CMPQ(k, U8(unroll))
+	JL(LabelRef("tail"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: a, Disp: 4 * mr * unroll * 4})
+	PREFETCHT0(Mem{Base: b, Disp: 4 * nr * unroll * 2})
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(4*mr*unroll), a)
+	ADDQ(U32(4*nr*unroll), b)
+	SUBQ(U8(unroll), k)
+	CMPQ(k, U8(unroll))
+	JGE(LabelRef("loop"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("store"))
+	step(0)
+	ADDQ(U32(4*mr), a)
+	ADDQ(U32(4*nr), b)
+	DECQ(k)
+	JMP(LabelRef("tail"))
+
+	Label("store")
+	alpha, beta := bv(0), bv(1)
+	VBROADCASTSS(NewParamAddr("alpha", 40), alpha)
+	// beta == 0 (either sign) must not read C, so NaNs there are overwritten.
+	MOVL(NewParamAddr("beta", 44), EAX)
+	ANDL(U32(0x7fffffff), EAX)
+	JZ(LabelRef("storenobeta"))
+	VBROADCASTSS(NewParamAddr("beta", 44), beta)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(r, j), acc(r, j))
+			VFMADD231PS(Mem{Base: c, Disp: 64 * j}, beta, acc(r, j))
+			VMOVUPS(acc(r, j), Mem{Base: c, Disp: 64 * j})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+	Label("storenobeta")
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(r, j), acc(r, j))
+			VMOVUPS(acc(r, j), Mem{Base: c, Disp: 64 * j})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genAVX2 is genAVX512 for 16 ymm registers: mr*nv accumulators, nv B
+// vectors and one register for the broadcast of A (AVX2 FMAs cannot
+// broadcast from memory).
+func genAVX2(mr, nv, unroll int) {
+	nr := 8 * nv
+	TEXT(fmt.Sprintf("sgemmKernelAVX2_%dx%d", mr, nr), NOSPLIT, kernelSig)
+	Doc(fmt.Sprintf("sgemmKernelAVX2_%dx%d computes one %dx%d tile of C (row stride ldc floats).", mr, nr, mr, nr))
+	acc := func(r, j int) VecPhysical { return ymm(r*nv + j) }
+	bv := func(j int) VecPhysical { return ymm(mr*nv + j) }
+	av := ymm(mr*nv + nv)
+	if mr*nv+nv+1 > 16 {
+		panic("too many registers")
+	}
+	k, a, b, c, ldc := RCX, RSI, RDI, RDX, R8
+	Load(Param("k"), k)
+	Load(Param("a"), a)
+	Load(Param("b"), b)
+	Load(Param("c"), c)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VXORPS(acc(r, j), acc(r, j), acc(r, j))
+		}
+	}
+	step := func(s int) {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: 4 * (s*nr + 8*j)}, bv(j))
+		}
+		for r := 0; r < mr; r++ {
+			VBROADCASTSS(Mem{Base: a, Disp: 4 * (s*mr + r)}, av)
+			for j := 0; j < nv; j++ {
+				VFMADD231PS(bv(j), av, acc(r, j))
+			}
+		}
+	}
+	CMPQ(k, U8(unroll))
+	JL(LabelRef("tail"))
+	Label("loop")
+	PREFETCHT0(Mem{Base: a, Disp: 4 * mr * unroll * 4})
+	PREFETCHT0(Mem{Base: b, Disp: 4 * nr * unroll * 2})
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U32(4*mr*unroll), a)
+	ADDQ(U32(4*nr*unroll), b)
+	SUBQ(U8(unroll), k)
+	CMPQ(k, U8(unroll))
+	JGE(LabelRef("loop"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("store"))
+	step(0)
+	ADDQ(U32(4*mr), a)
+	ADDQ(U32(4*nr), b)
+	DECQ(k)
+	JMP(LabelRef("tail"))
+
+	Label("store")
+	alpha, beta := bv(0), bv(1)
+	VBROADCASTSS(NewParamAddr("alpha", 40), alpha)
+	MOVL(NewParamAddr("beta", 44), EAX)
+	ANDL(U32(0x7fffffff), EAX)
+	JZ(LabelRef("storenobeta"))
+	VBROADCASTSS(NewParamAddr("beta", 44), beta)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(r, j), acc(r, j))
+			VFMADD231PS(Mem{Base: c, Disp: 32 * j}, beta, acc(r, j))
+			VMOVUPS(acc(r, j), Mem{Base: c, Disp: 32 * j})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+	Label("storenobeta")
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(r, j), acc(r, j))
+			VMOVUPS(acc(r, j), Mem{Base: c, Disp: 32 * j})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// peakChains independent FMA chains hide the 4-cycle FMA latency on two
+// FMA ports with room to spare.
+const peakChains = 16
+
+func genPeakAVX512() {
+	TEXT("fmaPeakAVX512", NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("fmaPeakAVX512 runs n trips of %d independent zmm FMAs (%d flops each).", peakChains, 32))
+	n := RCX
+	Load(Param("n"), n)
+	for i := 0; i < peakChains+2; i++ {
+		VPXORD(zmm(i), zmm(i), zmm(i))
+	}
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for i := 0; i < peakChains; i++ {
+		VFMADD231PS(zmm(peakChains), zmm(peakChains+1), zmm(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func genPeakAVX2() {
+	const chains = 12
+	TEXT("fmaPeakAVX2", NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("fmaPeakAVX2 runs n trips of %d independent ymm FMAs (16 flops each).", chains))
+	n := RCX
+	Load(Param("n"), n)
+	for i := 0; i < chains+2; i++ {
+		VXORPS(ymm(i), ymm(i), ymm(i))
+	}
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for i := 0; i < chains; i++ {
+		VFMADD231PS(ymm(chains), ymm(chains+1), ymm(i))
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

@@ -1,0 +1,35 @@
+//go:build !noasm
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:generate sh -c "cd _gen && go run . -out ../sgemm_amd64.s -stubs ../sgemm_stubs_amd64.go -pkg kernels"
+
+func init() {
+	// AVX-512 kernels use EVEX broadcasts and 32 registers (F), and the
+	// OS must save zmm state (checked by x/sys/cpu).
+	if cpu.X86.HasAVX512F {
+		kernelsAvail = append(kernelsAvail, &microKernel{name: "avx512", mr: 14, nr: 32, fn: sgemmKernelAVX512_14x32})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		kernelsAvail = append(kernelsAvail, &microKernel{name: "avx2", mr: 6, nr: 16, fn: sgemmKernelAVX2_6x16})
+	}
+	if len(kernelsAvail) > 0 {
+		active = kernelsAvail[0]
+	}
+}
+
+// fmaPeak runs the FMA-throughput probe of the active path: n trips of
+// independent FMAs, returning the flops done (0 if there is no asm path).
+func fmaPeak(n int) float64 {
+	switch Path() {
+	case "avx512":
+		fmaPeakAVX512(n)
+		return float64(n) * 16 * 32
+	case "avx2":
+		fmaPeakAVX2(n)
+		return float64(n) * 12 * 16
+	}
+	return 0
+}
