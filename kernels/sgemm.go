@@ -17,6 +17,11 @@ type microKernel struct {
 	name   string
 	mr, nr int
 	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	// Optional asm packing for whole panels (nil: plain Go). copyB packs a
+	// non-transposed B panel of width nr; gather(k, src, idx, mask, dst,
+	// step) packs up to 16 strided rows (see packGatherAVX512).
+	copyB  func(k int, src *float32, ld int, dst *float32)
+	gather func(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
 }
 
 // Block sizes (floats). A kcMax x mr micro-panel of A (21 KiB for 14 rows)
@@ -203,6 +208,7 @@ type buffers struct {
 	packA []float32
 	packB []float32
 	tile  [maxTil]float32
+	idx   [16]int32
 }
 
 var bufPool = sync.Pool{New: func() any {
@@ -221,6 +227,7 @@ type problem struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	buf            *buffers // the running goroutine's; set by run
 }
 
 // split cuts total into the fewest blocks of at most maxBlock, of nearly
@@ -238,6 +245,9 @@ func split(total, maxBlock, unit int) int {
 func (p *problem) run(i0, i1, j0, j1 int) {
 	buf := bufPool.Get().(*buffers)
 	defer bufPool.Put(buf)
+	q := *p // each goroutine has its own copy to hold its buffers
+	q.buf = buf
+	p = &q
 	mr, nr := p.kern.mr, p.kern.nr
 	kc := split(p.k, kcMax, 1)
 	nc := split(p.n, ncMax, nr)
@@ -305,6 +315,11 @@ func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
 	for ir := 0; ir < mb; ir += mr {
 		panel := dst[ir*kb : ir*kb+mr*kb]
 		rows := min(mr, mb-ir)
+		if !p.transA && rows == mr && mr <= 16 && p.kern.gather != nil && fitsInt32(mr*lda) {
+			buf := p.idx(lda, mr)
+			p.kern.gather(kb, &a[(i0+ir)*lda+p0], buf, 1<<mr-1, &panel[0], mr)
+			continue
+		}
 		if !p.transA {
 			// op(A)[i][q] = a[i*lda+q]: read rows, scatter with stride mr.
 			for r := 0; r < rows; r++ {
@@ -330,6 +345,20 @@ func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
 	}
 }
 
+func fitsInt32(x int) bool { return x < 1<<31 }
+
+// idx fills the gather indices l*ld for l < lanes in the goroutine's buffer.
+func (p *problem) idx(ld, lanes int) *[16]int32 {
+	ix := &p.buf.idx
+	for l := range ix {
+		ix[l] = 0
+		if l < lanes {
+			ix[l] = int32(l * ld)
+		}
+	}
+	return ix
+}
+
 // packB copies op(B)[p0:p0+kb][j0:j0+nb] into nr-column micro-panels, each
 // stored k-major (kb groups of nr floats), zero-padding the last one.
 func (p *problem) packB(dst []float32, p0, kb, j0, nb int) {
@@ -338,6 +367,13 @@ func (p *problem) packB(dst []float32, p0, kb, j0, nb int) {
 	for jr := 0; jr < nb; jr += nr {
 		panel := dst[jr*kb : jr*kb+nr*kb]
 		cols := min(nr, nb-jr)
+		if p.transB && cols == nr && nr%16 == 0 && p.kern.gather != nil && fitsInt32(nr*ldb) {
+			buf := p.idx(ldb, 16)
+			for h := 0; h < nr; h += 16 {
+				p.kern.gather(kb, &b[(j0+jr+h)*ldb+p0], buf, 0xffff, &panel[h], nr)
+			}
+			continue
+		}
 		if p.transB {
 			// op(B)[q][j] = b[j*ldb+q]: read rows of b, scatter with stride nr.
 			for c := 0; c < cols; c++ {
@@ -354,11 +390,8 @@ func (p *problem) packB(dst []float32, p0, kb, j0, nb int) {
 			}
 			continue
 		}
-		if cols == 32 && nr == 32 {
-			// Whole 128-byte rows compile to a few wide moves.
-			for q := 0; q < kb; q++ {
-				*(*[32]float32)(panel[q*32:]) = *(*[32]float32)(b[(p0+q)*ldb+j0+jr:])
-			}
+		if cols == nr && p.kern.copyB != nil {
+			p.kern.copyB(kb, &b[p0*ldb+j0+jr], ldb, &panel[0])
 			continue
 		}
 		for q := 0; q < kb; q++ {

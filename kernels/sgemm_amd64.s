@@ -663,6 +663,86 @@ done:
 	VZEROUPPER
 	RET
 
+// func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
+// Requires: AVX, AVX512F, MMX+
+TEXT ·packCopy32AVX512(SB), NOSPLIT, $0-32
+	MOVQ  k+0(FP), CX
+	MOVQ  src+8(FP), SI
+	MOVQ  ld+16(FP), R8
+	MOVQ  dst+24(FP), DI
+	SHLQ  $0x02, R8
+	TESTQ CX, CX
+	JZ    done
+
+loop:
+	LEAQ       (SI)(R8*8), R9
+	PREFETCHT0 (R9)
+	PREFETCHT0 64(R9)
+	VMOVUPS    (SI), Z0
+	VMOVUPS    64(SI), Z1
+	VMOVUPS    Z0, (DI)
+	VMOVUPS    Z1, 64(DI)
+	ADDQ       R8, SI
+	ADDQ       $0x80, DI
+	DECQ       CX
+	JNZ        loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func packGatherAVX512(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
+// Requires: AVX, AVX512F
+TEXT ·packGatherAVX512(SB), NOSPLIT, $0-48
+	MOVQ      k+0(FP), CX
+	MOVQ      src+8(FP), SI
+	MOVQ      idx+16(FP), AX
+	VMOVDQU32 (AX), Z31
+	MOVQ      mask+24(FP), AX
+	KMOVW     AX, K1
+	MOVQ      dst+32(FP), DI
+	MOVQ      step+40(FP), R8
+	SHLQ      $0x02, R8
+	CMPQ      CX, $0x04
+	JL        tail
+
+loop:
+	KMOVW      K1, K2
+	VGATHERDPS (SI)(Z31*4), K2, Z0
+	KMOVW      K1, K3
+	VGATHERDPS 4(SI)(Z31*4), K3, Z1
+	KMOVW      K1, K4
+	VGATHERDPS 8(SI)(Z31*4), K4, Z2
+	KMOVW      K1, K5
+	VGATHERDPS 12(SI)(Z31*4), K5, Z3
+	VMOVUPS    Z0, K1, (DI)
+	ADDQ       R8, DI
+	VMOVUPS    Z1, K1, (DI)
+	ADDQ       R8, DI
+	VMOVUPS    Z2, K1, (DI)
+	ADDQ       R8, DI
+	VMOVUPS    Z3, K1, (DI)
+	ADDQ       R8, DI
+	ADDQ       $0x10, SI
+	SUBQ       $0x04, CX
+	CMPQ       CX, $0x04
+	JGE        loop
+
+tail:
+	TESTQ      CX, CX
+	JZ         done
+	KMOVW      K1, K2
+	VGATHERDPS (SI)(Z31*4), K2, Z0
+	VMOVUPS    Z0, K1, (DI)
+	ADDQ       R8, DI
+	ADDQ       $0x04, SI
+	DECQ       CX
+	JMP        tail
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-8

@@ -13,5 +13,11 @@ func sgemmKernelAVX2_6x16(k int, a *float32, b *float32, c *float32, ldc int, al
 // fmaPeakAVX512 runs n trips of 16 independent zmm FMAs (32 flops each).
 func fmaPeakAVX512(n int)
 
+// packCopy32AVX512 copies src[q*ld : q*ld+32] to dst[q*32 : q*32+32] for q < k.
+func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
+
+// packGatherAVX512 stores src[q+idx[l]] at dst[q*step+l] for q < k and the lanes l in mask.
+func packGatherAVX512(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
+
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

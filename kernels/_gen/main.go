@@ -16,6 +16,8 @@ func main() {
 	genAVX512(14, 2, 4)
 	genAVX2(6, 2, 4)
 	genPeakAVX512()
+	genPackCopy32()
+	genPackGather()
 	genPeakAVX2()
 	Generate()
 }
@@ -260,6 +262,90 @@ func genPeakAVX2() {
 	}
 	DECQ(n)
 	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genPackCopy32 emits the B packing for AVX-512 when op(B) is not
+// transposed: 32 contiguous floats of each of k rows (row stride ld floats)
+// to dst, 32 per k. The software prefetch a few rows ahead matters because
+// each row is usually on another 4 KiB page, where the hardware prefetcher
+// does not follow.
+func genPackCopy32() {
+	TEXT("packCopy32AVX512", NOSPLIT, "func(k int, src *float32, ld int, dst *float32)")
+	Doc("packCopy32AVX512 copies src[q*ld : q*ld+32] to dst[q*32 : q*32+32] for q < k.")
+	k, src, ld, dst := RCX, RSI, R8, RDI
+	Load(Param("k"), k)
+	Load(Param("src"), src)
+	Load(Param("ld"), ld)
+	Load(Param("dst"), dst)
+	SHLQ(U8(2), ld)
+	ahead := R9
+	TESTQ(k, k)
+	JZ(LabelRef("done"))
+	Label("loop")
+	LEAQ(Mem{Base: src, Index: ld, Scale: 8}, ahead)
+	PREFETCHT0(Mem{Base: ahead})
+	PREFETCHT0(Mem{Base: ahead, Disp: 64})
+	VMOVUPS(Mem{Base: src}, Z0)
+	VMOVUPS(Mem{Base: src, Disp: 64}, Z1)
+	VMOVUPS(Z0, Mem{Base: dst})
+	VMOVUPS(Z1, Mem{Base: dst, Disp: 64})
+	ADDQ(ld, src)
+	ADDQ(U8(128), dst)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genPackGather emits the transposing pack: for each q < k it gathers
+// src[q + idx[l]] for the lanes l set in mask and stores them (masked) at
+// dst[q*step : q*step+16]. With idx[l] = l*ld this turns up to 16 rows of a
+// row-major matrix into k-major groups, the layout the micro-kernels read,
+// at a gather per 16 floats instead of 16 scalar moves.
+func genPackGather() {
+	TEXT("packGatherAVX512", NOSPLIT, "func(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)")
+	Doc("packGatherAVX512 stores src[q+idx[l]] at dst[q*step+l] for q < k and the lanes l in mask.")
+	k, src, dst, step, tmp := RCX, RSI, RDI, R8, RAX
+	Load(Param("k"), k)
+	Load(Param("src"), src)
+	Load(Param("idx"), tmp)
+	VMOVDQU32(Mem{Base: tmp}, Z31)
+	Load(Param("mask"), tmp)
+	KMOVW(EAX, K1)
+	Load(Param("dst"), dst)
+	Load(Param("step"), step)
+	SHLQ(U8(2), step)
+	const u = 4
+	ks := []Register{K2, K3, K4, K5}
+	CMPQ(k, U8(u))
+	JL(LabelRef("tail"))
+	Label("loop")
+	for s := 0; s < u; s++ {
+		KMOVW(K1, ks[s])
+		VGATHERDPS(Mem{Base: src, Index: Z31, Scale: 4, Disp: 4 * s}, ks[s], zmm(s))
+	}
+	for s := 0; s < u; s++ {
+		VMOVUPS(zmm(s), K1, Mem{Base: dst})
+		ADDQ(step, dst)
+	}
+	ADDQ(U8(4*u), src)
+	SUBQ(U8(u), k)
+	CMPQ(k, U8(u))
+	JGE(LabelRef("loop"))
+	Label("tail")
+	TESTQ(k, k)
+	JZ(LabelRef("done"))
+	KMOVW(K1, K2)
+	VGATHERDPS(Mem{Base: src, Index: Z31, Scale: 4}, K2, Z0)
+	VMOVUPS(Z0, K1, Mem{Base: dst})
+	ADDQ(step, dst)
+	ADDQ(U8(4), src)
+	DECQ(k)
+	JMP(LabelRef("tail"))
 	Label("done")
 	VZEROUPPER()
 	RET()
