@@ -6,12 +6,15 @@ import (
 	"github.com/vqgen/vqgen/kernels"
 )
 
-// gradChunk is how many images each fixed chunk of a convolution's backward
-// pass holds. Chunk c sums the weight and bias gradients of its images into
-// its own partial buffer; the partials are then added in chunk order, so the
-// rounding never depends on GOMAXPROCS. Small chunks keep two cores busy on
-// small batches; the partial sums cost 1/(2*gradChunk*OH*OW) of the GEMMs.
-const gradChunk = 2
+// gradChunk returns how many images each fixed chunk of a convolution's
+// backward pass holds, for p output positions per image. Chunk c sums the
+// weight and bias gradients of its images into its own partial buffer; the
+// partials are then added in chunk order, so the rounding depends only on
+// the shapes, never on GOMAXPROCS. A chunk covers about 1024 positions: the
+// partial sums then cost under 1/2048 of the GEMM flops (they are scalar and
+// memory-bound, so that matters on 7x7 grids), while 16x16 batches of 32
+// still give 8 chunks to spread over the cores.
+func gradChunk(p int) int { return max(2, (1024+p-1)/p) }
 
 // Conv2d is a 2-D convolution (PyTorch's cross-correlation) on NCHW input:
 //
@@ -34,6 +37,7 @@ type Conv2d struct {
 	Mask               []float32 // nil, or 0/1 per weight entry
 
 	g     convGeom
+	chunk int    // images per gradient chunk
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
 	out   *Tensor
@@ -161,7 +165,8 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	K, P := c.g.rows(), c.g.cols()
 	c.cols = workerScratch(c.cols, K*P, !c.pointwise())
 	c.dcols = workerScratch(c.dcols, K*P, !c.pointwise())
-	chunks := FixedChunks(n, gradChunk)
+	c.chunk = gradChunk(P)
+	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	ParallelFor(chunks, c.bwdFn)
@@ -183,7 +188,7 @@ func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 		pw, pb := c.partW[ch], c.partB[ch]
 		clear(pb)
 		var beta float32
-		for i := ch * gradChunk; i < min((ch+1)*gradChunk, n); i++ {
+		for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
 			xi := c.x.Data[i*inSz : (i+1)*inSz]
 			dyi := c.dy.Data[i*outSz : (i+1)*outSz]
 			dxi := c.dx.Data[i*inSz : (i+1)*inSz]

@@ -319,14 +319,18 @@ func TestConvDeterministicAcrossGOMAXPROCS(t *testing.T) {
 	build := func() []diffOp {
 		rng := NewRNG(21)
 		c := NewConv2d("c", 3, 5, 3, 2, 1, true, rng)
+		c1 := NewConv2d("c1", 2, 3, 3, 1, 1, true, rng)
 		p := NewConv2d("p", 3, 4, 1, 1, 0, true, rng)
 		m := NewMaskedConv2d("m", 3, 4, 3, 3, MaskB, true, rng)
 		ct := NewConvTranspose2d("ct", 3, 2, 4, 2, 1, true, rng)
+		// Sizes chosen so the gradient chunks (about 1024 positions each)
+		// split most batches several ways.
 		return []diffOp{
-			{"Conv2d", randTensor(rng, 7, 3, 9, 11), c.Forward, c.Backward, c.Params()},
-			{"Conv2d 1x1", randTensor(rng, 5, 3, 6, 5), p.Forward, p.Backward, p.Params()},
+			{"Conv2d s2", randTensor(rng, 7, 3, 9, 11), c.Forward, c.Backward, c.Params()},
+			{"Conv2d s1 4 chunks", randTensor(rng, 7, 2, 23, 25), c1.Forward, c1.Backward, c1.Params()},
+			{"Conv2d 1x1 3 chunks", randTensor(rng, 5, 3, 23, 23), p.Forward, p.Backward, p.Params()},
 			{"masked", randTensor(rng, 5, 3, 6, 5), m.Forward, m.Backward, m.Params()},
-			{"ConvTranspose2d", randTensor(rng, 7, 3, 5, 6), ct.Forward, ct.Backward, ct.Params()},
+			{"ConvTranspose2d 2 chunks", randTensor(rng, 7, 3, 16, 16), ct.Forward, ct.Backward, ct.Params()},
 		}
 	}
 	var ref []run

@@ -23,6 +23,7 @@ type ConvTranspose2d struct {
 
 	g     convGeom // the output seen as a convolution's input
 	h, w  int
+	chunk int    // images per gradient chunk
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
 	out   *Tensor
@@ -123,7 +124,8 @@ func (c *ConvTranspose2d) Backward(dy *Tensor) *Tensor {
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	R := c.g.rows()
 	c.cols = workerScratch(c.cols, R*c.g.cols(), true)
-	chunks := FixedChunks(n, gradChunk)
+	c.chunk = gradChunk(c.g.cols())
+	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.InC*R)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	ParallelFor(chunks, c.bwdFn)
@@ -145,7 +147,7 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 		pw, pb := c.partW[ch], c.partB[ch]
 		clear(pb)
 		var beta float32
-		for i := ch * gradChunk; i < min((ch+1)*gradChunk, n); i++ {
+		for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
 			xi := c.x.Data[i*inSz : (i+1)*inSz]
 			dyi := c.dy.Data[i*outSz : (i+1)*outSz]
 			dxi := c.dx.Data[i*inSz : (i+1)*inSz]
