@@ -1,0 +1,165 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/vqgen/vqgen/kernels"
+)
+
+// ConvTranspose2d is the adjoint of Conv2d's input map (PyTorch's
+// nn.ConvTranspose2d, output_padding 0): each input pixel scatters a
+// weighted KxK patch into the output,
+//
+//	y[n,o, i*S-P+u, j*S-P+v] += w[c,o,u,v] * x[n,c,i,j],   y += b[o],
+//
+// so OH = (H-1)*S - 2P + K. Per image, cols = W^T * x_n is a GEMM
+// ([OutC*K*K, InC] x [InC, H*W]) and col2im scatters cols into y_n, viewing
+// y_n as the input of a stride-S convolution whose output grid is H x W.
+// Backward reverses it: dcols = im2col(dy_n), dx_n = W * dcols and
+// dW += x_n * dcols^T. With K=4, S=2, P=1 it doubles H and W.
+type ConvTranspose2d struct {
+	InC, OutC, K, Stride, Pad int
+	Weight, Bias              *Param // Weight [InC,OutC,K,K]; Bias [OutC] or nil
+
+	g     convGeom // the output seen as a convolution's input
+	h, w  int
+	chunk int    // images per gradient chunk
+	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
+	x, dy *Tensor
+	out   *Tensor
+	dx    *Tensor
+	cols  [][]float32
+	partW [][]float32
+	partB [][]float32
+	fwdFn func(worker, lo, hi int)
+	bwdFn func(worker, lo, hi int)
+}
+
+// NewConvTranspose2d returns a transposed convolution initialised like
+// PyTorch's (fanIn computed from weight.size(1), i.e. outC*k*k). Parameters
+// are named name+".weight" and name+".bias".
+func NewConvTranspose2d(name string, inC, outC, k, stride, pad int, bias bool, rng *RNG) *ConvTranspose2d {
+	if inC < 1 || outC < 1 || k < 1 || stride < 1 || pad < 0 {
+		panic(fmt.Sprintf("nn: NewConvTranspose2d %s: bad geometry in=%d out=%d kernel=%d stride=%d pad=%d",
+			name, inC, outC, k, stride, pad))
+	}
+	c := &ConvTranspose2d{InC: inC, OutC: outC, K: k, Stride: stride, Pad: pad}
+	fanIn := outC * k * k
+	c.Weight = NewParam(name+".weight", inC, outC, k, k)
+	rng.KaimingUniform(c.Weight.Data.Data, fanIn)
+	if bias {
+		c.Bias = NewParam(name+".bias", outC)
+		rng.KaimingUniform(c.Bias.Data.Data, fanIn)
+	}
+	c.fwdFn = c.forwardImages
+	c.bwdFn = c.backwardChunks
+	return c
+}
+
+// Params returns the weight and, if present, the bias.
+func (c *ConvTranspose2d) Params() []*Param {
+	if c.Bias == nil {
+		return []*Param{c.Weight}
+	}
+	return []*Param{c.Weight, c.Bias}
+}
+
+// OutSize returns the output height and width for an h x w input.
+func (c *ConvTranspose2d) OutSize(h, w int) (oh, ow int) {
+	return (h-1)*c.Stride - 2*c.Pad + c.K, (w-1)*c.Stride - 2*c.Pad + c.K
+}
+
+// Forward maps x [N,InC,H,W] to [N,OutC,OH,OW].
+func (c *ConvTranspose2d) Forward(x *Tensor) *Tensor {
+	if len(x.Shape) != 4 || x.Shape[1] != c.InC {
+		panic(fmt.Sprintf("nn: ConvTranspose2d %s: input %v, want [N,%d,H,W]", c.Weight.Name, x.Shape, c.InC))
+	}
+	n := x.Shape[0]
+	c.h, c.w = x.Shape[2], x.Shape[3]
+	oh, ow := c.OutSize(c.h, c.w)
+	if oh < 1 || ow < 1 {
+		panic(fmt.Sprintf("nn: ConvTranspose2d %s: input %v gives an empty output", c.Weight.Name, x.Shape))
+	}
+	c.g = newConvGeom(c.OutC, oh, ow, c.K, c.K, c.Stride, c.Pad, c.Pad)
+	c.x = x
+	c.shape = [4]int{n, c.OutC, oh, ow}
+	c.out = Ensure(c.out, c.shape[:]...)
+	c.cols = workerScratch(c.cols, c.g.rows()*c.g.cols(), true)
+	ParallelFor(n, c.fwdFn)
+	return c.out
+}
+
+func (c *ConvTranspose2d) forwardImages(worker, lo, hi int) {
+	g := &c.g
+	R, P := g.rows(), g.cols() // P == H*W of the input
+	inSz, outSz := c.InC*P, c.OutC*g.H*g.W
+	col := c.cols[worker]
+	for i := lo; i < hi; i++ {
+		xi := c.x.Data[i*inSz : (i+1)*inSz]
+		yi := c.out.Data[i*outSz : (i+1)*outSz]
+		kernels.Sgemm(true, false, R, P, c.InC, 1, c.Weight.Data.Data, R, xi, P, 0, col, P)
+		if c.Bias != nil {
+			plane := g.H * g.W
+			for o, b := range c.Bias.Data.Data {
+				row := yi[o*plane : (o+1)*plane]
+				for j := range row {
+					row[j] = b
+				}
+			}
+		} else {
+			clear(yi)
+		}
+		col2im(g, col, yi)
+	}
+}
+
+// Backward takes dL/dy, adds dL/dW and dL/db into the parameters' Grad and
+// returns dL/dx.
+func (c *ConvTranspose2d) Backward(dy *Tensor) *Tensor {
+	if !dy.SameShape(c.out) {
+		panic(fmt.Sprintf("nn: ConvTranspose2d %s: gradient %v, want %v", c.Weight.Name, dy.Shape, c.out.Shape))
+	}
+	n := c.x.Shape[0]
+	c.dy = dy
+	c.dx = Ensure(c.dx, c.x.Shape...)
+	R := c.g.rows()
+	c.cols = workerScratch(c.cols, R*c.g.cols(), true)
+	c.chunk = gradChunk(c.g.cols())
+	chunks := FixedChunks(n, c.chunk)
+	c.partW = chunkScratch(c.partW, chunks, c.InC*R)
+	c.partB = chunkScratch(c.partB, chunks, c.OutC)
+	ParallelFor(chunks, c.bwdFn)
+	addPartials(c.Weight.Grad.Data, c.partW[:chunks], nil)
+	if c.Bias != nil {
+		addPartials(c.Bias.Grad.Data, c.partB[:chunks], nil)
+	}
+	return c.dx
+}
+
+func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
+	g := &c.g
+	R, P := g.rows(), g.cols()
+	plane := g.H * g.W
+	inSz, outSz := c.InC*P, c.OutC*plane
+	n := c.x.Shape[0]
+	dcol := c.cols[worker]
+	for ch := lo; ch < hi; ch++ {
+		pw, pb := c.partW[ch], c.partB[ch]
+		clear(pb)
+		var beta float32
+		for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
+			xi := c.x.Data[i*inSz : (i+1)*inSz]
+			dyi := c.dy.Data[i*outSz : (i+1)*outSz]
+			dxi := c.dx.Data[i*inSz : (i+1)*inSz]
+			im2col(g, dyi, dcol)
+			kernels.Sgemm(false, false, c.InC, P, R, 1, c.Weight.Data.Data, R, dcol, P, 0, dxi, P)
+			kernels.Sgemm(false, true, c.InC, R, P, 1, xi, P, dcol, P, beta, pw, R)
+			beta = 1
+			if c.Bias != nil {
+				for o := range pb {
+					pb[o] += sum32(dyi[o*plane : (o+1)*plane])
+				}
+			}
+		}
+	}
+}
