@@ -29,6 +29,7 @@ type CausalSelfAttention struct {
 	cache          *KVCache
 	n              int
 	step           func(worker, lo, hi int)
+	shape          []int
 }
 
 // NewCausalSelfAttention returns attention over c channels with h heads;
@@ -58,8 +59,8 @@ func (a *CausalSelfAttention) Forward(x *Tensor) *Tensor {
 	}
 	a.b, a.t = x.Shape[0], x.Shape[1]
 	a.qkv = a.CAttn.Forward(x)
-	a.att = Ensure(a.att, a.b, a.H, a.t, a.t)
-	a.out = Ensure(a.out, a.b, a.t, a.C)
+	a.att = Ensure(a.att, dims(&a.shape, a.b, a.H, a.t, a.t)...)
+	a.out = Ensure(a.out, dims(&a.shape, a.b, a.t, a.C)...)
 	ParallelFor(a.b*a.H, a.fwd)
 	return a.CProj.Forward(a.out)
 }
@@ -109,7 +110,7 @@ func (a *CausalSelfAttention) Backward(dy *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn: attention %s: Backward got %v, want the Forward shape", a.CAttn.Weight.Name, dy.Shape))
 	}
 	a.dout = a.CProj.Backward(dy)
-	a.dqkv = Ensure(a.dqkv, a.b, a.t, 3*a.C)
+	a.dqkv = Ensure(a.dqkv, dims(&a.shape, a.b, a.t, 3*a.C)...)
 	for w := len(a.scratch); w < Workers(); w++ {
 		a.scratch = append(a.scratch, nil)
 	}
@@ -182,7 +183,7 @@ func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
 		panic(fmt.Sprintf("nn: attention %s: KV cache holds %d positions, %d + %d requested", a.CAttn.Weight.Name, cache.MaxT, cache.T, n))
 	}
 	B, C := cache.B, a.C
-	a.sqkv = Ensure(a.sqkv, B, n, 3*C)
+	a.sqkv = Ensure(a.sqkv, dims(&a.shape, B, n, 3*C)...)
 	a.CAttn.apply(a.sqkv.Data, x.Data, B*n)
 	for b := range B {
 		for i := range n {
@@ -196,14 +197,14 @@ func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
 		cache.scores = append(cache.scores, nil)
 	}
 	for w := range cache.scores {
-		cache.scores[w] = Scratch(cache.scores[w], cache.T+n)
+		cache.scores[w] = Scratch(cache.scores[w], cache.MaxT) // full size once, not growing per step
 	}
-	a.sout = Ensure(a.sout, B, n, C)
+	a.sout = Ensure(a.sout, dims(&a.shape, B, n, C)...)
 	a.cache, a.n = cache, n
 	ParallelFor(B*a.H, a.step)
 	cache.T += n
 	a.cache = nil
-	a.sy = Ensure(a.sy, B, n, C)
+	a.sy = Ensure(a.sy, dims(&a.shape, B, n, C)...)
 	a.CProj.apply(a.sy.Data, a.sout.Data, B*n)
 	return a.sy
 }

@@ -43,6 +43,14 @@ func (c *chunker) do(n, size int, fn func(lo, hi int)) {
 	c.fn = nil
 }
 
+// dims copies d into *buf and returns it. Ensure's variadic shape escapes
+// to the heap, so a literal Ensure(t, a, b) costs an allocation per call;
+// passing a slice the layer keeps does not.
+func dims(buf *[]int, d ...int) []int {
+	*buf = append((*buf)[:0], d...)
+	return *buf
+}
+
 func (c *chunker) runChunks(_, c0, c1 int) {
 	for k := c0; k < c1; k++ {
 		c.fn(k*c.size, min((k+1)*c.size, c.n))
@@ -64,6 +72,7 @@ type Linear struct {
 	fwd, bwd func(lo, hi int)
 	dwFn     func(lo, hi int)
 	par      chunker
+	shape    []int
 }
 
 // NewLinear returns a Linear with PyTorch's default initialisation:
@@ -99,7 +108,8 @@ func (l *Linear) outShape(x *Tensor) []int {
 	if x.Dim(-1) != l.In {
 		panic(fmt.Sprintf("nn: Linear %s: input %v, want last dim %d", l.Weight.Name, x.Shape, l.In))
 	}
-	return append(append(make([]int, 0, 4), x.Shape[:len(x.Shape)-1]...), l.Out)
+	l.shape = append(append(l.shape[:0], x.Shape[:len(x.Shape)-1]...), l.Out)
+	return l.shape
 }
 
 // Forward caches x (by reference: keep it unchanged until Backward).
@@ -173,8 +183,9 @@ type Embedding struct {
 	Num, D int
 	Weight *Param
 
-	idx []int32
-	y   *Tensor
+	idx   []int32
+	y     *Tensor
+	shape []int
 }
 
 // NewEmbedding returns an embedding initialised N(0, 1) as in PyTorch.
@@ -207,7 +218,7 @@ func (e *Embedding) Forward(idx []int32) *Tensor {
 		panic(fmt.Sprintf("nn: Embedding %s: %v", e.Weight.Name, err))
 	}
 	e.idx = idx
-	e.y = Ensure(e.y, len(idx), e.D)
+	e.y = Ensure(e.y, dims(&e.shape, len(idx), e.D)...)
 	w := e.Weight.Data.Data
 	for i, v := range idx {
 		copy(e.y.Data[i*e.D:(i+1)*e.D], w[int(v)*e.D:(int(v)+1)*e.D])
