@@ -1,0 +1,413 @@
+package prior
+
+// # The gated PixelCNN
+//
+// PixelCNN (van den Oord et al. 2016, "Conditional Image Generation with
+// PixelCNN Decoders") models p(x_i | x_<i) for every position of an H x W
+// code grid in one pass, with convolutions masked so that output i never
+// reads an input at i or after. One layer l is
+//
+//	vp  = VConv(v)                                   the masked convolution, k x k, MaskVertical:
+//	                                                 rows above and the whole centre row
+//	v'  = tanh(vp_a + e_a) * sigmoid(vp_b + e_b)     gated unit, e = class embedding (2C)
+//	hp  = HConv(h) + VtoH(ShiftDown(vp)) + e          HConv: 1 x k, centre row left of centre
+//	                                                 (MaskHorizontalA in layer 0, B after)
+//	g   = tanh(hp_a) * sigmoid(hp_b)
+//	[r; s] = HOut(g)                                 1x1 conv to 2C channels
+//	h'  = h + r   (h' = r in layer 0)                residual on the horizontal stack only
+//	skip += s                                        skip connections summed over layers
+//
+// with v = h = Embed(x) in NCHW for layer 0. The head is
+// ReLU -> 1x1 conv (HeadHidden) -> ReLU -> 1x1 conv (K) on the summed skips.
+//
+// Why nothing is missing and nothing leaks: the vertical stack at (r, c)
+// sees rows <= r across a band that widens by k/2 columns per layer on
+// either side, so it also sees the current row, including (r, c) itself and
+// positions to its right. It therefore never feeds the output directly: it
+// reaches the horizontal stack only through ShiftDown, which makes row r
+// read the vertical features of row r-1, i.e. inputs in rows < r, all of
+// which precede (r, c) in raster order. The horizontal stack reads only the
+// current row to the left: layer 0's MaskHorizontalA excludes the centre tap
+// (the input at (r, c) itself); later layers may read their own position
+// (MaskHorizontalB) since those features already exclude x_(r,c). Because
+// the vertical stack's field is a full rectangle (not the triangle of a
+// single k x k MaskA stack), the union of the two covers every position
+// before (r, c) once L*(k/2) spans the grid: there is no blind spot. The
+// causality test checks this as exact dependency sets.
+//
+// Sampling (pcStepper) exploits the same structure: the vertical stack of
+// row r-1 is final once row r-1 is sampled, so it is computed once per row
+// and cached; the horizontal stack at (r, c) reads only row r at columns
+// <= c, whose features at earlier columns never change afterwards, so each
+// new cell costs one position per layer.
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/nn"
+)
+
+// PixelCNN is the gated PixelCNN prior; see the comment at the top of this
+// file. It implements Prior.
+type PixelCNN struct {
+	cfg    configs.PixelCNN
+	info   Info
+	embed  *nn.Embedding
+	layers []*pcLayer
+	relu1  nn.ReLU
+	relu2  nn.ReLU
+	head1  *nn.Conv2d
+	head2  *nn.Conv2d
+	params []*nn.Param
+
+	n       int
+	classes []int32
+	x       *nn.Tensor // embedded codes, [n, E, H, W]
+	skip    *nn.Tensor // [n, C, H, W]
+	logits  *nn.Tensor // [n*H*W, K]
+	dlo     *nn.Tensor // dlogits in NCHW
+	demb    *nn.Tensor // [n*H*W, E]
+	shape4  [4]int
+	shape2  [2]int
+}
+
+type pcLayer struct {
+	vconv, hconv, v2h, hout *nn.Conv2d
+	shift                   nn.ShiftDown
+	cond                    *nn.Param // [Classes, 2C], nil when unconditional
+	vgate, hgate            gate
+	hOut, dout              *nn.Tensor
+	shape                   [4]int
+}
+
+// NewPixelCNN builds a gated PixelCNN for grids described by info
+// (info.Arch is set to "pixelcnn"), initialised from rng.
+func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error) {
+	switch {
+	case cfg.Layers < 1:
+		return nil, fmt.Errorf("pixelcnn: layers = %d, want >= 1", cfg.Layers)
+	case cfg.Channels < 1:
+		return nil, fmt.Errorf("pixelcnn: channels = %d, want >= 1", cfg.Channels)
+	case cfg.Kernel < 3 || cfg.Kernel%2 == 0:
+		return nil, fmt.Errorf("pixelcnn: kernel = %d, want an odd size >= 3", cfg.Kernel)
+	case cfg.Embed < 1:
+		return nil, fmt.Errorf("pixelcnn: embed = %d, want >= 1", cfg.Embed)
+	case cfg.HeadHidden < 1:
+		return nil, fmt.Errorf("pixelcnn: head_hidden = %d, want >= 1", cfg.HeadHidden)
+	case info.K < 2:
+		return nil, fmt.Errorf("pixelcnn: codebook size K = %d, want >= 2", info.K)
+	case info.H < 1 || info.W < 1:
+		return nil, fmt.Errorf("pixelcnn: grid %dx%d, want positive sides", info.H, info.W)
+	case info.Classes < 0:
+		return nil, fmt.Errorf("pixelcnn: classes = %d, want >= 0", info.Classes)
+	}
+	info.Arch = "pixelcnn"
+	C, k, E := cfg.Channels, cfg.Kernel, cfg.Embed
+	m := &PixelCNN{cfg: cfg, info: info}
+	m.embed = nn.NewEmbedding("pixelcnn.embed", info.K, E, rng)
+	m.params = append(m.params, m.embed.Params()...)
+	for l := range cfg.Layers {
+		name := fmt.Sprintf("pixelcnn.layers.%d", l)
+		cin := C
+		hmask := nn.MaskHorizontalB
+		if l == 0 {
+			cin, hmask = E, nn.MaskHorizontalA
+		}
+		L := &pcLayer{
+			vconv: nn.NewMaskedConv2d(name+".v_conv", cin, 2*C, k, k, nn.MaskVertical, true, rng),
+			hconv: nn.NewMaskedConv2d(name+".h_conv", cin, 2*C, 1, k, hmask, true, rng),
+			v2h:   nn.NewConv2d(name+".v_to_h", 2*C, 2*C, 1, 1, 0, true, rng),
+			hout:  nn.NewConv2d(name+".h_out", C, 2*C, 1, 1, 0, true, rng),
+		}
+		L.vgate.init(C)
+		L.hgate.init(C)
+		m.params = append(m.params, L.vconv.Params()...)
+		m.params = append(m.params, L.hconv.Params()...)
+		m.params = append(m.params, L.v2h.Params()...)
+		m.params = append(m.params, L.hout.Params()...)
+		if info.Classes > 0 {
+			// Small: the class shifts each gate a little at first instead
+			// of dominating the code embedding.
+			L.cond = nn.NewParam(name+".cond.weight", info.Classes, 2*C)
+			rng.Normal(L.cond.Data.Data, 0, 0.1)
+			m.params = append(m.params, L.cond)
+		}
+		m.layers = append(m.layers, L)
+	}
+	m.head1 = nn.NewConv2d("pixelcnn.head.0", C, cfg.HeadHidden, 1, 1, 0, true, rng)
+	m.head2 = nn.NewConv2d("pixelcnn.head.2", cfg.HeadHidden, info.K, 1, 1, 0, true, rng)
+	m.params = append(m.params, m.head1.Params()...)
+	m.params = append(m.params, m.head2.Params()...)
+	return m, nil
+}
+
+// Info describes the grids the model was built for.
+func (m *PixelCNN) Info() Info { return m.info }
+
+// Params lists every parameter in a fixed order.
+func (m *PixelCNN) Params() []*nn.Param { return m.params }
+
+// Check validates inputs for Forward (which panics on them): callers holding
+// user data call it first.
+func (m *PixelCNN) Check(codes, classes []int32, n int) error {
+	if n < 1 || len(codes) != n*m.info.Positions() {
+		return fmt.Errorf("pixelcnn: %d codes for %d grids of %dx%d", len(codes), n, m.info.H, m.info.W)
+	}
+	if err := nn.CheckIndices(codes, m.info.K); err != nil {
+		return fmt.Errorf("pixelcnn: code %v", err)
+	}
+	if m.info.Classes == 0 {
+		if classes != nil {
+			return fmt.Errorf("pixelcnn: classes given to an unconditional model")
+		}
+		return nil
+	}
+	if len(classes) != n {
+		return fmt.Errorf("pixelcnn: %d classes for %d grids", len(classes), n)
+	}
+	if err := nn.CheckIndices(classes, m.info.Classes); err != nil {
+		return fmt.Errorf("pixelcnn: class %v", err)
+	}
+	return nil
+}
+
+// Forward returns the logits [n*H*W, K]; see Prior.
+func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
+	if err := m.Check(codes, classes, n); err != nil {
+		panic(err.Error())
+	}
+	H, W, C, E, K := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
+	HW := H * W
+	m.n, m.classes = n, classes
+	e := m.embed.Forward(codes)
+	m.shape4 = [4]int{n, E, H, W}
+	m.x = nn.Ensure(m.x, m.shape4[:]...)
+	transposeBlocks(m.x.Data, e.Data, n, HW, E)
+	m.shape4[1] = C
+	m.skip = nn.EnsureZero(m.skip, m.shape4[:]...)
+	vIn, hIn := m.x, m.x
+	last := len(m.layers) - 1
+	for l, L := range m.layers {
+		var cond []float32
+		if L.cond != nil {
+			cond = L.cond.Data.Data
+		}
+		vp := L.vconv.Forward(vIn)
+		lk := L.v2h.Forward(L.shift.Forward(vp))
+		hc := L.hconv.Forward(hIn)
+		g := L.hgate.forward(hc, lk, cond, classes)
+		o := L.hout.Forward(g)
+		L.shape = [4]int{n, C, H, W}
+		L.hOut = nn.Ensure(L.hOut, L.shape[:]...)
+		sz := C * HW
+		for i := range n {
+			oi := o.Data[i*2*sz : (i+1)*2*sz]
+			dst := L.hOut.Data[i*sz : (i+1)*sz]
+			copy(dst, oi[:sz])
+			if l > 0 {
+				addTo(dst, hIn.Data[i*sz:(i+1)*sz])
+			}
+			addTo(m.skip.Data[i*sz:(i+1)*sz], oi[sz:])
+		}
+		if l < last {
+			vIn = L.vgate.forward(vp, nil, cond, classes)
+		}
+		hIn = L.hOut
+	}
+	y := m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(m.skip))))
+	m.shape2 = [2]int{n * HW, K}
+	m.logits = nn.Ensure(m.logits, m.shape2[:]...)
+	transposeBlocks(m.logits.Data, y.Data, n, K, HW)
+	return m.logits
+}
+
+// Backward accumulates the parameter gradients for dlogits [n*H*W, K].
+func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
+	if m.logits == nil || !dlogits.SameShape(m.logits) {
+		panic(fmt.Sprintf("pixelcnn: Backward got %v, want the last Forward's %v", dlogits.Shape, m.logits))
+	}
+	n, H, W, C, E, K := m.n, m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
+	HW := H * W
+	m.shape4 = [4]int{n, K, H, W}
+	m.dlo = nn.Ensure(m.dlo, m.shape4[:]...)
+	transposeBlocks(m.dlo.Data, dlogits.Data, n, HW, K)
+	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(m.dlo))))
+	var dhOut, dvOut *nn.Tensor
+	sz := C * HW
+	for l := len(m.layers) - 1; l >= 0; l-- {
+		L := m.layers[l]
+		L.shape = [4]int{n, 2 * C, H, W}
+		L.dout = nn.Ensure(L.dout, L.shape[:]...)
+		for i := range n {
+			do := L.dout.Data[i*2*sz : (i+1)*2*sz]
+			if dhOut != nil {
+				copy(do[:sz], dhOut.Data[i*sz:(i+1)*sz])
+			} else {
+				clear(do[:sz])
+			}
+			copy(do[sz:], dskip.Data[i*sz:(i+1)*sz])
+		}
+		var condG []float32
+		if L.cond != nil {
+			condG = L.cond.Grad.Data
+		}
+		dhp := L.hgate.backward(L.hout.Backward(L.dout), condG, m.classes)
+		dhc := L.hconv.Backward(dhp)
+		dvp := L.shift.Backward(L.v2h.Backward(dhp))
+		if dvOut != nil {
+			dvg := L.vgate.backward(dvOut, condG, m.classes)
+			addTo(dvg.Data, dvp.Data)
+			dvp = dvg
+		}
+		dvOut = L.vconv.Backward(dvp)
+		if l > 0 && dhOut != nil {
+			addTo(dhc.Data, dhOut.Data)
+		}
+		dhOut = dhc
+	}
+	addTo(dhOut.Data, dvOut.Data)
+	m.shape2 = [2]int{n * HW, E}
+	m.demb = nn.Ensure(m.demb, m.shape2[:]...)
+	transposeBlocks(m.demb.Data, dhOut.Data, n, E, HW)
+	m.embed.Backward(m.demb)
+}
+
+// transposeBlocks transposes n consecutive [rows, cols] blocks of src into
+// [cols, rows] blocks of dst.
+func transposeBlocks(dst, src []float32, n, rows, cols int) {
+	sz := rows * cols
+	for i := range n {
+		s, d := src[i*sz:(i+1)*sz], dst[i*sz:(i+1)*sz]
+		for r := range rows {
+			for c, v := range s[r*cols : (r+1)*cols] {
+				d[c*rows+r] = v
+			}
+		}
+	}
+}
+
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// gate is the gated unit out = tanh(a) * sigmoid(b) on pre-activations
+// [n, 2C, H, W] (a: first C channels, b: the rest), given as the sum of one
+// or two tensors plus a per-image class row of 2C values.
+type gate struct {
+	c       int
+	p1, p2  *nn.Tensor
+	cond    []float32
+	classes []int32
+	out     *nn.Tensor // [n, C, H, W]
+	t, s    []float32  // tanh(a), sigmoid(b)
+	dout    *nn.Tensor
+	dpre    *nn.Tensor
+	shape   [4]int
+	fwd     func(w, lo, hi int)
+	bwd     func(w, lo, hi int)
+}
+
+func (g *gate) init(c int) {
+	g.c = c
+	g.fwd, g.bwd = g.forwardImages, g.backwardImages
+}
+
+func (g *gate) forward(p1, p2 *nn.Tensor, cond []float32, classes []int32) *nn.Tensor {
+	g.p1, g.p2, g.cond, g.classes = p1, p2, cond, classes
+	g.shape = [4]int{p1.Shape[0], g.c, p1.Shape[2], p1.Shape[3]}
+	g.out = nn.Ensure(g.out, g.shape[:]...)
+	g.t = nn.Scratch(g.t, g.out.Len())
+	g.s = nn.Scratch(g.s, g.out.Len())
+	nn.ParallelFor(g.shape[0], g.fwd)
+	return g.out
+}
+
+func (g *gate) forwardImages(_, lo, hi int) {
+	C, hw := g.c, g.shape[2]*g.shape[3]
+	for i := lo; i < hi; i++ {
+		pa := g.p1.Data[i*2*C*hw : (i+1)*2*C*hw]
+		var pb []float32
+		if g.p2 != nil {
+			pb = g.p2.Data[i*2*C*hw : (i+1)*2*C*hw]
+		}
+		for ch := range C {
+			var ca, cb float32
+			if g.cond != nil {
+				row := g.cond[int(g.classes[i])*2*C:]
+				ca, cb = row[ch], row[C+ch]
+			}
+			a, b := pa[ch*hw:(ch+1)*hw], pa[(C+ch)*hw:(C+ch+1)*hw]
+			o := (i*C + ch) * hw
+			out, t, s := g.out.Data[o:o+hw], g.t[o:o+hw], g.s[o:o+hw]
+			if pb != nil {
+				a2, b2 := pb[ch*hw:(ch+1)*hw], pb[(C+ch)*hw:(C+ch+1)*hw]
+				for p := range hw {
+					t[p], s[p] = tanh32(a[p]+a2[p]+ca), sigmoid32(b[p]+b2[p]+cb)
+					out[p] = t[p] * s[p]
+				}
+				continue
+			}
+			for p := range hw {
+				t[p], s[p] = tanh32(a[p]+ca), sigmoid32(b[p]+cb)
+				out[p] = t[p] * s[p]
+			}
+		}
+	}
+}
+
+// backward returns dL/dpre for dout and adds the class-embedding gradient
+// into condGrad (nil: unconditional), summing images in order.
+func (g *gate) backward(dout *nn.Tensor, condGrad []float32, classes []int32) *nn.Tensor {
+	g.dout = dout
+	g.dpre = nn.Ensure(g.dpre, g.p1.Shape...)
+	nn.ParallelFor(g.shape[0], g.bwd)
+	if condGrad != nil {
+		C, hw := g.c, g.shape[2]*g.shape[3]
+		for i := range g.shape[0] {
+			row := condGrad[int(classes[i])*2*C : (int(classes[i])+1)*2*C]
+			d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
+			for ch := range row {
+				var s float32
+				for _, v := range d[ch*hw : (ch+1)*hw] {
+					s += v
+				}
+				row[ch] += s
+			}
+		}
+	}
+	return g.dpre
+}
+
+func (g *gate) backwardImages(_, lo, hi int) {
+	C, hw := g.c, g.shape[2]*g.shape[3]
+	for i := lo; i < hi; i++ {
+		d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
+		for ch := range C {
+			o := (i*C + ch) * hw
+			dy, t, s := g.dout.Data[o:o+hw], g.t[o:o+hw], g.s[o:o+hw]
+			da, db := d[ch*hw:(ch+1)*hw], d[(C+ch)*hw:(C+ch+1)*hw]
+			for p := range hw {
+				da[p] = dy[p] * s[p] * (1 - t[p]*t[p])
+				db[p] = dy[p] * t[p] * s[p] * (1 - s[p])
+			}
+		}
+	}
+}
+
+func tanh32(v float32) float32 { return float32(math.Tanh(float64(v))) }
+
+// sigmoid32 evaluates exp only on non-positive arguments so it never
+// overflows.
+func sigmoid32(v float32) float32 {
+	x := float64(v)
+	if x >= 0 {
+		return float32(1 / (1 + math.Exp(-x)))
+	}
+	e := math.Exp(x)
+	return float32(e / (1 + e))
+}
