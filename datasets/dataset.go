@@ -28,13 +28,13 @@ func (d *Dataset) Image(i int) []float32 {
 	return d.Pixels[i*n : (i+1)*n : (i+1)*n]
 }
 
-// Batch copies the images idx into dst, reshaped to (len(idx), C, H, W) with
-// nn.Ensure, and their labels into labels[:0]; it returns both. Passing the
+// Batch copies the images idx into dst, reshaped to (len(idx), C, H, W) reusing its
+// storage as nn.Ensure does, and their labels into labels[:0]; it returns both. Passing the
 // previous call's results back in makes it allocation-free. The labels are
 // nil for an unlabelled dataset. idx entries must be in [0, N).
 func (d *Dataset) Batch(idx []int, dst *nn.Tensor, labels []int32) (*nn.Tensor, []int32) {
 	n := d.ImageLen()
-	dst = nn.Ensure(dst, len(idx), d.C, d.H, d.W)
+	dst = ensure4(dst, len(idx), d.C, d.H, d.W)
 	if d.Labels == nil {
 		labels = nil
 	} else {
@@ -77,4 +77,16 @@ func Split(ds *Dataset, valCount int) (train, val *Dataset, err error) {
 	train.Name = ds.Name + fmt.Sprintf("[:%d]", ds.N-valCount)
 	val.Name = ds.Name + fmt.Sprintf("[%d:]", ds.N-valCount)
 	return train, val, nil
+}
+
+// ensure4 is nn.Ensure for an NCHW shape without the variadic argument,
+// which escapes to the heap in nn.Ensure and would cost an allocation per
+// batch.
+func ensure4(t *nn.Tensor, n, c, h, w int) *nn.Tensor {
+	if t != nil && len(t.Shape) == 4 && cap(t.Data) >= n*c*h*w {
+		t.Shape[0], t.Shape[1], t.Shape[2], t.Shape[3] = n, c, h, w
+		t.Data = t.Data[:n*c*h*w]
+		return t
+	}
+	return nn.Ensure(t, n, c, h, w)
 }
