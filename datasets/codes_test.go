@@ -458,15 +458,15 @@ func TestCodeWriterRejects(t *testing.T) {
 		{GridH: 7, GridW: 7, K: 512, ImageH: 28, ImageW: 28, Channels: 1, Count: -1},
 	}
 	for i, h := range bad {
-		if _, err := NewCodeWriter(io_discard{}, h); err == nil || !strings.Contains(err.Error(), "header field") {
+		if _, err := NewCodeWriter(discardWriter{}, h); err == nil || !strings.Contains(err.Error(), "header field") {
 			t.Errorf("bad header %d accepted or unclear error: %v", i, err)
 		}
 	}
 }
 
-type io_discard struct{}
+type discardWriter struct{}
 
-func (io_discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 func TestCreateCodeFileNoOverwrite(t *testing.T) {
 	dir := t.TempDir()
