@@ -187,6 +187,13 @@ func codePayloadSize(h *CodeHeader, n int) int {
 	return size
 }
 
+// codeZstdMaxRatio bounds zstd's expansion on decompression: every block
+// regenerates at most 128 KiB and takes at least 4 bytes (an RLE block's
+// 3-byte header and its byte), so s compressed bytes yield at most 32768*s.
+// The reader uses it to reject index entries that claim more images than
+// their bytes could hold, before any allocation.
+const codeZstdMaxRatio = 128 << 10 / 4
+
 // codeCompressBound bounds the compressed size of a chunk: zstd never
 // expands data by more than a few bytes per 128 KiB block plus a frame header.
 func codeCompressBound(raw int) int { return raw + raw/1024 + 1024 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 )
 
 // CodeFile is an open code file. Opening checks the header, the trailer and
@@ -131,6 +132,8 @@ func (f *CodeFile) open() error {
 			return f.corrupt("chunk %d: index says %d images, want %d", i, e.images, h.chunkLen(int64(i)))
 		case e.size < 1 || e.size > bound:
 			return f.corrupt("chunk %d: index size %d bytes outside [1, %d]", i, e.size, bound)
+		case int64(codePayloadSize(&h, e.images)) > codeZstdMaxRatio*e.size:
+			return f.corrupt("chunk %d: %d compressed bytes cannot hold %d images (%d bytes)", i, e.size, e.images, codePayloadSize(&h, e.images))
 		}
 		next += e.size
 		f.index[i] = e
@@ -242,24 +245,33 @@ func (f *CodeFile) Iterate(fn func(i int64, grid []uint16, label int32) error) e
 
 // LoadAll reads the whole file: all grids back to back (Count*GridH*GridW
 // values) and the labels (nil when the file has none), for training.
+//
+// Memory grows with the data actually decoded, not with the header's claim,
+// so a crafted count cannot make it allocate more than the chunks deliver.
 func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
 	cells := int64(f.hdr.Cells())
 	total := f.hdr.Count * cells
-	if total > math.MaxInt/2 {
+	if total > math.MaxInt/4 {
 		return nil, nil, fmt.Errorf("code file %s: %d images of %d codes do not fit in memory", f.name, f.hdr.Count, cells)
 	}
-	codes = make([]uint16, total)
+	// A real code file compresses a few times at most; beyond 64x the
+	// claim is implausible and the slices grow chunk by chunk instead.
+	hint := min(total, max(1<<20, 64*f.size))
+	codes = make([]uint16, 0, hint)
 	if f.hdr.Labels {
-		labels = make([]int32, f.hdr.Count)
+		labels = make([]int32, 0, min(f.hdr.Count, hint))
 	}
 	var buf []byte
 	for c := range f.index {
-		n, first := f.ChunkImages(c)
+		n := f.index[c].images
+		start := len(codes)
+		codes = slices.Grow(codes, n*int(cells))[:start+n*int(cells)]
 		var l []int32
 		if labels != nil {
-			l = labels[first : first+int64(n)]
+			labels = slices.Grow(labels, n)[:len(labels)+n]
+			l = labels[len(labels)-n:]
 		}
-		if buf, err = f.readChunkInto(c, buf, codes[first*cells:(first+int64(n))*cells], l); err != nil {
+		if buf, err = f.readChunkInto(c, buf, codes[start:], l); err != nil {
 			return nil, nil, err
 		}
 	}

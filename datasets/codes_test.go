@@ -604,3 +604,66 @@ func TestMeasureCodeLayouts(t *testing.T) {
 		t.Fatal("code 512 >= K accepted")
 	}
 }
+
+// assembleCodeFile builds a file around arbitrary chunk bytes with valid
+// checksums everywhere, as a crafted file would have.
+func assembleCodeFile(h CodeHeader, chunks [][]byte, images []int) []byte {
+	b := h.marshal()
+	var idx []byte
+	for i, c := range chunks {
+		e := codeChunkEntry{offset: int64(len(b)), size: int64(len(c)), images: images[i], crc: codeCRC(c)}
+		var eb [codeIndexEntrySize]byte
+		e.marshal(eb[:])
+		idx = append(idx, eb[:]...)
+		b = append(b, c...)
+	}
+	tr := make([]byte, codeTrailerSize)
+	binary.LittleEndian.PutUint64(tr[0:], uint64(len(b)))
+	binary.LittleEndian.PutUint64(tr[8:], uint64(len(chunks)))
+	binary.LittleEndian.PutUint32(tr[16:], codeCRC(idx))
+	copy(tr[20:28], codeTrailerMagic)
+	binary.LittleEndian.PutUint32(tr[28:], codeCRC(tr[:28]))
+	return append(append(b, idx...), tr...)
+}
+
+// TestCodeCraftedChunks checks what lies beneath valid checksums: a chunk
+// claiming more images than its bytes can hold is refused at open (before
+// any allocation), and garbage or a wrong-sized payload fails on read.
+func TestCodeCraftedChunks(t *testing.T) {
+	h := CodeHeader{Count: 1 << 20, GridH: 1, GridW: 1, K: 2, ImageH: 1, ImageW: 1, Channels: 1, ChunkImages: 1 << 20, Layout: CodeLayoutRaw16}
+	_, err := openCodesBytes(assembleCodeFile(h, [][]byte{make([]byte, 10)}, []int{1 << 20}))
+	if err == nil || !strings.Contains(err.Error(), "chunk 0: 10 compressed bytes cannot hold") {
+		t.Fatalf("implausible chunk: err = %v", err)
+	}
+	h = mnistCodeHeader(false)
+	h.Count, h.ChunkImages, h.Layout = 2, 2, CodeLayoutPlanes
+	good := encodeCodePayload(nil, &h, make([]uint16, 98), nil, 2)
+	cases := []struct {
+		name  string
+		chunk []byte
+		want  string
+	}{
+		{"garbage", []byte("not zstd at all"), "chunk 0: zstd"},
+		{"short payload", codeEncoder().EncodeAll(good[:len(good)-1], nil), "chunk 0: decompressed size 195, want 196"},
+		{"long payload", codeEncoder().EncodeAll(append(slices.Clone(good), 0), nil), "chunk 0: zstd"},
+		{"code >= K", codeEncoder().EncodeAll(append(slices.Repeat([]byte{0}, 98), slices.Repeat([]byte{2}, 98)...), nil), "code 512 >= K=512"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := openCodesBytes(assembleCodeFile(h, [][]byte{c.chunk}, []int{2}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := f.LoadAll(); err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrCodeFileCorrupt) {
+				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+	f, err := openCodesBytes(assembleCodeFile(h, [][]byte{codeEncoder().EncodeAll(good, nil)}, []int{2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes, _, err := f.LoadAll(); err != nil || len(codes) != 98 {
+		t.Fatalf("assembled valid file: %v, %d codes", err, len(codes))
+	}
+}
