@@ -17,11 +17,18 @@ const (
 // DefaultSweeps is the number of gibbs sweeps when EditOptions.Sweeps is 0.
 const DefaultSweeps = 4
 
+// DefaultProposals is the number of Metropolis-Hastings steps per cell and
+// sweep when EditOptions.Proposals is 0.
+const DefaultProposals = 4
+
 // EditOptions controls Edit.
 type EditOptions struct {
 	N      int    // edited grids to produce
 	Method string // MethodGibbs (also ""), or MethodRaster
 	Sweeps int    // gibbs sweeps over the free cells; 0: DefaultSweeps
+	// Proposals is the number of Metropolis-Hastings steps per cell and
+	// sweep, scored together in one Forward pass; 0: DefaultProposals.
+	Proposals int
 	// Classes: nil (an unconditional prior, or draw as Sample does), one
 	// class for every output, or one per output.
 	Classes     []int32
@@ -59,6 +66,13 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 	}
 	if sweeps == 0 {
 		sweeps = DefaultSweeps
+	}
+	proposals := opt.Proposals
+	if proposals < 0 {
+		return nil, fmt.Errorf("sampler: proposals must be >= 0 (0: default %d), got %d", DefaultProposals, proposals)
+	}
+	if proposals == 0 {
+		proposals = DefaultProposals
 	}
 	if method == MethodRaster {
 		sweeps = 0
@@ -110,7 +124,7 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP)
 	var gb *gibbs
 	if sweeps > 0 {
-		gb = newGibbs(p, free, batch, opt.Temperature)
+		gb = newGibbs(p, free, batch, proposals, opt.Temperature)
 	}
 	for lo := 0; lo < opt.N; lo += batch {
 		hi := min(lo+batch, opt.N)
@@ -151,34 +165,34 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 // log-probabilities of the current grids at every cell and their logits at
 // the free cells, which is what the proposals and the acceptance ratio need.
 type gibbs struct {
-	p    prior.Prior
-	k    int
-	hw   int
-	w    int // grid width, for errors
-	invT float32
-	free []int
-	prop *filter // untruncated tempered conditional: the proposal
-
+	p     prior.Prior
+	k     int
+	hw    int
+	w     int // grid width, for errors
+	m     int // proposals per update
+	invT  float32
+	free  []int
+	prop  *filter   // untruncated tempered conditional: the proposal
 	rows  []float32 // [n, len(free), K] current logits at the free cells
 	lp    []float64 // [n, hw] log q(x_j | x_<j) of the current grids
-	newLP []float64 // [n, hw] the same for the proposed grids, cells > i
-	delta []float64 // [n] log acceptance ratio
-	cand  []int32   // [n*hw] proposed grids
-	moved []bool    // [n] proposal differs from the current value
+	newLP []float64 // [n*m, hw] the same for the proposed grids, cells > i
+	logW  []float64 // [n*m] sum_{j>i} of newLP
+	cand  []int32   // [n*m*hw] proposed grids, chain-major
+	ccls  []int32   // [n*m] their classes
 }
 
-func newGibbs(p prior.Prior, free []int, batch int, temperature float32) *gibbs {
+func newGibbs(p prior.Prior, free []int, batch, proposals int, temperature float32) *gibbs {
 	info := p.Info()
 	k, hw := info.K, info.Positions()
 	return &gibbs{
-		p: p, k: k, hw: hw, w: info.W, invT: 1 / temperature, free: free,
+		p: p, k: k, hw: hw, w: info.W, m: proposals, invT: 1 / temperature, free: free,
 		prop:  newFilter(k, temperature, 0, 1),
 		rows:  make([]float32, batch*len(free)*k),
 		lp:    make([]float64, batch*hw),
-		newLP: make([]float64, batch*hw),
-		delta: make([]float64, batch),
-		cand:  make([]int32, batch*hw),
-		moved: make([]bool, batch),
+		newLP: make([]float64, batch*proposals*hw),
+		logW:  make([]float64, batch*proposals),
+		cand:  make([]int32, batch*proposals*hw),
+		ccls:  make([]int32, batch*proposals),
 	}
 }
 
@@ -209,67 +223,80 @@ func (g *gibbs) init(codes, classes []int32, n int) error {
 	return nil
 }
 
-// step makes one Metropolis-Hastings update of free cell fi in every chain.
+// step updates free cell fi of every chain with g.m Metropolis-Hastings
+// steps in a row. The m proposals are drawn up front and scored with one
+// Forward over n*m grids: a proposal's weight prod_{j>i} q(x_j | x'_<j)
+// depends only on its own value at i, since the other cells do not move
+// during the m steps, so the steps themselves are plain arithmetic.
 func (g *gibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
-	k, hw, nf := g.k, g.hw, len(g.free)
+	k, hw, nf, m := g.k, g.hw, len(g.free), g.m
 	n := len(rngs)
 	i := g.free[fi]
-	cand := g.cand[:n*hw]
-	copy(cand, codes)
-	anyMoved := false
+	nm := n * m
+	cand := g.cand[:nm*hw]
 	for c := 0; c < n; c++ {
-		x, err := g.prop.draw(g.rows[(c*nf+fi)*k:(c*nf+fi+1)*k], rngs[c])
-		if err != nil {
-			return fmt.Errorf("sampler: gibbs proposal for grid %d at cell (%d,%d): %w", c, i/g.w, i%g.w, err)
-		}
-		cand[c*hw+i] = x
-		g.moved[c] = x != codes[c*hw+i]
-		anyMoved = anyMoved || g.moved[c]
-	}
-	var logits *nn.Tensor
-	if anyMoved {
-		var err error
-		if logits, err = g.forward(cand, classes, n); err != nil {
-			return err
-		}
-		// log of prod_{j>i} q(x_j | x'_<j) / q(x_j | x_<j); per chain, so the
-		// split over goroutines does not change any sum.
-		nn.ParallelFor(n, func(_, lo, hi int) {
-			for c := lo; c < hi; c++ {
-				if !g.moved[c] {
-					continue
-				}
-				d := 0.0
-				for j := i + 1; j < hw; j++ {
-					row := logits.Data[(c*hw+j)*k : (c*hw+j+1)*k]
-					l := logProb(row, cand[c*hw+j], g.invT)
-					g.newLP[c*hw+j] = l
-					d += l - g.lp[c*hw+j]
-				}
-				g.delta[c] = d
+		row := g.rows[(c*nf+fi)*k : (c*nf+fi+1)*k]
+		for a := 0; a < m; a++ {
+			x, err := g.prop.draw(row, rngs[c])
+			if err != nil {
+				return fmt.Errorf("sampler: gibbs proposal for grid %d at cell (%d,%d): %w", c, i/g.w, i%g.w, err)
 			}
-		})
+			dst := cand[(c*m+a)*hw : (c*m+a+1)*hw]
+			copy(dst, codes[c*hw:(c+1)*hw])
+			dst[i] = x
+			if classes != nil {
+				g.ccls[c*m+a] = classes[c]
+			}
+		}
 	}
+	var ccls []int32
+	if classes != nil {
+		ccls = g.ccls[:nm]
+	}
+	logits, err := g.forward(cand, ccls, nm)
+	if err != nil {
+		return err
+	}
+	// Weights per proposal; each sum runs over one grid's cells in order,
+	// so the split over goroutines does not change it.
+	nn.ParallelFor(nm, func(_, lo, hi int) {
+		for b := lo; b < hi; b++ {
+			w := 0.0
+			for j := i + 1; j < hw; j++ {
+				row := logits.Data[(b*hw+j)*k : (b*hw+j+1)*k]
+				l := logProb(row, cand[b*hw+j], g.invT)
+				g.newLP[b*hw+j] = l
+				w += l
+			}
+			g.logW[b] = w
+		}
+	})
 	for c := 0; c < n; c++ {
-		// Every chain draws its uniform whether or not it moved, so a
-		// chain's stream does not depend on the others in its batch.
-		u := rngs[c].Float64()
-		if !g.moved[c] {
+		cur := 0.0
+		for j := i + 1; j < hw; j++ {
+			cur += g.lp[c*hw+j]
+		}
+		chosen := -1 // -1: the current grid
+		for a := 0; a < m; a++ {
+			b := c*m + a
+			d := g.logW[b] - cur
+			if math.IsNaN(d) {
+				return fmt.Errorf("sampler: prior produced non-finite logits for a gibbs proposal at cell (%d,%d)", i/g.w, i%g.w)
+			}
+			// log min(1, W'/W): prod_{j>i} q(x_j|x'_<j) / prod_{j>i} q(x_j|x_<j).
+			if math.Log(rngs[c].Float64()) < d {
+				chosen, cur = b, g.logW[b]
+			}
+		}
+		if chosen < 0 || cand[chosen*hw+i] == codes[c*hw+i] {
 			continue
 		}
-		d := g.delta[c]
-		if math.IsNaN(d) {
-			return fmt.Errorf("sampler: prior produced non-finite logits for a gibbs proposal at cell (%d,%d)", i/g.w, i%g.w)
-		}
-		if !(math.Log(u) < d) {
-			continue
-		}
-		codes[c*hw+i] = cand[c*hw+i]
-		g.lp[c*hw+i] = logProb(g.rows[(c*nf+fi)*k:(c*nf+fi+1)*k], cand[c*hw+i], g.invT)
-		copy(g.lp[c*hw+i+1:(c+1)*hw], g.newLP[c*hw+i+1:(c+1)*hw])
+		codes[c*hw+i] = cand[chosen*hw+i]
+		g.lp[c*hw+i] = logProb(g.rows[(c*nf+fi)*k:(c*nf+fi+1)*k], codes[c*hw+i], g.invT)
+		copy(g.lp[c*hw+i+1:(c+1)*hw], g.newLP[chosen*hw+i+1:(chosen+1)*hw])
 		for fj := fi + 1; fj < nf; fj++ {
 			pos := g.free[fj]
-			copy(g.rows[(c*nf+fj)*k:(c*nf+fj+1)*k], logits.Data[(c*hw+pos)*k:(c*hw+pos+1)*k])
+			copy(g.rows[(c*nf+fj)*k:(c*nf+fj+1)*k], logits.Data[(chosen*hw+pos)*k:(chosen*hw+pos+1)*k])
 		}
 	}
 	return nil
