@@ -54,10 +54,14 @@
 // because pi(x')/pi(x) = q(x_i'|x_<i)/q(x_i|x_<i) * prod_{j>i}(...) and the
 // first ratio cancels against the proposal ratio. Only cells after i enter,
 // kept ones included: that is how the kept cells below and to the right of a
-// hole pull on it. Each update costs one batched Forward over the n proposed
-// grids; the log-probabilities of the current grids are cached and updated on
-// acceptance. Detailed balance holds for every update, so pi is stationary
-// and each sweep moves the chains towards it from the raster start.
+// hole pull on it. An update makes M such steps in a row (Proposals): while
+// only x_i moves, a proposal's weight prod_{j>i} q(x_j | x'_<j) depends on
+// its value alone, so all M*n proposals are scored by one batched Forward
+// and the M accept/reject steps are arithmetic. The log-probabilities of the
+// current grids are cached and updated on acceptance. Every step satisfies
+// detailed balance, so pi is stationary and the sweeps move the chains
+// towards it from the raster start. Single-cell updates mix slowly when free
+// cells are strongly coupled to each other; more sweeps is then the remedy.
 //
 // Top-k and top-p change the conditionals into truncated ones whose product
 // can give the kept cells probability zero, which leaves no target to
