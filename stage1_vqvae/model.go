@@ -78,10 +78,10 @@ type Encoder struct {
 
 // Decoder maps [N, D, h, w] quantized vectors to [N, C, h*f, w*f] images.
 type Decoder struct {
-	in      *nn.Conv2d
-	res     []*resBlock
-	upRelu  []nn.ReLU
-	up      []*nn.ConvTranspose2d
+	in     *nn.Conv2d
+	res    []*resBlock
+	upRelu []nn.ReLU
+	up     []*nn.ConvTranspose2d
 }
 
 // Model is the whole VQ-VAE.

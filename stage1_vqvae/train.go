@@ -24,17 +24,17 @@ const (
 // Event is what the training loop reports after each step; Eval is set on
 // the steps that ran a validation pass.
 type Event struct {
-	Step, Steps      int
-	Loss, Recon, VQ  float32
-	Perplexity       float64 // of this batch's codes
-	CodesUsed        int     // in this batch
-	Dead             int     // codes unused for dead_after steps before this step's restarts
-	Restarted        int     // codes moved by this step's restarts
-	ImagesPerSec     float64 // since the run (or resume) started
-	Eval             *Eval
-	Best             bool // this evaluation is the best so far and was saved
-	CheckpointSaved  bool
-	Elapsed          time.Duration
+	Step, Steps     int
+	Loss, Recon, VQ float32
+	Perplexity      float64 // of this batch's codes
+	CodesUsed       int     // in this batch
+	Dead            int     // codes unused for dead_after steps before this step's restarts
+	Restarted       int     // codes moved by this step's restarts
+	ImagesPerSec    float64 // since the run (or resume) started
+	Eval            *Eval
+	Best            bool // this evaluation is the best so far and was saved
+	CheckpointSaved bool
+	Elapsed         time.Duration
 }
 
 // Trainer trains a VQ-VAE with Adam and the configured codebook rule.

@@ -23,7 +23,7 @@ import (
 // Bytes per MNIST image in the raw and the gzipped IDX file, the baselines a
 // code file is compared with.
 const (
-	mnistRawImageBytes = 784
+	mnistRawImageBytes  = 784
 	mnistGzipImageBytes = 9912422.0 / 60000
 )
 
@@ -98,8 +98,8 @@ so the codes are never decoded by a model that did not make them.`,
 	var dckpt, dcodes, drange, dout string
 	var dforce bool
 	decode := &cobra.Command{
-		Use:   "decode",
-		Short: "Decode entries of a code file into an image grid",
+		Use:     "decode",
+		Short:   "Decode entries of a code file into an image grid",
 		Example: `  vqgen decode --vqvae runs/mnist/vqvae.safetensors --codes runs/mnist/codes-test.vqc --range 0:64 --out grid.png`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
