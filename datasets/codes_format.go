@@ -469,9 +469,11 @@ func decodeCodePayload(p []byte, h *CodeHeader, n int, codes []uint16, labels []
 		p = p[2*values:]
 	case CodeLayoutPlanesByPos:
 		lo, hi := p[:values], p[values:2*values]
-		for q := range values {
-			pp, i := q/n, q%n
-			codes[i*cells+pp] = uint16(lo[q]) | uint16(hi[q])<<8
+		for pos := range cells {
+			plo, phi := lo[pos*n:(pos+1)*n], hi[pos*n:(pos+1)*n]
+			for i := range n {
+				codes[i*cells+pos] = uint16(plo[i]) | uint16(phi[i])<<8
+			}
 		}
 		p = p[2*values:]
 	default:

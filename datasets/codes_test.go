@@ -667,3 +667,25 @@ func TestCodeCraftedChunks(t *testing.T) {
 		t.Fatalf("assembled valid file: %v, %d codes", err, len(codes))
 	}
 }
+
+// BenchmarkCodeWriteMNIST and BenchmarkCodeLoadAllMNIST time a whole
+// MNIST-sized file (60,000 synthetic 7x7 grids with labels) in memory.
+func BenchmarkCodeWriteMNIST(b *testing.B) {
+	codes := synthCodes(42, 60000, 7, 7, 512, true)
+	labels := synthLabels(42, 60000, 10)
+	b.ResetTimer()
+	for range b.N {
+		writeCodesBytes(b, mnistCodeHeader(true), codes, labels)
+	}
+}
+
+func BenchmarkCodeLoadAllMNIST(b *testing.B) {
+	data := writeCodesBytes(b, mnistCodeHeader(true), synthCodes(42, 60000, 7, 7, 512, true), synthLabels(42, 60000, 10))
+	b.SetBytes(60000 * 49 * 2)
+	b.ResetTimer()
+	for range b.N {
+		if _, _, err := readAllCodes(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -101,7 +101,9 @@ func (cw *CodeWriter) put(b []byte) {
 
 // Write appends one image: grid holds GridH*GridW indices in [0, K),
 // row-major; label is its class in [0, NumClasses), or CodeNoLabel when the
-// header has no labels.
+// header has no labels. An invalid image is rejected with an error naming
+// it and the cell or label, and the writer stays usable; a write failure of
+// the underlying writer is final.
 func (cw *CodeWriter) Write(grid []uint16, label int32) error {
 	if cw.err != nil {
 		return cw.err
