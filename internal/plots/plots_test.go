@@ -112,3 +112,29 @@ func TestLinePNGErrors(t *testing.T) {
 		t.Errorf("overwrite: %v", err)
 	}
 }
+
+func TestHistogramPNG(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "h.png")
+	counts := make([]float64, 512)
+	for i := range counts {
+		counts[i] = float64(i % 37)
+	}
+	if err := HistogramPNG(path, "usage", "code", "count", counts, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 400 {
+		t.Fatalf("size %v, want 1000x400", b)
+	}
+	if err := HistogramPNG(path, "", "", "", nil, Options{}); err == nil {
+		t.Fatal("empty histogram accepted")
+	}
+}
