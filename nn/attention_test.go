@@ -1,0 +1,114 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+func TestAttentionGrad(t *testing.T) {
+	for _, tc := range []struct{ b, t, c, h int }{{1, 1, 4, 2}, {2, 5, 12, 3}, {3, 7, 10, 1}} {
+		name := fmt.Sprintf("Attention B%d T%d C%d H%d", tc.b, tc.t, tc.c, tc.h)
+		rng := NewRNG(15)
+		a := NewCausalSelfAttention("attn", tc.c, tc.h, rng)
+		x := randTensor(rng, tc.b, tc.t, tc.c)
+		y := a.Forward(x)
+		proj := randTensor(rng, y.Shape...)
+		ZeroGrad(a.Params())
+		dx := a.Backward(proj)
+		loss := func() float64 { return Dot64(a.Forward(x).Data, proj.Data) }
+		checkGrads(t, name, loss, append([]GradTarget{{"x", x.Data, dx.Data}}, paramTargets(a.Params())...))
+	}
+}
+
+func TestAttentionParamNames(t *testing.T) {
+	a := NewCausalSelfAttention("h.0.attn", 8, 2, NewRNG(1))
+	var names []string
+	for _, p := range a.Params() {
+		names = append(names, p.Name)
+	}
+	want := "[h.0.attn.c_attn.weight h.0.attn.c_attn.bias h.0.attn.c_proj.weight h.0.attn.c_proj.bias]"
+	if fmt.Sprint(names) != want {
+		t.Errorf("params %v, want %s", names, want)
+	}
+}
+
+// TestAttentionCausality perturbs each input position j and records which
+// output positions move: output t must depend on exactly inputs 0..t.
+func TestAttentionCausality(t *testing.T) {
+	for _, T := range []int{1, 2, 5, 9} {
+		t.Run(fmt.Sprint("T", T), func(t *testing.T) {
+			rng := NewRNG(16)
+			a := NewCausalSelfAttention("attn", 6, 2, rng)
+			x := randTensor(rng, 2, T, 6)
+			base := a.Forward(x).Clone()
+			for j := range T {
+				xp := x.Clone()
+				for b := range 2 {
+					for c := range 6 {
+						xp.Data[(b*T+j)*6+c] += 0.5
+					}
+				}
+				y := a.Forward(xp)
+				for b := range 2 {
+					for i := range T {
+						moved := false
+						for c := range 6 {
+							if y.Data[(b*T+i)*6+c] != base.Data[(b*T+i)*6+c] {
+								moved = true
+							}
+						}
+						if moved != (j <= i) {
+							t.Errorf("batch %d: output %d moved=%v when input %d changed", b, i, moved, j)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestKVCacheMatchesFull feeds the sequence through ForwardStep in pieces
+// and compares with one full Forward.
+func TestKVCacheMatchesFull(t *testing.T) {
+	for _, steps := range [][]int{{1, 1, 1, 1, 1, 1, 1}, {3, 1, 3}, {7}} {
+		rng := NewRNG(17)
+		B, T, C := 2, 7, 12
+		a := NewCausalSelfAttention("attn", C, 3, rng)
+		x := randTensor(rng, B, T, C)
+		full := a.Forward(x).Clone()
+		cache := a.NewKVCache(B, T)
+		var maxErr float64
+		t0 := 0
+		for _, n := range steps {
+			xs := NewTensor(B, n, C)
+			for b := range B {
+				copy(xs.Data[b*n*C:(b+1)*n*C], x.Data[(b*T+t0)*C:(b*T+t0+n)*C])
+			}
+			y := a.ForwardStep(xs, cache)
+			for b := range B {
+				for i := range n * C {
+					d := math.Abs(float64(y.Data[b*n*C+i] - full.Data[(b*T+t0)*C+i]))
+					maxErr = max(maxErr, d)
+				}
+			}
+			t0 += n
+		}
+		t.Logf("steps %v: max |cached - full| = %.2e", steps, maxErr)
+		if maxErr > 1e-5 || cache.T != T {
+			t.Errorf("steps %v: max diff %g, cache at %d of %d", steps, maxErr, cache.T, T)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("ForwardStep past MaxT accepted")
+				}
+			}()
+			a.ForwardStep(NewTensor(B, 1, C), cache)
+		}()
+		// ForwardStep must not disturb Forward's caches.
+		if y := a.Forward(x); !y.SameShape(full) {
+			t.Fatal("Forward after ForwardStep has the wrong shape")
+		}
+	}
+}

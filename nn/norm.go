@@ -1,0 +1,131 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// LayerNorm normalises over the last axis, like torch.nn.LayerNorm(D):
+// y = (x - mean) * rstd * weight + bias, rstd = 1/sqrt(var + eps) with the
+// biased variance.
+type LayerNorm struct {
+	D      int
+	Eps    float32
+	Weight *Param // ones
+	Bias   *Param // zeros
+
+	x, y, dx, dy *Tensor
+	mean, rstd   []float32
+	rows         int
+	fwd, bwd, dw func(lo, hi int)
+	par          chunker
+}
+
+// NewLayerNorm returns a LayerNorm over d features with eps 1e-5.
+func NewLayerNorm(name string, d int) *LayerNorm {
+	if d <= 0 {
+		panic(fmt.Sprintf("nn: NewLayerNorm %s: d=%d must be positive", name, d))
+	}
+	ln := &LayerNorm{D: d, Eps: 1e-5, Weight: NewParam(name+".weight", d), Bias: NewParam(name+".bias", d)}
+	for i := range ln.Weight.Data.Data {
+		ln.Weight.Data.Data[i] = 1
+	}
+	return ln
+}
+
+// Params returns weight and bias.
+func (ln *LayerNorm) Params() []*Param { return []*Param{ln.Weight, ln.Bias} }
+
+// Forward caches x by reference and the per-row mean and rstd.
+func (ln *LayerNorm) Forward(x *Tensor) *Tensor {
+	if x.Dim(-1) != ln.D {
+		panic(fmt.Sprintf("nn: LayerNorm %s: input %v, want last dim %d", ln.Weight.Name, x.Shape, ln.D))
+	}
+	if ln.fwd == nil {
+		ln.fwd, ln.bwd, ln.dw = ln.forwardRows, ln.backwardRows, ln.backwardParams
+	}
+	ln.x, ln.rows = x, x.Len()/ln.D
+	ln.y = Ensure(ln.y, x.Shape...)
+	ln.mean = Scratch(ln.mean, ln.rows)
+	ln.rstd = Scratch(ln.rstd, ln.rows)
+	ln.par.do(ln.rows, rowChunk, ln.fwd)
+	return ln.y
+}
+
+func (ln *LayerNorm) forwardRows(lo, hi int) {
+	d, w, b := ln.D, ln.Weight.Data.Data, ln.Bias.Data.Data
+	for r := lo; r < hi; r++ {
+		x := ln.x.Data[r*d : (r+1)*d]
+		y := ln.y.Data[r*d : (r+1)*d]
+		// Two passes in float64: the centred variance avoids the
+		// cancellation of E[x^2] - E[x]^2.
+		var s float64
+		for _, v := range x {
+			s += float64(v)
+		}
+		m := s / float64(d)
+		var v2 float64
+		for _, v := range x {
+			c := float64(v) - m
+			v2 += c * c
+		}
+		rs := 1 / math.Sqrt(v2/float64(d)+float64(ln.Eps))
+		mean, rstd := float32(m), float32(rs)
+		ln.mean[r], ln.rstd[r] = mean, rstd
+		for i, v := range x {
+			y[i] = (v-mean)*rstd*w[i] + b[i]
+		}
+	}
+}
+
+// Backward: with xhat = (x-mean)*rstd and g = dy*weight,
+// dx = rstd * (g - mean(g) - xhat*mean(g*xhat)); dweight += sum dy*xhat,
+// dbias += sum dy over rows.
+func (ln *LayerNorm) Backward(dy *Tensor) *Tensor {
+	if ln.x == nil || dy.Len() != ln.x.Len() {
+		panic(fmt.Sprintf("nn: LayerNorm %s: Backward got %v, want the Forward shape", ln.Weight.Name, dy.Shape))
+	}
+	ln.dy = dy
+	ln.dx = Ensure(ln.dx, ln.x.Shape...)
+	ln.par.do(ln.rows, rowChunk, ln.bwd)
+	// Parameter gradients: each task owns a block of features and sums over
+	// all rows in order, so the result does not depend on the split.
+	ln.par.do(ln.D, colChunk, ln.dw)
+	return ln.dx
+}
+
+func (ln *LayerNorm) backwardRows(lo, hi int) {
+	d, w := ln.D, ln.Weight.Data.Data
+	for r := lo; r < hi; r++ {
+		x := ln.x.Data[r*d : (r+1)*d]
+		dy := ln.dy.Data[r*d : (r+1)*d]
+		dx := ln.dx.Data[r*d : (r+1)*d]
+		mean, rstd := ln.mean[r], ln.rstd[r]
+		var sg, sgx float32
+		for i, v := range x {
+			g := dy[i] * w[i]
+			sg += g
+			sgx += g * (v - mean) * rstd
+		}
+		sg /= float32(d)
+		sgx /= float32(d)
+		for i, v := range x {
+			xh := (v - mean) * rstd
+			dx[i] = rstd * (dy[i]*w[i] - sg - xh*sgx)
+		}
+	}
+}
+
+func (ln *LayerNorm) backwardParams(lo, hi int) {
+	d := ln.D
+	dw, db := ln.Weight.Grad.Data[lo:hi], ln.Bias.Grad.Data[lo:hi]
+	for r := range ln.rows {
+		x := ln.x.Data[r*d+lo : r*d+hi]
+		dy := ln.dy.Data[r*d+lo : r*d+hi]
+		mean, rstd := ln.mean[r], ln.rstd[r]
+		for i, v := range x {
+			dw[i] += dy[i] * (v - mean) * rstd
+			db[i] += dy[i]
+		}
+	}
+}
