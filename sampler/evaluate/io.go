@@ -141,7 +141,7 @@ func Default(cacheDir string, progress func(step, total int)) (*Classifier, erro
 		}
 		return c, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cached MNIST classifier: %w", err)
+		return nil, fmt.Errorf("the classifier cache folder %s is not usable: %w", filepath.Dir(path), err)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
