@@ -28,10 +28,11 @@ func (d *Dataset) Image(i int) []float32 {
 	return d.Pixels[i*n : (i+1)*n : (i+1)*n]
 }
 
-// Batch copies the images idx into dst, reshaped to (len(idx), C, H, W) reusing its
-// storage as nn.Ensure does, and their labels into labels[:0]; it returns both. Passing the
-// previous call's results back in makes it allocation-free. The labels are
-// nil for an unlabelled dataset. idx entries must be in [0, N).
+// Batch copies the images idx into dst, reshaped to (len(idx), C, H, W)
+// reusing its storage as nn.Ensure does, and their labels into labels[:0];
+// it returns both. Passing the previous call's results back in makes it
+// allocation-free. The labels are nil for an unlabelled dataset. idx
+// entries must be in [0, N).
 func (d *Dataset) Batch(idx []int, dst *nn.Tensor, labels []int32) (*nn.Tensor, []int32) {
 	n := d.ImageLen()
 	dst = ensure4(dst, len(idx), d.C, d.H, d.W)

@@ -5,8 +5,8 @@
 // # Pixels
 //
 // Every dataset is a dense NCHW float32 array with values in [0, 1]: IDX
-// unsigned bytes are divided by 255, image files are decoded to 16-bit
-// channels and divided by 65535 after resampling. The models centre the data
+// unsigned bytes are divided by 255; image files are decoded to 16-bit
+// channels, divided by 65535 and then resampled (results clamped to [0, 1]). The models centre the data
 // themselves (they subtract 0.5), so the stored range is the one image files
 // use and the one WriteGridPNG expects back.
 //

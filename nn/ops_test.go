@@ -12,12 +12,6 @@ import (
 // layers with eps 1e-2; typical errors are 1e-4 to 1e-3.
 const gradTol = 1e-2
 
-func randTensor(rng *RNG, shape ...int) *Tensor {
-	t := NewTensor(shape...)
-	rng.Normal(t.Data, 0, 1)
-	return t
-}
-
 // checkGrads runs GradCheck on targets and fails above gradTol. It then
 // flips the sign of each target's analytic gradient in turn and requires the
 // check to fail, so a passing check is known to be able to fail.

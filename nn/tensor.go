@@ -25,7 +25,9 @@ func numel(shape []int) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(fmt.Sprintf("nn: negative dimension in shape %v", shape))
+			// Format d, not shape: a shape that reached fmt would escape to
+			// the heap on every call, and Ensure must not allocate.
+			panic(fmt.Sprintf("nn: negative dimension %d in a shape", d))
 		}
 		n *= d
 	}

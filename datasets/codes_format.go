@@ -1,0 +1,516 @@
+package datasets
+
+// Code files hold a dataset as the VQ-VAE's codebook indices: one grid of
+// GridH x GridW indices in [0, K) per image, plus an optional class label.
+// The byte layout is specified in CODES.md; this file holds the pieces shared
+// by the writer and the reader: the header, the index, the trailer and the
+// chunk payload codecs. Every byte of a finished file lies in exactly one
+// region guarded by a CRC-32C (header, chunk, index, trailer), and the regions
+// tile the file with no gaps, so a single flipped bit anywhere is always
+// detected: CRC-32C catches every error burst of up to 32 bits.
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math/bits"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// On-disk constants; see CODES.md.
+const (
+	codeMagic          = "VQGCODES"
+	codeTrailerMagic   = "VQGCEND\x00"
+	codeVersion        = 1
+	codeHeaderSize     = 128
+	codeHeaderCRCAt    = 124
+	codeIndexEntrySize = 20
+	codeTrailerSize    = 32
+	codeFlagLabels     = 1
+
+	// CodeMaxK is the largest codebook a code file can hold: indices are
+	// stored in at most 16 bits.
+	CodeMaxK = 1 << 16
+	// CodeMaxClasses bounds the label range; labels take one or two bytes.
+	CodeMaxClasses = 1 << 16
+	// CodeDefaultChunkImages is the chunk size used when CodeHeader.ChunkImages
+	// is zero: MNIST's 60,000 training images become 15 chunks.
+	CodeDefaultChunkImages = 4096
+	// codeMaxChunkRaw bounds the decompressed size of one chunk, so a reader
+	// never allocates more than this for a chunk whatever the file claims.
+	codeMaxChunkRaw = 1 << 28
+	// codeMaxCount bounds the image count so that offsets and products of
+	// counts and sizes cannot overflow int64.
+	codeMaxCount = 1 << 40
+	// codeMaxImageDim bounds the recorded image size and channel count.
+	codeMaxImageDim = 1 << 20
+)
+
+// ErrCodeFileCorrupt is wrapped by every error that reports a damaged or
+// malformed code file, so callers can tell bad data from I/O failures.
+var ErrCodeFileCorrupt = errors.New("corrupt code file")
+
+var codeCRCTable = crc32.MakeTable(crc32.Castagnoli)
+
+func codeCRC(b []byte) uint32 { return crc32.Checksum(b, codeCRCTable) }
+
+// CodeFingerprint identifies the VQ-VAE that produced a file's codes: the
+// SHA-256 of its codebook and decoder weights. Codes are only meaningful
+// with the codebook that made them, so stage two and the sampler compare
+// fingerprints before mixing a code file with a model.
+type CodeFingerprint [32]byte
+
+// String returns the fingerprint as 64 lowercase hex digits.
+func (f CodeFingerprint) String() string { return hex.EncodeToString(f[:]) }
+
+// IsZero reports whether no fingerprint was recorded.
+func (f CodeFingerprint) IsZero() bool { return f == CodeFingerprint{} }
+
+// ParseCodeFingerprint parses 64 hex digits, as written by String.
+func ParseCodeFingerprint(s string) (CodeFingerprint, error) {
+	var f CodeFingerprint
+	if len(s) != 2*len(f) {
+		return f, fmt.Errorf("code fingerprint %q: want %d hex digits, got %d", s, 2*len(f), len(s))
+	}
+	if _, err := hex.Decode(f[:], []byte(s)); err != nil {
+		return f, fmt.Errorf("code fingerprint %q: %v", s, err)
+	}
+	return f, nil
+}
+
+// CodeLayout says how a chunk's indices are laid out before compression.
+// All layouts hold the same values; they differ in how well zstd compresses
+// them (see MeasureCodeLayouts and CODES.md).
+type CodeLayout uint8
+
+const (
+	// CodeLayoutDefault (0) selects the layout chosen by measurement,
+	// CodeLayoutPlanesByPos. It is never stored in a file.
+	CodeLayoutDefault CodeLayout = 0
+	// CodeLayoutRaw16 stores each index as a little-endian uint16, image by
+	// image, row-major within an image.
+	CodeLayoutRaw16 CodeLayout = 1
+	// CodeLayoutPacked stores each index in ceil(log2 K) bits (at least 1),
+	// least significant bit first, in the order of Raw16; the last byte is
+	// padded with zero bits.
+	CodeLayoutPacked CodeLayout = 2
+	// CodeLayoutPlanes stores the low bytes of all indices (in Raw16 order),
+	// then all their high bytes.
+	CodeLayoutPlanes CodeLayout = 3
+	// CodeLayoutPlanesByPos is CodeLayoutPlanes with the indices taken grid
+	// position by grid position (position 0 of every image, then position 1,
+	// ...), which puts values from the same spatial context side by side.
+	CodeLayoutPlanesByPos CodeLayout = 4
+	codeLayoutCount                  = 5
+)
+
+// CodeLayouts lists the layouts a reader understands, in id order.
+var CodeLayouts = []CodeLayout{CodeLayoutRaw16, CodeLayoutPacked, CodeLayoutPlanes, CodeLayoutPlanesByPos}
+
+// codeLayoutChosen is what CodeLayoutDefault resolves to; CODES.md has the
+// measurements behind the choice.
+const codeLayoutChosen = CodeLayoutPlanesByPos
+
+func (l CodeLayout) String() string {
+	switch l {
+	case CodeLayoutDefault:
+		return "default"
+	case CodeLayoutRaw16:
+		return "raw16"
+	case CodeLayoutPacked:
+		return "packed"
+	case CodeLayoutPlanes:
+		return "planes"
+	case CodeLayoutPlanesByPos:
+		return "planes-by-pos"
+	}
+	return fmt.Sprintf("layout(%d)", uint8(l))
+}
+
+// CodeHeader describes a code file. Count, GridH, GridW, K and the image
+// shape are required; ChunkImages and Layout have defaults.
+type CodeHeader struct {
+	// Count is the number of images. A writer on a plain io.Writer must know
+	// it up front; one on an io.WriteSeeker (such as a file) patches the
+	// header with the number actually written when it closes.
+	Count int64
+	// GridH and GridW are the code grid's shape (7x7 for MNIST).
+	GridH, GridW int
+	// K is the codebook size; every index is in [0, K).
+	K int
+	// ImageH, ImageW and Channels are the shape of the images the codes
+	// decode to (28x28x1 for MNIST).
+	ImageH, ImageW, Channels int
+	// Labels says whether each image carries a class label in [0, NumClasses).
+	Labels bool
+	// NumClasses is the number of classes; 0 exactly when Labels is false.
+	NumClasses int
+	// ChunkImages is the number of images per compressed chunk; 0 selects
+	// CodeDefaultChunkImages.
+	ChunkImages int
+	// Layout is the in-chunk layout of the indices; 0 selects the default.
+	Layout CodeLayout
+	// Fingerprint identifies the VQ-VAE that made the codes.
+	Fingerprint CodeFingerprint
+}
+
+// Cells returns the number of indices per image, GridH*GridW.
+func (h *CodeHeader) Cells() int { return h.GridH * h.GridW }
+
+// codeBits is the width of one index in the packed layout.
+func codeBits(k int) int { return max(1, bits.Len(uint(k-1))) }
+
+// codeLabelWidth is the number of bytes per stored label.
+func codeLabelWidth(numClasses int) int {
+	if numClasses <= 256 {
+		return 1
+	}
+	return 2
+}
+
+// codePayloadSize is the exact decompressed size of a chunk of n images.
+func codePayloadSize(h *CodeHeader, n int) int {
+	values := n * h.Cells()
+	var size int
+	if h.Layout == CodeLayoutPacked {
+		size = (values*codeBits(h.K) + 7) / 8
+	} else {
+		size = 2 * values
+	}
+	if h.Labels {
+		size += n * codeLabelWidth(h.NumClasses)
+	}
+	return size
+}
+
+// codeZstdMaxRatio bounds zstd's expansion on decompression: every block
+// regenerates at most 128 KiB and takes at least 4 bytes (an RLE block's
+// 3-byte header and its byte), so s compressed bytes yield at most 32768*s.
+// The reader uses it to reject index entries that claim more images than
+// their bytes could hold, before any allocation.
+const codeZstdMaxRatio = 128 << 10 / 4
+
+// codeCompressBound bounds the compressed size of a chunk: zstd never
+// expands data by more than a few bytes per 128 KiB block plus a frame header.
+func codeCompressBound(raw int) int { return raw + raw/1024 + 1024 }
+
+// validate checks the header's fields for a writer (resolving defaults into
+// a copy) or a reader. It returns an error naming the first bad field.
+func (h *CodeHeader) validate() error {
+	bad := func(field string, v any, why string) error {
+		return fmt.Errorf("header field %s = %v: %s", field, v, why)
+	}
+	switch {
+	case h.Count < 0 || h.Count > codeMaxCount:
+		return bad("count", h.Count, fmt.Sprintf("must be in [0, %d]", int64(codeMaxCount)))
+	case h.K < 1 || h.K > CodeMaxK:
+		return bad("K", h.K, fmt.Sprintf("must be in [1, %d]", CodeMaxK))
+	case h.GridH < 1 || h.GridH > 0xffff:
+		return bad("grid height", h.GridH, "must be in [1, 65535]")
+	case h.GridW < 1 || h.GridW > 0xffff:
+		return bad("grid width", h.GridW, "must be in [1, 65535]")
+	case h.ImageH < 1 || h.ImageH > codeMaxImageDim:
+		return bad("image height", h.ImageH, fmt.Sprintf("must be in [1, %d]", codeMaxImageDim))
+	case h.ImageW < 1 || h.ImageW > codeMaxImageDim:
+		return bad("image width", h.ImageW, fmt.Sprintf("must be in [1, %d]", codeMaxImageDim))
+	case h.Channels < 1 || h.Channels > codeMaxImageDim:
+		return bad("channels", h.Channels, fmt.Sprintf("must be in [1, %d]", codeMaxImageDim))
+	case h.Labels && (h.NumClasses < 1 || h.NumClasses > CodeMaxClasses):
+		return bad("classes", h.NumClasses, fmt.Sprintf("must be in [1, %d] when labels are present", CodeMaxClasses))
+	case !h.Labels && h.NumClasses != 0:
+		return bad("classes", h.NumClasses, "must be 0 when labels are absent")
+	case h.ChunkImages < 1:
+		return bad("chunk images", h.ChunkImages, "must be at least 1")
+	case h.Layout == CodeLayoutDefault || h.Layout >= codeLayoutCount:
+		return bad("layout", uint8(h.Layout), "unknown layout id")
+	}
+	if int64(h.GridH)*int64(h.GridW)*2+2 > codeMaxChunkRaw {
+		return bad("grid", fmt.Sprintf("%dx%d", h.GridH, h.GridW), "too many cells for one image")
+	}
+	if int64(h.ChunkImages)*(int64(h.Cells())*2+2) > codeMaxChunkRaw {
+		return bad("chunk images", h.ChunkImages, fmt.Sprintf("a chunk of %d grids of %d cells exceeds %d bytes", h.ChunkImages, h.Cells(), codeMaxChunkRaw))
+	}
+	return nil
+}
+
+// numChunks is the number of chunks Count images need.
+func (h *CodeHeader) numChunks() int64 {
+	return (h.Count + int64(h.ChunkImages) - 1) / int64(h.ChunkImages)
+}
+
+// chunkLen is the number of images in chunk i.
+func (h *CodeHeader) chunkLen(i int64) int {
+	return int(min(int64(h.ChunkImages), h.Count-i*int64(h.ChunkImages)))
+}
+
+func (h *CodeHeader) marshal() []byte {
+	b := make([]byte, codeHeaderSize)
+	copy(b[0:8], codeMagic)
+	binary.LittleEndian.PutUint16(b[8:], codeVersion)
+	b[10] = byte(h.Layout)
+	if h.Labels {
+		b[11] = codeFlagLabels
+	}
+	binary.LittleEndian.PutUint32(b[12:], uint32(h.ChunkImages))
+	binary.LittleEndian.PutUint64(b[16:], uint64(h.Count))
+	binary.LittleEndian.PutUint16(b[24:], uint16(h.GridH))
+	binary.LittleEndian.PutUint16(b[26:], uint16(h.GridW))
+	binary.LittleEndian.PutUint32(b[28:], uint32(h.K))
+	binary.LittleEndian.PutUint32(b[32:], uint32(h.ImageH))
+	binary.LittleEndian.PutUint32(b[36:], uint32(h.ImageW))
+	binary.LittleEndian.PutUint32(b[40:], uint32(h.Channels))
+	binary.LittleEndian.PutUint32(b[44:], uint32(h.NumClasses))
+	copy(b[48:80], h.Fingerprint[:])
+	binary.LittleEndian.PutUint32(b[codeHeaderCRCAt:], codeCRC(b[:codeHeaderCRCAt]))
+	return b
+}
+
+// unmarshalCodeHeader parses and checks a header block: magic, version,
+// checksum, then each field.
+func unmarshalCodeHeader(b []byte) (CodeHeader, error) {
+	var h CodeHeader
+	if string(b[0:8]) != codeMagic {
+		return h, fmt.Errorf("not a vqgen code file: magic %q, want %q", b[0:8], codeMagic)
+	}
+	if v := binary.LittleEndian.Uint16(b[8:]); v != codeVersion {
+		return h, fmt.Errorf("unsupported code file version %d (this build reads version %d)", v, codeVersion)
+	}
+	if got, want := binary.LittleEndian.Uint32(b[codeHeaderCRCAt:]), codeCRC(b[:codeHeaderCRCAt]); got != want {
+		return h, fmt.Errorf("header checksum mismatch (stored %08x, computed %08x)", got, want)
+	}
+	for i := 80; i < codeHeaderCRCAt; i++ {
+		if b[i] != 0 {
+			return h, fmt.Errorf("header reserved byte %d is %d, want 0", i, b[i])
+		}
+	}
+	flags := b[11]
+	if flags&^codeFlagLabels != 0 {
+		return h, fmt.Errorf("header field flags = %#x: unknown flag bits", flags)
+	}
+	count := binary.LittleEndian.Uint64(b[16:])
+	if count > codeMaxCount {
+		return h, fmt.Errorf("header field count = %d: must be at most %d", count, int64(codeMaxCount))
+	}
+	h = CodeHeader{
+		Layout:      CodeLayout(b[10]),
+		Labels:      flags&codeFlagLabels != 0,
+		ChunkImages: int(binary.LittleEndian.Uint32(b[12:])),
+		Count:       int64(count),
+		GridH:       int(binary.LittleEndian.Uint16(b[24:])),
+		GridW:       int(binary.LittleEndian.Uint16(b[26:])),
+		K:           int(binary.LittleEndian.Uint32(b[28:])),
+		ImageH:      int(binary.LittleEndian.Uint32(b[32:])),
+		ImageW:      int(binary.LittleEndian.Uint32(b[36:])),
+		Channels:    int(binary.LittleEndian.Uint32(b[40:])),
+		NumClasses:  int(binary.LittleEndian.Uint32(b[44:])),
+	}
+	copy(h.Fingerprint[:], b[48:80])
+	return h, h.validate()
+}
+
+// codeChunkEntry is one index record.
+type codeChunkEntry struct {
+	offset int64
+	size   int64 // compressed bytes
+	images int
+	crc    uint32
+}
+
+func (e *codeChunkEntry) marshal(b []byte) {
+	binary.LittleEndian.PutUint64(b[0:], uint64(e.offset))
+	binary.LittleEndian.PutUint32(b[8:], uint32(e.size))
+	binary.LittleEndian.PutUint32(b[12:], uint32(e.images))
+	binary.LittleEndian.PutUint32(b[16:], e.crc)
+}
+
+// codeEncoder and codeDecoder are shared by all writers and readers: their
+// EncodeAll/DecodeAll are safe for concurrent use, and sharing them avoids
+// allocating zstd's tables per file.
+var codeEncoder = sync.OnceValue(func() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		// Each chunk is covered by our own CRC-32C; zstd's would be a
+		// second checksum over the same bytes.
+		zstd.WithEncoderCRC(false),
+		zstd.WithZeroFrames(true))
+	if err != nil {
+		panic(err) // only static options above; cannot fail
+	}
+	return enc
+})
+
+var codeDecoder = sync.OnceValue(func() *zstd.Decoder {
+	dec, err := zstd.NewReader(nil,
+		// Decoding is capped at the destination's capacity, which the
+		// reader sets to the chunk's exact expected size: a hostile frame
+		// cannot make it allocate more.
+		zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxMemory(codeMaxChunkRaw),
+		zstd.WithDecoderConcurrency(0))
+	if err != nil {
+		panic(err) // only static options above; cannot fail
+	}
+	return dec
+})
+
+// encodeCodePayload appends the uncompressed payload of n images (codes
+// n*cells values, labels n values or nil) to dst.
+func encodeCodePayload(dst []byte, h *CodeHeader, codes []uint16, labels []int32, n int) []byte {
+	cells := h.Cells()
+	values := codes[:n*cells]
+	switch h.Layout {
+	case CodeLayoutRaw16:
+		for _, v := range values {
+			dst = binary.LittleEndian.AppendUint16(dst, v)
+		}
+	case CodeLayoutPacked:
+		nb := uint(codeBits(h.K))
+		var acc uint64
+		var have uint
+		for _, v := range values {
+			acc |= uint64(v) << have
+			have += nb
+			for have >= 8 {
+				dst = append(dst, byte(acc))
+				acc >>= 8
+				have -= 8
+			}
+		}
+		if have > 0 {
+			dst = append(dst, byte(acc))
+		}
+	case CodeLayoutPlanes:
+		for _, v := range values {
+			dst = append(dst, byte(v))
+		}
+		for _, v := range values {
+			dst = append(dst, byte(v>>8))
+		}
+	case CodeLayoutPlanesByPos:
+		for shift := 0; shift <= 8; shift += 8 {
+			for p := range cells {
+				for i := range n {
+					dst = append(dst, byte(values[i*cells+p]>>shift))
+				}
+			}
+		}
+	default:
+		panic(fmt.Sprintf("encodeCodePayload: layout %d", h.Layout)) // headers are validated before use
+	}
+	if h.Labels {
+		two := codeLabelWidth(h.NumClasses) == 2
+		for _, l := range labels[:n] {
+			if two {
+				dst = binary.LittleEndian.AppendUint16(dst, uint16(l))
+			} else {
+				dst = append(dst, byte(l))
+			}
+		}
+	}
+	return dst
+}
+
+// decodeCodePayload decodes an uncompressed payload of n images into codes
+// (n*cells values) and, when the header has labels, labels (n values). It
+// rejects a payload of the wrong size, indices >= K, labels >= NumClasses
+// and nonzero padding bits, so a decoded payload re-encodes to the same
+// bytes. Errors name the image (counted within the chunk) and grid cell.
+func decodeCodePayload(p []byte, h *CodeHeader, n int, codes []uint16, labels []int32) error {
+	if want := codePayloadSize(h, n); len(p) != want {
+		return fmt.Errorf("decompressed size %d, want %d for %d images", len(p), want, n)
+	}
+	cells := h.Cells()
+	values := n * cells
+	codes = codes[:values]
+	k := uint16(h.K - 1) // K <= 65536, so K-1 fits and v >= K is v > K-1
+	badCode := func(j int, v int) error {
+		i, c := j/cells, j%cells
+		return fmt.Errorf("image %d cell (%d,%d): code %d >= K=%d", i, c/h.GridW, c%h.GridW, v, h.K)
+	}
+	switch h.Layout {
+	case CodeLayoutRaw16:
+		for j := range codes {
+			codes[j] = binary.LittleEndian.Uint16(p[2*j:])
+		}
+		p = p[2*values:]
+	case CodeLayoutPacked:
+		nb := uint(codeBits(h.K))
+		mask := uint64(1)<<nb - 1
+		var acc uint64
+		var have uint
+		pos := 0
+		for j := range codes {
+			for have < nb {
+				acc |= uint64(p[pos]) << have
+				pos++
+				have += 8
+			}
+			v := acc & mask
+			if v > uint64(k) {
+				return badCode(j, int(v))
+			}
+			codes[j] = uint16(v)
+			acc >>= nb
+			have -= nb
+		}
+		if acc != 0 {
+			return fmt.Errorf("nonzero padding bits after the last code")
+		}
+		p = p[pos:]
+	case CodeLayoutPlanes:
+		lo, hi := p[:values], p[values:2*values]
+		for j := range codes {
+			codes[j] = uint16(lo[j]) | uint16(hi[j])<<8
+		}
+		p = p[2*values:]
+	case CodeLayoutPlanesByPos:
+		lo, hi := p[:values], p[values:2*values]
+		for pos := range cells {
+			plo, phi := lo[pos*n:(pos+1)*n], hi[pos*n:(pos+1)*n]
+			for i := range n {
+				codes[i*cells+pos] = uint16(plo[i]) | uint16(phi[i])<<8
+			}
+		}
+		p = p[2*values:]
+	default:
+		return fmt.Errorf("unknown layout %d", h.Layout)
+	}
+	for j, v := range codes {
+		if v > k {
+			return badCode(j, int(v))
+		}
+	}
+	if !h.Labels {
+		return nil
+	}
+	two := codeLabelWidth(h.NumClasses) == 2
+	for i := range n {
+		var l int
+		if two {
+			l = int(binary.LittleEndian.Uint16(p[2*i:]))
+		} else {
+			l = int(p[i])
+		}
+		if l >= h.NumClasses {
+			return fmt.Errorf("image %d: label %d >= classes=%d", i, l, h.NumClasses)
+		}
+		labels[i] = int32(l)
+	}
+	return nil
+}
+
+// decodeCodeChunk decompresses one chunk's bytes (already checked against
+// the index CRC) and decodes them. It is the part of the reader that a CRC
+// does not protect from a crafted file, and is fuzzed on its own.
+func decodeCodeChunk(comp []byte, h *CodeHeader, n int, codes []uint16, labels []int32) error {
+	want := codePayloadSize(h, n)
+	raw, err := codeDecoder().DecodeAll(comp, make([]byte, 0, want))
+	if err != nil {
+		return fmt.Errorf("zstd: %v", err)
+	}
+	return decodeCodePayload(raw, h, n, codes, labels)
+}

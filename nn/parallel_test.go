@@ -1,0 +1,56 @@
+package nn
+
+import (
+	"runtime"
+	"sync/atomic"
+	"testing"
+)
+
+func TestParallelForCoversRangeOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 7, 100, 1001} {
+		seen := make([]int32, n)
+		ParallelFor(n, func(w, lo, hi int) {
+			if w < 0 || w >= Workers() {
+				t.Errorf("worker %d outside [0, %d)", w, Workers())
+			}
+			for i := lo; i < hi; i++ {
+				atomic.AddInt32(&seen[i], 1)
+			}
+		})
+		for i, c := range seen {
+			if c != 1 {
+				t.Fatalf("n=%d: item %d visited %d times", n, i, c)
+			}
+		}
+	}
+}
+
+// A ParallelFor inside a ParallelFor must not deadlock even when the pool
+// has fewer goroutines than the nesting needs.
+func TestParallelForNested(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	var total atomic.Int64
+	ParallelFor(8, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			ParallelFor(10, func(_, lo, hi int) { total.Add(int64(hi - lo)) })
+		}
+	})
+	if total.Load() != 80 {
+		t.Fatalf("nested total %d, want 80", total.Load())
+	}
+}
+
+func TestParallelForAndEnsureDoNotAllocate(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	var sink atomic.Int64
+	fn := func(_, lo, hi int) { sink.Add(int64(hi - lo)) }
+	x := NewTensor(4, 3, 2, 2)
+	ParallelFor(64, fn) // warm the pool
+	allocs := testing.AllocsPerRun(100, func() {
+		ParallelFor(64, fn)
+		x = Ensure(x, 2, 3, 2, 2)
+	})
+	if allocs != 0 {
+		t.Fatalf("ParallelFor + Ensure allocate %.1f times per call", allocs)
+	}
+}

@@ -1,0 +1,74 @@
+// Package sampler draws code grids from a stage-two prior, redraws chosen
+// cells of a given grid, and scores grids. It codes against prior.Prior and
+// prior.Stepper only, so every architecture gets the same sampler.
+//
+// # The sampling loop (Sample, sample.go)
+//
+// Grids are drawn in raster order, batched over grids: for pos = 0 .. H*W-1
+// the stepper returns the logits [n, K] of p(x_pos | x_<pos, y) for every grid
+// at once, and each row goes through filter.draw (filter.go):
+//
+//  1. temperature: l <- (l - max l) / T, subtracting the maximum first so a
+//     tiny T sends the losers to -Inf (exp gives 0) instead of overflowing;
+//  2. top-k: keep the k largest logits; ties go to the lower index, so the
+//     kept set always has exactly k members and does not depend on the sort;
+//  3. top-p (nucleus): of what is left, sorted by the same order, keep the
+//     shortest prefix whose softmax mass is >= p;
+//  4. draw: u ~ U[0, sum w) and walk the kept weights w = exp(l).
+//
+// Every grid owns an RNG split off the seed's root generator in grid order,
+// so a grid's draw depends on the seed and its index only: not on the batch
+// size, GOMAXPROCS or how many grids are drawn after it. After warm-up a
+// position allocates nothing.
+//
+// # Editing (Edit, edit.go)
+//
+// An edit keeps some cells of a grid (keep[p] = true) and redraws the rest.
+// Two methods:
+//
+// raster: the sampling loop above, where a kept cell takes its given value
+// as the stepper passes it. A free cell is drawn from p(x_i | x_<i): it sees
+// the kept cells before it but ignores those after it, so a hole in the top
+// left of a digit is filled without regard to the strokes below it.
+//
+// gibbs (default): starts from a raster edit and then sweeps over the free
+// cells, each time redrawing x_i from its full conditional given every other
+// cell. The target is the prior's joint restricted to the kept values,
+//
+//	pi(x) ∝ prod_j q(x_j | x_<j),   q(v | x_<j) = softmax(l_j / T)[v],
+//
+// the product of the tempered conditionals (T = 1: the prior itself, so pi is
+// exactly p(free cells | kept cells)). The full conditional of one free cell
+// i is
+//
+//	pi(x_i | x_-i) ∝ q(x_i | x_<i) * prod_{j>i} q(x_j | x_<j),
+//
+// since the factors j < i do not involve x_i. Enumerating it costs K prior
+// passes per cell, so each update is a Metropolis-Hastings step whose
+// proposal is the first factor: x_i' ~ q(. | x_<i), independent of the
+// current x_i. The acceptance probability is
+//
+//	a = min(1, pi(x') q(x_i | x_<i) / (pi(x) q(x_i' | x_<i)))
+//	  = min(1, prod_{j>i} q(x_j | x'_<j) / prod_{j>i} q(x_j | x_<j)),
+//
+// because pi(x')/pi(x) = q(x_i'|x_<i)/q(x_i|x_<i) * prod_{j>i}(...) and the
+// first ratio cancels against the proposal ratio. Only cells after i enter,
+// kept ones included: that is how the kept cells below and to the right of a
+// hole pull on it. An update makes M such steps in a row (Proposals): while
+// only x_i moves, a proposal's weight prod_{j>i} q(x_j | x'_<j) depends on
+// its value alone, so all M*n proposals are scored by one batched Forward
+// and the M accept/reject steps are arithmetic. The log-probabilities of the
+// current grids are cached and updated on acceptance. Every step satisfies
+// detailed balance, so pi is stationary and the sweeps move the chains
+// towards it from the raster start. Single-cell updates mix slowly when free
+// cells are strongly coupled to each other; more sweeps is then the remedy.
+//
+// Top-k and top-p change the conditionals into truncated ones whose product
+// can give the kept cells probability zero, which leaves no target to
+// sample; gibbs therefore takes the temperature only and rejects top-k/top-p.
+//
+// # Scoring (NLLBits, score.go)
+//
+// NLLBits returns -log2 p(x | y) = -sum_p log2 softmax(l_p)[x_p] per grid,
+// with batched teacher-forced Forward passes.
+package sampler

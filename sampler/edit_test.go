@@ -1,0 +1,185 @@
+package sampler
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vqgen/vqgen/nn"
+)
+
+// editDists returns, for a 2x2 K=3 tabular prior with the cells of keep
+// fixed to grid's values, the exact target of gibbs edits (the tempered
+// joint restricted to the fixed values) and the exact distribution of
+// raster edits (each free cell from q(x_i | x_<i) alone), both indexed by
+// gridIndex of the whole grid.
+func editDists(tp *tabPrior, grid []int32, keep []bool, class int32, temp float64) (target, raster []float64) {
+	grids := tp.allGrids()
+	target = make([]float64, len(grids))
+	raster = make([]float64, len(grids))
+	zt := 0.0
+	for i, x := range grids {
+		ok := true
+		for p := range x {
+			if keep[p] && x[p] != grid[p] {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		target[i] = tp.jointProb(x, class, temp)
+		zt += target[i]
+		r := 1.0
+		for p := range x {
+			if !keep[p] {
+				r *= softmax64(tp.row(x, class, p), temp)[x[p]]
+			}
+		}
+		raster[i] = r
+	}
+	for i := range target {
+		target[i] /= zt
+	}
+	return target, raster
+}
+
+// TestGibbsEditMatchesExactConditional is the project's correctness test
+// for edits: free cells (0,0) and (1,0) come before the fixed cells (0,1)
+// and (1,1) in raster order, so the fixed cells carry information about the
+// free ones that raster sampling ignores. Gibbs edits must match the exact
+// conditional computed by enumeration; raster edits must miss it.
+func TestGibbsEditMatchesExactConditional(t *testing.T) {
+	const chains = 20000
+	keep := []bool{false, true, false, true}
+	grid := []int32{0, 2, 0, 1} // values at free cells are ignored
+	cases := []struct {
+		classes int
+		class   int32
+		temp    float32
+	}{
+		{0, 0, 1},
+		{0, 0, 0.7},
+		{3, 2, 1},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("classes%d_T%g", c.classes, c.temp), func(t *testing.T) {
+			tp := newTabPrior(23, 3, 2, 2, c.classes, 1)
+			target, rasterExact := editDists(tp, grid, keep, c.class, float64(c.temp))
+			bound := tvBound(t, target, chains)
+			gap := tv(target, rasterExact)
+			t.Logf("exact TV(raster, target) %.4f, bound %.4f", gap, bound)
+			if gap < 3*bound {
+				t.Fatalf("test design: raster's exact distribution is only %.4f from the target; pick tables where it is > 3 x %.4f", gap, bound)
+			}
+			var cls []int32
+			if c.classes > 0 {
+				cls = []int32{c.class}
+			}
+			emp := map[string][]float64{}
+			for _, m := range []string{MethodGibbs, MethodRaster} {
+				opt := EditOptions{N: chains, Method: m, Sweeps: 12, Proposals: 4, Classes: cls, Temperature: c.temp, TopP: 1, Seed: 5, Batch: 4096}
+				g, err := Edit(tp, grid, keep, opt, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkKept(t, g, grid, keep)
+				h := make([]float64, len(target))
+				for i := 0; i < chains; i++ {
+					h[gridIndex(g.Codes[i*4:(i+1)*4], 3)] += 1.0 / chains
+				}
+				emp[m] = h
+			}
+			dg, dr, drr := tv(emp[MethodGibbs], target), tv(emp[MethodRaster], target), tv(emp[MethodRaster], rasterExact)
+			t.Logf("TV(gibbs, target) %.4f  TV(raster, target) %.4f  TV(raster, raster exact) %.4f", dg, dr, drr)
+			if dg > bound {
+				t.Errorf("gibbs edits are %.4f (TV) from the exact conditional, bound %.4f", dg, bound)
+			}
+			if dr <= bound {
+				t.Errorf("raster edits are only %.4f from the exact conditional; the test cannot tell the methods apart (bound %.4f)", dr, bound)
+			}
+			if rb := tvBound(t, rasterExact, chains); drr > rb {
+				t.Errorf("raster edits are %.4f from their own exact distribution, bound %.4f", drr, rb)
+			}
+		})
+	}
+}
+
+func checkKept(t *testing.T, g *Grids, grid []int32, keep []bool) {
+	t.Helper()
+	hw := len(grid)
+	for i := 0; i < g.N; i++ {
+		for p := 0; p < hw; p++ {
+			if keep[p] && g.Codes[i*hw+p] != grid[p] {
+				t.Fatalf("edit %d changed kept cell %d from %d to %d", i, p, grid[p], g.Codes[i*hw+p])
+			}
+		}
+	}
+}
+
+func TestEditKeepsFixedCellsAndIsReproducible(t *testing.T) {
+	tp := newTabPrior(4, 4, 3, 3, 0, 1)
+	rng := nn.NewRNG(8)
+	for trial := 0; trial < 10; trial++ {
+		grid := make([]int32, 9)
+		keep := make([]bool, 9)
+		for p := range grid {
+			grid[p] = int32(rng.Intn(4))
+			keep[p] = rng.Intn(2) == 0
+		}
+		keep[rng.Intn(9)] = false
+		for _, m := range []string{MethodGibbs, MethodRaster, ""} {
+			opt := EditOptions{N: 50, Method: m, Sweeps: 2, Temperature: 1, TopP: 1, Seed: uint64(trial)}
+			g, err := Edit(tp, grid, keep, opt, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkKept(t, g, grid, keep)
+			opt.Batch = 7
+			g2, err := Edit(tp, grid, keep, opt, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(g.Codes, g2.Codes) {
+				t.Errorf("method %q: batch 7 gives other edits than the default batch", m)
+			}
+		}
+	}
+}
+
+func TestEditValidates(t *testing.T) {
+	tp := newTabPrior(1, 3, 2, 2, 0, 1)
+	grid := []int32{0, 1, 2, 0}
+	keep := []bool{true, false, true, true}
+	cases := []struct {
+		name string
+		grid []int32
+		keep []bool
+		edit func(*EditOptions)
+		want string
+	}{
+		{"method", grid, keep, func(o *EditOptions) { o.Method = "annealing" }, `unknown edit method "annealing"`},
+		{"top_k with gibbs", grid, keep, func(o *EditOptions) { o.TopK = 2 }, "top_k/top_p apply to raster edits only"},
+		{"sweeps", grid, keep, func(o *EditOptions) { o.Sweeps = -1 }, "sweeps must be >= 0"},
+		{"grid size", grid[:3], keep, nil, "grid has 3 cells"},
+		{"code range", []int32{0, 1, 3, 0}, keep, nil, "cell (1,0) holds code 3"},
+		{"mask size", grid, keep[:2], nil, "cell mask has 2 cells"},
+		{"nothing free", grid, []bool{true, true, true, true}, nil, "keeps every cell"},
+		{"temperature", grid, keep, func(o *EditOptions) { o.Temperature = 0 }, "temperature must be > 0"},
+		{"classes", grid, keep, func(o *EditOptions) { o.Classes = []int32{1} }, "unconditional"},
+		{"count", grid, keep, func(o *EditOptions) { o.N = 0 }, "number of edits"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := EditOptions{N: 3, Temperature: 1, TopP: 1}
+			if c.edit != nil {
+				c.edit(&o)
+			}
+			_, err := Edit(tp, c.grid, c.keep, o, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}

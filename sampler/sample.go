@@ -1,0 +1,189 @@
+package sampler
+
+import (
+	"fmt"
+
+	"github.com/vqgen/vqgen/nn"
+	prior "github.com/vqgen/vqgen/stage2_prior"
+)
+
+// DefaultBatch is the number of grids one stepper pass carries when
+// Options.Batch is 0.
+const DefaultBatch = 256
+
+// Options controls Sample.
+type Options struct {
+	N int // grids to draw
+	// Classes holds one class per grid for a conditional prior. nil for an
+	// unconditional prior; nil for a conditional one draws the classes
+	// (see Sample).
+	Classes     []int32
+	Temperature float32 // > 0; 1 leaves the logits as they are
+	TopK        int     // keep the k most likely codes; 0: off
+	TopP        float32 // nucleus mass in (0, 1]; 1: off
+	Seed        uint64
+	Batch       int // grids per stepper pass; 0: DefaultBatch. Does not change the result.
+}
+
+// Grids is a set of code grids in raster order.
+type Grids struct {
+	N, H, W int
+	Codes   []int32 // N*H*W
+	Classes []int32 // N, nil for an unconditional prior
+}
+
+// Progress is told how many of total units of work are done; nil is allowed.
+type Progress func(done, total int)
+
+func (pr Progress) report(done, total int) {
+	if pr != nil {
+		pr(done, total)
+	}
+}
+
+func checkFilter(temperature float32, topK int, topP float32) error {
+	if !(temperature > 0) || temperature != temperature {
+		return fmt.Errorf("sampler: temperature must be > 0, got %g", temperature)
+	}
+	if topK < 0 {
+		return fmt.Errorf("sampler: top_k must be >= 0 (0 turns it off), got %d", topK)
+	}
+	if !(topP > 0 && topP <= 1) {
+		return fmt.Errorf("sampler: top_p must be in (0, 1] (1 turns it off), got %g", topP)
+	}
+	return nil
+}
+
+// resolveClasses checks the classes given for n grids, or draws them for a
+// conditional prior when none are given. Drawn classes are stratified: grid
+// i gets class i mod C and the list is shuffled, so each grid's class is
+// uniform and any n >= C grids cover every class.
+func resolveClasses(info prior.Info, classes []int32, n int, rng *nn.RNG) ([]int32, error) {
+	if info.Classes == 0 {
+		if classes != nil {
+			return nil, fmt.Errorf("sampler: the prior is unconditional but %d classes were given", len(classes))
+		}
+		return nil, nil
+	}
+	if classes == nil {
+		out := make([]int32, n)
+		for i := range out {
+			out[i] = int32(i % info.Classes)
+		}
+		rng.Shuffle(n, func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out, nil
+	}
+	if len(classes) != n {
+		return nil, fmt.Errorf("sampler: %d classes given for %d grids", len(classes), n)
+	}
+	for i, c := range classes {
+		if c < 0 || int(c) >= info.Classes {
+			return nil, fmt.Errorf("sampler: class %d of grid %d is out of range [0, %d)", c, i, info.Classes)
+		}
+	}
+	return append([]int32(nil), classes...), nil
+}
+
+func batchSize(b, n int) (int, error) {
+	if b < 0 {
+		return 0, fmt.Errorf("sampler: batch must be >= 0 (0: default %d), got %d", DefaultBatch, b)
+	}
+	if b == 0 {
+		b = DefaultBatch
+	}
+	return min(b, n), nil
+}
+
+// gridRNGs splits one generator per grid off root, in grid order.
+func gridRNGs(root *nn.RNG, n int) []*nn.RNG {
+	r := make([]*nn.RNG, n)
+	for i := range r {
+		r[i] = root.Split()
+	}
+	return r
+}
+
+// Sample draws opt.N grids from p by ancestral sampling in raster order (see
+// the package comment). The same options give the same grids.
+func Sample(p prior.Prior, opt Options, progress Progress) (*Grids, error) {
+	info := p.Info()
+	if opt.N <= 0 {
+		return nil, fmt.Errorf("sampler: number of grids must be > 0, got %d", opt.N)
+	}
+	if err := checkFilter(opt.Temperature, opt.TopK, opt.TopP); err != nil {
+		return nil, err
+	}
+	batch, err := batchSize(opt.Batch, opt.N)
+	if err != nil {
+		return nil, err
+	}
+	root := nn.NewRNG(opt.Seed)
+	classes, err := resolveClasses(info, opt.Classes, opt.N, root)
+	if err != nil {
+		return nil, err
+	}
+	rngs := gridRNGs(root, opt.N)
+	hw := info.Positions()
+	g := &Grids{N: opt.N, H: info.H, W: info.W, Codes: make([]int32, opt.N*hw), Classes: classes}
+	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP)
+	total := opt.N * hw
+	for lo := 0; lo < opt.N; lo += batch {
+		hi := min(lo+batch, opt.N)
+		var cls []int32
+		if classes != nil {
+			cls = classes[lo:hi]
+		}
+		err := r.run(g.Codes[lo*hw:hi*hw], cls, nil, rngs[lo:hi], lo, func(pos int) {
+			progress.report(lo*hw+(hi-lo)*(pos+1), total)
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// raster runs the sampling loop for batches of grids with one stepper.
+type raster struct {
+	info prior.Info
+	st   prior.Stepper
+	f    *filter
+}
+
+func newRaster(p prior.Prior, batch int, temperature float32, topK int, topP float32) *raster {
+	info := p.Info()
+	return &raster{info: info, st: p.NewStepper(batch), f: newFilter(info.K, temperature, topK, topP)}
+}
+
+// run fills codes (n grids) in raster order. Where keep is non-nil and
+// keep[pos] is true, the cell keeps the value already in codes; the loop
+// stops after the last free cell. base is the index of the first grid, for
+// errors; after is called after every position.
+func (r *raster) run(codes, classes []int32, keep []bool, rngs []*nn.RNG, base int, after func(pos int)) error {
+	k, hw := r.info.K, r.info.Positions()
+	n := len(rngs)
+	last := hw - 1
+	if keep != nil {
+		for last >= 0 && keep[last] {
+			last--
+		}
+	}
+	r.st.Reset(n, classes)
+	for pos := 0; pos <= last; pos++ {
+		logits := r.st.Next(codes, pos)
+		if len(logits.Data) != n*k {
+			return fmt.Errorf("sampler: stepper returned %d logits at position %d, want %d grids x %d codes", len(logits.Data), pos, n, k)
+		}
+		if keep == nil || !keep[pos] {
+			for i := 0; i < n; i++ {
+				c, err := r.f.draw(logits.Data[i*k:(i+1)*k], rngs[i])
+				if err != nil {
+					return fmt.Errorf("sampler: grid %d, position %d: %w", base+i, pos, err)
+				}
+				codes[i*hw+pos] = c
+			}
+		}
+		after(pos)
+	}
+	return nil
+}

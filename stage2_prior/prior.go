@@ -1,0 +1,58 @@
+// Package prior is stage two of vqgen: autoregressive models over the code
+// grids that stage one writes. A grid x of H*W indices in [0, K) is modelled
+// in raster order,
+//
+//	p(x | y) = prod_i p(x_i | x_<i, y),
+//
+// optionally conditioned on a class y. Two architectures share one
+// interface: a gated PixelCNN (van den Oord et al. 2016) and a small causal
+// Transformer. Training minimises the cross-entropy of every position at
+// once (teacher forcing); sampling draws one position at a time.
+package prior
+
+import (
+	"github.com/vqgen/vqgen/nn"
+)
+
+// Info describes the grids a prior models; a checkpoint records it together
+// with the fingerprint of the VQ-VAE whose codes it was trained on.
+type Info struct {
+	Arch    string // "pixelcnn" or "transformer"
+	K       int    // codebook size
+	H, W    int    // grid size
+	Classes int    // 0: unconditional
+}
+
+// Positions is the number of cells of a grid.
+func (i Info) Positions() int { return i.H * i.W }
+
+// Prior is an autoregressive model over code grids.
+//
+// Forward takes n grids (codes: n*H*W indices, raster order per grid) and,
+// for a conditional prior, one class per grid (nil otherwise), and returns
+// the logits of every position, [n*H*W, K]: row i*H*W+p holds the logits of
+// p(x_p | x_<p, y) for grid i. Row p never depends on codes at p or after
+// (the causality tests check this). The returned tensor is owned by the
+// model. Backward takes dL/dlogits of the same shape and accumulates the
+// parameter gradients.
+type Prior interface {
+	Info() Info
+	Params() []*nn.Param
+	Forward(codes, classes []int32, n int) *nn.Tensor
+	Backward(dlogits *nn.Tensor)
+	// NewStepper returns an incremental predictor for up to n grids, for
+	// sampling one position at a time.
+	NewStepper(n int) Stepper
+}
+
+// Stepper predicts one position at a time, reusing work across positions
+// where the architecture allows (the Transformer's key/value cache).
+type Stepper interface {
+	// Reset starts n grids (n no more than the stepper was made for) with the
+	// given classes (nil for an unconditional prior).
+	Reset(n int, classes []int32)
+	// Next returns the logits [n, K] of position pos given codes (n*H*W;
+	// only positions < pos are read). Calls go pos = 0, 1, 2, ... in order
+	// after Reset. The tensor is owned by the stepper.
+	Next(codes []int32, pos int) *nn.Tensor
+}
