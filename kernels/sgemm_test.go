@@ -297,3 +297,18 @@ func TestNoAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestFLOPCounter(t *testing.T) {
+	a, b, c := make([]float32, 6), make([]float32, 12), make([]float32, 8)
+	before := FLOPs()
+	Sgemm(false, false, 2, 4, 3, 1, a, 3, b, 4, 0, c, 4)
+	if FLOPs() != before {
+		t.Fatal("counted while counting is off")
+	}
+	CountFLOPs(true)
+	defer CountFLOPs(false)
+	Sgemm(false, false, 2, 4, 3, 1, a, 3, b, 4, 0, c, 4)
+	if got := FLOPs() - before; got != 2*2*4*3 {
+		t.Fatalf("counted %d FLOPs, want 48", got)
+	}
+}
