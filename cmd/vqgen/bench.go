@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -76,6 +77,7 @@ func runBenchmarks(w io.Writer, list []benchmark, minDur time.Duration, asJSON b
 func init() {
 	var asJSON bool
 	var minDur time.Duration
+	var only []string
 	bench := &cobra.Command{
 		Use:   "bench [core|pipeline]",
 		Short: "Measure the speed of the numeric core and of the pipeline's stages",
@@ -108,10 +110,28 @@ With no argument it runs both. --json prints one object per line:
 			default:
 				return fmt.Errorf("unknown benchmark set %q: want core or pipeline", what)
 			}
+			if len(only) > 0 {
+				keep := map[string]bool{}
+				for _, n := range only {
+					keep[n] = true
+				}
+				var sel []benchmark
+				for _, b := range list {
+					if keep[b.name] || keep[strings.TrimSuffix(b.name, "_gflops")] {
+						sel = append(sel, b)
+						delete(keep, b.name)
+					}
+				}
+				for n := range keep {
+					return fmt.Errorf("--only %s: no such benchmark in %s", n, what)
+				}
+				list = sel
+			}
 			return runBenchmarks(cmd.OutOrStdout(), list, minDur, asJSON)
 		},
 	}
 	bench.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	bench.Flags().DurationVar(&minDur, "time", 2*time.Second, "minimum time spent on each benchmark")
+	bench.Flags().StringSliceVar(&only, "only", nil, "run only these benchmarks (comma-separated names)")
 	rootCmd.AddCommand(bench)
 }
