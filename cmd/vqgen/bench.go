@@ -116,14 +116,18 @@ With no argument it runs both. --json prints one object per line:
 					keep[n] = true
 				}
 				var sel []benchmark
+				found := map[string]bool{}
 				for _, b := range list {
-					if keep[b.name] || keep[strings.TrimSuffix(b.name, "_gflops")] {
+					base := strings.TrimSuffix(b.name, "_gflops")
+					if keep[b.name] || keep[base] {
 						sel = append(sel, b)
-						delete(keep, b.name)
+						found[b.name], found[base] = true, true
 					}
 				}
-				for n := range keep {
-					return fmt.Errorf("--only %s: no such benchmark in %s", n, what)
+				for _, n := range only {
+					if !found[n] {
+						return fmt.Errorf("--only %s: no such benchmark in %s", n, what)
+					}
 				}
 				list = sel
 			}
