@@ -135,33 +135,7 @@ The judge is trained once (a few minutes) and cached in the user cache folder;
   vqgen eval samples --images samples/
   vqgen eval samples --images samples/ --labels labels.txt --json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ims, names, note, err := evaluate.LoadImageDir(dir)
-			if err != nil {
-				return fmt.Errorf("--images: %w", err)
-			}
-			var lab []int32
-			if labels != "" {
-				if lab, err = evaluate.ReadLabels(labels, len(names)); err != nil {
-					return fmt.Errorf("--labels: %w", err)
-				}
-			}
-			if note != "" {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note:", note)
-			}
-			c, path, err := loadJudge(cmd, clf)
-			if err != nil {
-				return err
-			}
-			e, err := judge(c, path, ims, lab)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return json.NewEncoder(cmd.OutOrStdout()).Encode(e)
-			}
-			return printSampleEval(cmd.OutOrStdout(), e, dir)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return evalSamples(cmd, dir, labels, clf, asJSON) },
 	}
 	cmd.Flags().StringVar(&dir, "images", "", "folder of generated .png digits")
 	cmd.Flags().StringVar(&labels, "labels", "", "file of requested classes, one per line in sorted file-name order")
@@ -169,4 +143,32 @@ The judge is trained once (a few minutes) and cached in the user cache folder;
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print one JSON object: n, share_conf_0_9, class_entropy_bits, frechet, cond_accuracy, "reference" and "classifier"`)
 	cmd.MarkFlagRequired("images")
 	evalCmd.AddCommand(cmd)
+}
+
+func evalSamples(cmd *cobra.Command, dir, labels, clf string, asJSON bool) error {
+	ims, names, note, err := evaluate.LoadImageDir(dir)
+	if err != nil {
+		return fmt.Errorf("--images: %w", err)
+	}
+	var lab []int32
+	if labels != "" {
+		if lab, err = evaluate.ReadLabels(labels, len(names)); err != nil {
+			return fmt.Errorf("--labels: %w", err)
+		}
+	}
+	if note != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note:", note)
+	}
+	c, path, err := loadJudge(cmd, clf)
+	if err != nil {
+		return err
+	}
+	e, err := judge(c, path, ims, lab)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(cmd.OutOrStdout()).Encode(e)
+	}
+	return printSampleEval(cmd.OutOrStdout(), e, dir)
 }

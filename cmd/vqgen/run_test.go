@@ -82,6 +82,9 @@ func TestMain(m *testing.M) {
 	if shared.dir != "" {
 		os.RemoveAll(filepath.Dir(shared.dir))
 	}
+	if judgeOnce.dir != "" {
+		os.RemoveAll(judgeOnce.dir)
+	}
 	os.Exit(code)
 }
 
