@@ -209,7 +209,7 @@ func Default() *Config {
 			InitBatches:     4,
 			InitKMeansIters: 10,
 			RestartDead:     true,
-			DeadAfter:       200,
+			DeadAfter:       50,
 			Train: VQTrain{
 				Steps:           1750,
 				Batch:           128,

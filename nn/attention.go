@@ -91,7 +91,7 @@ func causalSoftmax(row []float32, n int) {
 	}
 	var s float64
 	for j, v := range row[:n] {
-		e := float32(math.Exp(float64(v - m)))
+		e := Exp32(v - m)
 		row[j] = e
 		s += float64(e)
 	}

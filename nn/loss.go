@@ -59,7 +59,7 @@ func logSoftmax(dst, x []float32, stride, k int) float64 {
 	}
 	var s float64
 	for j := range k {
-		s += math.Exp(float64(x[j*stride]) - m)
+		s += float64(Exp32(x[j*stride] - float32(m)))
 	}
 	lse := m + math.Log(s)
 	for j := range k {
@@ -153,7 +153,7 @@ func (c *CrossEntropy) backwardPos(lo, hi int) {
 		b := c.base(p)
 		for j := range c.k {
 			i := b + j*c.inner
-			c.dlogits.Data[i] = float32(math.Exp(float64(c.LogProbs.Data[i])) * sc)
+			c.dlogits.Data[i] = Exp32(c.LogProbs.Data[i]) * float32(sc)
 		}
 		c.dlogits.Data[b+int(c.targets[p])*c.inner] -= float32(sc)
 	}

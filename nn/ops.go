@@ -307,17 +307,17 @@ func (a *GELU) Forward(x *Tensor) *Tensor {
 
 func (a *GELU) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
 func (a *GELU) f(lo, hi int) {
-	for i, v := range a.x.Data[lo:hi] {
-		x := float64(v)
-		a.y.Data[lo+i] = float32(0.5 * x * (1 + math.Erf(x/math.Sqrt2)))
+	y := a.y.Data[lo:hi]
+	for i, x := range a.x.Data[lo:hi] {
+		y[i] = 0.5 * x * (1 + Erf32(x*(1/math.Sqrt2)))
 	}
 }
 func (a *GELU) b(lo, hi int) {
 	const invSqrt2Pi = 0.3989422804014327
-	for i, v := range a.x.Data[lo:hi] {
-		x := float64(v)
-		d := 0.5*(1+math.Erf(x/math.Sqrt2)) + x*invSqrt2Pi*math.Exp(-0.5*x*x)
-		a.dx.Data[lo+i] = a.dy.Data[lo+i] * float32(d)
+	dx, dy := a.dx.Data[lo:hi], a.dy.Data[lo:hi]
+	for i, x := range a.x.Data[lo:hi] {
+		d := 0.5*(1+Erf32(x*(1/math.Sqrt2))) + x*invSqrt2Pi*Exp32(-0.5*x*x)
+		dx[i] = dy[i] * d
 	}
 }
 
@@ -333,8 +333,9 @@ func (a *Tanh) Forward(x *Tensor) *Tensor {
 
 func (a *Tanh) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
 func (a *Tanh) f(lo, hi int) {
+	y := a.y.Data[lo:hi]
 	for i, v := range a.x.Data[lo:hi] {
-		a.y.Data[lo+i] = float32(math.Tanh(float64(v)))
+		y[i] = Tanh32(v)
 	}
 }
 func (a *Tanh) b(lo, hi int) {
@@ -356,7 +357,7 @@ func (a *Sigmoid) Forward(x *Tensor) *Tensor {
 func (a *Sigmoid) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
 func (a *Sigmoid) f(lo, hi int) {
 	for i, v := range a.x.Data[lo:hi] {
-		a.y.Data[lo+i] = sigmoid(v)
+		a.y.Data[lo+i] = Sigmoid32(v)
 	}
 }
 func (a *Sigmoid) b(lo, hi int) {
@@ -367,14 +368,6 @@ func (a *Sigmoid) b(lo, hi int) {
 
 // sigmoid evaluates exp only on non-positive arguments so it never
 // overflows.
-func sigmoid(v float32) float32 {
-	x := float64(v)
-	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-x)))
-	}
-	e := math.Exp(x)
-	return float32(e / (1 + e))
-}
 
 // ------------------------------------------------------------ Add and Mul
 

@@ -43,7 +43,6 @@ package prior
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/nn"
@@ -399,15 +398,7 @@ func (g *gate) backwardImages(_, lo, hi int) {
 	}
 }
 
-func tanh32(v float32) float32 { return float32(math.Tanh(float64(v))) }
-
-// sigmoid32 evaluates exp only on non-positive arguments so it never
-// overflows.
-func sigmoid32(v float32) float32 {
-	x := float64(v)
-	if x >= 0 {
-		return float32(1 / (1 + math.Exp(-x)))
-	}
-	e := math.Exp(x)
-	return float32(e / (1 + e))
-}
+// The gates use nn's float32 tanh and sigmoid: float64 math here cost a
+// third of the sampling time.
+func tanh32(v float32) float32    { return nn.Tanh32(v) }
+func sigmoid32(v float32) float32 { return nn.Sigmoid32(v) }

@@ -2,6 +2,7 @@ package prior
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
@@ -30,7 +31,7 @@ type pcStepper struct {
 	pos   int
 	out   *nn.Tensor // [n, K]
 	shape [2]int
-	fn    func(w, lo, hi int)
+	wg    sync.WaitGroup
 }
 
 type stepChunk struct {
@@ -75,7 +76,6 @@ func (m *PixelCNN) NewStepper(n int) Stepper {
 	s.wh = make([][]float32, len(m.layers))
 	s.taps = make([]int, len(m.layers))
 	s.out = nn.NewTensor(n, K)
-	s.fn = s.run
 	return s
 }
 
@@ -146,14 +146,8 @@ func (s *pcStepper) Next(codes []int32, pos int) *nn.Tensor {
 	}
 	s.codes, s.pos = codes, pos
 	nch := (s.n + stepChunkGrids - 1) / stepChunkGrids
-	nn.ParallelFor(nch, s.fn)
+	s.runChunks(nch)
 	return s.out
-}
-
-func (s *pcStepper) run(_, lo, hi int) {
-	for _, ch := range s.chunks[lo:hi] {
-		s.step(ch)
-	}
 }
 
 // fillRows sets each of the rows of dst [rows][nc] to its bias.

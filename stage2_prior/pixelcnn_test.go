@@ -347,11 +347,15 @@ func TestPixelCNNNoAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(5, train); a > 0 {
 		t.Errorf("training step: %.1f allocations", a)
 	}
-	st := m.NewStepper(n)
+	// 40 grids: three chunks, so the worker pool is exercised.
+	ns := 40
+	scodes := randomCodes(rng, ns*16, info.K)
+	scls := randomCodes(rng, ns, 2)
+	st := m.NewStepper(ns)
 	sample := func() {
-		st.Reset(n, cls)
+		st.Reset(ns, scls)
 		for p := range 16 {
-			st.Next(codes, p)
+			st.Next(scodes, p)
 		}
 	}
 	sample()

@@ -524,8 +524,7 @@ func linearRows(y, x []float32, l *nn.Linear, rows int) {
 // geluInPlace is nn.GELU's exact erf form.
 func geluInPlace(x []float32) {
 	for i, v := range x {
-		f := float64(v)
-		x[i] = float32(0.5 * f * (1 + math.Erf(f/math.Sqrt2)))
+		x[i] = 0.5 * v * (1 + nn.Erf32(v*(1/math.Sqrt2)))
 	}
 }
 
