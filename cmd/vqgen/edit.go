@@ -55,7 +55,7 @@ cells tinted red, and the --n edits. --codes FILE writes the edited grids.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runEdit(cmd, &f) },
 	}
-	f.register(cmd)
+	f.register(cmd, "class the edits are drawn for, with a class-conditional prior (-1: the label of --data)")
 	fl := cmd.Flags()
 	fl.StringVar(&f.vq, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
 	fl.StringVar(&f.prior, "prior", "", "prior checkpoint trained on that VQ-VAE's codes")

@@ -28,12 +28,12 @@ type samplingFlags struct {
 	class       int
 }
 
-func (s *samplingFlags) register(cmd *cobra.Command) {
+func (s *samplingFlags) register(cmd *cobra.Command, classHelp string) {
 	cmd.Flags().Float64Var(&s.temperature, "temperature", 1.0, "divides the logits: < 1 sharper and more typical, > 1 more varied")
 	cmd.Flags().IntVar(&s.topK, "top-k", 0, "draw only among the k most likely codes (0 = off)")
 	cmd.Flags().Float64Var(&s.topP, "top-p", 1.0, "nucleus sampling: draw from the smallest set of codes with this probability mass (1 = off)")
 	cmd.Flags().Uint64Var(&s.seed, "seed", 1, "random seed; the same seed gives the same images")
-	cmd.Flags().IntVar(&s.class, "class", -1, "class to draw for a class-conditional prior (-1: every image gets a uniformly drawn class)")
+	cmd.Flags().IntVar(&s.class, "class", -1, classHelp)
 }
 
 // classFor checks --class against the prior: -1 is "not given".
@@ -187,7 +187,7 @@ vqgen decode and vqgen eval prior read.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSample(cmd, &f) },
 	}
-	f.register(cmd)
+	f.register(cmd, "class to draw for a class-conditional prior (-1: every image gets a uniformly drawn class)")
 	cmd.Flags().StringVar(&f.vq, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
 	cmd.Flags().StringVar(&f.prior, "prior", "", "prior checkpoint trained on that VQ-VAE's codes (prior.safetensors)")
 	cmd.Flags().IntVar(&f.n, "n", 64, "number of images")
