@@ -159,7 +159,7 @@ func openRunDir(dir string, cfgText string, force bool) (*runState, error) {
 	}
 	if err := rundir.Prepare(dir, mode); err != nil {
 		if errors.Is(err, rundir.ErrNotEmpty) {
-			return nil, fmt.Errorf("%s is not empty and holds no vqgen run (no %s); choose another --out, or --force to delete its contents", dir, stateFile)
+			return nil, fmt.Errorf("%s is not empty and holds no vqgen run (no %s); choose another --out (or --force, which clears only folders vqgen made)", dir, stateFile)
 		}
 		return nil, err
 	}
