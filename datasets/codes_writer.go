@@ -282,6 +282,13 @@ func CreateCodeFile(path string, hdr CodeHeader, overwrite bool) (*CodeWriter, e
 	if err != nil {
 		return nil, fmt.Errorf("code file %s: %w", path, err)
 	}
+	// CreateTemp makes the file private (0600); a dataset is an ordinary
+	// file that other users and tools may read.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("code file %s: %w", path, err)
+	}
 	cleanup := func() {
 		tmp.Close()
 		os.Remove(tmp.Name())
