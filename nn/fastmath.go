@@ -24,7 +24,10 @@ func Exp32(x float32) float32 {
 		ln2hi = 0.693359375 // ln2 split so n*ln2hi is exact in float32
 		ln2lo = -2.12194440e-4
 	)
-	n := float32(math.Floor(float64(x*log2e + 0.5)))
+	// Adding and subtracting 1.5*2^23 rounds to the nearest integer in
+	// float32 arithmetic, without a call to math.Floor.
+	const round = 12582912
+	n := (x*log2e + round) - round
 	r := x - n*ln2hi - n*ln2lo
 	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
 	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
