@@ -16,7 +16,6 @@ import (
 
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/internal/plots"
-	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
 
@@ -78,7 +77,7 @@ so the codes are never decoded by a model that did not make them.`,
 	rootCmd.AddCommand(encode)
 
 	codes := &cobra.Command{Use: "codes", Short: "Work with code files"}
-	var asJSON bool
+	var asJSON, layouts bool
 	var hist string
 	inspect := &cobra.Command{
 		Use:   "inspect FILE",
@@ -87,9 +86,13 @@ so the codes are never decoded by a model that did not make them.`,
   vqgen codes inspect runs/mnist/codes-train.vqc --json --histogram usage.png`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if layouts {
+				return measureLayouts(cmd, args[0])
+			}
 			return inspectCodes(cmd, args[0], asJSON, hist)
 		},
 	}
+	inspect.Flags().BoolVar(&layouts, "layouts", false, "instead: compress the file's codes in every layout and print the sizes")
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	inspect.Flags().StringVar(&hist, "histogram", "", "also write a PNG histogram of code usage")
 	codes.AddCommand(inspect)
@@ -294,4 +297,27 @@ func inspectCodes(cmd *cobra.Command, path string, asJSON bool, hist string) err
 	return tw.Flush()
 }
 
-var _ = nn.NewTensor
+// measureLayouts compresses a file's codes in every layout the format has,
+// the measurement behind the default layout (datasets/CODES.md).
+func measureLayouts(cmd *cobra.Command, path string) error {
+	f, err := datasets.OpenCodeFile(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	codes, _, err := f.LoadAll()
+	if err != nil {
+		return err
+	}
+	h := f.Header()
+	sizes, err := datasets.MeasureCodeLayouts(codes, h.K, h.GridH, h.GridW, h.ChunkImages)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "LAYOUT\tBYTES\tBYTES/IMAGE\tBITS/CODE\n")
+	for _, s := range sizes {
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.3f\n", s.Layout, s.Bytes, s.BytesPerImage, s.BitsPerCode)
+	}
+	return tw.Flush()
+}
