@@ -106,8 +106,46 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 		if transB {
 			tb = blas.Trans
 		}
-		// gonum splits its work over goroutines itself.
-		fallback.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		if threads != 1 || (m+63)/64*((n+63)/64) < 4 {
+			// gonum splits its work over goroutines itself.
+			fallback.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			return
+		}
+		// gonum goes parallel (and allocates) from 4 blocks of 64x64 of C
+		// on, and is serial below; feeding it one such block at a time keeps Sgemm on the
+		// calling goroutine. Each element sees the same operations either
+		// way.
+		const bs = 64
+		for i := 0; i < m; i += bs {
+			mb := min(bs, m-i)
+			ai := i * lda
+			if transA {
+				ai = i
+			}
+			for j := 0; j < n; j += bs {
+				nb := min(bs, n-j)
+				bj := j
+				if transB {
+					bj = j * ldb
+				}
+				// gonum's parallel path sums k in blocks of 64 too (its
+				// transposed-B dot products round per block).
+				for p := 0; p < k; p += bs {
+					kb := min(bs, k-p)
+					ap, bp, bt := p, p*ldb, beta
+					if transA {
+						ap = p * lda
+					}
+					if transB {
+						bp = p
+					}
+					if p > 0 {
+						bt = 1
+					}
+					fallback.Sgemm(ta, tb, mb, nb, kb, alpha, a[ai+ap:], lda, b[bj+bp:], ldb, bt, c[i*ldc+j:], ldc)
+				}
+			}
+		}
 		return
 	}
 	if threads <= 0 {

@@ -6,24 +6,33 @@ import (
 	"github.com/vqgen/vqgen/kernels"
 )
 
-// gradChunk returns how many images each fixed chunk of a convolution's
-// backward pass holds, for p output positions per image. Chunk c sums the
-// weight and bias gradients of its images into its own partial buffer; the
-// partials are then added in chunk order, so the rounding depends only on
-// the shapes, never on GOMAXPROCS. A chunk covers about 1024 positions: the
-// partial sums then cost under 1/2048 of the GEMM flops (they are scalar and
-// memory-bound, so that matters on 7x7 grids), while 16x16 batches of 32
-// still give 8 chunks to spread over the cores.
-func gradChunk(p int) int { return max(2, (1024+p-1)/p) }
+// gradChunk returns how many images each fixed chunk of a convolution
+// holds, for p output positions per image: the smallest power of two whose
+// chunk covers at least 768 positions. A chunk's images are lowered side by
+// side into one wide patch matrix, so each of the forward and backward GEMMs
+// runs once per chunk with n (or k) = chunk*p: wide enough that the packed
+// weight panels are reused and the edge tiles waste little, yet the patch
+// matrix stays a few MB. For the weight gradient, chunk c's GEMM writes its
+// own partial buffer; the partials are then added in chunk order, so the
+// rounding depends only on the shapes, never on GOMAXPROCS. A power of two
+// splits power-of-two batches into an even number of chunks for two cores.
+func gradChunk(p int) int {
+	c := 1
+	for c*p < 768 {
+		c *= 2
+	}
+	return c
+}
 
 // Conv2d is a 2-D convolution (PyTorch's cross-correlation) on NCHW input:
 //
 //	y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] * x[n,c, i*S-PH+u, j*S-PW+v]
 //
 // with zeros outside the image. Each image is lowered to a patch matrix
-// (im2col, [InC*KH*KW, OH*OW]) so the sum is one GEMM, y_n = W * cols_n.
-// Backward is two more GEMMs per image: dW += dy_n * cols_n^T and
-// dcols = W^T * dy_n, which col2im folds back into dx_n.
+// (im2col, [InC*KH*KW, OH*OW]); a chunk of images (see gradChunk) puts its
+// patch matrices side by side so the sum is one GEMM per chunk,
+// Y = W * [cols_1 ... cols_G]. Backward is two more GEMMs per chunk:
+// dW += dY * cols^T and dcols = W^T * dY, which col2im folds back into dx.
 //
 // Mask, when set, multiplies the weight element-wise before use (masked
 // convolutions of PixelCNNs, see NewMaskedConv2d): masked taps are exactly
@@ -37,15 +46,16 @@ type Conv2d struct {
 	Mask               []float32 // nil, or 0/1 per weight entry
 
 	g     convGeom
-	chunk int    // images per gradient chunk
+	chunk int    // images per chunk (one GEMM each)
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
 	out   *Tensor
 	dx    *Tensor
 	w     []float32   // the weight Forward used (masked copy, or Weight.Data)
 	wm    []float32   // storage for the masked copy
-	cols  [][]float32 // per-worker im2col scratch
+	cols  [][]float32 // per-worker patch matrices of a chunk
 	dcols [][]float32 // per-worker dcols scratch
+	ys    [][]float32 // per-worker [OutC, chunk*P] outputs or output gradients
 	partW [][]float32 // per-chunk weight-gradient partials
 	partB [][]float32 // per-chunk bias-gradient partials
 
@@ -122,34 +132,45 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 		}
 		c.w = c.wm
 	}
-	c.cols = workerScratch(c.cols, c.g.rows()*c.g.cols(), !c.pointwise())
-	ParallelFor(n, c.fwdFn)
+	K, P := c.g.rows(), c.g.cols()
+	c.chunk = gradChunk(P)
+	c.cols = workerScratch(c.cols, K*c.chunk*P, true)
+	c.ys = workerScratch(c.ys, c.OutC*c.chunk*P, true)
+	ParallelFor(FixedChunks(n, c.chunk), c.fwdFn)
 	return c.out
+}
+
+// lower writes the patch matrices of images [i0, i1) side by side into col
+// (row stride (i1-i0)*P).
+func (c *Conv2d) lower(col []float32, i0, i1 int) {
+	g := &c.g
+	P, inSz := g.cols(), g.C*g.H*g.W
+	ld := (i1 - i0) * P
+	if c.pointwise() {
+		gatherImages(c.x.Data[i0*inSz:i1*inSz], g.C, P, col, ld)
+		return
+	}
+	for i := i0; i < i1; i++ {
+		im2col(g, c.x.Data[i*inSz:(i+1)*inSz], col[(i-i0)*P:], ld)
+	}
 }
 
 func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
-	inSz, outSz := g.C*g.H*g.W, c.OutC*P
-	for i := lo; i < hi; i++ {
-		xi := c.x.Data[i*inSz : (i+1)*inSz]
-		yi := c.out.Data[i*outSz : (i+1)*outSz]
-		col := xi
-		if !c.pointwise() {
-			col = c.cols[worker]
-			im2col(g, xi, col)
-		}
-		var beta float32
+	outSz := c.OutC * P
+	n := c.x.Shape[0]
+	for ch := lo; ch < hi; ch++ {
+		i0, i1 := ch*c.chunk, min((ch+1)*c.chunk, n)
+		N := (i1 - i0) * P
+		col, y := c.cols[worker][:K*N], c.ys[worker][:c.OutC*N]
+		c.lower(col, i0, i1)
+		kernels.Sgemm(false, false, c.OutC, N, K, 1, c.w, K, col, N, 0, y, N)
+		var bias []float32
 		if c.Bias != nil {
-			for o, b := range c.Bias.Data.Data {
-				row := yi[o*P : (o+1)*P]
-				for j := range row {
-					row[j] = b
-				}
-			}
-			beta = 1
+			bias = c.Bias.Data.Data
 		}
-		kernels.Sgemm(false, false, c.OutC, P, K, 1, c.w, K, col, P, beta, yi, P)
+		scatterImages(y, N, c.OutC, P, c.out.Data[i0*outSz:i1*outSz], bias)
 	}
 }
 
@@ -163,9 +184,10 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	K, P := c.g.rows(), c.g.cols()
-	c.cols = workerScratch(c.cols, K*P, !c.pointwise())
-	c.dcols = workerScratch(c.dcols, K*P, !c.pointwise())
 	c.chunk = gradChunk(P)
+	c.cols = workerScratch(c.cols, K*c.chunk*P, true)
+	c.dcols = workerScratch(c.dcols, K*c.chunk*P, true)
+	c.ys = workerScratch(c.ys, c.OutC*c.chunk*P, true)
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
@@ -177,41 +199,35 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	return c.dx
 }
 
-// backwardChunks handles whole gradient chunks: each image's dx, and the
-// chunk's weight and bias gradient partial.
+// backwardChunks handles whole chunks: the chunk's dx, and its weight and
+// bias gradient partial.
 func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
 	inSz, outSz := g.C*g.H*g.W, c.OutC*P
 	n := c.x.Shape[0]
 	for ch := lo; ch < hi; ch++ {
-		pw, pb := c.partW[ch], c.partB[ch]
-		clear(pb)
-		var beta float32
-		for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
-			xi := c.x.Data[i*inSz : (i+1)*inSz]
-			dyi := c.dy.Data[i*outSz : (i+1)*outSz]
-			dxi := c.dx.Data[i*inSz : (i+1)*inSz]
-			col := xi
-			if !c.pointwise() {
-				col = c.cols[worker]
-				im2col(g, xi, col)
+		i0, i1 := ch*c.chunk, min((ch+1)*c.chunk, n)
+		N := (i1 - i0) * P
+		col, dcol, dy := c.cols[worker][:K*N], c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
+		c.lower(col, i0, i1)
+		gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
+		kernels.Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, 0, c.partW[ch], K)
+		if c.Bias != nil {
+			pb := c.partB[ch]
+			for o := range pb {
+				pb[o] = sum32(dy[o*N : (o+1)*N])
 			}
-			kernels.Sgemm(false, true, c.OutC, K, P, 1, dyi, P, col, P, beta, pw, K)
-			beta = 1
-			if c.Bias != nil {
-				for o := range pb {
-					pb[o] += sum32(dyi[o*P : (o+1)*P])
-				}
-			}
-			if c.pointwise() {
-				kernels.Sgemm(true, false, K, P, c.OutC, 1, c.w, K, dyi, P, 0, dxi, P)
-				continue
-			}
-			dcol := c.dcols[worker]
-			kernels.Sgemm(true, false, K, P, c.OutC, 1, c.w, K, dyi, P, 0, dcol, P)
-			clear(dxi)
-			col2im(g, dcol, dxi)
+		}
+		kernels.Sgemm(true, false, K, N, c.OutC, 1, c.w, K, dy, N, 0, dcol, N)
+		dx := c.dx.Data[i0*inSz : i1*inSz]
+		if c.pointwise() {
+			scatterImages(dcol, N, K, P, dx, nil)
+			continue
+		}
+		clear(dx)
+		for i := i0; i < i1; i++ {
+			col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*inSz:(i-i0+1)*inSz])
 		}
 	}
 }

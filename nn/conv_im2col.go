@@ -36,8 +36,10 @@ func validRange(n, s, p, k, size int) (lo, hi int) {
 }
 
 // im2col writes the g.rows() x g.cols() patch matrix of img (C x H x W) into
-// col, zeros included, one output row at a time.
-func im2col(g *convGeom, img, col []float32) {
+// col with row stride ld (>= g.cols()), zeros included, one output row at a
+// time. A stride above g.cols() lets several images' patch matrices sit side
+// by side as one wide matrix, so a single GEMM serves them all.
+func im2col(g *convGeom, img, col []float32, ld int) {
 	P, OW, HW := g.cols(), g.OW, g.H*g.W
 	r := 0
 	for c := 0; c < g.C; c++ {
@@ -45,7 +47,7 @@ func im2col(g *convGeom, img, col []float32) {
 		for ki := 0; ki < g.KH; ki++ {
 			ohLo, ohHi := validRange(g.OH, g.S, g.PH, ki, g.H)
 			for kj := 0; kj < g.KW; kj++ {
-				dst := col[r*P : (r+1)*P]
+				dst := col[r*ld : r*ld+P]
 				r++
 				owLo, owHi := validRange(OW, g.S, g.PW, kj, g.W)
 				clear(dst[:ohLo*OW])
@@ -75,9 +77,9 @@ func im2col(g *convGeom, img, col []float32) {
 }
 
 // col2im is im2col's adjoint: it adds every entry of the patch matrix col
-// back onto the image position it was read from. img must be zeroed (or hold
-// values to accumulate onto) by the caller.
-func col2im(g *convGeom, col, img []float32) {
+// (row stride ld) back onto the image position it was read from. img must be
+// zeroed (or hold values to accumulate onto) by the caller.
+func col2im(g *convGeom, col []float32, ld int, img []float32) {
 	P, OW, HW := g.cols(), g.OW, g.H*g.W
 	r := 0
 	for c := 0; c < g.C; c++ {
@@ -85,7 +87,7 @@ func col2im(g *convGeom, col, img []float32) {
 		for ki := 0; ki < g.KH; ki++ {
 			ohLo, ohHi := validRange(g.OH, g.S, g.PH, ki, g.H)
 			for kj := 0; kj < g.KW; kj++ {
-				src := col[r*P : (r+1)*P]
+				src := col[r*ld : r*ld+P]
 				r++
 				owLo, owHi := validRange(OW, g.S, g.PW, kj, g.W)
 				if owLo == owHi {
@@ -106,6 +108,41 @@ func col2im(g *convGeom, col, img []float32) {
 						d[i*g.S] += v
 					}
 				}
+			}
+		}
+	}
+}
+
+// gatherImages lays out the images of src (each c rows of p floats, stored
+// one image after another) side by side: dst[ci*ld + i*p + j] =
+// src[i*c*p + ci*p + j] for the len(src)/(c*p) images i. It turns a batch
+// slice of NCHW into the [c, images*p] matrix a batched GEMM reads.
+func gatherImages(src []float32, c, p int, dst []float32, ld int) {
+	n := len(src) / (c * p)
+	for i := 0; i < n; i++ {
+		img := src[i*c*p : (i+1)*c*p]
+		for ci := 0; ci < c; ci++ {
+			copy(dst[ci*ld+i*p:ci*ld+i*p+p], img[ci*p:(ci+1)*p])
+		}
+	}
+}
+
+// scatterImages is gatherImages' inverse, adding bias[ci] (when bias is not
+// nil) to every value of row ci on the way.
+func scatterImages(src []float32, ld int, c, p int, dst []float32, bias []float32) {
+	n := len(dst) / (c * p)
+	for i := 0; i < n; i++ {
+		img := dst[i*c*p : (i+1)*c*p]
+		for ci := 0; ci < c; ci++ {
+			d := img[ci*p : (ci+1)*p]
+			s := src[ci*ld+i*p : ci*ld+i*p+p]
+			if bias == nil {
+				copy(d, s)
+				continue
+			}
+			b := bias[ci]
+			for j, v := range s {
+				d[j] = v + b
 			}
 		}
 	}
