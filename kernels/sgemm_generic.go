@@ -4,3 +4,15 @@ package kernels
 
 // fmaPeak has nothing to measure without assembly.
 func fmaPeak(n int) float64 { return 0 }
+
+// hasRows is false without assembly: RowsGather and RowsScatterAdd use their
+// portable loops.
+var hasRows = false
+
+func rowsGatherAVX512(dst *float32, dstStride int, src *float32, off, srcStride, rows, loadMask, compressMask, storeMask int) {
+	panic("kernels: no assembly row movers in this build")
+}
+
+func rowsScatterAddAVX512(dst *float32, off, dstStride int, src *float32, srcStride, rows, loadMask, expandMask, addMask int) {
+	panic("kernels: no assembly row movers in this build")
+}

@@ -18,6 +18,8 @@ func main() {
 	genPeakAVX512()
 	genPackCopy32()
 	genPackGather()
+	genRowsGather()
+	genRowsScatterAdd()
 	genPeakAVX2()
 	Generate()
 }
@@ -346,6 +348,144 @@ func genPackGather() {
 	ADDQ(U8(4), src)
 	DECQ(k)
 	JMP(LabelRef("tail"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genRowsGather emits the row mover behind im2col on AVX-512: for each of
+// rows rows it loads the 16 floats at src+off (row stride srcStride floats;
+// off, in floats, may be negative: only the lanes in loadMask are read, so
+// a window that hangs over the image edge reads nothing there), optionally
+// packs the lanes of compressMask to the bottom (a stride-2 window keeps
+// every other lane), and stores the lanes of storeMask at dst (row stride
+// dstStride floats). Lanes loaded as zero are the padding.
+func genRowsGather() {
+	TEXT("rowsGatherAVX512", NOSPLIT, "func(dst *float32, dstStride int, src *float32, off, srcStride, rows, loadMask, compressMask, storeMask int)")
+	Doc("rowsGatherAVX512 sets dst[r*dstStride+l] for the lanes l in storeMask to lane l of the",
+		"loadMask lanes of src[off+r*srcStride:][:16], compressed by compressMask when it is not 0, for r < rows.")
+	dst, dstStride, src, srcStride, rows, tmp := RDI, R8, RSI, R9, RCX, RAX
+	Load(Param("dst"), dst)
+	Load(Param("dstStride"), dstStride)
+	SHLQ(U8(2), dstStride)
+	Load(Param("src"), src)
+	Load(Param("off"), tmp)
+	LEAQ(Mem{Base: src, Index: tmp, Scale: 4}, src)
+	Load(Param("srcStride"), srcStride)
+	SHLQ(U8(2), srcStride)
+	Load(Param("rows"), rows)
+	Load(Param("loadMask"), tmp)
+	KMOVW(EAX, K1)
+	Load(Param("compressMask"), tmp)
+	KMOVW(EAX, K2)
+	Load(Param("storeMask"), tmp)
+	KMOVW(EAX, K3)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	Load(Param("compressMask"), tmp)
+	TESTQ(tmp, tmp)
+	JNZ(LabelRef("compress"))
+	Label("plain")
+	VMOVUPS_Z(Mem{Base: src}, K1, Z0)
+	VMOVUPS(Z0, K3, Mem{Base: dst})
+	ADDQ(srcStride, src)
+	ADDQ(dstStride, dst)
+	DECQ(rows)
+	JNZ(LabelRef("plain"))
+	JMP(LabelRef("done"))
+	Label("compress")
+	VMOVUPS_Z(Mem{Base: src}, K1, Z0)
+	VCOMPRESSPS_Z(Z0, K2, Z1)
+	VMOVUPS(Z1, K3, Mem{Base: dst})
+	ADDQ(srcStride, src)
+	ADDQ(dstStride, dst)
+	DECQ(rows)
+	JNZ(LabelRef("compress"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genRowsScatterAdd emits col2im's row mover, the adjoint of
+// rowsGatherAVX512: for each row it loads the lanes of loadMask of src (row
+// stride srcStride floats), optionally spreads them over the lanes of
+// expandMask (stride 2), and adds the lanes of addMask into the 16 floats
+// at dst+off (row stride dstStride floats); other lanes of dst are not
+// touched. Rows go in blocks of 8, all loads before all stores: image rows
+// of a small image are closer than a vector, and a load that overlaps a
+// just-issued masked store cannot be forwarded and stalls until the store
+// retires.
+func genRowsScatterAdd() {
+	TEXT("rowsScatterAddAVX512", NOSPLIT, "func(dst *float32, off, dstStride int, src *float32, srcStride, rows, loadMask, expandMask, addMask int)")
+	Doc("rowsScatterAddAVX512 adds the loadMask lanes of src[r*srcStride:][:16], expanded by expandMask",
+		"when it is not 0, into the addMask lanes of dst[off+r*dstStride:][:16], for r < rows.")
+	dst, dstStride, src, srcStride, rows, tmp := RDI, R8, RSI, R9, RCX, RAX
+	m, p, q := RBX, R10, R11
+	Load(Param("dst"), dst)
+	Load(Param("off"), tmp)
+	LEAQ(Mem{Base: dst, Index: tmp, Scale: 4}, dst)
+	Load(Param("dstStride"), dstStride)
+	SHLQ(U8(2), dstStride)
+	Load(Param("src"), src)
+	Load(Param("srcStride"), srcStride)
+	SHLQ(U8(2), srcStride)
+	Load(Param("rows"), rows)
+	Load(Param("loadMask"), tmp)
+	KMOVW(EAX, K1)
+	Load(Param("expandMask"), tmp)
+	KMOVW(EAX, K2)
+	Load(Param("addMask"), tmp)
+	KMOVW(EAX, K3)
+	Load(Param("expandMask"), tmp)
+	for _, expand := range []bool{false, true} {
+		name := "plain"
+		if expand {
+			name = "expand"
+		}
+		if !expand {
+			TESTQ(tmp, tmp)
+			JNZ(LabelRef("expand"))
+		}
+		Label(name)
+		TESTQ(rows, rows)
+		JLE(LabelRef("done"))
+		MOVQ(rows, m)
+		CMPQ(m, U8(8))
+		JLE(LabelRef(name + "_m"))
+		MOVQ(U32(8), m)
+		Label(name + "_m")
+		MOVQ(src, p)
+		MOVQ(dst, q)
+		for i := 0; i < 8; i++ {
+			if i > 0 {
+				CMPQ(m, U8(i))
+				JLE(LabelRef(name + "_store"))
+			}
+			VMOVUPS_Z(Mem{Base: p}, K1, zmm(i))
+			if expand {
+				VEXPANDPS_Z(zmm(i), K2, zmm(i))
+			}
+			VMOVUPS_Z(Mem{Base: q}, K3, zmm(8+i))
+			VADDPS(zmm(i), zmm(8+i), zmm(8+i))
+			ADDQ(srcStride, p)
+			ADDQ(dstStride, q)
+		}
+		Label(name + "_store")
+		MOVQ(dst, q)
+		for i := 0; i < 8; i++ {
+			if i > 0 {
+				CMPQ(m, U8(i))
+				JLE(LabelRef(name + "_next"))
+			}
+			VMOVUPS(zmm(8+i), K3, Mem{Base: q})
+			ADDQ(dstStride, q)
+		}
+		Label(name + "_next")
+		MOVQ(p, src)
+		MOVQ(q, dst)
+		SUBQ(m, rows)
+		JMP(LabelRef(name))
+	}
 	Label("done")
 	VZEROUPPER()
 	RET()
