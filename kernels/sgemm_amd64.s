@@ -743,77 +743,124 @@ done:
 	VZEROUPPER
 	RET
 
-// func rowsGatherAVX512(dst *float32, dstStride int, src *float32, off int, srcStride int, rows int, loadMask int, compressMask int, storeMask int)
-// Requires: AVX, AVX512F
-TEXT ·rowsGatherAVX512(SB), NOSPLIT, $0-72
-	MOVQ  dst+0(FP), DI
-	MOVQ  dstStride+8(FP), R8
-	SHLQ  $0x02, R8
-	MOVQ  src+16(FP), SI
-	MOVQ  off+24(FP), AX
-	LEAQ  (SI)(AX*4), SI
-	MOVQ  srcStride+32(FP), R9
-	SHLQ  $0x02, R9
-	MOVQ  rows+40(FP), CX
-	MOVQ  loadMask+48(FP), AX
-	KMOVW AX, K1
-	MOVQ  compressMask+56(FP), AX
-	KMOVW AX, K2
-	MOVQ  storeMask+64(FP), AX
-	KMOVW AX, K3
-	TESTQ CX, CX
-	JZ    done
-	MOVQ  compressMask+56(FP), AX
+// func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·rowsGatherAVX512(SB), NOSPLIT, $0-112
+	MOVQ   dst+0(FP), DI
+	MOVQ   dstStride+8(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   src+24(FP), SI
+	MOVQ   off+32(FP), AX
+	LEAQ   (SI)(AX*4), SI
+	MOVQ   srcStride+40(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   loadMask+88(FP), AX
+	KMOVW  AX, K1
+	MOVQ   compressMask+96(FP), AX
+	KMOVW  AX, K2
+	MOVQ   storeMask+104(FP), AX
+	KMOVW  AX, K3
+	VXORPS Z2, Z2, Z2
+	MOVQ   planes+56(FP), CX
+	TESTQ  CX, CX
+	JLE    done
+
+plane:
+	MOVQ  DI, R10
+	MOVQ  SI, R11
+	MOVQ  before+64(FP), DX
+	TESTQ DX, DX
+	JLE   mid
+
+zero1:
+	VMOVUPS Z2, K3, (R10)
+	ADDQ    R8, R10
+	DECQ    DX
+	JNZ     zero1
+
+mid:
+	MOVQ  rows+72(FP), DX
+	TESTQ DX, DX
+	JLE   tail
+	MOVQ  compressMask+96(FP), AX
 	TESTQ AX, AX
 	JNZ   compress
 
-plain:
-	VMOVUPS.Z (SI), K1, Z0
-	VMOVUPS   Z0, K3, (DI)
-	ADDQ      R9, SI
-	ADDQ      R8, DI
-	DECQ      CX
-	JNZ       plain
-	JMP       done
+copy:
+	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS   Z0, K3, (R10)
+	ADDQ      R9, R11
+	ADDQ      R8, R10
+	DECQ      DX
+	JNZ       copy
+	JMP       tail
 
 compress:
-	VMOVUPS.Z     (SI), K1, Z0
+	VMOVUPS.Z     (R11), K1, Z0
 	VCOMPRESSPS.Z Z0, K2, Z1
-	VMOVUPS       Z1, K3, (DI)
-	ADDQ          R9, SI
-	ADDQ          R8, DI
-	DECQ          CX
+	VMOVUPS       Z1, K3, (R10)
+	ADDQ          R9, R11
+	ADDQ          R8, R10
+	DECQ          DX
 	JNZ           compress
+
+tail:
+	MOVQ  after+80(FP), DX
+	TESTQ DX, DX
+	JLE   nextplane
+
+zero2:
+	VMOVUPS Z2, K3, (R10)
+	ADDQ    R8, R10
+	DECQ    DX
+	JNZ     zero2
+
+nextplane:
+	MOVQ dstPlane+16(FP), AX
+	LEAQ (DI)(AX*4), DI
+	MOVQ srcPlane+48(FP), AX
+	LEAQ (SI)(AX*4), SI
+	DECQ CX
+	JNZ  plane
 
 done:
 	VZEROUPPER
 	RET
 
-// func rowsScatterAddAVX512(dst *float32, off int, dstStride int, src *float32, srcStride int, rows int, loadMask int, expandMask int, addMask int)
+// func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, src *float32, srcStride int, srcPlane int, planes int, rows int, loadMask int, expandMask int, addMask int)
 // Requires: AVX, AVX512F
-TEXT ·rowsScatterAddAVX512(SB), NOSPLIT, $0-72
+TEXT ·rowsScatterAddAVX512(SB), NOSPLIT, $0-96
 	MOVQ  dst+0(FP), DI
 	MOVQ  off+8(FP), AX
 	LEAQ  (DI)(AX*4), DI
 	MOVQ  dstStride+16(FP), R8
 	SHLQ  $0x02, R8
-	MOVQ  src+24(FP), SI
-	MOVQ  srcStride+32(FP), R9
+	MOVQ  src+32(FP), SI
+	MOVQ  srcStride+40(FP), R9
 	SHLQ  $0x02, R9
-	MOVQ  rows+40(FP), CX
-	MOVQ  loadMask+48(FP), AX
+	MOVQ  loadMask+72(FP), AX
 	KMOVW AX, K1
-	MOVQ  expandMask+56(FP), AX
+	MOVQ  expandMask+80(FP), AX
 	KMOVW AX, K2
-	MOVQ  addMask+64(FP), AX
+	MOVQ  addMask+88(FP), AX
 	KMOVW AX, K3
-	MOVQ  expandMask+56(FP), AX
+	MOVQ  planes+56(FP), R12
+	TESTQ R12, R12
+	JLE   done
+	MOVQ  DI, R13
+	MOVQ  SI, DX
+
+plane:
+	MOVQ  R13, DI
+	MOVQ  DX, SI
+	MOVQ  rows+64(FP), CX
+	MOVQ  expandMask+80(FP), AX
 	TESTQ AX, AX
 	JNZ   expand
 
 plain:
 	TESTQ CX, CX
-	JLE   done
+	JLE   nextplane
 	MOVQ  CX, BX
 	CMPQ  BX, $0x08
 	JLE   plain_m
@@ -918,7 +965,7 @@ plain_next:
 
 expand:
 	TESTQ CX, CX
-	JLE   done
+	JLE   nextplane
 	MOVQ  CX, BX
 	CMPQ  BX, $0x08
 	JLE   expand_m
@@ -1028,6 +1075,14 @@ expand_next:
 	MOVQ R11, DI
 	SUBQ BX, CX
 	JMP  expand
+
+nextplane:
+	MOVQ dstPlane+24(FP), AX
+	LEAQ (R13)(AX*4), R13
+	MOVQ srcPlane+48(FP), AX
+	LEAQ (DX)(AX*4), DX
+	DECQ R12
+	JNZ  plane
 
 done:
 	VZEROUPPER

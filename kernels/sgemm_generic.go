@@ -9,10 +9,10 @@ func fmaPeak(n int) float64 { return 0 }
 // portable loops.
 var hasRows = false
 
-func rowsGatherAVX512(dst *float32, dstStride int, src *float32, off, srcStride, rows, loadMask, compressMask, storeMask int) {
+func rowsGatherAVX512(dst *float32, dstStride, dstPlane int, src *float32, off, srcStride, srcPlane, planes, before, rows, after, loadMask, compressMask, storeMask int) {
 	panic("kernels: no assembly row movers in this build")
 }
 
-func rowsScatterAddAVX512(dst *float32, off, dstStride int, src *float32, srcStride, rows, loadMask, expandMask, addMask int) {
+func rowsScatterAddAVX512(dst *float32, off, dstStride, dstPlane int, src *float32, srcStride, srcPlane, planes, rows, loadMask, expandMask, addMask int) {
 	panic("kernels: no assembly row movers in this build")
 }

@@ -19,13 +19,12 @@ func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
 // packGatherAVX512 stores src[q+idx[l]] at dst[q*step+l] for q < k and the lanes l in mask.
 func packGatherAVX512(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
 
-// rowsGatherAVX512 sets dst[r*dstStride+l] for the lanes l in storeMask to lane l of the
-// loadMask lanes of src[off+r*srcStride:][:16], compressed by compressMask when it is not 0, for r < rows.
-func rowsGatherAVX512(dst *float32, dstStride int, src *float32, off int, srcStride int, rows int, loadMask int, compressMask int, storeMask int)
+// rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.
+func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 
-// rowsScatterAddAVX512 adds the loadMask lanes of src[r*srcStride:][:16], expanded by expandMask
-// when it is not 0, into the addMask lanes of dst[off+r*dstStride:][:16], for r < rows.
-func rowsScatterAddAVX512(dst *float32, off int, dstStride int, src *float32, srcStride int, rows int, loadMask int, expandMask int, addMask int)
+// rowsScatterAddAVX512 adds the loadMask lanes of src[p*srcPlane+r*srcStride:][:16], expanded by expandMask
+// when it is not 0, into the addMask lanes of dst[off+p*dstPlane+r*dstStride:][:16], for r < rows, p < planes.
+func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, src *float32, srcStride int, srcPlane int, planes int, rows int, loadMask int, expandMask int, addMask int)
 
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

@@ -200,39 +200,35 @@ func (g *convGeom) tapChunks(cs *[maxTapChunks]tapChunk, first *[maxTaps + 1]int
 	return true
 }
 
-// im2colRows is im2col through the row movers: for each tap, each chunk
-// of output columns is one call covering all the valid output rows. It
-// reports false, doing nothing, for geometries it does not handle.
+// im2colRows is im2col through the row movers: each chunk of output
+// columns of each tap is one call covering every channel and output row.
+// It reports false, doing nothing, for geometries it does not handle.
 func im2colRows(g *convGeom, img, col []float32, ld int) bool {
 	var cs [maxTapChunks]tapChunk
 	var first [maxTaps + 1]int
 	if g.S > 2 || !g.tapChunks(&cs, &first) {
 		return false
 	}
-	P, OW, HW, S := g.cols(), g.OW, g.H*g.W, g.S
-	r := 0
-	for c := 0; c < g.C; c++ {
-		src := img[c*HW : (c+1)*HW]
-		for ki := 0; ki < g.KH; ki++ {
-			ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
-			for kj := 0; kj < g.KW; kj++ {
-				dst := col[r*ld : r*ld+P]
-				r++
-				owLo, owHi := validRange(OW, S, g.PW, kj, g.W)
-				if owLo == owHi || ohLo == ohHi {
-					clear(dst)
-					continue
-				}
-				clear(dst[:ohLo*OW])
-				clear(dst[ohHi*OW:])
-				// Image index of output (ohLo, 0) at lane 0, and the
-				// first valid one, which the calls are anchored on.
-				row0 := (ohLo*S-g.PH+ki)*g.W - g.PW + kj
-				at := row0 + owLo*S
+	OW, HW, S, taps := g.OW, g.H*g.W, g.S, g.KH*g.KW
+	for ki := 0; ki < g.KH; ki++ {
+		ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
+		for kj := 0; kj < g.KW; kj++ {
+			owLo, owHi := validRange(OW, S, g.PW, kj, g.W)
+			dst := col[(ki*g.KW+kj)*ld:]
+			if owLo == owHi || ohLo == ohHi {
+				// The window never meets the image: zero rows only.
 				for _, ch := range cs[first[kj]:first[kj+1]] {
-					kernels.RowsGather(dst[ohLo*OW+ch.ow0:], OW, src, at, row0+ch.ow0*S-at, S*g.W,
-						ohHi-ohLo, ch.load, ch.keep, ch.out)
+					kernels.RowsGather(dst[ch.ow0:], OW, taps*ld, nil, 0, 0, 0, 0, g.C, g.OH, 0, 0, 0, 0, ch.out)
 				}
+				continue
+			}
+			// Image index of output (ohLo, 0) at lane 0, and the first
+			// valid one, which the calls are anchored on.
+			row0 := (ohLo*S-g.PH+ki)*g.W - g.PW + kj
+			at := row0 + owLo*S
+			for _, ch := range cs[first[kj]:first[kj+1]] {
+				kernels.RowsGather(dst[ch.ow0:], OW, taps*ld, img, at, row0+ch.ow0*S-at, S*g.W, HW,
+					g.C, ohLo, ohHi-ohLo, g.OH-ohHi, ch.load, ch.keep, ch.out)
 			}
 		}
 	}
@@ -240,18 +236,14 @@ func im2colRows(g *convGeom, img, col []float32, ld int) bool {
 }
 
 // col2imRows is col2im through the row movers, reporting false for
-// geometries it does not handle. Channels are the innermost loop: taps of
-// one channel overlap in the image, and a load right after a masked store
-// to the same place waits for the store to retire; other channels' planes
-// fill that time.
+// geometries it does not handle.
 func col2imRows(g *convGeom, col []float32, ld int, img []float32) bool {
 	var cs [maxTapChunks]tapChunk
 	var first [maxTaps + 1]int
 	if g.S > 2 || !g.tapChunks(&cs, &first) {
 		return false
 	}
-	P, OW, HW, S := g.cols(), g.OW, g.H*g.W, g.S
-	taps := g.KH * g.KW
+	OW, HW, S, taps := g.OW, g.H*g.W, g.S, g.KH*g.KW
 	for ki := 0; ki < g.KH; ki++ {
 		ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
 		if ohLo == ohHi {
@@ -264,15 +256,11 @@ func col2imRows(g *convGeom, col []float32, ld int, img []float32) bool {
 			}
 			row0 := (ohLo*S-g.PH+ki)*g.W - g.PW + kj
 			at := row0 + owLo*S
-			for c := 0; c < g.C; c++ {
-				r := c*taps + ki*g.KW + kj
-				src := col[r*ld+ohLo*OW : r*ld+P]
-				dstImg := img[c*HW : (c+1)*HW]
-				for _, ch := range cs[first[kj]:first[kj+1]] {
-					if ch.load != 0 {
-						kernels.RowsScatterAdd(dstImg, at, row0+ch.ow0*S-at, S*g.W, src[ch.ow0:], OW,
-							ohHi-ohLo, ch.src, ch.keep, ch.load)
-					}
+			src := col[(ki*g.KW+kj)*ld+ohLo*OW:]
+			for _, ch := range cs[first[kj]:first[kj+1]] {
+				if ch.load != 0 {
+					kernels.RowsScatterAdd(img, at, row0+ch.ow0*S-at, S*g.W, HW, src[ch.ow0:], OW, taps*ld,
+						g.C, ohHi-ohLo, ch.src, ch.keep, ch.load)
 				}
 			}
 		}

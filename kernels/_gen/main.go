@@ -353,18 +353,21 @@ func genPackGather() {
 	RET()
 }
 
-// genRowsGather emits the row mover behind im2col on AVX-512: for each of
-// rows rows it loads the 16 floats at src+off (row stride srcStride floats;
-// off, in floats, may be negative: only the lanes in loadMask are read, so
-// a window that hangs over the image edge reads nothing there), optionally
-// packs the lanes of compressMask to the bottom (a stride-2 window keeps
-// every other lane), and stores the lanes of storeMask at dst (row stride
-// dstStride floats). Lanes loaded as zero are the padding.
+// genRowsGather emits the row mover behind im2col on AVX-512. For each of
+// planes planes (channels) it writes before+rows+after rows of dst (row
+// stride dstStride, plane stride dstPlane floats), storing the lanes of
+// storeMask: the first before and the last after rows are zero (windows
+// above or below the image); row r of the middle loads the 16 floats at
+// src+off+p*srcPlane+r*srcStride (off, in floats, may be negative: only
+// the lanes in loadMask are read, so a window that hangs over the image
+// edge reads nothing there and gets zeros) and, when compressMask is not
+// 0, packs the lanes of compressMask to the bottom (a stride-2 window
+// keeps every other lane).
 func genRowsGather() {
-	TEXT("rowsGatherAVX512", NOSPLIT, "func(dst *float32, dstStride int, src *float32, off, srcStride, rows, loadMask, compressMask, storeMask int)")
-	Doc("rowsGatherAVX512 sets dst[r*dstStride+l] for the lanes l in storeMask to lane l of the",
-		"loadMask lanes of src[off+r*srcStride:][:16], compressed by compressMask when it is not 0, for r < rows.")
-	dst, dstStride, src, srcStride, rows, tmp := RDI, R8, RSI, R9, RCX, RAX
+	TEXT("rowsGatherAVX512", NOSPLIT, "func(dst *float32, dstStride, dstPlane int, src *float32, off, srcStride, srcPlane, planes, before, rows, after, loadMask, compressMask, storeMask int)")
+	Doc("rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.")
+	dst, dstStride, src, srcStride, tmp := RDI, R8, RSI, R9, RAX
+	planes, n, d, sp := RCX, RDX, R10, R11
 	Load(Param("dst"), dst)
 	Load(Param("dstStride"), dstStride)
 	SHLQ(U8(2), dstStride)
@@ -373,34 +376,66 @@ func genRowsGather() {
 	LEAQ(Mem{Base: src, Index: tmp, Scale: 4}, src)
 	Load(Param("srcStride"), srcStride)
 	SHLQ(U8(2), srcStride)
-	Load(Param("rows"), rows)
 	Load(Param("loadMask"), tmp)
 	KMOVW(EAX, K1)
 	Load(Param("compressMask"), tmp)
 	KMOVW(EAX, K2)
 	Load(Param("storeMask"), tmp)
 	KMOVW(EAX, K3)
-	TESTQ(rows, rows)
-	JZ(LabelRef("done"))
+	VXORPS(Z2, Z2, Z2)
+	Load(Param("planes"), planes)
+	TESTQ(planes, planes)
+	JLE(LabelRef("done"))
+	Label("plane")
+	MOVQ(dst, d)
+	MOVQ(src, sp)
+	Load(Param("before"), n)
+	TESTQ(n, n)
+	JLE(LabelRef("mid"))
+	Label("zero1")
+	VMOVUPS(Z2, K3, Mem{Base: d})
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("zero1"))
+	Label("mid")
+	Load(Param("rows"), n)
+	TESTQ(n, n)
+	JLE(LabelRef("tail"))
 	Load(Param("compressMask"), tmp)
 	TESTQ(tmp, tmp)
 	JNZ(LabelRef("compress"))
-	Label("plain")
-	VMOVUPS_Z(Mem{Base: src}, K1, Z0)
-	VMOVUPS(Z0, K3, Mem{Base: dst})
-	ADDQ(srcStride, src)
-	ADDQ(dstStride, dst)
-	DECQ(rows)
-	JNZ(LabelRef("plain"))
-	JMP(LabelRef("done"))
+	Label("copy")
+	VMOVUPS_Z(Mem{Base: sp}, K1, Z0)
+	VMOVUPS(Z0, K3, Mem{Base: d})
+	ADDQ(srcStride, sp)
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("copy"))
+	JMP(LabelRef("tail"))
 	Label("compress")
-	VMOVUPS_Z(Mem{Base: src}, K1, Z0)
+	VMOVUPS_Z(Mem{Base: sp}, K1, Z0)
 	VCOMPRESSPS_Z(Z0, K2, Z1)
-	VMOVUPS(Z1, K3, Mem{Base: dst})
-	ADDQ(srcStride, src)
-	ADDQ(dstStride, dst)
-	DECQ(rows)
+	VMOVUPS(Z1, K3, Mem{Base: d})
+	ADDQ(srcStride, sp)
+	ADDQ(dstStride, d)
+	DECQ(n)
 	JNZ(LabelRef("compress"))
+	Label("tail")
+	Load(Param("after"), n)
+	TESTQ(n, n)
+	JLE(LabelRef("nextplane"))
+	Label("zero2")
+	VMOVUPS(Z2, K3, Mem{Base: d})
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("zero2"))
+	Label("nextplane")
+	Load(Param("dstPlane"), tmp)
+	LEAQ(Mem{Base: dst, Index: tmp, Scale: 4}, dst)
+	Load(Param("srcPlane"), tmp)
+	LEAQ(Mem{Base: src, Index: tmp, Scale: 4}, src)
+	DECQ(planes)
+	JNZ(LabelRef("plane"))
 	Label("done")
 	VZEROUPPER()
 	RET()
@@ -411,14 +446,15 @@ func genRowsGather() {
 // stride srcStride floats), optionally spreads them over the lanes of
 // expandMask (stride 2), and adds the lanes of addMask into the 16 floats
 // at dst+off (row stride dstStride floats); other lanes of dst are not
-// touched. Rows go in blocks of 8, all loads before all stores: image rows
+// touched; all that for each of planes planes (plane strides srcPlane and
+// dstPlane floats). Rows go in blocks of 8, all loads before all stores: image rows
 // of a small image are closer than a vector, and a load that overlaps a
 // just-issued masked store cannot be forwarded and stalls until the store
 // retires.
 func genRowsScatterAdd() {
-	TEXT("rowsScatterAddAVX512", NOSPLIT, "func(dst *float32, off, dstStride int, src *float32, srcStride, rows, loadMask, expandMask, addMask int)")
-	Doc("rowsScatterAddAVX512 adds the loadMask lanes of src[r*srcStride:][:16], expanded by expandMask",
-		"when it is not 0, into the addMask lanes of dst[off+r*dstStride:][:16], for r < rows.")
+	TEXT("rowsScatterAddAVX512", NOSPLIT, "func(dst *float32, off, dstStride, dstPlane int, src *float32, srcStride, srcPlane, planes, rows, loadMask, expandMask, addMask int)")
+	Doc("rowsScatterAddAVX512 adds the loadMask lanes of src[p*srcPlane+r*srcStride:][:16], expanded by expandMask",
+		"when it is not 0, into the addMask lanes of dst[off+p*dstPlane+r*dstStride:][:16], for r < rows, p < planes.")
 	dst, dstStride, src, srcStride, rows, tmp := RDI, R8, RSI, R9, RCX, RAX
 	m, p, q := RBX, R10, R11
 	Load(Param("dst"), dst)
@@ -429,13 +465,22 @@ func genRowsScatterAdd() {
 	Load(Param("src"), src)
 	Load(Param("srcStride"), srcStride)
 	SHLQ(U8(2), srcStride)
-	Load(Param("rows"), rows)
 	Load(Param("loadMask"), tmp)
 	KMOVW(EAX, K1)
 	Load(Param("expandMask"), tmp)
 	KMOVW(EAX, K2)
 	Load(Param("addMask"), tmp)
 	KMOVW(EAX, K3)
+	planes, d0, s0 := R12, R13, RDX
+	Load(Param("planes"), planes)
+	TESTQ(planes, planes)
+	JLE(LabelRef("done"))
+	MOVQ(dst, d0)
+	MOVQ(src, s0)
+	Label("plane")
+	MOVQ(d0, dst)
+	MOVQ(s0, src)
+	Load(Param("rows"), rows)
 	Load(Param("expandMask"), tmp)
 	for _, expand := range []bool{false, true} {
 		name := "plain"
@@ -448,7 +493,7 @@ func genRowsScatterAdd() {
 		}
 		Label(name)
 		TESTQ(rows, rows)
-		JLE(LabelRef("done"))
+		JLE(LabelRef("nextplane"))
 		MOVQ(rows, m)
 		CMPQ(m, U8(8))
 		JLE(LabelRef(name + "_m"))
@@ -486,6 +531,13 @@ func genRowsScatterAdd() {
 		SUBQ(m, rows)
 		JMP(LabelRef(name))
 	}
+	Label("nextplane")
+	Load(Param("dstPlane"), tmp)
+	LEAQ(Mem{Base: d0, Index: tmp, Scale: 4}, d0)
+	Load(Param("srcPlane"), tmp)
+	LEAQ(Mem{Base: s0, Index: tmp, Scale: 4}, s0)
+	DECQ(planes)
+	JNZ(LabelRef("plane"))
 	Label("done")
 	VZEROUPPER()
 	RET()
