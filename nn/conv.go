@@ -6,19 +6,27 @@ import (
 	"github.com/vqgen/vqgen/kernels"
 )
 
-// gradChunk returns how many images each fixed chunk of a convolution
-// holds, for p output positions per image: the smallest power of two whose
-// chunk covers at least 768 positions. A chunk's images are lowered side by
-// side into one wide patch matrix, so each of the forward and backward GEMMs
-// runs once per chunk with n (or k) = chunk*p: wide enough that the packed
-// weight panels are reused and the edge tiles waste little, yet the patch
-// matrix stays a few MB. For the weight gradient, chunk c's GEMM writes its
-// own partial buffer; the partials are then added in chunk order, so the
-// rounding depends only on the shapes, never on GOMAXPROCS. A power of two
-// splits power-of-two batches into an even number of chunks for two cores.
-func gradChunk(p int) int {
+// gradChunk returns how many images each fixed chunk of a convolution's
+// backward pass holds, for p output positions per image: the smallest power
+// of two whose chunk covers at least 768 positions. Chunk c sums the weight
+// and bias gradients of its images into its own partial buffer; the
+// partials are then added in chunk order, so the rounding depends only on
+// the shapes, never on GOMAXPROCS. A power of two splits power-of-two
+// batches into an even number of chunks for two cores.
+func gradChunk(p int) int { return pow2Cover(p, 768) }
+
+// gemmGroup returns how many images share one GEMM: their patch matrices
+// sit side by side, so the GEMM has n (or k) = group*p, wide enough that
+// the packed weight panels are reused and edge tiles waste little, while
+// the patch matrix stays in L2 (about 1.7 MB for a 3x3 conv over 128
+// channels). It is a power of two no larger than gradChunk, so groups tile
+// chunks exactly.
+func gemmGroup(p int) int { return pow2Cover(p, 384) }
+
+// pow2Cover returns the smallest power of two c with c*p >= target.
+func pow2Cover(p, target int) int {
 	c := 1
-	for c*p < 768 {
+	for c*p < target {
 		c *= 2
 	}
 	return c
@@ -29,9 +37,9 @@ func gradChunk(p int) int {
 //	y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] * x[n,c, i*S-PH+u, j*S-PW+v]
 //
 // with zeros outside the image. Each image is lowered to a patch matrix
-// (im2col, [InC*KH*KW, OH*OW]); a chunk of images (see gradChunk) puts its
-// patch matrices side by side so the sum is one GEMM per chunk,
-// Y = W * [cols_1 ... cols_G]. Backward is two more GEMMs per chunk:
+// (im2col, [InC*KH*KW, OH*OW]); a group of images (see gemmGroup) puts its
+// patch matrices side by side so the sum is one GEMM per group,
+// Y = W * [cols_1 ... cols_G]. Backward is two more GEMMs per group:
 // dW += dY * cols^T and dcols = W^T * dY, which col2im folds back into dx.
 //
 // Mask, when set, multiplies the weight element-wise before use (masked
@@ -46,16 +54,17 @@ type Conv2d struct {
 	Mask               []float32 // nil, or 0/1 per weight entry
 
 	g     convGeom
-	chunk int    // images per chunk (one GEMM each)
+	chunk int    // images per gradient chunk
+	group int    // images per GEMM
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
 	out   *Tensor
 	dx    *Tensor
 	w     []float32   // the weight Forward used (masked copy, or Weight.Data)
 	wm    []float32   // storage for the masked copy
-	cols  [][]float32 // per-worker patch matrices of a chunk
+	cols  [][]float32 // per-worker patch matrices of a group
 	dcols [][]float32 // per-worker dcols scratch
-	ys    [][]float32 // per-worker [OutC, chunk*P] outputs or output gradients
+	ys    [][]float32 // per-worker [OutC, group*P] outputs or output gradients
 	partW [][]float32 // per-chunk weight-gradient partials
 	partB [][]float32 // per-chunk bias-gradient partials
 
@@ -133,10 +142,10 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 		c.w = c.wm
 	}
 	K, P := c.g.rows(), c.g.cols()
-	c.chunk = gradChunk(P)
-	c.cols = workerScratch(c.cols, K*c.chunk*P, true)
-	c.ys = workerScratch(c.ys, c.OutC*c.chunk*P, true)
-	ParallelFor(FixedChunks(n, c.chunk), c.fwdFn)
+	c.group = gemmGroup(P)
+	c.cols = workerScratch(c.cols, K*c.group*P, true)
+	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
+	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
 
@@ -160,8 +169,8 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	K, P := g.rows(), g.cols()
 	outSz := c.OutC * P
 	n := c.x.Shape[0]
-	for ch := lo; ch < hi; ch++ {
-		i0, i1 := ch*c.chunk, min((ch+1)*c.chunk, n)
+	for gr := lo; gr < hi; gr++ {
+		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 		N := (i1 - i0) * P
 		col, y := c.cols[worker][:K*N], c.ys[worker][:c.OutC*N]
 		c.lower(col, i0, i1)
@@ -184,10 +193,10 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	K, P := c.g.rows(), c.g.cols()
-	c.chunk = gradChunk(P)
-	c.cols = workerScratch(c.cols, K*c.chunk*P, true)
-	c.dcols = workerScratch(c.dcols, K*c.chunk*P, true)
-	c.ys = workerScratch(c.ys, c.OutC*c.chunk*P, true)
+	c.chunk, c.group = gradChunk(P), gemmGroup(P)
+	c.cols = workerScratch(c.cols, K*c.group*P, true)
+	c.dcols = workerScratch(c.dcols, K*c.group*P, true)
+	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
@@ -200,34 +209,42 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 }
 
 // backwardChunks handles whole chunks: the chunk's dx, and its weight and
-// bias gradient partial.
+// bias gradient partial, summed over its groups in order.
 func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
 	inSz, outSz := g.C*g.H*g.W, c.OutC*P
 	n := c.x.Shape[0]
 	for ch := lo; ch < hi; ch++ {
-		i0, i1 := ch*c.chunk, min((ch+1)*c.chunk, n)
-		N := (i1 - i0) * P
-		col, dcol, dy := c.cols[worker][:K*N], c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
-		c.lower(col, i0, i1)
-		gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
-		kernels.Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, 0, c.partW[ch], K)
-		if c.Bias != nil {
-			pb := c.partB[ch]
-			for o := range pb {
-				pb[o] = sum32(dy[o*N : (o+1)*N])
+		pw, pb := c.partW[ch], c.partB[ch]
+		var beta float32
+		for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
+			i1 := min(i0+c.group, n)
+			N := (i1 - i0) * P
+			col, dcol, dy := c.cols[worker][:K*N], c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
+			c.lower(col, i0, i1)
+			gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
+			kernels.Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
+			if c.Bias != nil {
+				for o := range pb {
+					s := sum32(dy[o*N : (o+1)*N])
+					if beta != 0 {
+						s += pb[o]
+					}
+					pb[o] = s
+				}
 			}
-		}
-		kernels.Sgemm(true, false, K, N, c.OutC, 1, c.w, K, dy, N, 0, dcol, N)
-		dx := c.dx.Data[i0*inSz : i1*inSz]
-		if c.pointwise() {
-			scatterImages(dcol, N, K, P, dx, nil)
-			continue
-		}
-		clear(dx)
-		for i := i0; i < i1; i++ {
-			col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*inSz:(i-i0+1)*inSz])
+			beta = 1
+			kernels.Sgemm(true, false, K, N, c.OutC, 1, c.w, K, dy, N, 0, dcol, N)
+			dx := c.dx.Data[i0*inSz : i1*inSz]
+			if c.pointwise() {
+				scatterImages(dcol, N, K, P, dx, nil)
+				continue
+			}
+			clear(dx)
+			for i := i0; i < i1; i++ {
+				col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*inSz:(i-i0+1)*inSz])
+			}
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 //
 //	y[n,o, i*S-P+u, j*S-P+v] += w[c,o,u,v] * x[n,c,i,j],   y += b[o],
 //
-// so OH = (H-1)*S - 2P + K. For a chunk of images (see gradChunk) side by
+// so OH = (H-1)*S - 2P + K. For a group of images (see gemmGroup) side by
 // side, cols = W^T * [x_1 ... x_G] is one GEMM ([OutC*K*K, InC] x
 // [InC, G*H*W]) and col2im scatters each image's columns into y_n, viewing
 // y_n as the input of a stride-S convolution whose output grid is H x W.
@@ -25,14 +25,15 @@ type ConvTranspose2d struct {
 
 	g     convGeom // the output seen as a convolution's input
 	h, w  int
-	chunk int    // images per chunk (one GEMM each)
+	chunk int    // images per gradient chunk
+	group int    // images per GEMM
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
 	out   *Tensor
 	dx    *Tensor
-	cols  [][]float32 // per-worker [OutC*K*K, chunk*H*W]
-	xs    [][]float32 // per-worker [InC, chunk*H*W] inputs
-	dxs   [][]float32 // per-worker [InC, chunk*H*W] input gradients
+	cols  [][]float32 // per-worker [OutC*K*K, group*H*W]
+	xs    [][]float32 // per-worker [InC, group*H*W] inputs
+	dxs   [][]float32 // per-worker [InC, group*H*W] input gradients
 	partW [][]float32
 	partB [][]float32
 	fwdFn func(worker, lo, hi int)
@@ -88,10 +89,10 @@ func (c *ConvTranspose2d) Forward(x *Tensor) *Tensor {
 	c.x = x
 	c.shape = [4]int{n, c.OutC, oh, ow}
 	c.out = Ensure(c.out, c.shape[:]...)
-	c.chunk = gradChunk(c.g.cols())
-	c.cols = workerScratch(c.cols, c.g.rows()*c.chunk*c.g.cols(), true)
-	c.xs = workerScratch(c.xs, c.InC*c.chunk*c.g.cols(), true)
-	ParallelFor(FixedChunks(n, c.chunk), c.fwdFn)
+	c.group = gemmGroup(c.g.cols())
+	c.cols = workerScratch(c.cols, c.g.rows()*c.group*c.g.cols(), true)
+	c.xs = workerScratch(c.xs, c.InC*c.group*c.g.cols(), true)
+	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
 
@@ -101,8 +102,8 @@ func (c *ConvTranspose2d) forwardImages(worker, lo, hi int) {
 	plane := g.H * g.W
 	inSz, outSz := c.InC*P, c.OutC*plane
 	n := c.x.Shape[0]
-	for ch := lo; ch < hi; ch++ {
-		i0, i1 := ch*c.chunk, min((ch+1)*c.chunk, n)
+	for gr := lo; gr < hi; gr++ {
+		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 		N := (i1 - i0) * P
 		col, x := c.cols[worker][:R*N], c.xs[worker][:c.InC*N]
 		gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
@@ -134,10 +135,10 @@ func (c *ConvTranspose2d) Backward(dy *Tensor) *Tensor {
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	R, P := c.g.rows(), c.g.cols()
-	c.chunk = gradChunk(P)
-	c.cols = workerScratch(c.cols, R*c.chunk*P, true)
-	c.xs = workerScratch(c.xs, c.InC*c.chunk*P, true)
-	c.dxs = workerScratch(c.dxs, c.InC*c.chunk*P, true)
+	c.chunk, c.group = gradChunk(P), gemmGroup(P)
+	c.cols = workerScratch(c.cols, R*c.group*P, true)
+	c.xs = workerScratch(c.xs, c.InC*c.group*P, true)
+	c.dxs = workerScratch(c.dxs, c.InC*c.group*P, true)
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.InC*R)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
@@ -156,20 +157,24 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 	inSz, outSz := c.InC*P, c.OutC*plane
 	n := c.x.Shape[0]
 	for ch := lo; ch < hi; ch++ {
-		i0, i1 := ch*c.chunk, min((ch+1)*c.chunk, n)
-		N := (i1 - i0) * P
-		dcol, x, dx := c.cols[worker][:R*N], c.xs[worker][:c.InC*N], c.dxs[worker][:c.InC*N]
-		for i := i0; i < i1; i++ {
-			im2col(g, c.dy.Data[i*outSz:(i+1)*outSz], dcol[(i-i0)*P:], N)
-		}
-		kernels.Sgemm(false, false, c.InC, N, R, 1, c.Weight.Data.Data, R, dcol, N, 0, dx, N)
-		scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil)
-		gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
-		kernels.Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, 0, c.partW[ch], R)
-		if c.Bias != nil {
-			pb := c.partB[ch]
-			clear(pb)
+		pw, pb := c.partW[ch], c.partB[ch]
+		clear(pb)
+		var beta float32
+		for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
+			i1 := min(i0+c.group, n)
+			N := (i1 - i0) * P
+			dcol, x, dx := c.cols[worker][:R*N], c.xs[worker][:c.InC*N], c.dxs[worker][:c.InC*N]
 			for i := i0; i < i1; i++ {
+				im2col(g, c.dy.Data[i*outSz:(i+1)*outSz], dcol[(i-i0)*P:], N)
+			}
+			kernels.Sgemm(false, false, c.InC, N, R, 1, c.Weight.Data.Data, R, dcol, N, 0, dx, N)
+			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil)
+			gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
+			kernels.Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
+			beta = 1
+		}
+		if c.Bias != nil {
+			for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
 				dyi := c.dy.Data[i*outSz : (i+1)*outSz]
 				for o := range pb {
 					pb[o] += sum32(dyi[o*plane : (o+1)*plane])
