@@ -288,6 +288,7 @@ type problem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	buf            *buffers // the running goroutine's; set by run
+	pre            *PackedA // op(A) already packed, or nil
 }
 
 // split cuts total into the fewest blocks of at most maxBlock, of nearly
@@ -323,8 +324,13 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 			p.packB(buf.packB, pc, kb, jc, nb)
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
-				p.packA(buf.packA, ic, mb, pc, kb)
-				p.macro(buf, ic, mb, jc, nb, kb, beta)
+				pa := buf.packA
+				if p.pre != nil {
+					pa = p.pre.data[p.pre.mp*pc+ic*kb:]
+				} else {
+					p.packA(pa, ic, mb, pc, kb)
+				}
+				p.macro(buf, pa, ic, mb, jc, nb, kb, beta)
 			}
 		}
 	}
@@ -332,12 +338,12 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 
 // macro runs the micro-kernel over an mb x nb block of C from packed
 // panels: each A micro-panel stays in L1 while B micro-panels stream by.
-func (p *problem) macro(buf *buffers, ic, mb, jc, nb, kb int, beta float32) {
+func (p *problem) macro(buf *buffers, packA []float32, ic, mb, jc, nb, kb int, beta float32) {
 	mr, nr := p.kern.mr, p.kern.nr
 	fn := p.kern.fn
 	ldc := p.ldc
 	for ir := 0; ir < mb; ir += mr {
-		pa := &buf.packA[ir*kb]
+		pa := &packA[ir*kb]
 		mrEff := min(mr, mb-ir)
 		for jr := 0; jr < nb; jr += nr {
 			pb := &buf.packB[jr*kb]
@@ -485,4 +491,67 @@ func isTrans(t blas.Transpose, name string) bool {
 		return true
 	}
 	panic(fmt.Sprintf("kernels: Sgemm: bad %s %q", name, rune(t)))
+}
+
+// PackedA is op(A) packed once into the active micro-kernel's panels, for
+// many products that share it (a layer's weights across the groups of a
+// batch): SgemmPackedA then skips the packing of A, which on small products
+// costs as much as a good share of the multiply. It must be packed again
+// whenever A changes. The zero value is empty; Pack reuses its storage.
+type PackedA struct {
+	kern   *microKernel // the kernel it was packed for (nil: gonum)
+	transA bool
+	m, k   int
+	a      []float32 // the source, which the gonum path reads directly
+	lda    int
+	mp     int // m rounded up to whole micro-panels
+	data   []float32
+}
+
+// Pack stores op(A) (m x k; A^T when transA) for SgemmPackedA. On the
+// generic path it keeps a reference to a instead, so a must then stay
+// unchanged while the packing is in use.
+func (pa *PackedA) Pack(transA bool, m, k int, a []float32, lda int) {
+	checkArgs(transA, false, m, 0, k, a, lda, nil, 1, nil, 1)
+	*pa = PackedA{kern: active, transA: transA, m: m, k: k, a: a, lda: lda, data: pa.data}
+	if active == nil || m == 0 || k == 0 {
+		return
+	}
+	mr := active.mr
+	pa.mp = (m + mr - 1) / mr * mr
+	if cap(pa.data) < pa.mp*k {
+		pa.data = make([]float32, pa.mp*k)
+	}
+	pa.data = pa.data[:pa.mp*k]
+	buf := getBuffers()
+	defer putBuffers(buf)
+	p := problem{kern: active, transA: transA, m: m, k: k, a: a, lda: lda, buf: buf}
+	kc := split(k, kcMax, 1)
+	for pc := 0; pc < k; pc += kc {
+		kb := min(kc, k-pc)
+		p.packA(pa.data[pa.mp*pc:], 0, m, pc, kb)
+	}
+}
+
+// SgemmPackedA is Sgemm with op(A) taken from pa (m x k as packed):
+// C = alpha*op(A)*op(B) + beta*C with op(B) k x n, on the calling
+// goroutine. The result is bit-identical to Sgemm's on the same operands.
+func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if pa.kern != active || pa.kern == nil {
+		// Packed for another path (or none): fall back on the source.
+		Sgemm(pa.transA, transB, pa.m, n, pa.k, alpha, pa.a, pa.lda, b, ldb, beta, c, ldc)
+		return
+	}
+	m, k := pa.m, pa.k
+	checkArgs(pa.transA, transB, m, n, k, pa.a, pa.lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	pr := problem{kern: pa.kern, transA: pa.transA, transB: transB, m: m, n: n, k: k,
+		alpha: alpha, a: pa.a, lda: pa.lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pre: pa}
+	pr.run(0, m, 0, n)
 }

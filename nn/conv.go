@@ -60,13 +60,14 @@ type Conv2d struct {
 	x, dy *Tensor
 	out   *Tensor
 	dx    *Tensor
-	w     []float32   // the weight Forward used (masked copy, or Weight.Data)
-	wm    []float32   // storage for the masked copy
-	cols  [][]float32 // per-worker patch matrices of a group
-	dcols [][]float32 // per-worker dcols scratch
-	ys    [][]float32 // per-worker [OutC, group*P] outputs or output gradients
-	partW [][]float32 // per-chunk weight-gradient partials
-	partB [][]float32 // per-chunk bias-gradient partials
+	w     []float32       // the weight Forward used (masked copy, or Weight.Data)
+	wp    kernels.PackedA // w (Forward) or w^T (Backward), packed once per call
+	wm    []float32       // storage for the masked copy
+	cols  [][]float32     // per-worker patch matrices of a group
+	dcols [][]float32     // per-worker dcols scratch
+	ys    [][]float32     // per-worker [OutC, group*P] outputs or output gradients
+	partW [][]float32     // per-chunk weight-gradient partials
+	partB [][]float32     // per-chunk bias-gradient partials
 
 	fwdFn, bwdFn func(worker, lo, hi int) // built once so calls allocate nothing
 }
@@ -145,6 +146,7 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 	c.group = gemmGroup(P)
 	c.cols = workerScratch(c.cols, K*c.group*P, true)
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
+	c.wp.Pack(false, c.OutC, K, c.w, K)
 	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
@@ -174,7 +176,7 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 		N := (i1 - i0) * P
 		col, y := c.cols[worker][:K*N], c.ys[worker][:c.OutC*N]
 		c.lower(col, i0, i1)
-		kernels.Sgemm(false, false, c.OutC, N, K, 1, c.w, K, col, N, 0, y, N)
+		kernels.SgemmPackedA(&c.wp, false, N, 1, col, N, 0, y, N)
 		var bias []float32
 		if c.Bias != nil {
 			bias = c.Bias.Data.Data
@@ -200,6 +202,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
+	c.wp.Pack(true, K, c.OutC, c.w, K)
 	ParallelFor(chunks, c.bwdFn)
 	addPartials(c.Weight.Grad.Data, c.partW[:chunks], c.Mask)
 	if c.Bias != nil {
@@ -235,7 +238,7 @@ func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 				}
 			}
 			beta = 1
-			kernels.Sgemm(true, false, K, N, c.OutC, 1, c.w, K, dy, N, 0, dcol, N)
+			kernels.SgemmPackedA(&c.wp, false, N, 1, dy, N, 0, dcol, N)
 			dx := c.dx.Data[i0*inSz : i1*inSz]
 			if c.pointwise() {
 				scatterImages(dcol, N, K, P, dx, nil)

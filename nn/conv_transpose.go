@@ -29,6 +29,7 @@ type ConvTranspose2d struct {
 	group int    // images per GEMM
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
+	wp    kernels.PackedA // W^T (Forward) or W (Backward), packed once per call
 	out   *Tensor
 	dx    *Tensor
 	cols  [][]float32 // per-worker [OutC*K*K, group*H*W]
@@ -92,6 +93,7 @@ func (c *ConvTranspose2d) Forward(x *Tensor) *Tensor {
 	c.group = gemmGroup(c.g.cols())
 	c.cols = workerScratch(c.cols, c.g.rows()*c.group*c.g.cols(), true)
 	c.xs = workerScratch(c.xs, c.InC*c.group*c.g.cols(), true)
+	c.wp.Pack(true, c.g.rows(), c.InC, c.Weight.Data.Data, c.g.rows())
 	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
@@ -107,7 +109,7 @@ func (c *ConvTranspose2d) forwardImages(worker, lo, hi int) {
 		N := (i1 - i0) * P
 		col, x := c.cols[worker][:R*N], c.xs[worker][:c.InC*N]
 		gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
-		kernels.Sgemm(true, false, R, N, c.InC, 1, c.Weight.Data.Data, R, x, N, 0, col, N)
+		kernels.SgemmPackedA(&c.wp, false, N, 1, x, N, 0, col, N)
 		for i := i0; i < i1; i++ {
 			yi := c.out.Data[i*outSz : (i+1)*outSz]
 			if c.Bias != nil {
@@ -142,6 +144,7 @@ func (c *ConvTranspose2d) Backward(dy *Tensor) *Tensor {
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.InC*R)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
+	c.wp.Pack(false, c.InC, R, c.Weight.Data.Data, R)
 	ParallelFor(chunks, c.bwdFn)
 	addPartials(c.Weight.Grad.Data, c.partW[:chunks], nil)
 	if c.Bias != nil {
@@ -167,7 +170,7 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 			for i := i0; i < i1; i++ {
 				im2col(g, c.dy.Data[i*outSz:(i+1)*outSz], dcol[(i-i0)*P:], N)
 			}
-			kernels.Sgemm(false, false, c.InC, N, R, 1, c.Weight.Data.Data, R, dcol, N, 0, dx, N)
+			kernels.SgemmPackedA(&c.wp, false, N, 1, dcol, N, 0, dx, N)
 			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil)
 			gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
 			kernels.Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
