@@ -1088,6 +1088,82 @@ done:
 	VZEROUPPER
 	RET
 
+// func reluAVX512(n int, x *float32, y *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·reluAVX512(SB), NOSPLIT, $0-24
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	MOVQ   y+16(FP), DI
+	VXORPS Z31, Z31, Z31
+	CMPQ   CX, $0x10
+	JL     tail
+
+loop:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x06, Z31, Z0, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS   Z1, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	SUBQ      $0x10, CX
+	CMPQ      CX, $0x10
+	JGE       loop
+
+tail:
+	TESTQ     CX, CX
+	JZ        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K2
+	VMOVUPS.Z (SI), K2, Z0
+	VCMPPS    $0x06, Z31, Z0, K2, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS   Z1, K2, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluBackwardAVX512(n int, x *float32, dy *float32, dx *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·reluBackwardAVX512(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	MOVQ   dy+16(FP), DX
+	MOVQ   dx+24(FP), DI
+	VXORPS Z31, Z31, Z31
+	CMPQ   CX, $0x10
+	JL     tail
+
+loop:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, Z31, Z0, K1
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS   Z1, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	CMPQ      CX, $0x10
+	JGE       loop
+
+tail:
+	TESTQ     CX, CX
+	JZ        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K2
+	VMOVUPS.Z (SI), K2, Z0
+	VCMPPS    $0x1e, Z31, Z0, K2, K1
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS   Z1, K2, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-8

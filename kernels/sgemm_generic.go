@@ -16,3 +16,9 @@ func rowsGatherAVX512(dst *float32, dstStride, dstPlane int, src *float32, off, 
 func rowsScatterAddAVX512(dst *float32, off, dstStride, dstPlane int, src *float32, srcStride, srcPlane, planes, rows, loadMask, expandMask, addMask int) {
 	panic("kernels: no assembly row movers in this build")
 }
+
+func reluAVX512(n int, x, y *float32) { panic("kernels: no assembly ReLU in this build") }
+
+func reluBackwardAVX512(n int, x, dy, dx *float32) {
+	panic("kernels: no assembly ReLU in this build")
+}

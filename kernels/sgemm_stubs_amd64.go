@@ -26,5 +26,11 @@ func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, o
 // when it is not 0, into the addMask lanes of dst[off+p*dstPlane+r*dstStride:][:16], for r < rows, p < planes.
 func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, src *float32, srcStride int, srcPlane int, planes int, rows int, loadMask int, expandMask int, addMask int)
 
+// reluAVX512 sets y[i] = max(x[i], 0) (Go's max: NaN kept, -0 to +0) for i < n.
+func reluAVX512(n int, x *float32, y *float32)
+
+// reluBackwardAVX512 sets dx[i] = dy[i] where x[i] > 0, else 0, for i < n.
+func reluBackwardAVX512(n int, x *float32, dy *float32, dx *float32)
+
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

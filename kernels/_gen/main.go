@@ -20,6 +20,8 @@ func main() {
 	genPackGather()
 	genRowsGather()
 	genRowsScatterAdd()
+	genRelu(false)
+	genRelu(true)
 	genPeakAVX2()
 	Generate()
 }
@@ -538,6 +540,70 @@ func genRowsScatterAdd() {
 	LEAQ(Mem{Base: s0, Index: tmp, Scale: 4}, s0)
 	DECQ(planes)
 	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genRelu emits ReLU over n floats, 16 per step and a masked tail. Forward
+// is y = x where !(x <= 0) (so NaN passes and -0 becomes +0, exactly Go's
+// max(x, 0)), else 0; backward is dx = dy where x > 0 (ordered: NaN gives
+// 0), else 0, both as zero-masked moves.
+func genRelu(backward bool) {
+	if backward {
+		TEXT("reluBackwardAVX512", NOSPLIT, "func(n int, x, dy, dx *float32)")
+		Doc("reluBackwardAVX512 sets dx[i] = dy[i] where x[i] > 0, else 0, for i < n.")
+	} else {
+		TEXT("reluAVX512", NOSPLIT, "func(n int, x, y *float32)")
+		Doc("reluAVX512 sets y[i] = max(x[i], 0) (Go's max: NaN kept, -0 to +0) for i < n.")
+	}
+	n, x, dy, out, tmp := RCX, RSI, RDX, RDI, RAX
+	Load(Param("n"), n)
+	Load(Param("x"), x)
+	if backward {
+		Load(Param("dy"), dy)
+		Load(Param("dx"), out)
+	} else {
+		Load(Param("y"), out)
+	}
+	VXORPS(Z31, Z31, Z31)
+	pred := U8(6) // NLE_UQ: !(x <= 0)
+	if backward {
+		pred = U8(0x1e) // GT_OQ: x > 0
+	}
+	src := func() Op {
+		if backward {
+			return Mem{Base: dy}
+		}
+		return Mem{Base: x}
+	}
+	CMPQ(n, U8(16))
+	JL(LabelRef("tail"))
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, Z0)
+	VCMPPS(pred, Z31, Z0, K1)
+	VMOVUPS_Z(src(), K1, Z1)
+	VMOVUPS(Z1, Mem{Base: out})
+	ADDQ(U8(64), x)
+	ADDQ(U8(64), out)
+	if backward {
+		ADDQ(U8(64), dy)
+	}
+	SUBQ(U8(16), n)
+	CMPQ(n, U8(16))
+	JGE(LabelRef("loop"))
+	Label("tail")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K2)
+	VMOVUPS_Z(Mem{Base: x}, K2, Z0)
+	VCMPPS(pred, Z31, Z0, K2, K1)
+	VMOVUPS_Z(src(), K1, Z1)
+	VMOVUPS(Z1, K2, Mem{Base: out})
+	_ = tmp
 	Label("done")
 	VZEROUPPER()
 	RET()
