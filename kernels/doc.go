@@ -1,7 +1,11 @@
 // Package kernels holds vqgen's hot loops: a cache-blocked single-precision
 // GEMM with assembly micro-kernels (AVX-512, AVX2+FMA) chosen at run time,
 // and gonum's pure-Go Sgemm as the portable fallback (selected on other
-// CPUs and by the noasm build tag).
+// CPUs and by the noasm build tag). PackedA packs a GEMM's left operand once
+// for many products (a layer's weights). Besides the GEMM: masked-vector
+// row movers for im2col/col2im on small images (RowsGather,
+// RowsScatterAdd) and ReLU (Relu, ReluBackward), all exact, with portable
+// loops as their twins.
 //
 // # The blocked product
 //

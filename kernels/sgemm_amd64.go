@@ -6,6 +6,9 @@ import "golang.org/x/sys/cpu"
 
 //go:generate sh -c "cd _gen && go run . -out ../sgemm_amd64.s -stubs ../sgemm_stubs_amd64.go -pkg kernels"
 
+// hasRows reports whether the AVX-512 row movers can run.
+var hasRows bool
+
 func init() {
 	// AVX-512 kernels use EVEX broadcasts and 32 registers (F), and the
 	// OS must save zmm state (checked by x/sys/cpu).
@@ -16,6 +19,8 @@ func init() {
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		kernelsAvail = append(kernelsAvail, &microKernel{name: "avx2", mr: 6, nr: 16, fn: sgemmKernelAVX2_6x16})
 	}
+	// VCOMPRESSPS, VEXPANDPS and masked moves are all AVX-512F.
+	hasRows = cpu.X86.HasAVX512F
 	if len(kernelsAvail) > 0 {
 		active = kernelsAvail[0]
 	}

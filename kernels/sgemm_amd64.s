@@ -743,6 +743,427 @@ done:
 	VZEROUPPER
 	RET
 
+// func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·rowsGatherAVX512(SB), NOSPLIT, $0-112
+	MOVQ   dst+0(FP), DI
+	MOVQ   dstStride+8(FP), R8
+	SHLQ   $0x02, R8
+	MOVQ   src+24(FP), SI
+	MOVQ   off+32(FP), AX
+	LEAQ   (SI)(AX*4), SI
+	MOVQ   srcStride+40(FP), R9
+	SHLQ   $0x02, R9
+	MOVQ   loadMask+88(FP), AX
+	KMOVW  AX, K1
+	MOVQ   compressMask+96(FP), AX
+	KMOVW  AX, K2
+	MOVQ   storeMask+104(FP), AX
+	KMOVW  AX, K3
+	VXORPS Z2, Z2, Z2
+	MOVQ   planes+56(FP), CX
+	TESTQ  CX, CX
+	JLE    done
+
+plane:
+	MOVQ  DI, R10
+	MOVQ  SI, R11
+	MOVQ  before+64(FP), DX
+	TESTQ DX, DX
+	JLE   mid
+
+zero1:
+	VMOVUPS Z2, K3, (R10)
+	ADDQ    R8, R10
+	DECQ    DX
+	JNZ     zero1
+
+mid:
+	MOVQ  rows+72(FP), DX
+	TESTQ DX, DX
+	JLE   tail
+	MOVQ  compressMask+96(FP), AX
+	TESTQ AX, AX
+	JNZ   compress
+
+copy:
+	VMOVUPS.Z (R11), K1, Z0
+	VMOVUPS   Z0, K3, (R10)
+	ADDQ      R9, R11
+	ADDQ      R8, R10
+	DECQ      DX
+	JNZ       copy
+	JMP       tail
+
+compress:
+	VMOVUPS.Z     (R11), K1, Z0
+	VCOMPRESSPS.Z Z0, K2, Z1
+	VMOVUPS       Z1, K3, (R10)
+	ADDQ          R9, R11
+	ADDQ          R8, R10
+	DECQ          DX
+	JNZ           compress
+
+tail:
+	MOVQ  after+80(FP), DX
+	TESTQ DX, DX
+	JLE   nextplane
+
+zero2:
+	VMOVUPS Z2, K3, (R10)
+	ADDQ    R8, R10
+	DECQ    DX
+	JNZ     zero2
+
+nextplane:
+	MOVQ dstPlane+16(FP), AX
+	LEAQ (DI)(AX*4), DI
+	MOVQ srcPlane+48(FP), AX
+	LEAQ (SI)(AX*4), SI
+	DECQ CX
+	JNZ  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, src *float32, srcStride int, srcPlane int, planes int, rows int, loadMask int, expandMask int, addMask int)
+// Requires: AVX, AVX512F
+TEXT ·rowsScatterAddAVX512(SB), NOSPLIT, $0-96
+	MOVQ  dst+0(FP), DI
+	MOVQ  off+8(FP), AX
+	LEAQ  (DI)(AX*4), DI
+	MOVQ  dstStride+16(FP), R8
+	SHLQ  $0x02, R8
+	MOVQ  src+32(FP), SI
+	MOVQ  srcStride+40(FP), R9
+	SHLQ  $0x02, R9
+	MOVQ  loadMask+72(FP), AX
+	KMOVW AX, K1
+	MOVQ  expandMask+80(FP), AX
+	KMOVW AX, K2
+	MOVQ  addMask+88(FP), AX
+	KMOVW AX, K3
+	MOVQ  planes+56(FP), R12
+	TESTQ R12, R12
+	JLE   done
+	MOVQ  DI, R13
+	MOVQ  SI, DX
+
+plane:
+	MOVQ  R13, DI
+	MOVQ  DX, SI
+	MOVQ  rows+64(FP), CX
+	MOVQ  expandMask+80(FP), AX
+	TESTQ AX, AX
+	JNZ   expand
+
+plain:
+	TESTQ CX, CX
+	JLE   nextplane
+	MOVQ  CX, BX
+	CMPQ  BX, $0x08
+	JLE   plain_m
+	MOVQ  $0x00000008, BX
+
+plain_m:
+	MOVQ      SI, R10
+	MOVQ      DI, R11
+	VMOVUPS.Z (R10), K1, Z0
+	VMOVUPS.Z (R11), K3, Z8
+	VADDPS    Z0, Z8, Z8
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x01
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z1
+	VMOVUPS.Z (R11), K3, Z9
+	VADDPS    Z1, Z9, Z9
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x02
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z2
+	VMOVUPS.Z (R11), K3, Z10
+	VADDPS    Z2, Z10, Z10
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x03
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z3
+	VMOVUPS.Z (R11), K3, Z11
+	VADDPS    Z3, Z11, Z11
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x04
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z4
+	VMOVUPS.Z (R11), K3, Z12
+	VADDPS    Z4, Z12, Z12
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x05
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z5
+	VMOVUPS.Z (R11), K3, Z13
+	VADDPS    Z5, Z13, Z13
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x06
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z6
+	VMOVUPS.Z (R11), K3, Z14
+	VADDPS    Z6, Z14, Z14
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+	CMPQ      BX, $0x07
+	JLE       plain_store
+	VMOVUPS.Z (R10), K1, Z7
+	VMOVUPS.Z (R11), K3, Z15
+	VADDPS    Z7, Z15, Z15
+	ADDQ      R9, R10
+	ADDQ      R8, R11
+
+plain_store:
+	MOVQ    DI, R11
+	VMOVUPS Z8, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x01
+	JLE     plain_next
+	VMOVUPS Z9, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x02
+	JLE     plain_next
+	VMOVUPS Z10, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x03
+	JLE     plain_next
+	VMOVUPS Z11, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x04
+	JLE     plain_next
+	VMOVUPS Z12, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x05
+	JLE     plain_next
+	VMOVUPS Z13, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x06
+	JLE     plain_next
+	VMOVUPS Z14, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x07
+	JLE     plain_next
+	VMOVUPS Z15, K3, (R11)
+	ADDQ    R8, R11
+
+plain_next:
+	MOVQ R10, SI
+	MOVQ R11, DI
+	SUBQ BX, CX
+	JMP  plain
+
+expand:
+	TESTQ CX, CX
+	JLE   nextplane
+	MOVQ  CX, BX
+	CMPQ  BX, $0x08
+	JLE   expand_m
+	MOVQ  $0x00000008, BX
+
+expand_m:
+	MOVQ        SI, R10
+	MOVQ        DI, R11
+	VMOVUPS.Z   (R10), K1, Z0
+	VEXPANDPS.Z Z0, K2, Z0
+	VMOVUPS.Z   (R11), K3, Z8
+	VADDPS      Z0, Z8, Z8
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x01
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z1
+	VEXPANDPS.Z Z1, K2, Z1
+	VMOVUPS.Z   (R11), K3, Z9
+	VADDPS      Z1, Z9, Z9
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x02
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z2
+	VEXPANDPS.Z Z2, K2, Z2
+	VMOVUPS.Z   (R11), K3, Z10
+	VADDPS      Z2, Z10, Z10
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x03
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z3
+	VEXPANDPS.Z Z3, K2, Z3
+	VMOVUPS.Z   (R11), K3, Z11
+	VADDPS      Z3, Z11, Z11
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x04
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z4
+	VEXPANDPS.Z Z4, K2, Z4
+	VMOVUPS.Z   (R11), K3, Z12
+	VADDPS      Z4, Z12, Z12
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x05
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z5
+	VEXPANDPS.Z Z5, K2, Z5
+	VMOVUPS.Z   (R11), K3, Z13
+	VADDPS      Z5, Z13, Z13
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x06
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z6
+	VEXPANDPS.Z Z6, K2, Z6
+	VMOVUPS.Z   (R11), K3, Z14
+	VADDPS      Z6, Z14, Z14
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+	CMPQ        BX, $0x07
+	JLE         expand_store
+	VMOVUPS.Z   (R10), K1, Z7
+	VEXPANDPS.Z Z7, K2, Z7
+	VMOVUPS.Z   (R11), K3, Z15
+	VADDPS      Z7, Z15, Z15
+	ADDQ        R9, R10
+	ADDQ        R8, R11
+
+expand_store:
+	MOVQ    DI, R11
+	VMOVUPS Z8, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x01
+	JLE     expand_next
+	VMOVUPS Z9, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x02
+	JLE     expand_next
+	VMOVUPS Z10, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x03
+	JLE     expand_next
+	VMOVUPS Z11, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x04
+	JLE     expand_next
+	VMOVUPS Z12, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x05
+	JLE     expand_next
+	VMOVUPS Z13, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x06
+	JLE     expand_next
+	VMOVUPS Z14, K3, (R11)
+	ADDQ    R8, R11
+	CMPQ    BX, $0x07
+	JLE     expand_next
+	VMOVUPS Z15, K3, (R11)
+	ADDQ    R8, R11
+
+expand_next:
+	MOVQ R10, SI
+	MOVQ R11, DI
+	SUBQ BX, CX
+	JMP  expand
+
+nextplane:
+	MOVQ dstPlane+24(FP), AX
+	LEAQ (R13)(AX*4), R13
+	MOVQ srcPlane+48(FP), AX
+	LEAQ (DX)(AX*4), DX
+	DECQ R12
+	JNZ  plane
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluAVX512(n int, x *float32, y *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·reluAVX512(SB), NOSPLIT, $0-24
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	MOVQ   y+16(FP), DI
+	VXORPS Z31, Z31, Z31
+	CMPQ   CX, $0x10
+	JL     tail
+
+loop:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x06, Z31, Z0, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS   Z1, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	SUBQ      $0x10, CX
+	CMPQ      CX, $0x10
+	JGE       loop
+
+tail:
+	TESTQ     CX, CX
+	JZ        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K2
+	VMOVUPS.Z (SI), K2, Z0
+	VCMPPS    $0x06, Z31, Z0, K2, K1
+	VMOVUPS.Z (SI), K1, Z1
+	VMOVUPS   Z1, K2, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func reluBackwardAVX512(n int, x *float32, dy *float32, dx *float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·reluBackwardAVX512(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), CX
+	MOVQ   x+8(FP), SI
+	MOVQ   dy+16(FP), DX
+	MOVQ   dx+24(FP), DI
+	VXORPS Z31, Z31, Z31
+	CMPQ   CX, $0x10
+	JL     tail
+
+loop:
+	VMOVUPS   (SI), Z0
+	VCMPPS    $0x1e, Z31, Z0, K1
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS   Z1, (DI)
+	ADDQ      $0x40, SI
+	ADDQ      $0x40, DI
+	ADDQ      $0x40, DX
+	SUBQ      $0x10, CX
+	CMPQ      CX, $0x10
+	JGE       loop
+
+tail:
+	TESTQ     CX, CX
+	JZ        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K2
+	VMOVUPS.Z (SI), K2, Z0
+	VCMPPS    $0x1e, Z31, Z0, K2, K1
+	VMOVUPS.Z (DX), K1, Z1
+	VMOVUPS   Z1, K2, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-8

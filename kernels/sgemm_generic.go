@@ -4,3 +4,21 @@ package kernels
 
 // fmaPeak has nothing to measure without assembly.
 func fmaPeak(n int) float64 { return 0 }
+
+// hasRows is false without assembly: RowsGather and RowsScatterAdd use their
+// portable loops.
+var hasRows = false
+
+func rowsGatherAVX512(dst *float32, dstStride, dstPlane int, src *float32, off, srcStride, srcPlane, planes, before, rows, after, loadMask, compressMask, storeMask int) {
+	panic("kernels: no assembly row movers in this build")
+}
+
+func rowsScatterAddAVX512(dst *float32, off, dstStride, dstPlane int, src *float32, srcStride, srcPlane, planes, rows, loadMask, expandMask, addMask int) {
+	panic("kernels: no assembly row movers in this build")
+}
+
+func reluAVX512(n int, x, y *float32) { panic("kernels: no assembly ReLU in this build") }
+
+func reluBackwardAVX512(n int, x, dy, dx *float32) {
+	panic("kernels: no assembly ReLU in this build")
+}

@@ -19,5 +19,18 @@ func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
 // packGatherAVX512 stores src[q+idx[l]] at dst[q*step+l] for q < k and the lanes l in mask.
 func packGatherAVX512(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
 
+// rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.
+func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
+
+// rowsScatterAddAVX512 adds the loadMask lanes of src[p*srcPlane+r*srcStride:][:16], expanded by expandMask
+// when it is not 0, into the addMask lanes of dst[off+p*dstPlane+r*dstStride:][:16], for r < rows, p < planes.
+func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, src *float32, srcStride int, srcPlane int, planes int, rows int, loadMask int, expandMask int, addMask int)
+
+// reluAVX512 sets y[i] = max(x[i], 0) (Go's max: NaN kept, -0 to +0) for i < n.
+func reluAVX512(n int, x *float32, y *float32)
+
+// reluBackwardAVX512 sets dx[i] = dy[i] where x[i] > 0, else 0, for i < n.
+func reluBackwardAVX512(n int, x *float32, dy *float32, dx *float32)
+
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

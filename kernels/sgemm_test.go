@@ -78,7 +78,7 @@ func gemmCases() []gemmCase {
 		}
 	}
 	// Larger ones cross k, m and n block boundaries (kcMax, mcMax, ncMax).
-	for _, s := range [][3]int{{200, 700, 400}, {1030, 90, 385}, {64, 576, 256}} {
+	for _, s := range [][3]int{{200, 700, 400}, {1030, 90, 385}, {64, 576, 256}, {30, 70, 1030}} {
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {
 				v := ab[i%len(ab)]

@@ -323,7 +323,8 @@ func TestConvDeterministicAcrossGOMAXPROCS(t *testing.T) {
 		p := NewConv2d("p", 3, 4, 1, 1, 0, true, rng)
 		m := NewMaskedConv2d("m", 3, 4, 3, 3, MaskB, true, rng)
 		ct := NewConvTranspose2d("ct", 3, 2, 4, 2, 1, true, rng)
-		// Sizes chosen so the gradient chunks (about 1024 positions each)
+		// Sizes chosen so the gradient chunks (a power of two of images, at
+		// least 768 positions; GEMM groups of at least 384 inside them)
 		// split most batches several ways.
 		return []diffOp{
 			{"Conv2d s2", randTensor(rng, 7, 3, 9, 11), c.Forward, c.Backward, c.Params()},

@@ -12,11 +12,13 @@ import (
 //
 //	y[n,o, i*S-P+u, j*S-P+v] += w[c,o,u,v] * x[n,c,i,j],   y += b[o],
 //
-// so OH = (H-1)*S - 2P + K. Per image, cols = W^T * x_n is a GEMM
-// ([OutC*K*K, InC] x [InC, H*W]) and col2im scatters cols into y_n, viewing
+// so OH = (H-1)*S - 2P + K. For a group of images (see gemmGroup) side by
+// side, cols = W^T * [x_1 ... x_G] is one GEMM ([OutC*K*K, InC] x
+// [InC, G*H*W]) and col2im scatters each image's columns into y_n, viewing
 // y_n as the input of a stride-S convolution whose output grid is H x W.
-// Backward reverses it: dcols = im2col(dy_n), dx_n = W * dcols and
-// dW += x_n * dcols^T. With K=4, S=2, P=1 it doubles H and W.
+// Backward reverses it: dcols = [im2col(dy_1) ... im2col(dy_G)],
+// dX = W * dcols and dW += X * dcols^T. With K=4, S=2, P=1 it doubles H and
+// W.
 type ConvTranspose2d struct {
 	InC, OutC, K, Stride, Pad int
 	Weight, Bias              *Param // Weight [InC,OutC,K,K]; Bias [OutC] or nil
@@ -24,11 +26,15 @@ type ConvTranspose2d struct {
 	g     convGeom // the output seen as a convolution's input
 	h, w  int
 	chunk int    // images per gradient chunk
+	group int    // images per GEMM
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
+	wp    kernels.PackedA // W^T (Forward) or W (Backward), packed once per call
 	out   *Tensor
 	dx    *Tensor
-	cols  [][]float32
+	cols  [][]float32 // per-worker [OutC*K*K, group*H*W]
+	xs    [][]float32 // per-worker [InC, group*H*W] inputs
+	dxs   [][]float32 // per-worker [InC, group*H*W] input gradients
 	partW [][]float32
 	partB [][]float32
 	fwdFn func(worker, lo, hi int)
@@ -84,32 +90,40 @@ func (c *ConvTranspose2d) Forward(x *Tensor) *Tensor {
 	c.x = x
 	c.shape = [4]int{n, c.OutC, oh, ow}
 	c.out = Ensure(c.out, c.shape[:]...)
-	c.cols = workerScratch(c.cols, c.g.rows()*c.g.cols(), true)
-	ParallelFor(n, c.fwdFn)
+	c.group = gemmGroup(c.g.cols())
+	c.cols = workerScratch(c.cols, c.g.rows()*c.group*c.g.cols(), true)
+	c.xs = workerScratch(c.xs, c.InC*c.group*c.g.cols(), true)
+	c.wp.Pack(true, c.g.rows(), c.InC, c.Weight.Data.Data, c.g.rows())
+	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
 
 func (c *ConvTranspose2d) forwardImages(worker, lo, hi int) {
 	g := &c.g
 	R, P := g.rows(), g.cols() // P == H*W of the input
-	inSz, outSz := c.InC*P, c.OutC*g.H*g.W
-	col := c.cols[worker]
-	for i := lo; i < hi; i++ {
-		xi := c.x.Data[i*inSz : (i+1)*inSz]
-		yi := c.out.Data[i*outSz : (i+1)*outSz]
-		kernels.Sgemm(true, false, R, P, c.InC, 1, c.Weight.Data.Data, R, xi, P, 0, col, P)
-		if c.Bias != nil {
-			plane := g.H * g.W
-			for o, b := range c.Bias.Data.Data {
-				row := yi[o*plane : (o+1)*plane]
-				for j := range row {
-					row[j] = b
+	plane := g.H * g.W
+	inSz, outSz := c.InC*P, c.OutC*plane
+	n := c.x.Shape[0]
+	for gr := lo; gr < hi; gr++ {
+		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
+		N := (i1 - i0) * P
+		col, x := c.cols[worker][:R*N], c.xs[worker][:c.InC*N]
+		gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
+		kernels.SgemmPackedA(&c.wp, false, N, 1, x, N, 0, col, N)
+		for i := i0; i < i1; i++ {
+			yi := c.out.Data[i*outSz : (i+1)*outSz]
+			if c.Bias != nil {
+				for o, b := range c.Bias.Data.Data {
+					row := yi[o*plane : (o+1)*plane]
+					for j := range row {
+						row[j] = b
+					}
 				}
+			} else {
+				clear(yi)
 			}
-		} else {
-			clear(yi)
+			col2im(g, col[(i-i0)*P:], N, yi)
 		}
-		col2im(g, col, yi)
 	}
 }
 
@@ -122,12 +136,15 @@ func (c *ConvTranspose2d) Backward(dy *Tensor) *Tensor {
 	n := c.x.Shape[0]
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
-	R := c.g.rows()
-	c.cols = workerScratch(c.cols, R*c.g.cols(), true)
-	c.chunk = gradChunk(c.g.cols())
+	R, P := c.g.rows(), c.g.cols()
+	c.chunk, c.group = gradChunk(P), gemmGroup(P)
+	c.cols = workerScratch(c.cols, R*c.group*P, true)
+	c.xs = workerScratch(c.xs, c.InC*c.group*P, true)
+	c.dxs = workerScratch(c.dxs, c.InC*c.group*P, true)
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.InC*R)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
+	c.wp.Pack(false, c.InC, R, c.Weight.Data.Data, R)
 	ParallelFor(chunks, c.bwdFn)
 	addPartials(c.Weight.Grad.Data, c.partW[:chunks], nil)
 	if c.Bias != nil {
@@ -142,20 +159,26 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 	plane := g.H * g.W
 	inSz, outSz := c.InC*P, c.OutC*plane
 	n := c.x.Shape[0]
-	dcol := c.cols[worker]
 	for ch := lo; ch < hi; ch++ {
 		pw, pb := c.partW[ch], c.partB[ch]
 		clear(pb)
 		var beta float32
-		for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
-			xi := c.x.Data[i*inSz : (i+1)*inSz]
-			dyi := c.dy.Data[i*outSz : (i+1)*outSz]
-			dxi := c.dx.Data[i*inSz : (i+1)*inSz]
-			im2col(g, dyi, dcol)
-			kernels.Sgemm(false, false, c.InC, P, R, 1, c.Weight.Data.Data, R, dcol, P, 0, dxi, P)
-			kernels.Sgemm(false, true, c.InC, R, P, 1, xi, P, dcol, P, beta, pw, R)
+		for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
+			i1 := min(i0+c.group, n)
+			N := (i1 - i0) * P
+			dcol, x, dx := c.cols[worker][:R*N], c.xs[worker][:c.InC*N], c.dxs[worker][:c.InC*N]
+			for i := i0; i < i1; i++ {
+				im2col(g, c.dy.Data[i*outSz:(i+1)*outSz], dcol[(i-i0)*P:], N)
+			}
+			kernels.SgemmPackedA(&c.wp, false, N, 1, dcol, N, 0, dx, N)
+			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil)
+			gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
+			kernels.Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
 			beta = 1
-			if c.Bias != nil {
+		}
+		if c.Bias != nil {
+			for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
+				dyi := c.dy.Data[i*outSz : (i+1)*outSz]
 				for o := range pb {
 					pb[o] += sum32(dyi[o*plane : (o+1)*plane])
 				}

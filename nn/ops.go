@@ -279,19 +279,12 @@ func (a *ReLU) Forward(x *Tensor) *Tensor {
 }
 
 func (a *ReLU) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
-func (a *ReLU) f(lo, hi int) {
-	for i, v := range a.x.Data[lo:hi] {
-		a.y.Data[lo+i] = max(v, 0)
-	}
-}
+
+// f and b run in kernels (AVX-512 where available): the Go loops took 5-9%
+// of a VQ-VAE training step.
+func (a *ReLU) f(lo, hi int) { kernels.Relu(a.y.Data[lo:hi], a.x.Data[lo:hi]) }
 func (a *ReLU) b(lo, hi int) {
-	for i, v := range a.x.Data[lo:hi] {
-		if v > 0 {
-			a.dx.Data[lo+i] = a.dy.Data[lo+i]
-		} else {
-			a.dx.Data[lo+i] = 0
-		}
-	}
+	kernels.ReluBackward(a.dx.Data[lo:hi], a.x.Data[lo:hi], a.dy.Data[lo:hi])
 }
 
 // GELU is the exact x * Phi(x) = x/2 (1 + erf(x/sqrt 2)), PyTorch's default;

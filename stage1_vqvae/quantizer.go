@@ -49,6 +49,14 @@ type Quantizer struct {
 	dist    [][]float32 // per-worker distance tiles
 	counts  []float32
 	sums    []float32
+
+	// Work for nn.ParallelFor, bound once: a closure built per call would
+	// be a heap allocation per training step. The calls' arguments go
+	// through the fields below.
+	nearestFn, rowsFn, gatherFn func(worker, lo, hi int)
+	nearFlat                    []float32
+	nearIdx                     []int32
+	rowsZ                       *nn.Tensor
 }
 
 // nearestRows is the number of rows whose K distances are computed and
@@ -114,26 +122,35 @@ func (q *Quantizer) Nearest(flat []float32, idx []int32) {
 		q.dist = make([][]float32, w)
 	}
 	tiles := (m + nearestRows - 1) / nearestRows
-	nn.ParallelFor(tiles, func(worker, lo, hi int) {
-		dist := nn.Scratch(q.dist[worker], nearestRows*q.K)
-		q.dist[worker] = dist
-		e := q.Codebook.Data.Data
-		for t := lo; t < hi; t++ {
-			r0 := t * nearestRows
-			rows := min(nearestRows, m-r0)
-			kernels.Sgemm(false, true, rows, q.K, q.D, -2, flat[r0*q.D:], q.D, e, q.D, 0, dist, q.K)
-			for r := 0; r < rows; r++ {
-				drow := dist[r*q.K : (r+1)*q.K]
-				best, bi := float32(math.Inf(1)), 0
-				for k, v := range drow {
-					if v += q.eNorm[k]; v < best {
-						best, bi = v, k
-					}
+	if q.nearestFn == nil {
+		q.nearestFn = q.nearestTiles
+	}
+	q.nearFlat, q.nearIdx = flat, idx
+	nn.ParallelFor(tiles, q.nearestFn)
+	q.nearFlat, q.nearIdx = nil, nil
+}
+
+func (q *Quantizer) nearestTiles(worker, lo, hi int) {
+	flat, idx := q.nearFlat, q.nearIdx
+	m := len(flat) / q.D
+	dist := nn.Scratch(q.dist[worker], nearestRows*q.K)
+	q.dist[worker] = dist
+	e := q.Codebook.Data.Data
+	for t := lo; t < hi; t++ {
+		r0 := t * nearestRows
+		rows := min(nearestRows, m-r0)
+		kernels.Sgemm(false, true, rows, q.K, q.D, -2, flat[r0*q.D:], q.D, e, q.D, 0, dist, q.K)
+		for r := 0; r < rows; r++ {
+			drow := dist[r*q.K : (r+1)*q.K]
+			best, bi := float32(math.Inf(1)), 0
+			for k, v := range drow {
+				if v += q.eNorm[k]; v < best {
+					best, bi = v, k
 				}
-				idx[r0+r] = int32(bi)
 			}
+			idx[r0+r] = int32(bi)
 		}
-	})
+	}
 }
 
 // toRows copies NCHW z into q.flat as one D-vector per (n, y, x) cell.
@@ -141,17 +158,26 @@ func (q *Quantizer) toRows(z *nn.Tensor) {
 	n, d, h, w := z.Shape[0], z.Shape[1], z.Shape[2], z.Shape[3]
 	hw := h * w
 	q.flat = nn.Scratch(q.flat, n*hw*d)
-	nn.ParallelFor(n, func(_, lo, hi int) {
-		for b := lo; b < hi; b++ {
-			src := z.Data[b*d*hw : (b+1)*d*hw]
-			dst := q.flat[b*hw*d : (b+1)*hw*d]
-			for c := 0; c < d; c++ {
-				for p, v := range src[c*hw : (c+1)*hw] {
-					dst[p*d+c] = v
-				}
+	if q.rowsFn == nil {
+		q.rowsFn = q.rowsImages
+	}
+	q.rowsZ = z
+	nn.ParallelFor(n, q.rowsFn)
+	q.rowsZ = nil
+}
+
+func (q *Quantizer) rowsImages(_, lo, hi int) {
+	z := q.rowsZ
+	d, hw := z.Shape[1], z.Shape[2]*z.Shape[3]
+	for b := lo; b < hi; b++ {
+		src := z.Data[b*d*hw : (b+1)*d*hw]
+		dst := q.flat[b*hw*d : (b+1)*hw*d]
+		for c := 0; c < d; c++ {
+			for p, v := range src[c*hw : (c+1)*hw] {
+				dst[p*d+c] = v
 			}
 		}
-	})
+	}
 }
 
 // Forward quantizes z ([N, D, h, w]) and returns the quantized tensor (same
@@ -163,7 +189,7 @@ func (q *Quantizer) Forward(z *nn.Tensor) (*nn.Tensor, float32) {
 	}
 	q.z = z
 	q.n, q.h, q.w = z.Shape[0], z.Shape[2], z.Shape[3]
-	m, hw, d := q.n*q.h*q.w, q.h*q.w, q.D
+	m := q.n * q.h * q.w
 	q.toRows(z)
 	if cap(q.idx) < m {
 		q.idx = make([]int32, m)
@@ -172,18 +198,10 @@ func (q *Quantizer) Forward(z *nn.Tensor) (*nn.Tensor, float32) {
 	q.Nearest(q.flat, q.idx)
 
 	q.out = nn.Ensure(q.out, z.Shape...)
-	e := q.Codebook.Data.Data
-	nn.ParallelFor(q.n, func(_, lo, hi int) {
-		for b := lo; b < hi; b++ {
-			dst := q.out.Data[b*d*hw : (b+1)*d*hw]
-			for p := 0; p < hw; p++ {
-				code := e[int(q.idx[b*hw+p])*d:]
-				for c := 0; c < d; c++ {
-					dst[c*hw+p] = code[c]
-				}
-			}
-		}
-	})
+	if q.gatherFn == nil {
+		q.gatherFn = q.gatherCodes
+	}
+	nn.ParallelFor(q.n, q.gatherFn)
 	var sq float64
 	for i, v := range z.Data {
 		diff := float64(v - q.out.Data[i])
@@ -195,6 +213,22 @@ func (q *Quantizer) Forward(z *nn.Tensor) (*nn.Tensor, float32) {
 		loss += mse
 	}
 	return q.out, loss
+}
+
+// gatherCodes writes the chosen codebook vectors of images [lo, hi) into
+// q.out (NCHW).
+func (q *Quantizer) gatherCodes(_, lo, hi int) {
+	d, hw := q.D, q.h*q.w
+	e := q.Codebook.Data.Data
+	for b := lo; b < hi; b++ {
+		dst := q.out.Data[b*d*hw : (b+1)*d*hw]
+		for p := 0; p < hw; p++ {
+			code := e[int(q.idx[b*hw+p])*d:]
+			for c := 0; c < d; c++ {
+				dst[c*hw+p] = code[c]
+			}
+		}
+	}
 }
 
 // Indices returns the codes chosen by the last Forward, in (n, y, x) order.

@@ -18,6 +18,10 @@ func main() {
 	genPeakAVX512()
 	genPackCopy32()
 	genPackGather()
+	genRowsGather()
+	genRowsScatterAdd()
+	genRelu(false)
+	genRelu(true)
 	genPeakAVX2()
 	Generate()
 }
@@ -346,6 +350,260 @@ func genPackGather() {
 	ADDQ(U8(4), src)
 	DECQ(k)
 	JMP(LabelRef("tail"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genRowsGather emits the row mover behind im2col on AVX-512. For each of
+// planes planes (channels) it writes before+rows+after rows of dst (row
+// stride dstStride, plane stride dstPlane floats), storing the lanes of
+// storeMask: the first before and the last after rows are zero (windows
+// above or below the image); row r of the middle loads the 16 floats at
+// src+off+p*srcPlane+r*srcStride (off, in floats, may be negative: only
+// the lanes in loadMask are read, so a window that hangs over the image
+// edge reads nothing there and gets zeros) and, when compressMask is not
+// 0, packs the lanes of compressMask to the bottom (a stride-2 window
+// keeps every other lane).
+func genRowsGather() {
+	TEXT("rowsGatherAVX512", NOSPLIT, "func(dst *float32, dstStride, dstPlane int, src *float32, off, srcStride, srcPlane, planes, before, rows, after, loadMask, compressMask, storeMask int)")
+	Doc("rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.")
+	dst, dstStride, src, srcStride, tmp := RDI, R8, RSI, R9, RAX
+	planes, n, d, sp := RCX, RDX, R10, R11
+	Load(Param("dst"), dst)
+	Load(Param("dstStride"), dstStride)
+	SHLQ(U8(2), dstStride)
+	Load(Param("src"), src)
+	Load(Param("off"), tmp)
+	LEAQ(Mem{Base: src, Index: tmp, Scale: 4}, src)
+	Load(Param("srcStride"), srcStride)
+	SHLQ(U8(2), srcStride)
+	Load(Param("loadMask"), tmp)
+	KMOVW(EAX, K1)
+	Load(Param("compressMask"), tmp)
+	KMOVW(EAX, K2)
+	Load(Param("storeMask"), tmp)
+	KMOVW(EAX, K3)
+	VXORPS(Z2, Z2, Z2)
+	Load(Param("planes"), planes)
+	TESTQ(planes, planes)
+	JLE(LabelRef("done"))
+	Label("plane")
+	MOVQ(dst, d)
+	MOVQ(src, sp)
+	Load(Param("before"), n)
+	TESTQ(n, n)
+	JLE(LabelRef("mid"))
+	Label("zero1")
+	VMOVUPS(Z2, K3, Mem{Base: d})
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("zero1"))
+	Label("mid")
+	Load(Param("rows"), n)
+	TESTQ(n, n)
+	JLE(LabelRef("tail"))
+	Load(Param("compressMask"), tmp)
+	TESTQ(tmp, tmp)
+	JNZ(LabelRef("compress"))
+	Label("copy")
+	VMOVUPS_Z(Mem{Base: sp}, K1, Z0)
+	VMOVUPS(Z0, K3, Mem{Base: d})
+	ADDQ(srcStride, sp)
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("copy"))
+	JMP(LabelRef("tail"))
+	Label("compress")
+	VMOVUPS_Z(Mem{Base: sp}, K1, Z0)
+	VCOMPRESSPS_Z(Z0, K2, Z1)
+	VMOVUPS(Z1, K3, Mem{Base: d})
+	ADDQ(srcStride, sp)
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("compress"))
+	Label("tail")
+	Load(Param("after"), n)
+	TESTQ(n, n)
+	JLE(LabelRef("nextplane"))
+	Label("zero2")
+	VMOVUPS(Z2, K3, Mem{Base: d})
+	ADDQ(dstStride, d)
+	DECQ(n)
+	JNZ(LabelRef("zero2"))
+	Label("nextplane")
+	Load(Param("dstPlane"), tmp)
+	LEAQ(Mem{Base: dst, Index: tmp, Scale: 4}, dst)
+	Load(Param("srcPlane"), tmp)
+	LEAQ(Mem{Base: src, Index: tmp, Scale: 4}, src)
+	DECQ(planes)
+	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genRowsScatterAdd emits col2im's row mover, the adjoint of
+// rowsGatherAVX512: for each row it loads the lanes of loadMask of src (row
+// stride srcStride floats), optionally spreads them over the lanes of
+// expandMask (stride 2), and adds the lanes of addMask into the 16 floats
+// at dst+off (row stride dstStride floats); other lanes of dst are not
+// touched; all that for each of planes planes (plane strides srcPlane and
+// dstPlane floats). Rows go in blocks of 8, all loads before all stores: image rows
+// of a small image are closer than a vector, and a load that overlaps a
+// just-issued masked store cannot be forwarded and stalls until the store
+// retires.
+func genRowsScatterAdd() {
+	TEXT("rowsScatterAddAVX512", NOSPLIT, "func(dst *float32, off, dstStride, dstPlane int, src *float32, srcStride, srcPlane, planes, rows, loadMask, expandMask, addMask int)")
+	Doc("rowsScatterAddAVX512 adds the loadMask lanes of src[p*srcPlane+r*srcStride:][:16], expanded by expandMask",
+		"when it is not 0, into the addMask lanes of dst[off+p*dstPlane+r*dstStride:][:16], for r < rows, p < planes.")
+	dst, dstStride, src, srcStride, rows, tmp := RDI, R8, RSI, R9, RCX, RAX
+	m, p, q := RBX, R10, R11
+	Load(Param("dst"), dst)
+	Load(Param("off"), tmp)
+	LEAQ(Mem{Base: dst, Index: tmp, Scale: 4}, dst)
+	Load(Param("dstStride"), dstStride)
+	SHLQ(U8(2), dstStride)
+	Load(Param("src"), src)
+	Load(Param("srcStride"), srcStride)
+	SHLQ(U8(2), srcStride)
+	Load(Param("loadMask"), tmp)
+	KMOVW(EAX, K1)
+	Load(Param("expandMask"), tmp)
+	KMOVW(EAX, K2)
+	Load(Param("addMask"), tmp)
+	KMOVW(EAX, K3)
+	planes, d0, s0 := R12, R13, RDX
+	Load(Param("planes"), planes)
+	TESTQ(planes, planes)
+	JLE(LabelRef("done"))
+	MOVQ(dst, d0)
+	MOVQ(src, s0)
+	Label("plane")
+	MOVQ(d0, dst)
+	MOVQ(s0, src)
+	Load(Param("rows"), rows)
+	Load(Param("expandMask"), tmp)
+	for _, expand := range []bool{false, true} {
+		name := "plain"
+		if expand {
+			name = "expand"
+		}
+		if !expand {
+			TESTQ(tmp, tmp)
+			JNZ(LabelRef("expand"))
+		}
+		Label(name)
+		TESTQ(rows, rows)
+		JLE(LabelRef("nextplane"))
+		MOVQ(rows, m)
+		CMPQ(m, U8(8))
+		JLE(LabelRef(name + "_m"))
+		MOVQ(U32(8), m)
+		Label(name + "_m")
+		MOVQ(src, p)
+		MOVQ(dst, q)
+		for i := 0; i < 8; i++ {
+			if i > 0 {
+				CMPQ(m, U8(i))
+				JLE(LabelRef(name + "_store"))
+			}
+			VMOVUPS_Z(Mem{Base: p}, K1, zmm(i))
+			if expand {
+				VEXPANDPS_Z(zmm(i), K2, zmm(i))
+			}
+			VMOVUPS_Z(Mem{Base: q}, K3, zmm(8+i))
+			VADDPS(zmm(i), zmm(8+i), zmm(8+i))
+			ADDQ(srcStride, p)
+			ADDQ(dstStride, q)
+		}
+		Label(name + "_store")
+		MOVQ(dst, q)
+		for i := 0; i < 8; i++ {
+			if i > 0 {
+				CMPQ(m, U8(i))
+				JLE(LabelRef(name + "_next"))
+			}
+			VMOVUPS(zmm(8+i), K3, Mem{Base: q})
+			ADDQ(dstStride, q)
+		}
+		Label(name + "_next")
+		MOVQ(p, src)
+		MOVQ(q, dst)
+		SUBQ(m, rows)
+		JMP(LabelRef(name))
+	}
+	Label("nextplane")
+	Load(Param("dstPlane"), tmp)
+	LEAQ(Mem{Base: d0, Index: tmp, Scale: 4}, d0)
+	Load(Param("srcPlane"), tmp)
+	LEAQ(Mem{Base: s0, Index: tmp, Scale: 4}, s0)
+	DECQ(planes)
+	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genRelu emits ReLU over n floats, 16 per step and a masked tail. Forward
+// is y = x where !(x <= 0) (so NaN passes and -0 becomes +0, exactly Go's
+// max(x, 0)), else 0; backward is dx = dy where x > 0 (ordered: NaN gives
+// 0), else 0, both as zero-masked moves.
+func genRelu(backward bool) {
+	if backward {
+		TEXT("reluBackwardAVX512", NOSPLIT, "func(n int, x, dy, dx *float32)")
+		Doc("reluBackwardAVX512 sets dx[i] = dy[i] where x[i] > 0, else 0, for i < n.")
+	} else {
+		TEXT("reluAVX512", NOSPLIT, "func(n int, x, y *float32)")
+		Doc("reluAVX512 sets y[i] = max(x[i], 0) (Go's max: NaN kept, -0 to +0) for i < n.")
+	}
+	n, x, dy, out, tmp := RCX, RSI, RDX, RDI, RAX
+	Load(Param("n"), n)
+	Load(Param("x"), x)
+	if backward {
+		Load(Param("dy"), dy)
+		Load(Param("dx"), out)
+	} else {
+		Load(Param("y"), out)
+	}
+	VXORPS(Z31, Z31, Z31)
+	pred := U8(6) // NLE_UQ: !(x <= 0)
+	if backward {
+		pred = U8(0x1e) // GT_OQ: x > 0
+	}
+	src := func() Op {
+		if backward {
+			return Mem{Base: dy}
+		}
+		return Mem{Base: x}
+	}
+	CMPQ(n, U8(16))
+	JL(LabelRef("tail"))
+	Label("loop")
+	VMOVUPS(Mem{Base: x}, Z0)
+	VCMPPS(pred, Z31, Z0, K1)
+	VMOVUPS_Z(src(), K1, Z1)
+	VMOVUPS(Z1, Mem{Base: out})
+	ADDQ(U8(64), x)
+	ADDQ(U8(64), out)
+	if backward {
+		ADDQ(U8(64), dy)
+	}
+	SUBQ(U8(16), n)
+	CMPQ(n, U8(16))
+	JGE(LabelRef("loop"))
+	Label("tail")
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K2)
+	VMOVUPS_Z(Mem{Base: x}, K2, Z0)
+	VCMPPS(pred, Z31, Z0, K2, K1)
+	VMOVUPS_Z(src(), K1, Z1)
+	VMOVUPS(Z1, K2, Mem{Base: out})
+	_ = tmp
 	Label("done")
 	VZEROUPPER()
 	RET()
