@@ -548,6 +548,7 @@ func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, l
 	}
 	m, k := pa.m, pa.k
 	checkArgs(pa.transA, transB, m, n, k, pa.a, pa.lda, b, ldb, c, ldc)
+	addFLOPs(m, n, k)
 	if m == 0 || n == 0 {
 		return
 	}
