@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/vqgen/vqgen/kernels"
 )
@@ -299,19 +298,9 @@ func (a *GELU) Forward(x *Tensor) *Tensor {
 }
 
 func (a *GELU) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
-func (a *GELU) f(lo, hi int) {
-	y := a.y.Data[lo:hi]
-	for i, x := range a.x.Data[lo:hi] {
-		y[i] = 0.5 * x * (1 + Erf32(x*(1/math.Sqrt2)))
-	}
-}
+func (a *GELU) f(lo, hi int)                { kernels.GELU(a.y.Data[lo:hi], a.x.Data[lo:hi]) }
 func (a *GELU) b(lo, hi int) {
-	const invSqrt2Pi = 0.3989422804014327
-	dx, dy := a.dx.Data[lo:hi], a.dy.Data[lo:hi]
-	for i, x := range a.x.Data[lo:hi] {
-		d := 0.5*(1+Erf32(x*(1/math.Sqrt2))) + x*invSqrt2Pi*Exp32(-0.5*x*x)
-		dx[i] = dy[i] * d
-	}
+	kernels.GELUGrad(a.dx.Data[lo:hi], a.dy.Data[lo:hi], a.x.Data[lo:hi])
 }
 
 // Tanh is tanh(x); dy/dx = 1 - y^2.
@@ -325,12 +314,7 @@ func (a *Tanh) Forward(x *Tensor) *Tensor {
 }
 
 func (a *Tanh) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
-func (a *Tanh) f(lo, hi int) {
-	y := a.y.Data[lo:hi]
-	for i, v := range a.x.Data[lo:hi] {
-		y[i] = Tanh32(v)
-	}
-}
+func (a *Tanh) f(lo, hi int)                { kernels.Tanh(a.y.Data[lo:hi], a.x.Data[lo:hi]) }
 func (a *Tanh) b(lo, hi int) {
 	for i, y := range a.y.Data[lo:hi] {
 		a.dx.Data[lo+i] = a.dy.Data[lo+i] * (1 - y*y)
@@ -348,11 +332,7 @@ func (a *Sigmoid) Forward(x *Tensor) *Tensor {
 }
 
 func (a *Sigmoid) Backward(dy *Tensor) *Tensor { return a.backward(dy) }
-func (a *Sigmoid) f(lo, hi int) {
-	for i, v := range a.x.Data[lo:hi] {
-		a.y.Data[lo+i] = Sigmoid32(v)
-	}
-}
+func (a *Sigmoid) f(lo, hi int)                { kernels.Sigmoid(a.y.Data[lo:hi], a.x.Data[lo:hi]) }
 func (a *Sigmoid) b(lo, hi int) {
 	for i, y := range a.y.Data[lo:hi] {
 		a.dx.Data[lo+i] = a.dy.Data[lo+i] * y * (1 - y)

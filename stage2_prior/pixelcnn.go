@@ -45,6 +45,7 @@ import (
 	"fmt"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -344,17 +345,15 @@ func (g *gate) forwardImages(_, lo, hi int) {
 			o := (i*C + ch) * hw
 			out, t, s := g.out.Data[o:o+hw], g.t[o:o+hw], g.s[o:o+hw]
 			if pb != nil {
+				// Sum the two pre-activations into t and s, which the
+				// gate then overwrites in place with tanh and sigmoid.
 				a2, b2 := pb[ch*hw:(ch+1)*hw], pb[(C+ch)*hw:(C+ch+1)*hw]
 				for p := range hw {
-					t[p], s[p] = tanh32(a[p]+a2[p]+ca), sigmoid32(b[p]+b2[p]+cb)
-					out[p] = t[p] * s[p]
+					t[p], s[p] = a[p]+a2[p], b[p]+b2[p]
 				}
-				continue
+				a, b = t, s
 			}
-			for p := range hw {
-				t[p], s[p] = tanh32(a[p]+ca), sigmoid32(b[p]+cb)
-				out[p] = t[p] * s[p]
-			}
+			kernels.TanhSigmoidGate(out, t, s, a, b, ca, cb)
 		}
 	}
 }
@@ -390,10 +389,7 @@ func (g *gate) backwardImages(_, lo, hi int) {
 			o := (i*C + ch) * hw
 			dy, t, s := g.dout.Data[o:o+hw], g.t[o:o+hw], g.s[o:o+hw]
 			da, db := d[ch*hw:(ch+1)*hw], d[(C+ch)*hw:(C+ch+1)*hw]
-			for p := range hw {
-				da[p] = dy[p] * s[p] * (1 - t[p]*t[p])
-				db[p] = dy[p] * t[p] * s[p] * (1 - s[p])
-			}
+			kernels.TanhSigmoidGateGrad(da, db, dy, t, s)
 		}
 	}
 }

@@ -1,0 +1,67 @@
+//go:build !noasm
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:generate sh -c "cd _genact && go run . -out ../act_amd64.s -stubs ../act_stubs_amd64.go -pkg kernels"
+
+// actAsmPaths returns the vector paths this CPU supports, best first. The
+// kernels take raw pointers; the exported wrappers have checked lengths,
+// and an empty slice has no element pointer to take.
+func actAsmPaths() []*actImpl {
+	var p []*actImpl
+	if cpu.X86.HasAVX512F {
+		p = append(p, &actImpl{
+			name:     "avx512",
+			exp:      func(y, x []float32) { un(expAVX512, y, x) },
+			tanh:     func(y, x []float32) { un(tanhAVX512, y, x) },
+			sigmoid:  func(y, x []float32) { un(sigmoidAVX512, y, x) },
+			gelu:     func(y, x []float32) { un(geluAVX512, y, x) },
+			geluGrad: func(dx, dy, x []float32) { bin(geluGradAVX512, dx, dy, x) },
+			gate: func(out, t, s, a, b []float32, ca, cb float32) {
+				if len(out) > 0 {
+					gateAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), ca, cb)
+				}
+			},
+			gateGrad: func(da, db, dout, t, s []float32) {
+				if len(da) > 0 {
+					gateGradAVX512(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
+				}
+			},
+		})
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		p = append(p, &actImpl{
+			name:     "avx2",
+			exp:      func(y, x []float32) { un(expAVX2, y, x) },
+			tanh:     func(y, x []float32) { un(tanhAVX2, y, x) },
+			sigmoid:  func(y, x []float32) { un(sigmoidAVX2, y, x) },
+			gelu:     func(y, x []float32) { un(geluAVX2, y, x) },
+			geluGrad: func(dx, dy, x []float32) { bin(geluGradAVX2, dx, dy, x) },
+			gate: func(out, t, s, a, b []float32, ca, cb float32) {
+				if len(out) > 0 {
+					gateAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), ca, cb)
+				}
+			},
+			gateGrad: func(da, db, dout, t, s []float32) {
+				if len(da) > 0 {
+					gateGradAVX2(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
+				}
+			},
+		})
+	}
+	return p
+}
+
+func un(f func(y, x *float32, n int), y, x []float32) {
+	if len(x) > 0 {
+		f(&y[0], &x[0], len(x))
+	}
+}
+
+func bin(f func(z, y, x *float32, n int), z, y, x []float32) {
+	if len(x) > 0 {
+		f(&z[0], &y[0], &x[0], len(x))
+	}
+}
