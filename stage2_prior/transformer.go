@@ -521,11 +521,9 @@ func linearRows(y, x []float32, l *nn.Linear, rows int) {
 	}
 }
 
-// geluInPlace is nn.GELU's exact erf form.
+// geluInPlace is nn.GELU's exact-erf form, with the same kernel.
 func geluInPlace(x []float32) {
-	for i, v := range x {
-		x[i] = 0.5 * v * (1 + nn.Erf32(v*(1/math.Sqrt2)))
-	}
+	kernels.GELU(x, x)
 }
 
 // NewStepperNoCache returns a stepper for up to n grids that recomputes
