@@ -75,7 +75,7 @@ func TestShippedConfigsValid(t *testing.T) {
 		t.Errorf("tiny.toml not tiny: %+v", tiny)
 	}
 	// Keys tiny.toml leaves out keep their defaults.
-	if tiny.VQVAE.Downsample != 4 || tiny.Data.Train != "mnist:train" || tiny.Prior.Arch != "pixelcnn" {
+	if tiny.VQVAE.Downsample != 4 || tiny.Data.Train != "mnist:train" || tiny.Prior.Arch != Default().Prior.Arch {
 		t.Errorf("tiny.toml lost defaults: %+v", tiny)
 	}
 	if g := tiny.GridSize(); g != 7 || tiny.SeqLen() != 49 {
@@ -194,7 +194,7 @@ func TestValidateRanges(t *testing.T) {
 		{func(c *Config) { c.Prior.Train.Batch = 0 }, "prior.train.batch = 0: must be >= 1"},
 		{func(c *Config) { c.Prior.Train.LR = -1 }, "prior.train.lr = -1: must be a finite number > 0"},
 		{func(c *Config) { c.Prior.Train.LRMin = -1 }, "prior.train.lr_min = -1: must be a finite number >= 0"},
-		{func(c *Config) { c.Prior.Train.Warmup = 3001 }, "prior.train.warmup = 3001: longer than prior.train.steps = 3000"},
+		{func(c *Config) { c.Prior.Train.Warmup = 1201 }, "prior.train.warmup = 1201: longer than prior.train.steps = 1200"},
 		{func(c *Config) { c.Prior.Train.WeightDecay = -0.1 }, "prior.train.weight_decay = -0.1: must be a finite number >= 0"},
 		{func(c *Config) { c.Prior.Train.GradClip = -1 }, "prior.train.grad_clip = -1: must be a finite number >= 0"},
 		{func(c *Config) { c.Prior.Train.EvalEvery = -1 }, "prior.train.eval_every = -1: must be >= 0"},

@@ -130,8 +130,8 @@ func TestRunPipeline(t *testing.T) {
 			t.Errorf("report.json %s = %v (present %v), want a positive number", k, v, ok)
 		}
 	}
-	if v, _ := jsonKey(rep, "prior.arch"); v != "pixelcnn" {
-		t.Errorf("prior.arch = %v, want pixelcnn", v)
+	if v, _ := jsonKey(rep, "prior.arch"); v != configs.Default().Prior.Arch {
+		t.Errorf("prior.arch = %v, want %s (the config's)", v, configs.Default().Prior.Arch)
 	}
 	// eval_samples = 0 in the tiny config: present, null.
 	for _, k := range []string{"samples.share_conf_0_9", "samples.class_entropy_bits", "samples.frechet", "samples.cond_accuracy"} {
