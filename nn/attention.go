@@ -3,8 +3,6 @@ package nn
 import (
 	"fmt"
 	"math"
-
-	"github.com/vqgen/vqgen/kernels"
 )
 
 // CausalSelfAttention is nanoGPT's multi-head causal self-attention:
@@ -74,11 +72,11 @@ func (a *CausalSelfAttention) forwardHeads(_, lo, hi int) {
 		qkv := a.qkv.Data[b*T*3*C:]
 		q, k, v := qkv[h*hs:], qkv[C+h*hs:], qkv[2*C+h*hs:]
 		p := a.att.Data[bh*T*T : (bh+1)*T*T]
-		kernels.Sgemm(false, true, T, T, hs, a.scale(), q, 3*C, k, 3*C, 0, p, T)
+		Sgemm(false, true, T, T, hs, a.scale(), q, 3*C, k, 3*C, 0, p, T)
 		for i := range T {
 			causalSoftmax(p[i*T:(i+1)*T], i+1)
 		}
-		kernels.Sgemm(false, false, T, hs, T, 1, p, T, v, 3*C, 0, a.out.Data[b*T*C+h*hs:], C)
+		Sgemm(false, false, T, hs, T, 1, p, T, v, 3*C, 0, a.out.Data[b*T*C+h*hs:], C)
 	}
 }
 
@@ -132,8 +130,8 @@ func (a *CausalSelfAttention) backwardHeads(worker, lo, hi int) {
 		dq, dk, dv := dqkv[h*hs:], dqkv[C+h*hs:], dqkv[2*C+h*hs:]
 		dout := a.dout.Data[b*T*C+h*hs:]
 		p := a.att.Data[bh*T*T : (bh+1)*T*T]
-		kernels.Sgemm(false, true, T, T, hs, 1, dout, C, v, 3*C, 0, dp, T)
-		kernels.Sgemm(true, false, T, hs, T, 1, p, T, dout, C, 0, dv, 3*C)
+		Sgemm(false, true, T, T, hs, 1, dout, C, v, 3*C, 0, dp, T)
+		Sgemm(true, false, T, hs, T, 1, p, T, dout, C, 0, dv, 3*C)
 		for i := range T {
 			pr, dr := p[i*T:(i+1)*T], dp[i*T:(i+1)*T]
 			var s float32
@@ -145,8 +143,8 @@ func (a *CausalSelfAttention) backwardHeads(worker, lo, hi int) {
 			}
 			clear(dr[i+1:])
 		}
-		kernels.Sgemm(false, false, T, hs, T, a.scale(), dp, T, k, 3*C, 0, dq, 3*C)
-		kernels.Sgemm(true, false, T, hs, T, a.scale(), dp, T, q, 3*C, 0, dk, 3*C)
+		Sgemm(false, false, T, hs, T, a.scale(), dp, T, k, 3*C, 0, dq, 3*C)
+		Sgemm(true, false, T, hs, T, a.scale(), dp, T, q, 3*C, 0, dk, 3*C)
 	}
 }
 

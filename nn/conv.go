@@ -2,8 +2,6 @@ package nn
 
 import (
 	"fmt"
-
-	"github.com/vqgen/vqgen/kernels"
 )
 
 // gradChunk returns how many images each fixed chunk of a convolution's
@@ -60,14 +58,14 @@ type Conv2d struct {
 	x, dy *Tensor
 	out   *Tensor
 	dx    *Tensor
-	w     []float32       // the weight Forward used (masked copy, or Weight.Data)
-	wp    kernels.PackedA // w (Forward) or w^T (Backward), packed once per call
-	wm    []float32       // storage for the masked copy
-	cols  [][]float32     // per-worker patch matrices of a group
-	dcols [][]float32     // per-worker dcols scratch
-	ys    [][]float32     // per-worker [OutC, group*P] outputs or output gradients
-	partW [][]float32     // per-chunk weight-gradient partials
-	partB [][]float32     // per-chunk bias-gradient partials
+	w     []float32     // the weight Forward used (masked copy, or Weight.Data)
+	wp    packedWeights // w (Forward) or w^T (Backward), packed once per call
+	wm    []float32     // storage for the masked copy
+	cols  [][]float32   // per-worker patch matrices of a group
+	dcols [][]float32   // per-worker dcols scratch
+	ys    [][]float32   // per-worker [OutC, group*P] outputs or output gradients
+	partW [][]float32   // per-chunk weight-gradient partials
+	partB [][]float32   // per-chunk bias-gradient partials
 
 	fwdFn, bwdFn func(worker, lo, hi int) // built once so calls allocate nothing
 }
@@ -176,7 +174,7 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 		N := (i1 - i0) * P
 		col, y := c.cols[worker][:K*N], c.ys[worker][:c.OutC*N]
 		c.lower(col, i0, i1)
-		kernels.SgemmPackedA(&c.wp, false, N, 1, col, N, 0, y, N)
+		gemmPacked(&c.wp, N, 1, col, N, 0, y, N)
 		var bias []float32
 		if c.Bias != nil {
 			bias = c.Bias.Data.Data
@@ -227,7 +225,7 @@ func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 			col, dcol, dy := c.cols[worker][:K*N], c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
 			c.lower(col, i0, i1)
 			gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
-			kernels.Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
+			Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
 			if c.Bias != nil {
 				for o := range pb {
 					s := sum32(dy[o*N : (o+1)*N])
@@ -238,7 +236,7 @@ func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 				}
 			}
 			beta = 1
-			kernels.SgemmPackedA(&c.wp, false, N, 1, dy, N, 0, dcol, N)
+			gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
 			dx := c.dx.Data[i0*inSz : i1*inSz]
 			if c.pointwise() {
 				scatterImages(dcol, N, K, P, dx, nil)

@@ -2,8 +2,6 @@ package nn
 
 import (
 	"fmt"
-
-	"github.com/vqgen/vqgen/kernels"
 )
 
 // ConvTranspose2d is the adjoint of Conv2d's input map (PyTorch's
@@ -29,7 +27,7 @@ type ConvTranspose2d struct {
 	group int    // images per GEMM
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
-	wp    kernels.PackedA // W^T (Forward) or W (Backward), packed once per call
+	wp    packedWeights // W^T (Forward) or W (Backward), packed once per call
 	out   *Tensor
 	dx    *Tensor
 	cols  [][]float32 // per-worker [OutC*K*K, group*H*W]
@@ -109,7 +107,7 @@ func (c *ConvTranspose2d) forwardImages(worker, lo, hi int) {
 		N := (i1 - i0) * P
 		col, x := c.cols[worker][:R*N], c.xs[worker][:c.InC*N]
 		gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
-		kernels.SgemmPackedA(&c.wp, false, N, 1, x, N, 0, col, N)
+		gemmPacked(&c.wp, N, 1, x, N, 0, col, N)
 		for i := i0; i < i1; i++ {
 			yi := c.out.Data[i*outSz : (i+1)*outSz]
 			if c.Bias != nil {
@@ -170,10 +168,10 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 			for i := i0; i < i1; i++ {
 				im2col(g, c.dy.Data[i*outSz:(i+1)*outSz], dcol[(i-i0)*P:], N)
 			}
-			kernels.SgemmPackedA(&c.wp, false, N, 1, dcol, N, 0, dx, N)
+			gemmPacked(&c.wp, N, 1, dcol, N, 0, dx, N)
 			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil)
 			gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
-			kernels.Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
+			Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
 			beta = 1
 		}
 		if c.Bias != nil {

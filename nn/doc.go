@@ -11,9 +11,10 @@
 // and reused by its next call, which is what keeps a training step free of
 // garbage after the first one; copy them if they must outlive that call.
 //
-// Matrix products go through gonum's blas32 interface; package kernels
-// provides the default cache-blocked implementation with assembly
-// micro-kernels.
+// Matrix products go through gonum's blas.Float32 interface (Sgemm, SetBLAS
+// in gemm.go); package kernels provides the default cache-blocked
+// implementation with assembly micro-kernels, and the vectorised
+// activations (exp, erf, tanh, sigmoid) that GELU and the gates use.
 //
 // # Determinism
 //

@@ -123,7 +123,7 @@ func (l *Linear) Forward(x *Tensor) *Tensor {
 // apply computes y = x W^T + b for rows of x into y without touching the
 // caches of Forward (used by inference paths such as the KV cache).
 func (l *Linear) apply(y, x []float32, rows int) {
-	kernels.Sgemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.Weight.Data.Data, l.In, 0, y, l.Out)
+	Sgemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.Weight.Data.Data, l.In, 0, y, l.Out)
 	if l.Bias != nil {
 		b := l.Bias.Data.Data
 		for r := range rows {
@@ -156,13 +156,13 @@ func (l *Linear) Backward(dy *Tensor) *Tensor {
 }
 
 func (l *Linear) backwardRows(lo, hi int) {
-	kernels.Sgemm(false, false, hi-lo, l.In, l.Out, 1, l.dy.Data[lo*l.Out:hi*l.Out], l.Out,
+	Sgemm(false, false, hi-lo, l.In, l.Out, 1, l.dy.Data[lo*l.Out:hi*l.Out], l.Out,
 		l.Weight.Data.Data, l.In, 0, l.dx.Data[lo*l.In:hi*l.In], l.In)
 }
 
 func (l *Linear) backwardWeight(lo, hi int) {
 	n := hi - lo
-	kernels.Sgemm(true, false, n, l.In, l.rows, 1, l.dy.Data[lo:], l.Out, l.x.Data, l.In,
+	Sgemm(true, false, n, l.In, l.rows, 1, l.dy.Data[lo:], l.Out, l.x.Data, l.In,
 		1, l.Weight.Grad.Data[lo*l.In:hi*l.In], l.In)
 	if l.Bias != nil {
 		db := l.Bias.Grad.Data[lo:hi]

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -139,7 +138,7 @@ func (q *Quantizer) nearestTiles(worker, lo, hi int) {
 	for t := lo; t < hi; t++ {
 		r0 := t * nearestRows
 		rows := min(nearestRows, m-r0)
-		kernels.Sgemm(false, true, rows, q.K, q.D, -2, flat[r0*q.D:], q.D, e, q.D, 0, dist, q.K)
+		nn.Sgemm(false, true, rows, q.K, q.D, -2, flat[r0*q.D:], q.D, e, q.D, 0, dist, q.K)
 		for r := 0; r < rows; r++ {
 			drow := dist[r*q.K : (r+1)*q.K]
 			best, bi := float32(math.Inf(1)), 0

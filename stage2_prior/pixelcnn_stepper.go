@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -227,12 +226,12 @@ func (s *pcStepper) step(ch *stepChunk) {
 					}
 					a := s.wv[l][u*2*C*k*cin+v0*cin:]
 					b := vIn[(row*W+j-hk+v0)*cin*nc:]
-					kernels.Sgemm(false, false, 2*C, nc, (v1-v0)*cin, 1, a, k*cin, b, nc, 1, ch.vp, nc)
+					nn.Sgemm(false, false, 2*C, nc, (v1-v0)*cin, 1, a, k*cin, b, nc, 1, ch.vp, nc)
 				}
 				if l < last {
 					s.gateStep(ch, ch.vp, ch.vg[l][(rr*W+j)*C*nc:(rr*W+j+1)*C*nc], cond, C)
 				}
-				kernels.Sgemm(false, false, 2*C, nc, 2*C, 1, L.v2h.Weight.Data.Data, 2*C, ch.vp, nc, 1,
+				nn.Sgemm(false, false, 2*C, nc, 2*C, 1, L.v2h.Weight.Data.Data, 2*C, ch.vp, nc, 1,
 					link[j*2*C*nc:(j+1)*2*C*nc], nc)
 			}
 		}
@@ -257,12 +256,12 @@ func (s *pcStepper) step(ch *stepChunk) {
 		}
 		taps := s.taps[l]
 		if t0 := max(0, hk-c); t0 < taps {
-			kernels.Sgemm(false, false, 2*C, nc, (taps-t0)*cin, 1, s.wh[l][t0*cin:], taps*cin,
+			nn.Sgemm(false, false, 2*C, nc, (taps-t0)*cin, 1, s.wh[l][t0*cin:], taps*cin,
 				hIn[(c-hk+t0)*cin*nc:], nc, 1, ch.pre, nc)
 		}
 		s.gateStep(ch, ch.pre, ch.g, cond, C)
 		fillRows(ch.o, L.hout.Bias.Data.Data, nc)
-		kernels.Sgemm(false, false, 2*C, nc, C, 1, L.hout.Weight.Data.Data, C, ch.g, nc, 1, ch.o, nc)
+		nn.Sgemm(false, false, 2*C, nc, C, 1, L.hout.Weight.Data.Data, C, ch.g, nc, 1, ch.o, nc)
 		h := ch.h[l][c*C*nc : (c+1)*C*nc]
 		copy(h, ch.o[:C*nc])
 		if l > 0 {
@@ -275,12 +274,12 @@ func (s *pcStepper) step(ch *stepChunk) {
 	}
 	HH := m.cfg.HeadHidden
 	fillRows(ch.h1, m.head1.Bias.Data.Data, nc)
-	kernels.Sgemm(false, false, HH, nc, C, 1, m.head1.Weight.Data.Data, C, ch.skip, nc, 1, ch.h1, nc)
+	nn.Sgemm(false, false, HH, nc, C, 1, m.head1.Weight.Data.Data, C, ch.skip, nc, 1, ch.h1, nc)
 	for i, v := range ch.h1 {
 		ch.h1[i] = max(v, 0)
 	}
 	fillRows(ch.lg, m.head2.Bias.Data.Data, nc)
-	kernels.Sgemm(false, false, K, nc, HH, 1, m.head2.Weight.Data.Data, HH, ch.h1, nc, 1, ch.lg, nc)
+	nn.Sgemm(false, false, K, nc, HH, 1, m.head2.Weight.Data.Data, HH, ch.h1, nc, 1, ch.lg, nc)
 	out := s.out.Data[ch.g0*K : (ch.g0+nc)*K]
 	for kk := range K {
 		for j, v := range ch.lg[kk*nc : (kk+1)*nc] {

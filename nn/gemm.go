@@ -1,0 +1,70 @@
+package nn
+
+import (
+	"gonum.org/v1/gonum/blas"
+
+	"github.com/vqgen/vqgen/kernels"
+)
+
+// Matrix products go through gonum's blas.Float32 interface, so the
+// implementation can be swapped with SetBLAS (gonum's pure-Go one, say, to
+// compare results). The default is package kernels' cache-blocked SGEMM on
+// the calling goroutine: layers already spread their work over the batch.
+//
+// Convolutions multiply the same weight matrix into many groups of patches
+// per call. With the default installed they pack it once per call
+// (kernels.PackedA) instead of once per product, which the conv benchmarks
+// show is worth ~15% of a training step; with another implementation
+// installed they call it like everything else.
+var (
+	blasImpl    blas.Float32 = kernels.Implementation{Threads: 1}
+	blasDefault              = true
+)
+
+// SetBLAS installs impl for every matrix product in nn and returns a function
+// that restores the previous one. It is not safe to call while layers run.
+func SetBLAS(impl blas.Float32) (restore func()) {
+	prev, prevDefault := blasImpl, blasDefault
+	blasImpl = impl
+	_, blasDefault = impl.(kernels.Implementation)
+	return func() { blasImpl, blasDefault = prev, prevDefault }
+}
+
+func transpose(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
+}
+
+// Sgemm computes C = alpha*op(A)*op(B) + beta*C (row-major; op(X) = X^T
+// when transX) with the installed implementation.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	blasImpl.Sgemm(transpose(transA), transpose(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// packedWeights is op(A) of a layer's products within one call: packed once
+// when our own SGEMM is installed, kept as a plain operand otherwise.
+type packedWeights struct {
+	kernels.PackedA
+	transA bool
+	m, k   int
+	a      []float32
+	lda    int
+}
+
+func (p *packedWeights) Pack(transA bool, m, k int, a []float32, lda int) {
+	p.transA, p.m, p.k, p.a, p.lda = transA, m, k, a, lda
+	if blasDefault {
+		p.PackedA.Pack(transA, m, k, a, lda)
+	}
+}
+
+// gemmPacked computes C = alpha*op(A)*B + beta*C for the packed op(A).
+func gemmPacked(p *packedWeights, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if blasDefault {
+		kernels.SgemmPackedA(&p.PackedA, false, n, alpha, b, ldb, beta, c, ldc)
+		return
+	}
+	Sgemm(p.transA, false, p.m, n, p.k, alpha, p.a, p.lda, b, ldb, beta, c, ldc)
+}
