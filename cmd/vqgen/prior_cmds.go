@@ -25,6 +25,7 @@ type priorResult struct {
 func init() {
 	var f runDirFlags
 	var codesPath, arch string
+	var steps int
 	cmd := &cobra.Command{
 		Use:   "prior",
 		Short: "Train the stage-two prior over a code file",
@@ -42,13 +43,14 @@ alone), which any prior must beat.`,
   vqgen train prior --codes runs/mnist/codes-train.vqc --out runs/mnist/prior --resume`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := trainPrior(cmd, &f, codesPath, arch)
+			_, err := trainPrior(cmd, &f, codesPath, arch, steps)
 			return err
 		},
 	}
 	f.register(cmd, "runs/prior")
 	cmd.Flags().StringVar(&codesPath, "codes", "", "training code file (codes-train.vqc)")
 	cmd.Flags().StringVar(&arch, "arch", "", "pixelcnn or transformer (default: prior.arch from the config)")
+	cmd.Flags().IntVar(&steps, "steps", 0, "training steps (default: prior.train.steps from the config)")
 	cmd.MarkFlagRequired("codes")
 	trainCmd.AddCommand(cmd)
 
@@ -238,15 +240,20 @@ func evalPrior(ckpt, codesPath, trainCodes string) (*priorEval, error) {
 		UnigramBitsPerImage: prior.NewUnigram(tr.Slice(0, tr.N-p.Config.Prior.ValCount)).BitsPerImage(c), Grids: nll.Grids}, nil
 }
 
-func trainPrior(cmd *cobra.Command, f *runDirFlags, codesPath, arch string) (*priorResult, error) {
+func trainPrior(cmd *cobra.Command, f *runDirFlags, codesPath, arch string, steps int) (*priorResult, error) {
 	cfg, err := loadConfig(f.config)
 	if err != nil {
 		return nil, err
 	}
-	if arch != "" {
-		cfg.Prior.Arch = arch
+	if arch != "" || steps != 0 {
+		if arch != "" {
+			cfg.Prior.Arch = arch
+		}
+		if steps != 0 {
+			cfg.Prior.Train.Steps = steps
+		}
 		if err := cfg.Validate(); err != nil {
-			return nil, fmt.Errorf("--arch: %w", err)
+			return nil, fmt.Errorf("--arch/--steps: %w", err)
 		}
 	}
 	codes, err := prior.LoadCodes(codesPath)

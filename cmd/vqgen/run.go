@@ -334,7 +334,7 @@ type priorRunResult struct {
 
 func (p *pipeline) prior() (any, error) {
 	pd := p.path(priorDir)
-	res, err := trainPrior(p.cmd, &runDirFlags{config: p.opt.config, out: pd, resume: true}, p.path(codesTrainFile), "")
+	res, err := trainPrior(p.cmd, &runDirFlags{config: p.opt.config, out: pd, resume: true}, p.path(codesTrainFile), "", 0)
 	if err != nil {
 		return nil, err
 	}
