@@ -211,11 +211,11 @@ func Default() *Config {
 			RestartDead:     true,
 			DeadAfter:       50,
 			Train: VQTrain{
-				Steps:           1750,
+				Steps:           2200,
 				Batch:           128,
-				LR:              3e-4,
+				LR:              5e-4,
 				Warmup:          0,
-				LRMin:           3e-5,
+				LRMin:           5e-5,
 				GradClip:        0,
 				EvalEvery:       250,
 				EvalImages:      1000,
@@ -253,7 +253,7 @@ func Default() *Config {
 				LogEvery:        25,
 			},
 		},
-		Sample: Sample{N: 64, Temperature: 1.0, TopK: 0, TopP: 1.0, Seed: 1},
+		Sample: Sample{N: 64, Temperature: 0.9, TopK: 0, TopP: 0.9, Seed: 1},
 		Edit:   Edit{Method: "gibbs", Sweeps: 4, N: 8},
 		Run:    Run{EvalSamples: 1000, PerClass: 10},
 	}
