@@ -89,7 +89,7 @@ type CodeLayout uint8
 
 const (
 	// CodeLayoutDefault (0) selects the layout chosen by measurement,
-	// CodeLayoutPlanesByPos. It is never stored in a file.
+	// CodeLayoutRaw16 (see CODES.md for the measurement). It is never stored in a file.
 	CodeLayoutDefault CodeLayout = 0
 	// CodeLayoutRaw16 stores each index as a little-endian uint16, image by
 	// image, row-major within an image.
@@ -113,7 +113,7 @@ var CodeLayouts = []CodeLayout{CodeLayoutRaw16, CodeLayoutPacked, CodeLayoutPlan
 
 // codeLayoutChosen is what CodeLayoutDefault resolves to; CODES.md has the
 // measurements behind the choice.
-const codeLayoutChosen = CodeLayoutPlanesByPos
+const codeLayoutChosen = CodeLayoutRaw16
 
 func (l CodeLayout) String() string {
 	switch l {
