@@ -211,7 +211,7 @@ func Default() *Config {
 			RestartDead:     true,
 			DeadAfter:       50,
 			Train: VQTrain{
-				Steps:           2200,
+				Steps:           1800,
 				Batch:           128,
 				LR:              5e-4,
 				Warmup:          0,

@@ -168,7 +168,7 @@ func TestValidateRanges(t *testing.T) {
 		{func(c *Config) { c.VQVAE.Train.Batch = 0 }, "vqvae.train.batch = 0: must be >= 1"},
 		{func(c *Config) { c.VQVAE.Train.LR = 0 }, "vqvae.train.lr = 0: must be a finite number > 0"},
 		{func(c *Config) { c.VQVAE.Train.Warmup = -1 }, "vqvae.train.warmup = -1: must be >= 0"},
-		{func(c *Config) { c.VQVAE.Train.Warmup = 2201 }, "vqvae.train.warmup = 2201: longer than vqvae.train.steps = 2200"},
+		{func(c *Config) { c.VQVAE.Train.Warmup = 1801 }, "vqvae.train.warmup = 1801: longer than vqvae.train.steps = 1800"},
 		{func(c *Config) { c.VQVAE.Train.LRMin = 1e-3 }, "vqvae.train.lr_min = 0.001: greater than vqvae.train.lr = 0.0005"},
 		{func(c *Config) { c.VQVAE.Train.GradClip = -1 }, "vqvae.train.grad_clip = -1: must be a finite number >= 0"},
 		{func(c *Config) { c.VQVAE.Train.EvalEvery = -1 }, "vqvae.train.eval_every = -1: must be >= 0"},
