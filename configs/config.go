@@ -230,7 +230,7 @@ func Default() *Config {
 			PixelCNN: PixelCNN{
 				Layers:     15,
 				Channels:   64,
-				Kernel:     5,
+				Kernel:     3,
 				Embed:      64,
 				HeadHidden: 256,
 			},
