@@ -241,7 +241,7 @@ func Default() *Config {
 				MLPMult: 4,
 			},
 			Train: PriorTrain{
-				Steps:           1200,
+				Steps:           1000,
 				Batch:           128,
 				LR:              1e-3,
 				Warmup:          100,

@@ -194,7 +194,7 @@ func TestValidateRanges(t *testing.T) {
 		{func(c *Config) { c.Prior.Train.Batch = 0 }, "prior.train.batch = 0: must be >= 1"},
 		{func(c *Config) { c.Prior.Train.LR = -1 }, "prior.train.lr = -1: must be a finite number > 0"},
 		{func(c *Config) { c.Prior.Train.LRMin = -1 }, "prior.train.lr_min = -1: must be a finite number >= 0"},
-		{func(c *Config) { c.Prior.Train.Warmup = 1201 }, "prior.train.warmup = 1201: longer than prior.train.steps = 1200"},
+		{func(c *Config) { c.Prior.Train.Warmup = 1001 }, "prior.train.warmup = 1001: longer than prior.train.steps = 1000"},
 		{func(c *Config) { c.Prior.Train.WeightDecay = -0.1 }, "prior.train.weight_decay = -0.1: must be a finite number >= 0"},
 		{func(c *Config) { c.Prior.Train.GradClip = -1 }, "prior.train.grad_clip = -1: must be a finite number >= 0"},
 		{func(c *Config) { c.Prior.Train.EvalEvery = -1 }, "prior.train.eval_every = -1: must be >= 0"},
