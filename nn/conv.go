@@ -87,25 +87,14 @@ func NewConv2dHW(name string, inC, outC, kh, kw, stride, padH, padW int, bias bo
 			name, inC, outC, kh, kw, stride, padH, padW))
 	}
 	c := &Conv2d{InC: inC, OutC: outC, KH: kh, KW: kw, Stride: stride, PadH: padH, PadW: padW}
-	fanIn := inC * kh * kw
-	c.Weight = NewParam(name+".weight", outC, inC, kh, kw)
-	rng.KaimingUniform(c.Weight.Data.Data, fanIn)
-	if bias {
-		c.Bias = NewParam(name+".bias", outC)
-		rng.KaimingUniform(c.Bias.Data.Data, fanIn)
-	}
+	c.Weight, c.Bias = newWeightBias(name, inC*kh*kw, bias, outC, rng, outC, inC, kh, kw)
 	c.fwdFn = c.forwardImages
 	c.bwdFn = c.backwardChunks
 	return c
 }
 
 // Params returns the weight and, if present, the bias.
-func (c *Conv2d) Params() []*Param {
-	if c.Bias == nil {
-		return []*Param{c.Weight}
-	}
-	return []*Param{c.Weight, c.Bias}
-}
+func (c *Conv2d) Params() []*Param { return weightBias(c.Weight, c.Bias) }
 
 // OutSize returns the output height and width for an h x w input.
 func (c *Conv2d) OutSize(h, w int) (oh, ow int) {

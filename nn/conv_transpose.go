@@ -48,25 +48,15 @@ func NewConvTranspose2d(name string, inC, outC, k, stride, pad int, bias bool, r
 			name, inC, outC, k, stride, pad))
 	}
 	c := &ConvTranspose2d{InC: inC, OutC: outC, K: k, Stride: stride, Pad: pad}
-	fanIn := outC * k * k
-	c.Weight = NewParam(name+".weight", inC, outC, k, k)
-	rng.KaimingUniform(c.Weight.Data.Data, fanIn)
-	if bias {
-		c.Bias = NewParam(name+".bias", outC)
-		rng.KaimingUniform(c.Bias.Data.Data, fanIn)
-	}
+	// PyTorch takes the fan-in of a transposed conv from weight.size(1).
+	c.Weight, c.Bias = newWeightBias(name, outC*k*k, bias, outC, rng, inC, outC, k, k)
 	c.fwdFn = c.forwardImages
 	c.bwdFn = c.backwardChunks
 	return c
 }
 
 // Params returns the weight and, if present, the bias.
-func (c *ConvTranspose2d) Params() []*Param {
-	if c.Bias == nil {
-		return []*Param{c.Weight}
-	}
-	return []*Param{c.Weight, c.Bias}
-}
+func (c *ConvTranspose2d) Params() []*Param { return weightBias(c.Weight, c.Bias) }
 
 // OutSize returns the output height and width for an h x w input.
 func (c *ConvTranspose2d) OutSize(h, w int) (oh, ow int) {

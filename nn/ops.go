@@ -80,22 +80,13 @@ func NewLinear(name string, in, out int, bias bool, rng *RNG) *Linear {
 	if in <= 0 || out <= 0 {
 		panic(fmt.Sprintf("nn: NewLinear %s: in=%d out=%d must be positive", name, in, out))
 	}
-	l := &Linear{In: in, Out: out, Weight: NewParam(name+".weight", out, in)}
-	rng.KaimingUniform(l.Weight.Data.Data, in)
-	if bias {
-		l.Bias = NewParam(name+".bias", out)
-		rng.KaimingUniform(l.Bias.Data.Data, in)
-	}
+	l := &Linear{In: in, Out: out}
+	l.Weight, l.Bias = newWeightBias(name, in, bias, out, rng, out, in)
 	return l
 }
 
 // Params returns weight then bias (if any).
-func (l *Linear) Params() []*Param {
-	if l.Bias == nil {
-		return []*Param{l.Weight}
-	}
-	return []*Param{l.Weight, l.Bias}
-}
+func (l *Linear) Params() []*Param { return weightBias(l.Weight, l.Bias) }
 
 func (l *Linear) init() {
 	if l.fwd == nil {

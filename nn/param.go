@@ -29,3 +29,25 @@ func Prefix(prefix string, ps []*Param) []*Param {
 	}
 	return ps
 }
+
+// newWeightBias makes a layer's weight of the given shape and, when bias is
+// set, a bias of biasLen values, both drawn the way PyTorch initialises Conv
+// and Linear layers: U(-b, b) with b = 1/sqrt(fanIn). The draw order (weight,
+// then bias) is PyTorch's too.
+func newWeightBias(name string, fanIn int, bias bool, biasLen int, rng *RNG, shape ...int) (w, b *Param) {
+	w = NewParam(name+".weight", shape...)
+	rng.KaimingUniform(w.Data.Data, fanIn)
+	if bias {
+		b = NewParam(name+".bias", biasLen)
+		rng.KaimingUniform(b.Data.Data, fanIn)
+	}
+	return w, b
+}
+
+// weightBias lists a weight and its optional bias.
+func weightBias(w, b *Param) []*Param {
+	if b == nil {
+		return []*Param{w}
+	}
+	return []*Param{w, b}
+}
