@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/vqgen/vqgen/nn"
 )
@@ -96,4 +97,29 @@ func (b *Batcher) Restore(s BatcherState) error {
 	}
 	b.epoch, b.pos = s.Epoch, s.Pos
 	return nil
+}
+
+// Checkpoint metadata keys of a BatcherState.
+const (
+	metaBatchEpoch = "vqgen.batch_epoch"
+	metaBatchPos   = "vqgen.batch_pos"
+)
+
+// PutMeta records s in a checkpoint's string metadata.
+func (s BatcherState) PutMeta(meta map[string]string) {
+	meta[metaBatchEpoch] = strconv.Itoa(s.Epoch)
+	meta[metaBatchPos] = strconv.Itoa(s.Pos)
+}
+
+// BatcherStateFromMeta reads what PutMeta wrote; the error names the key.
+func BatcherStateFromMeta(meta map[string]string) (BatcherState, error) {
+	var s BatcherState
+	for k, dst := range map[string]*int{metaBatchEpoch: &s.Epoch, metaBatchPos: &s.Pos} {
+		v, err := strconv.Atoi(meta[k])
+		if err != nil {
+			return s, fmt.Errorf("metadata %s = %q is not an integer", k, meta[k])
+		}
+		*dst = v
+	}
+	return s, nil
 }

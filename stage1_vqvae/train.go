@@ -91,9 +91,7 @@ func (t *Trainer) saveLast() error {
 	ts := t.Model.State()
 	opt, meta := t.Opt.State()
 	ts = append(ts, opt...)
-	bs := t.batcher.State()
-	meta["vqgen.batch_epoch"] = strconv.Itoa(bs.Epoch)
-	meta["vqgen.batch_pos"] = strconv.Itoa(bs.Pos)
+	t.batcher.State().PutMeta(meta)
 	meta["vqgen.best_mse"] = strconv.FormatFloat(t.BestMSE, 'g', -1, 64)
 	meta[MetaKind] = "vqvae"
 	meta[MetaStep] = strconv.Itoa(t.Step)
@@ -124,15 +122,12 @@ func (t *Trainer) restore(path string) error {
 	if err := t.Opt.LoadState(t.params(), f.Tensors(), f.Metadata); err != nil {
 		return fmt.Errorf("resume: %s: %w", path, err)
 	}
-	ints := map[string]*int{MetaStep: &t.Step}
-	var bs datasets.BatcherState
-	ints["vqgen.batch_epoch"], ints["vqgen.batch_pos"] = &bs.Epoch, &bs.Pos
-	for k, dst := range ints {
-		v, err := strconv.Atoi(f.Metadata[k])
-		if err != nil {
-			return fmt.Errorf("resume: %s: metadata %s = %q is not an integer", path, k, f.Metadata[k])
-		}
-		*dst = v
+	if t.Step, err = strconv.Atoi(f.Metadata[MetaStep]); err != nil {
+		return fmt.Errorf("resume: %s: metadata %s = %q is not an integer", path, MetaStep, f.Metadata[MetaStep])
+	}
+	bs, err := datasets.BatcherStateFromMeta(f.Metadata)
+	if err != nil {
+		return fmt.Errorf("resume: %s: %w", path, err)
 	}
 	if t.BestMSE, err = strconv.ParseFloat(f.Metadata["vqgen.best_mse"], 64); err != nil {
 		return fmt.Errorf("resume: %s: metadata vqgen.best_mse = %q is not a number", path, f.Metadata["vqgen.best_mse"])

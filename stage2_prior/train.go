@@ -206,11 +206,9 @@ func (t *Trainer) saveLast() error {
 	if err != nil {
 		return err
 	}
-	bs := t.batcher.State()
+	t.batcher.State().PutMeta(meta)
 	meta[MetaConfig] = string(s)
 	meta[MetaStep] = strconv.Itoa(t.Step)
-	meta["vqgen.batch_epoch"] = strconv.Itoa(bs.Epoch)
-	meta["vqgen.batch_pos"] = strconv.Itoa(bs.Pos)
 	meta["vqgen.best_bits"] = strconv.FormatFloat(t.Best, 'g', -1, 64)
 	return nn.SaveSafetensors(filepath.Join(t.Dir, LastFile), ts, meta)
 }
@@ -237,11 +235,12 @@ func (t *Trainer) restore(path string) error {
 	if err := t.Opt.LoadState(t.Prior.Params(), f.Tensors(), m); err != nil {
 		return fmt.Errorf("resume: %s: %w", path, err)
 	}
-	var bs datasets.BatcherState
-	for k, dst := range map[string]*int{MetaStep: &t.Step, "vqgen.batch_epoch": &bs.Epoch, "vqgen.batch_pos": &bs.Pos} {
-		if *dst, err = strconv.Atoi(m[k]); err != nil {
-			return fmt.Errorf("resume: %s: metadata %s = %q is not an integer", path, k, m[k])
-		}
+	if t.Step, err = strconv.Atoi(m[MetaStep]); err != nil {
+		return fmt.Errorf("resume: %s: metadata %s = %q is not an integer", path, MetaStep, m[MetaStep])
+	}
+	bs, err := datasets.BatcherStateFromMeta(m)
+	if err != nil {
+		return fmt.Errorf("resume: %s: %w", path, err)
 	}
 	if t.Best, err = strconv.ParseFloat(m["vqgen.best_bits"], 64); err != nil {
 		return fmt.Errorf("resume: %s: metadata vqgen.best_bits = %q is not a number", path, m["vqgen.best_bits"])
