@@ -50,6 +50,7 @@ type Trainer struct {
 	batcher *datasets.Batcher
 	x       *nn.Tensor
 	mse     nn.MSE
+	hist    []int64 // this step's code counts, reused
 }
 
 // NewTrainer builds a fresh model for cfg, or with resume restores the
@@ -203,11 +204,14 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 		step := int64(t.Step)
 		m.VQ.UpdateEMA(step)
 		ev := Event{Step: t.Step, Steps: tc.Steps, Loss: loss, Recon: recon, VQ: vqLoss}
-		hist := make([]int64, cfg.K)
-		for _, c := range m.VQ.Indices() {
-			hist[c]++
+		if len(t.hist) != cfg.K {
+			t.hist = make([]int64, cfg.K)
 		}
-		ev.Perplexity, ev.CodesUsed = Usage(hist)
+		clear(t.hist)
+		for _, c := range m.VQ.Indices() {
+			t.hist[c]++
+		}
+		ev.Perplexity, ev.CodesUsed = Usage(t.hist)
 		if cfg.RestartDead {
 			for _, last := range m.VQ.LastUsed {
 				if step-last >= int64(cfg.DeadAfter) {
