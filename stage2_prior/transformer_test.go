@@ -115,6 +115,7 @@ func TestTransformerParams(t *testing.T) {
 		"transformer.wte.weight":             {5 + 3, 8},
 		"transformer.wpe_row.weight":         {3, 8},
 		"transformer.wpe_col.weight":         {4, 8},
+		"transformer.wcls.weight":            {3, 8},
 		"transformer.h.0.ln_1.weight":        {8},
 		"transformer.h.0.attn.c_attn.weight": {24, 8},
 		"transformer.h.1.attn.c_proj.bias":   {8},
@@ -128,14 +129,20 @@ func TestTransformerParams(t *testing.T) {
 			t.Errorf("%s: shape %v (present %v), want %v", name, got, ok, want)
 		}
 	}
-	// 3 embeddings, 12 tensors per block, ln_f (2) and lm_head.
-	if len(shapes) != 3+12*2+3 {
-		t.Errorf("%d parameters, want %d", len(shapes), 3+12*2+3)
+	// 4 embeddings (wcls for the classes), 12 tensors per block, ln_f (2)
+	// and lm_head.
+	if len(shapes) != 4+12*2+3 {
+		t.Errorf("%d parameters, want %d", len(shapes), 4+12*2+3)
 	}
 	// Unconditional: one start token after the K codes.
 	u := newTestTransformer(t, tinyCfg, Info{K: 5, H: 3, W: 4}, 1)
 	if got := u.wte.Weight.Data.Shape[0]; got != 6 {
 		t.Errorf("unconditional wte has %d rows, want K+1 = 6", got)
+	}
+	for _, p := range u.Params() {
+		if p.Name == "transformer.wcls.weight" {
+			t.Errorf("unconditional prior has a class table %v", p.Data.Shape)
+		}
 	}
 	// GPT-2 init: residual projections use 0.02/sqrt(2L) = 0.01 for L = 2.
 	big := newTestTransformer(t, configs.Transformer{Layers: 2, Dim: 64, Heads: 4, MLPMult: 4}, info, 2)
@@ -144,6 +151,7 @@ func TestTransformerParams(t *testing.T) {
 		std float64
 	}{
 		{big.blocks[0].attn.CAttn.Weight, 0.02},
+		{big.wcls, 0.02},
 		{big.blocks[0].attn.CProj.Weight, 0.01},
 		{big.blocks[1].proj.Weight, 0.01},
 		{big.wte.Weight, 0.02},
