@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -78,6 +80,7 @@ func init() {
 	var asJSON bool
 	var minDur time.Duration
 	var only []string
+	var cpuProfile string
 	bench := &cobra.Command{
 		Use:   "bench [core|pipeline]",
 		Short: "Measure the speed of the numeric core and of the pipeline's stages",
@@ -91,7 +94,8 @@ func init() {
 With no argument it runs both. --json prints one object per line:
 {"name": ..., "value": ..., "unit": ...}.`,
 		Example: `  vqgen bench core
-  vqgen bench --json > bench.jsonl`,
+  vqgen bench --json > bench.jsonl
+  vqgen bench pipeline --only encode_img_s --cpuprofile cpu.out`,
 		Args:      cobra.MaximumNArgs(1),
 		ValidArgs: []string{"core", "pipeline"},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,11 +135,36 @@ With no argument it runs both. --json prints one object per line:
 				}
 				list = sel
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return runBenchmarks(cmd.OutOrStdout(), list, minDur, asJSON)
 		},
 	}
 	bench.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	bench.Flags().DurationVar(&minDur, "time", 2*time.Second, "minimum time spent on each benchmark")
+	bench.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the benchmarks to this file (read it with go tool pprof)")
 	bench.Flags().StringSliceVar(&only, "only", nil, "run only these benchmarks (comma-separated names)")
 	rootCmd.AddCommand(bench)
+}
+
+// startCPUProfile starts a CPU profile written to path (refusing to replace
+// an existing file) and returns the function that finishes it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
