@@ -282,22 +282,40 @@ func gatherImages(src []float32, c, p int, dst []float32, ld int) {
 	}
 }
 
+// gatherImagesWhere is gatherImages of src with zeros where out <= 0:
+// the gradient through a ReLU whose output was out, gathered.
+func gatherImagesWhere(src, out []float32, c, p int, dst []float32, ld int) {
+	n := len(src) / (c * p)
+	for i := 0; i < n; i++ {
+		img, o := src[i*c*p:(i+1)*c*p], out[i*c*p:(i+1)*c*p]
+		for ci := 0; ci < c; ci++ {
+			kernels.ReluBackward(dst[ci*ld+i*p:ci*ld+i*p+p], o[ci*p:(ci+1)*p], img[ci*p:(ci+1)*p])
+		}
+	}
+}
+
 // scatterImages is gatherImages' inverse, adding bias[ci] (when bias is not
-// nil) to every value of row ci on the way.
-func scatterImages(src []float32, ld int, c, p int, dst []float32, bias []float32) {
+// nil) to every value of row ci on the way and, with relu, rectifying.
+func scatterImages(src []float32, ld int, c, p int, dst []float32, bias []float32, relu bool) {
 	n := len(dst) / (c * p)
 	for i := 0; i < n; i++ {
 		img := dst[i*c*p : (i+1)*c*p]
 		for ci := 0; ci < c; ci++ {
 			d := img[ci*p : (ci+1)*p]
 			s := src[ci*ld+i*p : ci*ld+i*p+p]
-			if bias == nil {
+			switch {
+			case bias != nil:
+				b := bias[ci]
+				for j, v := range s {
+					d[j] = v + b
+				}
+				if relu {
+					kernels.Relu(d, d)
+				}
+			case relu:
+				kernels.Relu(d, s)
+			default:
 				copy(d, s)
-				continue
-			}
-			b := bias[ci]
-			for j, v := range s {
-				d[j] = v + b
 			}
 		}
 	}

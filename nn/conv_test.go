@@ -247,6 +247,11 @@ func gradCheckOps(rng *RNG) []diffOp {
 // checkOp runs GradCheck on op with loss = <fwd(x), proj>. corrupt, if not
 // nil, tampers with the analytic gradients first.
 func checkOp(op diffOp, rng *RNG, corrupt func(dx []float32, params []*Param)) GradCheckResult {
+	return checkOpEps(op, rng, corrupt, 1e-2)
+}
+
+// checkOpEps is checkOp with central differences of step eps.
+func checkOpEps(op diffOp, rng *RNG, corrupt func(dx []float32, params []*Param), eps float32) GradCheckResult {
 	y := op.fwd(op.x)
 	proj := NewTensor(y.Shape...)
 	rng.Normal(proj.Data, 0, 1)
@@ -260,7 +265,7 @@ func checkOp(op diffOp, rng *RNG, corrupt func(dx []float32, params []*Param)) G
 		targets = append(targets, GradTarget{Name: p.Name, X: p.Data.Data, G: p.Grad.Data})
 	}
 	loss := func() float64 { return Dot64(op.fwd(op.x).Data, proj.Data) }
-	return GradCheck(loss, targets, rng, 60, 1e-2)
+	return GradCheck(loss, targets, rng, 60, eps)
 }
 
 func TestConvGradCheck(t *testing.T) {
@@ -270,6 +275,143 @@ func TestConvGradCheck(t *testing.T) {
 		t.Logf("%-40s max rel err %.2e (%s)", op.name, res.MaxRelErr, res.Worst)
 		if res.MaxRelErr > 1e-2 {
 			t.Errorf("%s: gradient check failed: %.3g at %s", op.name, res.MaxRelErr, res.Worst)
+		}
+	}
+}
+
+// TestConvFusedReLUGradCheck checks convs with a fused ReLU by finite
+// differences. A difference that crosses the ReLU's kink measures nothing,
+// so each case takes the first seed whose pre-activations all lie farther
+// from 0 than any single perturbation can move them (eps times the largest
+// |x|, |w| or 1), and the step is smaller than GradCheck's usual 1e-2.
+func TestConvFusedReLUGradCheck(t *testing.T) {
+	const eps = 1e-3
+	type fusedConv interface {
+		Forward(*Tensor) *Tensor
+		Backward(*Tensor) *Tensor
+		Params() []*Param
+		setReLU(bool)
+	}
+	for _, tc := range []struct {
+		name       string
+		build      func(rng *RNG) fusedConv
+		n, c, h, w int
+	}{
+		{"Conv2d 3x3 s2", func(rng *RNG) fusedConv { return fusedConv2d{NewConv2d("conv", 3, 4, 3, 2, 1, true, rng)} }, 2, 3, 5, 4},
+		{"Conv2d 1x1", func(rng *RNG) fusedConv { return fusedConv2d{NewConv2d("conv", 3, 2, 1, 1, 0, false, rng)} }, 2, 3, 3, 4},
+		{"ConvTranspose2d", func(rng *RNG) fusedConv { return fusedConvT{NewConvTranspose2d("convT", 3, 2, 4, 2, 1, true, rng)} }, 2, 3, 2, 3},
+	} {
+		var op fusedConv
+		var x *Tensor
+		seed := uint64(100)
+		for ; seed < 10000; seed++ {
+			rng := NewRNG(seed)
+			op, x = tc.build(rng), randTensor(rng, tc.n, tc.c, tc.h, tc.w)
+			limit := 1.0
+			for _, v := range x.Data {
+				limit = math.Max(limit, math.Abs(float64(v)))
+			}
+			for _, p := range op.Params() {
+				for _, v := range p.Data.Data {
+					limit = math.Max(limit, math.Abs(float64(v)))
+				}
+			}
+			op.setReLU(false)
+			pre := op.Forward(x)
+			ok := true
+			for _, v := range pre.Data {
+				if math.Abs(float64(v)) <= 2*eps*limit {
+					ok = false
+					break
+				}
+			}
+			op.setReLU(true)
+			if ok {
+				break
+			}
+		}
+		if seed == 10000 {
+			t.Fatalf("%s: no seed keeps the pre-activations off the kink", tc.name)
+		}
+		res := checkOpEps(diffOp{tc.name, x, op.Forward, op.Backward, op.Params()}, NewRNG(seed), nil, eps)
+		t.Logf("%-40s max rel err %.2e (%s; seed %d)", tc.name+" fused ReLU", res.MaxRelErr, res.Worst, seed)
+		if res.MaxRelErr > 1e-2 {
+			t.Errorf("%s fused ReLU: gradient check failed: %.3g at %s", tc.name, res.MaxRelErr, res.Worst)
+		}
+		flip := func(dx []float32, _ []*Param) {
+			for i := range dx {
+				dx[i] = -dx[i]
+			}
+		}
+		if res := checkOpEps(diffOp{tc.name, x, op.Forward, op.Backward, op.Params()}, NewRNG(seed), flip, eps); res.MaxRelErr < 0.5 {
+			t.Errorf("%s fused ReLU: negated dx passes (max rel err %.3g)", tc.name, res.MaxRelErr)
+		}
+	}
+}
+
+type fusedConv2d struct{ *Conv2d }
+
+func (c fusedConv2d) setReLU(on bool) { c.ReLU = on }
+
+type fusedConvT struct{ *ConvTranspose2d }
+
+func (c fusedConvT) setReLU(on bool) { c.ReLU = on }
+
+// TestConvFusedReLUMatchesLayers: a conv with ReLU set gives the same bits
+// as the conv followed by a ReLU layer, forward and backward, including a
+// batch that spans several GEMM groups and gradient chunks.
+func TestConvFusedReLUMatchesLayers(t *testing.T) {
+	type layer interface {
+		Forward(*Tensor) *Tensor
+		Backward(*Tensor) *Tensor
+		Params() []*Param
+	}
+	for _, tc := range []struct {
+		name         string
+		plain, fused func(rng *RNG) layer
+		n, c, h, w   int
+	}{
+		{"Conv2d 3x3", func(rng *RNG) layer { return NewConv2d("c", 3, 5, 3, 1, 1, true, rng) },
+			func(rng *RNG) layer { c := NewConv2d("c", 3, 5, 3, 1, 1, true, rng); c.ReLU = true; return c }, 9, 3, 13, 11},
+		{"Conv2d 1x1 no bias", func(rng *RNG) layer { return NewConv2d("c", 4, 3, 1, 1, 0, false, rng) },
+			func(rng *RNG) layer { c := NewConv2d("c", 4, 3, 1, 1, 0, false, rng); c.ReLU = true; return c }, 6, 4, 16, 16},
+		{"ConvTranspose2d", func(rng *RNG) layer { return NewConvTranspose2d("t", 3, 2, 4, 2, 1, true, rng) },
+			func(rng *RNG) layer { c := NewConvTranspose2d("t", 3, 2, 4, 2, 1, true, rng); c.ReLU = true; return c }, 7, 3, 16, 16},
+	} {
+		x := randTensor(NewRNG(3), tc.n, tc.c, tc.h, tc.w)
+		plain, fused := tc.plain(NewRNG(4)), tc.fused(NewRNG(4))
+		var relu ReLU
+		want := relu.Forward(plain.Forward(x))
+		got := fused.Forward(x)
+		dy := NewTensor(want.Shape...)
+		NewRNG(5).Normal(dy.Data, 0, 1)
+		wantDx := plain.Backward(relu.Backward(dy))
+		gotDx := fused.Backward(dy)
+		zeros := 0
+		for _, v := range want.Data {
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros == 0 || zeros == len(want.Data) {
+			t.Fatalf("%s: %d of %d outputs are 0: the ReLU is not exercised", tc.name, zeros, len(want.Data))
+		}
+		cmp := []struct {
+			what      string
+			got, want []float32
+		}{{"y", got.Data, want.Data}, {"dx", gotDx.Data, wantDx.Data}}
+		for i, p := range plain.Params() {
+			cmp = append(cmp, struct {
+				what      string
+				got, want []float32
+			}{p.Name + " grad", fused.Params()[i].Grad.Data, p.Grad.Data})
+		}
+		for _, c := range cmp {
+			for j := range c.want {
+				if math.Float32bits(c.got[j]) != math.Float32bits(c.want[j]) {
+					t.Fatalf("%s: %s[%d] = %g fused, %g with a ReLU layer", tc.name, c.what, j, c.got[j], c.want[j])
+				}
+			}
 		}
 	}
 }

@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // ConvTranspose2d is the adjoint of Conv2d's input map (PyTorch's
@@ -16,10 +18,12 @@ import (
 // y_n as the input of a stride-S convolution whose output grid is H x W.
 // Backward reverses it: dcols = [im2col(dy_1) ... im2col(dy_G)],
 // dX = W * dcols and dW += X * dcols^T. With K=4, S=2, P=1 it doubles H and
-// W.
+// W. ReLU works as in Conv2d: the output is rectified in place after
+// col2im, and Backward masks dy by it before lowering.
 type ConvTranspose2d struct {
 	InC, OutC, K, Stride, Pad int
 	Weight, Bias              *Param // Weight [InC,OutC,K,K]; Bias [OutC] or nil
+	ReLU                      bool   // y = max(0, convT(x) + b)
 
 	g     convGeom // the output seen as a convolution's input
 	h, w  int
@@ -33,8 +37,10 @@ type ConvTranspose2d struct {
 	cols  [][]float32 // per-worker [OutC*K*K, group*H*W]
 	xs    [][]float32 // per-worker [InC, group*H*W] inputs
 	dxs   [][]float32 // per-worker [InC, group*H*W] input gradients
+	dys   [][]float32 // per-worker dy of one image masked by the ReLU
 	partW [][]float32
 	partB [][]float32
+	sum   partialSum
 	fwdFn func(worker, lo, hi int)
 	bwdFn func(worker, lo, hi int)
 }
@@ -111,6 +117,9 @@ func (c *ConvTranspose2d) forwardImages(worker, lo, hi int) {
 				clear(yi)
 			}
 			col2im(g, col[(i-i0)*P:], N, yi)
+			if c.ReLU {
+				kernels.Relu(yi, yi)
+			}
 		}
 	}
 }
@@ -129,14 +138,15 @@ func (c *ConvTranspose2d) Backward(dy *Tensor) *Tensor {
 	c.cols = workerScratch(c.cols, R*c.group*P, true)
 	c.xs = workerScratch(c.xs, c.InC*c.group*P, true)
 	c.dxs = workerScratch(c.dxs, c.InC*c.group*P, true)
+	c.dys = workerScratch(c.dys, c.OutC*c.g.H*c.g.W, c.ReLU)
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.InC*R)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	c.wp.Pack(false, c.InC, R, c.Weight.Data.Data, R)
 	ParallelFor(chunks, c.bwdFn)
-	addPartials(c.Weight.Grad.Data, c.partW[:chunks], nil)
+	c.sum.add(c.Weight.Grad.Data, c.partW[:chunks], nil)
 	if c.Bias != nil {
-		addPartials(c.Bias.Grad.Data, c.partB[:chunks], nil)
+		c.sum.add(c.Bias.Grad.Data, c.partB[:chunks], nil)
 	}
 	return c.dx
 }
@@ -145,7 +155,7 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 	g := &c.g
 	R, P := g.rows(), g.cols()
 	plane := g.H * g.W
-	inSz, outSz := c.InC*P, c.OutC*plane
+	inSz := c.InC * P
 	n := c.x.Shape[0]
 	for ch := lo; ch < hi; ch++ {
 		pw, pb := c.partW[ch], c.partB[ch]
@@ -156,21 +166,32 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 			N := (i1 - i0) * P
 			dcol, x, dx := c.cols[worker][:R*N], c.xs[worker][:c.InC*N], c.dxs[worker][:c.InC*N]
 			for i := i0; i < i1; i++ {
-				im2col(g, c.dy.Data[i*outSz:(i+1)*outSz], dcol[(i-i0)*P:], N)
+				dyi := c.gradOut(worker, i)
+				im2col(g, dyi, dcol[(i-i0)*P:], N)
+				if c.Bias != nil {
+					for o := range pb {
+						pb[o] += sum32(dyi[o*plane : (o+1)*plane])
+					}
+				}
 			}
 			gemmPacked(&c.wp, N, 1, dcol, N, 0, dx, N)
-			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil)
+			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil, false)
 			gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
 			Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
 			beta = 1
 		}
-		if c.Bias != nil {
-			for i := ch * c.chunk; i < min((ch+1)*c.chunk, n); i++ {
-				dyi := c.dy.Data[i*outSz : (i+1)*outSz]
-				for o := range pb {
-					pb[o] += sum32(dyi[o*plane : (o+1)*plane])
-				}
-			}
-		}
 	}
+}
+
+// gradOut returns dL/d(output before the ReLU) of image i: dy itself, or
+// with ReLU dy masked by the output, in the worker's scratch.
+func (c *ConvTranspose2d) gradOut(worker, i int) []float32 {
+	sz := c.OutC * c.g.H * c.g.W
+	dy := c.dy.Data[i*sz : (i+1)*sz]
+	if !c.ReLU {
+		return dy
+	}
+	m := c.dys[worker][:sz]
+	kernels.ReluBackward(m, c.out.Data[i*sz:(i+1)*sz], dy)
+	return m
 }
