@@ -31,28 +31,33 @@ import (
 	"github.com/vqgen/vqgen/nn"
 )
 
-// resBlock is x + c2(relu(c1(relu(x)))).
+// resBlock is x + c2(relu(c1(relu(x)))). Wherever a ReLU directly follows
+// a convolution in these networks it is fused into it (Conv2d.ReLU), which
+// saves two passes over the activations per ReLU; only ReLUs whose input
+// is also used elsewhere (here relu(x), x being the skip) stay layers.
 type resBlock struct {
-	relu1, relu2 nn.ReLU
-	c1, c2       *nn.Conv2d
-	add          nn.Add
+	relu1  nn.ReLU
+	c1, c2 *nn.Conv2d // c1 with its ReLU fused
+	add    nn.Add
 }
 
 func newResBlock(name string, h, rh int, rng *nn.RNG) *resBlock {
-	return &resBlock{
+	r := &resBlock{
 		c1: nn.NewConv2d(name+".c1", h, rh, 3, 1, 1, false, rng),
 		c2: nn.NewConv2d(name+".c2", rh, h, 1, 1, 0, false, rng),
 	}
+	r.c1.ReLU = true
+	return r
 }
 
 func (r *resBlock) Forward(x *nn.Tensor) *nn.Tensor {
-	y := r.c2.Forward(r.relu2.Forward(r.c1.Forward(r.relu1.Forward(x))))
+	y := r.c2.Forward(r.c1.Forward(r.relu1.Forward(x)))
 	return r.add.Forward(x, y)
 }
 
 func (r *resBlock) Backward(dy *nn.Tensor) *nn.Tensor {
 	dx, dres := r.add.Backward(dy)
-	d := r.relu1.Backward(r.c1.Backward(r.relu2.Backward(r.c2.Backward(dres))))
+	d := r.relu1.Backward(r.c1.Backward(r.c2.Backward(dres)))
 	addInto(d, dx)
 	return d
 }
@@ -68,8 +73,7 @@ func addInto(dst, src *nn.Tensor) {
 
 // Encoder maps [N, C, H, W] images to [N, D, H/f, W/f] vectors.
 type Encoder struct {
-	down     []*nn.Conv2d
-	downRelu []nn.ReLU
+	down     []*nn.Conv2d // each with its ReLU fused
 	mid      *nn.Conv2d
 	res      []*resBlock
 	preRelu  nn.ReLU
@@ -80,8 +84,8 @@ type Encoder struct {
 type Decoder struct {
 	in     *nn.Conv2d
 	res    []*resBlock
-	upRelu []nn.ReLU
-	up     []*nn.ConvTranspose2d
+	upRelu nn.ReLU                // before the first transposed conv
+	up     []*nn.ConvTranspose2d // all but the last with the next ReLU fused
 }
 
 // Model is the whole VQ-VAE.
@@ -109,7 +113,7 @@ func New(cfg configs.VQVAE, data configs.Data, rng *nn.RNG) (*Model, error) {
 	}
 	h, rh, c := cfg.Hidden, cfg.ResHidden, data.Channels
 	n := log2(cfg.Downsample)
-	enc := &Encoder{downRelu: make([]nn.ReLU, n)}
+	enc := &Encoder{}
 	for i := 0; i < n; i++ {
 		in, out := h/2, h/2
 		if i == 0 {
@@ -118,7 +122,9 @@ func New(cfg configs.VQVAE, data configs.Data, rng *nn.RNG) (*Model, error) {
 		if i == n-1 {
 			out = h
 		}
-		enc.down = append(enc.down, nn.NewConv2d(fmt.Sprintf("enc.c%d", i+1), in, out, 4, 2, 1, true, rng))
+		d := nn.NewConv2d(fmt.Sprintf("enc.c%d", i+1), in, out, 4, 2, 1, true, rng)
+		d.ReLU = true
+		enc.down = append(enc.down, d)
 	}
 	enc.mid = nn.NewConv2d(fmt.Sprintf("enc.c%d", n+1), h, h, 3, 1, 1, true, rng)
 	for i := 0; i < cfg.ResBlocks; i++ {
@@ -128,7 +134,7 @@ func New(cfg configs.VQVAE, data configs.Data, rng *nn.RNG) (*Model, error) {
 
 	vq := NewQuantizer(cfg.K, cfg.D, float32(cfg.Beta), cfg.Codebook == "ema", float32(cfg.EMADecay), float32(cfg.EMAEps), rng)
 
-	dec := &Decoder{in: nn.NewConv2d("dec.c1", cfg.D, h, 3, 1, 1, true, rng), upRelu: make([]nn.ReLU, n)}
+	dec := &Decoder{in: nn.NewConv2d("dec.c1", cfg.D, h, 3, 1, 1, true, rng)}
 	for i := 0; i < cfg.ResBlocks; i++ {
 		dec.res = append(dec.res, newResBlock(fmt.Sprintf("dec.res.%d", i), h, rh, rng))
 	}
@@ -140,15 +146,17 @@ func New(cfg configs.VQVAE, data configs.Data, rng *nn.RNG) (*Model, error) {
 		if i == n-1 {
 			out = c
 		}
-		dec.up = append(dec.up, nn.NewConvTranspose2d(fmt.Sprintf("dec.t%d", i+1), in, out, 4, 2, 1, true, rng))
+		t := nn.NewConvTranspose2d(fmt.Sprintf("dec.t%d", i+1), in, out, 4, 2, 1, true, rng)
+		t.ReLU = i < n-1
+		dec.up = append(dec.up, t)
 	}
 	return &Model{Cfg: cfg, Image: data, Enc: enc, VQ: vq, Dec: dec}, nil
 }
 
 // Forward maps images (already shifted to [-0.5, 0.5]) to encoder vectors.
 func (e *Encoder) Forward(x *nn.Tensor) *nn.Tensor {
-	for i, c := range e.down {
-		x = e.downRelu[i].Forward(c.Forward(x))
+	for _, c := range e.down {
+		x = c.Forward(x)
 	}
 	x = e.mid.Forward(x)
 	for _, r := range e.res {
@@ -166,7 +174,7 @@ func (e *Encoder) Backward(dz *nn.Tensor) *nn.Tensor {
 	}
 	d = e.mid.Backward(d)
 	for i := len(e.down) - 1; i >= 0; i-- {
-		d = e.down[i].Backward(e.downRelu[i].Backward(d))
+		d = e.down[i].Backward(d)
 	}
 	return d
 }
@@ -190,8 +198,9 @@ func (d *Decoder) Forward(q *nn.Tensor) *nn.Tensor {
 	for _, r := range d.res {
 		x = r.Forward(x)
 	}
-	for i, t := range d.up {
-		x = t.Forward(d.upRelu[i].Forward(x))
+	x = d.upRelu.Forward(x)
+	for _, t := range d.up {
+		x = t.Forward(x)
 	}
 	return x
 }
@@ -200,8 +209,9 @@ func (d *Decoder) Forward(q *nn.Tensor) *nn.Tensor {
 func (d *Decoder) Backward(dy *nn.Tensor) *nn.Tensor {
 	g := dy
 	for i := len(d.up) - 1; i >= 0; i-- {
-		g = d.upRelu[i].Backward(d.up[i].Backward(g))
+		g = d.up[i].Backward(g)
 	}
+	g = d.upRelu.Backward(g)
 	for i := len(d.res) - 1; i >= 0; i-- {
 		g = d.res[i].Backward(g)
 	}
