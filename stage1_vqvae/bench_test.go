@@ -2,6 +2,7 @@ package vqvae
 
 import (
 	"testing"
+	"time"
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
@@ -76,6 +77,60 @@ func BenchmarkEncode(b *testing.B) {
 		x, _ = ds.Batch(idx, x, nil)
 		b.StartTimer()
 		m.Encode(x, codes)
+	}
+	b.ReportMetric(float64(b.N*len(idx))/b.Elapsed().Seconds(), "img/s")
+}
+
+// BenchmarkTrainStepPhases is BenchmarkTrainStep with the wall time of each
+// phase reported separately (ms/step), so that `-cpu 1,2` shows which
+// phases use the second core and which leave it idle.
+func BenchmarkTrainStepPhases(b *testing.B) {
+	cfg, m, ds, idx := benchSetup(b, configs.Default().VQVAE.Train.Batch)
+	tc := cfg.VQVAE.Train
+	params := append(m.Enc.Params(), m.Dec.Params()...)
+	opt := nn.NewAdam(0.9, 0.999, 1e-8, 0)
+	var mse nn.MSE
+	x, _ := ds.Batch(idx, nil, nil)
+	shift(x)
+	names := []string{"enc_fwd", "vq_fwd", "dec_fwd", "dec_bwd", "vq_bwd", "enc_bwd", "adam", "ema"}
+	spent := make([]time.Duration, len(names))
+	step := func(s int) {
+		t0 := time.Now()
+		lap := func(i int) {
+			t1 := time.Now()
+			spent[i] += t1.Sub(t0)
+			t0 = t1
+		}
+		z := m.Enc.Forward(x)
+		lap(0)
+		q, _ := m.VQ.Forward(z)
+		lap(1)
+		xr := m.Dec.Forward(q)
+		mse.Forward(xr, x)
+		lap(2)
+		nn.ZeroGrad(params)
+		dq := m.Dec.Backward(mse.Backward())
+		lap(3)
+		dz := m.VQ.Backward(dq)
+		lap(4)
+		m.Enc.Backward(dz)
+		lap(5)
+		opt.Step(params, float32(tc.LR))
+		lap(6)
+		m.VQ.UpdateEMA(int64(s))
+		lap(7)
+	}
+	step(1)
+	step(2)
+	clear(spent)
+	b.ResetTimer()
+	s := 3
+	for b.Loop() {
+		step(s)
+		s++
+	}
+	for i, n := range names {
+		b.ReportMetric(float64(spent[i].Microseconds())/1e3/float64(b.N), n+"_ms")
 	}
 	b.ReportMetric(float64(b.N*len(idx))/b.Elapsed().Seconds(), "img/s")
 }

@@ -73,18 +73,18 @@ func addInto(dst, src *nn.Tensor) {
 
 // Encoder maps [N, C, H, W] images to [N, D, H/f, W/f] vectors.
 type Encoder struct {
-	down     []*nn.Conv2d // each with its ReLU fused
-	mid      *nn.Conv2d
-	res      []*resBlock
-	preRelu  nn.ReLU
-	pre      *nn.Conv2d
+	down    []*nn.Conv2d // each with its ReLU fused
+	mid     *nn.Conv2d
+	res     []*resBlock
+	preRelu nn.ReLU
+	pre     *nn.Conv2d
 }
 
 // Decoder maps [N, D, h, w] quantized vectors to [N, C, h*f, w*f] images.
 type Decoder struct {
 	in     *nn.Conv2d
 	res    []*resBlock
-	upRelu nn.ReLU                // before the first transposed conv
+	upRelu nn.ReLU               // before the first transposed conv
 	up     []*nn.ConvTranspose2d // all but the last with the next ReLU fused
 }
 
