@@ -229,7 +229,7 @@ func (t *Trainer) restore(path string) error {
 	if saved.Prior != t.Cfg.Prior || saved.Seed != t.Cfg.Seed {
 		return fmt.Errorf("resume: %s was trained with a different [prior] section or seed than the config given now; use --force to start over", path)
 	}
-	if err := f.AssignParams(t.Prior.Params()); err != nil {
+	if err := assignParams(f, t.Prior); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	if err := t.Opt.LoadState(t.Prior.Params(), f.Tensors(), m); err != nil {
