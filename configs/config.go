@@ -149,6 +149,10 @@ type PriorTrain struct {
 	EvalEvery       int     `toml:"eval_every"`   // 0 = only at the end
 	CheckpointEvery int     `toml:"checkpoint_every"`
 	LogEvery        int     `toml:"log_every"`
+	// ClassDropout is the probability that a training grid's class is
+	// replaced by the null class of a conditional prior, so that the
+	// model also learns p(x) for classifier-free guidance; in [0, 1).
+	ClassDropout float64 `toml:"class_dropout"`
 }
 
 // Sample controls drawing new code grids from the prior.
@@ -158,6 +162,10 @@ type Sample struct {
 	TopK        int     `toml:"top_k"` // keep the K most likely codes; 0 = off
 	TopP        float64 `toml:"top_p"` // nucleus sampling mass; 1 = off
 	Seed        uint64  `toml:"seed"`
+	// Guidance is the classifier-free guidance weight w of a conditional
+	// prior (see package sampler): 1 = off, > 1 pushes samples towards
+	// their class. Ignored by an unconditional prior in `vqgen run`.
+	Guidance float64 `toml:"guidance"`
 }
 
 // Edit controls redrawing a region of existing images.
@@ -251,9 +259,10 @@ func Default() *Config {
 				EvalEvery:       200,
 				CheckpointEvery: 200,
 				LogEvery:        25,
+				ClassDropout:    0.1,
 			},
 		},
-		Sample: Sample{N: 64, Temperature: 0.9, TopK: 0, TopP: 0.9, Seed: 1},
+		Sample: Sample{N: 64, Temperature: 0.9, TopK: 0, TopP: 0.9, Seed: 1, Guidance: 1},
 		Edit:   Edit{Method: "gibbs", Sweeps: 4, N: 8},
 		Run:    Run{EvalSamples: 1000, PerClass: 10},
 	}

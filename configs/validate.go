@@ -113,6 +113,7 @@ func (c *Config) validate(source string) error {
 	pt := p.Train
 	v.schedule("prior.train", pt.Steps, pt.Batch, pt.Warmup, pt.LR, pt.LRMin, pt.GradClip, pt.EvalEvery, pt.CheckpointEvery, pt.LogEvery)
 	v.floatRange("prior.train.weight_decay", pt.WeightDecay, 0, math.Inf(1), false, true)
+	v.floatRange("prior.train.class_dropout", pt.ClassDropout, 0, 1, false, true)
 
 	s := c.Sample
 	v.intMin("sample.n", s.N, 1)
@@ -121,6 +122,7 @@ func (c *Config) validate(source string) error {
 		v.add("sample.top_k", fmtInt(s.TopK), fmt.Sprintf("more than the vqvae.k = %d codes", q.K))
 	}
 	v.floatRange("sample.top_p", s.TopP, 0, 1, true, false)
+	v.floatRange("sample.guidance", s.Guidance, 0, math.Inf(1), false, true)
 	v.uintMax("sample.seed", s.Seed, math.MaxInt64)
 
 	e := c.Edit

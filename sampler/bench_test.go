@@ -55,7 +55,7 @@ func (s *noiseStepper) Next(codes []int32, pos int) *nn.Tensor {
 
 func TestRasterLoopAllocatesNothingPerPosition(t *testing.T) {
 	p := newNoisePrior()
-	r := newRaster(p, 16, 0.9, 50, 0.95)
+	r := newRaster(p, 16, 0.9, 50, 0.95, 1)
 	rngs := gridRNGs(nn.NewRNG(1), 16)
 	codes := make([]int32, 16*49)
 	after := func(int) {}
@@ -67,6 +67,25 @@ func TestRasterLoopAllocatesNothingPerPosition(t *testing.T) {
 	run()
 	if a := testing.AllocsPerRun(5, run); a != 0 {
 		t.Errorf("a 49-position pass allocates %v times", a)
+	}
+}
+
+func TestGuidedRasterAllocatesNothingPerPosition(t *testing.T) {
+	p := newNoisePrior()
+	p.info.Classes = 10 // the noise ignores the class; the loop's work is the same
+	r := newRaster(p, 16, 0.9, 50, 0.95, 2)
+	rngs := gridRNGs(nn.NewRNG(1), 16)
+	codes := make([]int32, 16*49)
+	classes := make([]int32, 16)
+	after := func(int) {}
+	run := func() {
+		if err := r.run(codes, classes, nil, rngs, 0, after); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if a := testing.AllocsPerRun(5, run); a != 0 {
+		t.Errorf("a guided 49-position pass allocates %v times", a)
 	}
 }
 

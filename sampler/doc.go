@@ -21,6 +21,28 @@
 // size, GOMAXPROCS or how many grids are drawn after it. After warm-up a
 // position allocates nothing.
 //
+// # Classifier-free guidance (Options.Guidance)
+//
+// A conditional prior is trained with each grid's class replaced, at rate
+// prior.train.class_dropout, by the null class C ("no class given"), so one
+// model gives both the conditional logits l_c = log p(x_pos | x_<pos, y) and
+// the unconditional l_u = log p(x_pos | x_<pos) (each up to a constant).
+// Guidance with weight w (Ho & Salimans 2022) draws every cell from
+//
+//	l = l_u + w (l_c - l_u),   softmax(l) ∝ p(x_pos | .) p(y | x_pos, .)^(w-1),
+//
+// the second form by Bayes' rule, p(y | x) ∝ p(x | y) / p(x): w = 1 is the
+// prior itself, w > 1 sharpens each cell towards the codes that make the
+// class more recognisable (at some cost in diversity), w = 0 would be the
+// unconditional prior but means "off" here, like 1. The mixed logits then go
+// through temperature, top-k and top-p as above. Sample computes both terms
+// with one stepper over 2n grids, the n requested ones followed by copies
+// with the null class whose cells are kept equal to the originals', so every
+// cell costs two prior rows; the copies draw nothing, so a grid's draws
+// still depend only on the seed and its index. Guidance is a per-cell
+// (ancestral) rule, not an exact sample of p(x) p(y | x)^w, and it applies
+// to Sample only: edits use the plain prior.
+//
 // # Editing (Edit, edit.go)
 //
 // An edit keeps some cells of a grid (keep[p] = true) and redraws the rest.

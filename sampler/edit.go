@@ -40,7 +40,10 @@ type EditOptions struct {
 }
 
 // Edit returns opt.N grids that equal grid wherever keep is true and have
-// the other cells redrawn by opt.Method (see the package comment).
+// the other cells redrawn by opt.Method (see the package comment). Edits
+// sample the prior itself, without classifier-free guidance: the gibbs
+// target is the product of the prior's conditionals, which guided logits
+// would no longer be.
 func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Progress) (*Grids, error) {
 	info := p.Info()
 	hw := info.Positions()
@@ -121,7 +124,7 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 	}
 	last := free[len(free)-1]
 	total := opt.N * ((last + 1) + sweeps*len(free))
-	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP)
+	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP, 1) // edits are unguided
 	var gb *gibbs
 	if sweeps > 0 {
 		gb = newGibbs(p, free, batch, proposals, opt.Temperature)

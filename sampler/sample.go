@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/vqgen/vqgen/nn"
 	prior "github.com/vqgen/vqgen/stage2_prior"
@@ -23,6 +24,12 @@ type Options struct {
 	TopP        float32 // nucleus mass in (0, 1]; 1: off
 	Seed        uint64
 	Batch       int // grids per stepper pass; 0: DefaultBatch. Does not change the result.
+	// Guidance is the classifier-free guidance weight w of a conditional
+	// prior: each cell's logits become l_null + w*(l_cond - l_null) before
+	// temperature, top-k and top-p (see the package comment). 0 or 1: off.
+	// Guidance costs a second prior pass per cell; it is an error for an
+	// unconditional prior.
+	Guidance float32
 }
 
 // Grids is a set of code grids in raster order.
@@ -40,6 +47,21 @@ func (pr Progress) report(done, total int) {
 		pr(done, total)
 	}
 }
+
+// checkGuidance rejects a negative or non-finite weight, and guidance on a
+// prior that has no null class to contrast with.
+func checkGuidance(info prior.Info, w float32) error {
+	if !(w >= 0) || math.IsInf(float64(w), 1) {
+		return fmt.Errorf("sampler: guidance must be a finite number >= 0 (0 or 1 turns it off), got %g", w)
+	}
+	if guided(w) && info.Classes == 0 {
+		return fmt.Errorf("sampler: guidance %g needs a class-conditional prior; this prior is unconditional (guidance 0 or 1 turns it off)", w)
+	}
+	return nil
+}
+
+// guided reports whether weight w changes the logits: 0 and 1 leave them.
+func guided(w float32) bool { return w != 0 && w != 1 }
 
 func checkFilter(temperature float32, topK int, topP float32) error {
 	if !(temperature > 0) || temperature != temperature {
@@ -113,6 +135,9 @@ func Sample(p prior.Prior, opt Options, progress Progress) (*Grids, error) {
 	if err := checkFilter(opt.Temperature, opt.TopK, opt.TopP); err != nil {
 		return nil, err
 	}
+	if err := checkGuidance(info, opt.Guidance); err != nil {
+		return nil, err
+	}
 	batch, err := batchSize(opt.Batch, opt.N)
 	if err != nil {
 		return nil, err
@@ -125,7 +150,7 @@ func Sample(p prior.Prior, opt Options, progress Progress) (*Grids, error) {
 	rngs := gridRNGs(root, opt.N)
 	hw := info.Positions()
 	g := &Grids{N: opt.N, H: info.H, W: info.W, Codes: make([]int32, opt.N*hw), Classes: classes}
-	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP)
+	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP, opt.Guidance)
 	total := opt.N * hw
 	for lo := 0; lo < opt.N; lo += batch {
 		hi := min(lo+batch, opt.N)
@@ -144,15 +169,34 @@ func Sample(p prior.Prior, opt Options, progress Progress) (*Grids, error) {
 }
 
 // raster runs the sampling loop for batches of grids with one stepper.
+// A guided raster steps 2n grids for n: the n given and n copies with the
+// null class, whose codes it keeps equal to the originals' (codes2).
 type raster struct {
 	info prior.Info
 	st   prior.Stepper
 	f    *filter
+
+	w      float32 // guidance weight; guided(w) only
+	codes2 []int32 // [2*batch*hw]
+	cls2   []int32 // [2*batch]
+	mixed  []float32
 }
 
-func newRaster(p prior.Prior, batch int, temperature float32, topK int, topP float32) *raster {
+// newRaster makes a raster for up to batch grids at a time; guidance 0 or 1
+// leaves the logits alone (and a conditional prior is the caller's check).
+func newRaster(p prior.Prior, batch int, temperature float32, topK int, topP, guidance float32) *raster {
 	info := p.Info()
-	return &raster{info: info, st: p.NewStepper(batch), f: newFilter(info.K, temperature, topK, topP)}
+	r := &raster{info: info, f: newFilter(info.K, temperature, topK, topP)}
+	if !guided(guidance) {
+		r.st = p.NewStepper(batch)
+		return r
+	}
+	r.st = p.NewStepper(2 * batch)
+	r.w = guidance
+	r.codes2 = make([]int32, 2*batch*info.Positions())
+	r.cls2 = make([]int32, 2*batch)
+	r.mixed = make([]float32, info.K)
+	return r
 }
 
 // run fills codes (n grids) in raster order. Where keep is non-nil and
@@ -168,6 +212,9 @@ func (r *raster) run(codes, classes []int32, keep []bool, rngs []*nn.RNG, base i
 			last--
 		}
 	}
+	if r.mixed != nil {
+		return r.runGuided(codes, classes, keep, rngs, base, last, after)
+	}
 	r.st.Reset(n, classes)
 	for pos := 0; pos <= last; pos++ {
 		logits := r.st.Next(codes, pos)
@@ -181,6 +228,46 @@ func (r *raster) run(codes, classes []int32, keep []bool, rngs []*nn.RNG, base i
 					return fmt.Errorf("sampler: grid %d, position %d: %w", base+i, pos, err)
 				}
 				codes[i*hw+pos] = c
+			}
+		}
+		after(pos)
+	}
+	return nil
+}
+
+// runGuided is run with classifier-free guidance: the stepper sees the n
+// grids with their classes followed by the same grids with the null class,
+// and each cell is drawn from l_null + w*(l_cond - l_null).
+func (r *raster) runGuided(codes, classes []int32, keep []bool, rngs []*nn.RNG, base, last int, after func(pos int)) error {
+	k, hw := r.info.K, r.info.Positions()
+	n := len(rngs)
+	c2 := r.codes2[:2*n*hw]
+	copy(c2, codes[:n*hw])
+	copy(c2[n*hw:], codes[:n*hw])
+	copy(r.cls2, classes[:n])
+	null := r.info.NullClass()
+	for i := n; i < 2*n; i++ {
+		r.cls2[i] = null
+	}
+	r.st.Reset(2*n, r.cls2[:2*n])
+	w := r.w
+	for pos := 0; pos <= last; pos++ {
+		logits := r.st.Next(c2, pos)
+		if len(logits.Data) != 2*n*k {
+			return fmt.Errorf("sampler: stepper returned %d logits at position %d, want %d grids x %d codes", len(logits.Data), pos, 2*n, k)
+		}
+		if keep == nil || !keep[pos] {
+			for i := 0; i < n; i++ {
+				lc, lu := logits.Data[i*k:(i+1)*k], logits.Data[(n+i)*k:(n+i+1)*k]
+				for j := range r.mixed {
+					r.mixed[j] = lu[j] + w*(lc[j]-lu[j])
+				}
+				c, err := r.f.draw(r.mixed, rngs[i])
+				if err != nil {
+					return fmt.Errorf("sampler: grid %d, position %d: %w", base+i, pos, err)
+				}
+				codes[i*hw+pos] = c
+				c2[i*hw+pos], c2[(n+i)*hw+pos] = c, c
 			}
 		}
 		after(pos)

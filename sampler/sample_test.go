@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -144,6 +145,10 @@ func TestSampleValidates(t *testing.T) {
 		{"negative class", cond, func(o *Options) { o.Classes = []int32{-1, 0} }, "class -1 of grid 0"},
 		{"class count", cond, func(o *Options) { o.Classes = []int32{1} }, "1 classes given for 2 grids"},
 		{"negative batch", uncond, func(o *Options) { o.Batch = -1 }, "batch must be >= 0"},
+		{"guidance on unconditional", uncond, func(o *Options) { o.Guidance = 2 }, "guidance 2 needs a class-conditional prior"},
+		{"negative guidance", cond, func(o *Options) { o.Guidance = -1 }, "guidance must be a finite number >= 0 (0 or 1 turns it off), got -1"},
+		{"NaN guidance", cond, func(o *Options) { o.Guidance = float32(math.NaN()) }, "guidance must be a finite number >= 0"},
+		{"infinite guidance", cond, func(o *Options) { o.Guidance = float32(math.Inf(1)) }, "guidance must be a finite number >= 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -11,12 +11,13 @@ import (
 // tabPrior is an exact autoregressive prior for tests: the logits of
 // p(x_p | x_<p, y) are an explicit table row indexed by the class and the
 // whole prefix x_<p, so every probability is known and tiny grids can be
-// enumerated.
+// enumerated. A conditional table has a block for the null class after the
+// classes' blocks, as the real priors do.
 type tabPrior struct {
 	info  prior.Info
 	off   []int     // first row of position p within a class's block
 	rows  int       // rows per class
-	table []float32 // [classes or 1][rows][K]
+	table []float32 // [classes+1 or 1][rows][K]
 	out   *nn.Tensor
 	calls int // Forward calls
 }
@@ -29,7 +30,11 @@ func newTabPrior(seed uint64, k, h, w, classes int, scale float32) *tabPrior {
 		t.rows += pow
 		pow *= k
 	}
-	t.table = make([]float32, max(classes, 1)*t.rows*k)
+	blocks := 1
+	if classes > 0 {
+		blocks = classes + 1
+	}
+	t.table = make([]float32, blocks*t.rows*k)
 	nn.NewRNG(seed).Normal(t.table, 0, scale)
 	return t
 }

@@ -3,6 +3,7 @@ package prior
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/nn"
@@ -101,7 +102,7 @@ func fromFile(f *nn.SafetensorsFile) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	if err := f.AssignParams(p.Params()); err != nil {
+	if err := assignParams(f, p); err != nil {
 		return nil, err
 	}
 	step, _ := strconv.Atoi(m[MetaStep])
@@ -119,4 +120,23 @@ func (c *Checkpoint) CheckMatches(vqFingerprint string, k, h, w int) error {
 		return fmt.Errorf("%s models %dx%d grids of K=%d codes; the VQ-VAE makes %dx%d grids of K=%d", c.Path, info.H, info.W, info.K, h, w, k)
 	}
 	return nil
+}
+
+// assignParams loads f's tensors into p. A conditional prior written before
+// the null class existed has class tables of Classes rows instead of
+// Classes+1; it gets an error that says so rather than a bare shape
+// mismatch.
+func assignParams(f *nn.SafetensorsFile, p Prior) error {
+	if c := p.Info().Classes; c > 0 {
+		for _, q := range p.Params() {
+			if !strings.HasSuffix(q.Name, "wcls.weight") && !strings.HasSuffix(q.Name, ".cond.weight") {
+				continue
+			}
+			e, ok := f.Entry(q.Name)
+			if ok && len(e.Shape) == 2 && e.Shape[0] == c && len(q.Data.Shape) == 2 && q.Data.Shape[0] == c+1 {
+				return fmt.Errorf("%s: tensor %q has shape %v, this version wants %v: the checkpoint predates the null class (class %d, \"no class given\") that classifier-free guidance needs; retrain the prior", f.Path, q.Name, e.Shape, q.Data.Shape, c)
+			}
+		}
+	}
+	return f.AssignParams(p.Params())
 }

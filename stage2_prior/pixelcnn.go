@@ -9,7 +9,9 @@ package prior
 //
 //	vp  = VConv(v)                                   the masked convolution, k x k, MaskVertical:
 //	                                                 rows above and the whole centre row
-//	v'  = tanh(vp_a + e_a) * sigmoid(vp_b + e_b)     gated unit, e = class embedding (2C)
+//	v'  = tanh(vp_a + e_a) * sigmoid(vp_b + e_b)     gated unit, e = class embedding (2C),
+//	                                                 the row cond[y] of a table of Classes+1
+//	                                                 rows, the last the null class
 //	hp  = HConv(h) + VtoH(ShiftDown(vp)) + e          HConv: 1 x k, centre row left of centre
 //	                                                 (MaskHorizontalA in layer 0, B after)
 //	g   = tanh(hp_a) * sigmoid(hp_b)
@@ -76,7 +78,7 @@ type PixelCNN struct {
 type pcLayer struct {
 	vconv, hconv, v2h, hout *nn.Conv2d
 	shift                   nn.ShiftDown
-	cond                    *nn.Param // [Classes, 2C], nil when unconditional
+	cond                    *nn.Param // [Classes+1, 2C], the last row the null class; nil when unconditional
 	vgate, hgate            gate
 	hOut, dout              *nn.Tensor
 	shape                   [4]int
@@ -130,8 +132,9 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 		if info.Classes > 0 {
 			// Small: the class shifts each gate a little at first instead
 			// of dominating the code embedding.
-			L.cond = nn.NewParam(name+".cond.weight", info.Classes, 2*C)
-			rng.Normal(L.cond.Data.Data, 0, 0.1)
+			// The null class's row is drawn at the very end (below).
+			L.cond = nn.NewParam(name+".cond.weight", info.Classes+1, 2*C)
+			rng.Normal(L.cond.Data.Data[:info.Classes*2*C], 0, 0.1)
 			m.params = append(m.params, L.cond)
 		}
 		m.layers = append(m.layers, L)
@@ -140,6 +143,13 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	m.head2 = nn.NewConv2d("pixelcnn.head.2", cfg.HeadHidden, info.K, 1, 1, 0, true, rng)
 	m.params = append(m.params, m.head1.Params()...)
 	m.params = append(m.params, m.head2.Params()...)
+	// The null class's rows last, so every other tensor gets the draws it
+	// got before the null class existed.
+	if info.Classes > 0 {
+		for _, L := range m.layers {
+			rng.Normal(L.cond.Data.Data[info.Classes*2*C:], 0, 0.1)
+		}
+	}
 	return m, nil
 }
 
@@ -167,8 +177,8 @@ func (m *PixelCNN) Check(codes, classes []int32, n int) error {
 	if len(classes) != n {
 		return fmt.Errorf("pixelcnn: %d classes for %d grids", len(classes), n)
 	}
-	if err := nn.CheckIndices(classes, m.info.Classes); err != nil {
-		return fmt.Errorf("pixelcnn: class %v", err)
+	if err := checkClassIndices(classes, m.info.Classes); err != nil {
+		return fmt.Errorf("pixelcnn: %v", err)
 	}
 	return nil
 }

@@ -88,8 +88,8 @@ func (s *pcStepper) Reset(n int, classes []int32) {
 	if (m.info.Classes > 0) != (classes != nil) || classes != nil && len(classes) < n {
 		panic(fmt.Sprintf("pixelcnn: stepper Reset: %d classes for %d grids (model classes %d)", len(classes), n, m.info.Classes))
 	}
-	if err := nn.CheckIndices(classes, max(1, m.info.Classes)); classes != nil && err != nil {
-		panic(fmt.Sprintf("pixelcnn: stepper Reset: class %v", err))
+	if err := checkClassIndices(classes[:min(n, len(classes))], m.info.Classes); err != nil {
+		panic(fmt.Sprintf("pixelcnn: stepper Reset: %v", err))
 	}
 	s.n, s.classes = n, classes
 	// The buffers were sized for maxN; a smaller n narrows the chunks

@@ -3,6 +3,8 @@ package prior
 import (
 	"fmt"
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
@@ -75,7 +77,7 @@ func TestPixelCNNParamNames(t *testing.T) {
 		"pixelcnn.layers.1.h_conv.weight": {8, 4, 1, 3},
 		"pixelcnn.layers.1.v_to_h.weight": {8, 8, 1, 1},
 		"pixelcnn.layers.1.h_out.bias":    {8},
-		"pixelcnn.layers.1.cond.weight":   {3, 8},
+		"pixelcnn.layers.1.cond.weight":   {3 + 1, 8}, // the last row: the null class
 		"pixelcnn.head.2.weight":          {5, 6, 1, 1},
 	} {
 		got, ok := names[name]
@@ -108,6 +110,7 @@ func TestPixelCNNGradCheck(t *testing.T) {
 		var cls []int32
 		if classes > 0 {
 			cls = randomCodes(rng, n, classes)
+			cls[n-1] = int32(classes) // the null class's row gets checked too
 		}
 		r := make([]float32, n*16*info.K)
 		rng.Normal(r, 0, 1)
@@ -224,17 +227,19 @@ func TestPixelCNNClassConditioning(t *testing.T) {
 	m := newTestPixelCNN(t, configs.PixelCNN{Layers: 2, Channels: 4, Kernel: 3, Embed: 3, HeadHidden: 6}, info, 6)
 	codes := randomCodes(nn.NewRNG(7), 16, info.K)
 	a := m.Forward(codes, []int32{0}, 1).Clone()
-	b := m.Forward(codes, []int32{2}, 1)
-	// Every position, the first included, must see the class.
-	for p := range 16 {
-		same := true
-		for k := range info.K {
-			if a.Data[p*info.K+k] != b.Data[p*info.K+k] {
-				same = false
+	for _, other := range []int32{2, 3} { // 3: the null class
+		b := m.Forward(codes, []int32{other}, 1)
+		// Every position, the first included, must see the class.
+		for p := range 16 {
+			same := true
+			for k := range info.K {
+				if a.Data[p*info.K+k] != b.Data[p*info.K+k] {
+					same = false
+				}
 			}
-		}
-		if same {
-			t.Errorf("position %d: logits identical for classes 0 and 2", p)
+			if same {
+				t.Errorf("position %d: logits identical for classes 0 and %d", p, other)
+			}
 		}
 	}
 }
@@ -260,6 +265,7 @@ func TestPixelCNNStepperMatchesForward(t *testing.T) {
 			var cls []int32
 			if tc.info.Classes > 0 {
 				cls = randomCodes(rng, tc.n, tc.info.Classes)
+				cls[tc.n-1] = int32(tc.info.Classes) // the null class
 			}
 			want := m.Forward(codes, cls, tc.n)
 			st := m.NewStepper(tc.n + 5)
@@ -361,5 +367,96 @@ func TestPixelCNNNoAllocs(t *testing.T) {
 	sample()
 	if a := testing.AllocsPerRun(5, sample); a > 0 {
 		t.Errorf("sampling: %.1f allocations", a)
+	}
+}
+
+// TestPixelCNNNullClass: Check and the stepper take classes 0..C, the null
+// class C included, and reject C+1 and negatives with errors naming the
+// range.
+func TestPixelCNNNullClass(t *testing.T) {
+	info := Info{K: 5, H: 3, W: 3, Classes: 3}
+	m := newTestPixelCNN(t, configs.PixelCNN{Layers: 2, Channels: 4, Kernel: 3, Embed: 3, HeadHidden: 6}, info, 1)
+	codes := make([]int32, 2*9)
+	for _, tc := range []struct {
+		classes []int32
+		want    string // "" for no error
+	}{
+		{[]int32{0, 2}, ""},
+		{[]int32{3, 1}, ""},
+		{[]int32{3, 3}, ""},
+		{[]int32{0, 4}, "class 4 of grid 1 is outside 0..3"},
+		{[]int32{-1, 0}, "class -1 of grid 0 is outside 0..3"},
+	} {
+		err := m.Check(codes, tc.classes, 2)
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Check(classes %v): %v, want %q", tc.classes, err, tc.want)
+		}
+		st := m.NewStepper(2)
+		msg := func() (msg string) {
+			defer func() {
+				if r := recover(); r != nil {
+					msg = fmt.Sprint(r)
+				}
+			}()
+			st.Reset(2, tc.classes)
+			st.Next(codes, 0)
+			return ""
+		}()
+		if (msg == "") != (tc.want == "") || !strings.Contains(msg, tc.want) {
+			t.Errorf("stepper Reset(classes %v): panic %q, want %q", tc.classes, msg, tc.want)
+		}
+	}
+}
+
+// TestOldCheckpointError: a conditional checkpoint written before the null
+// class (class tables of C rows) fails to load with an error naming the
+// file, the tensor and both shapes.
+func TestOldCheckpointError(t *testing.T) {
+	for _, arch := range []string{"transformer", "pixelcnn"} {
+		t.Run(arch, func(t *testing.T) {
+			cfg := configs.Default()
+			cfg.Prior.Arch = arch
+			cfg.Prior.Transformer = configs.Transformer{Layers: 1, Dim: 8, Heads: 2, MLPMult: 2}
+			cfg.Prior.PixelCNN = configs.PixelCNN{Layers: 1, Channels: 4, Kernel: 3, Embed: 3, HeadHidden: 4}
+			info := Info{K: 5, H: 3, W: 3, Classes: 4}
+			p, err := New(cfg, info, nn.NewRNG(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "prior.safetensors")
+			if err := Save(path, p, cfg, "fp", 1); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Load(path); err != nil {
+				t.Fatalf("loading the current layout: %v", err)
+			}
+			// Rewrite the file with every class table cut to C rows.
+			f, err := nn.LoadSafetensors(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ts []nn.NamedTensor
+			var cut string
+			for _, q := range p.Params() {
+				d := q.Data
+				if strings.HasSuffix(q.Name, "wcls.weight") || strings.HasSuffix(q.Name, ".cond.weight") {
+					d = nn.FromData(d.Data[:4*d.Shape[1]], 4, d.Shape[1])
+					cut = q.Name
+				}
+				ts = append(ts, nn.NamedTensor{Name: q.Name, Tensor: d})
+			}
+			if err := nn.SaveSafetensors(path, ts, f.Metadata); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Load(path)
+			for _, want := range []string{path, "[4 ", "[5 ", "null class", "retrain"} {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("loading a pre-null-class checkpoint: %v, want it to mention %q", err, want)
+				}
+			}
+			if err != nil && !strings.Contains(err.Error(), "cond.weight") && !strings.Contains(err.Error(), "wcls.weight") {
+				t.Errorf("error %v names no class table (cut %s)", err, cut)
+			}
+		})
 	}
 }

@@ -4,13 +4,20 @@
 //
 //	p(x | y) = prod_i p(x_i | x_<i, y),
 //
-// optionally conditioned on a class y. Two architectures share one
+// optionally conditioned on a class y. A conditional prior with C classes
+// takes y in 0..C: classes 0..C-1 are the labels and C is the null class,
+// "no class given", so the same model is also the unconditional p(x) that
+// classifier-free guidance needs (see package sampler). Training teaches it
+// by replacing each grid's label with C with probability
+// prior.train.class_dropout. Two architectures share one
 // interface: a gated PixelCNN (van den Oord et al. 2016) and a small causal
 // Transformer. Training minimises the cross-entropy of every position at
 // once (teacher forcing); sampling draws one position at a time.
 package prior
 
 import (
+	"fmt"
+
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -25,6 +32,22 @@ type Info struct {
 
 // Positions is the number of cells of a grid.
 func (i Info) Positions() int { return i.H * i.W }
+
+// NullClass is the class index meaning "no class given" in a conditional
+// prior (Classes > 0): Classes, one past the labels. A conditional prior
+// accepts classes 0..NullClass() inclusive.
+func (i Info) NullClass() int32 { return int32(i.Classes) }
+
+// checkClassIndices reports the first class outside 0..classes (the null
+// class included), naming the valid range.
+func checkClassIndices(cls []int32, classes int) error {
+	for i, c := range cls {
+		if c < 0 || int(c) > classes {
+			return fmt.Errorf("class %d of grid %d is outside 0..%d (labels 0..%d and the null class %d)", c, i, classes, classes-1, classes)
+		}
+	}
+	return nil
+}
 
 // Prior is an autoregressive model over code grids.
 //

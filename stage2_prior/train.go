@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,6 +153,7 @@ type Trainer struct {
 	grids   []int32
 	classes []int32
 	ce      nn.CrossEntropy
+	drop    rand.PCG // class dropout, reseeded every step
 }
 
 // NewTrainer builds a fresh prior for the codes, or with resume restores
@@ -229,7 +231,7 @@ func (t *Trainer) restore(path string) error {
 	if saved.Prior != t.Cfg.Prior || saved.Seed != t.Cfg.Seed {
 		return fmt.Errorf("resume: %s was trained with a different [prior] section or seed than the config given now; use --force to start over", path)
 	}
-	if err := f.AssignParams(t.Prior.Params()); err != nil {
+	if err := assignParams(f, t.Prior); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	if err := t.Opt.LoadState(t.Prior.Params(), f.Tensors(), m); err != nil {
@@ -282,6 +284,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 		var classes []int32
 		if conditional {
 			classes = t.classes
+			DropClasses(classes, t.Prior.Info().NullClass(), tc.ClassDropout, &t.drop, t.Cfg.Seed, t.Step)
 		}
 		logits := t.Prior.Forward(t.grids, classes, len(idx))
 		loss := t.ce.Forward(logits, t.grids)
@@ -321,4 +324,36 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 		}
 	}
 	return nil
+}
+
+// DropClasses replaces each class of one training batch by the null class
+// with probability p (prior.train.class_dropout) and returns how many it
+// replaced. The draws come from pcg reseeded from (seed, step), so a
+// training run resumed at any step drops exactly the classes an
+// uninterrupted one does, without keeping RNG state in the checkpoint, and
+// nothing is allocated.
+func DropClasses(classes []int32, null int32, p float64, pcg *rand.PCG, seed uint64, step int) int {
+	if p <= 0 {
+		return 0
+	}
+	// Hashed, because PCG streams from nearby raw seeds are correlated.
+	pcg.Seed(splitmix64(seed^0x636c61737364726f), splitmix64(uint64(step))) // "classdro"
+	n := 0
+	for i := range classes {
+		// 53 random bits, as rand.Float64 makes them: u uniform in [0, 1).
+		if u := float64(pcg.Uint64()>>11) * 0x1p-53; u < p {
+			classes[i] = null
+			n++
+		}
+	}
+	return n
+}
+
+// splitmix64 is SplitMix64's output function: a bijection that scatters
+// nearby inputs over all 64 bits.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }

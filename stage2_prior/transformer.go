@@ -9,9 +9,13 @@
 //	s_0 = start token,  s_t = x_{t-1} for t >= 1,
 //
 // so the sequence is shifted right by one. One embedding table wte holds
-// K + max(1, Classes) rows: rows 0..K-1 embed the codes, row K is the start
-// token of an unconditional prior, and for a prior with C classes row K+c
-// is the start token of class c. The embedding of position t = r*W + c
+// the codes in rows 0..K-1 and the start tokens after them: row K is the
+// start token of an unconditional prior (K+1 rows in all), and a prior with
+// C classes has C+1 start tokens, row K+c for class c in 0..C, where class
+// C is the null class, "no class given" (K+C+1 rows). Training replaces a
+// grid's class by the null class at random (prior.train.class_dropout), so
+// one model learns both p(x | y) and p(x); the sampler's classifier-free
+// guidance contrasts the two. The embedding of position t = r*W + c
 // adds a learned row and a learned column vector and, in a conditional
 // prior, the class vector wcls[y] of the grid's class y:
 //
@@ -81,7 +85,7 @@ type Transformer struct {
 
 	wte            *nn.Embedding
 	wpeRow, wpeCol *nn.Param
-	wcls           *nn.Param // [Classes, Dim]; nil for an unconditional prior
+	wcls           *nn.Param // [Classes+1, Dim], the last row the null class; nil for an unconditional prior
 	blocks         []*tblock
 	lnF            *nn.LayerNorm
 	head           *nn.Linear
@@ -124,12 +128,22 @@ func NewTransformer(cfg configs.Transformer, info Info, rng *nn.RNG) (*Transform
 	}
 	d, nl := cfg.Dim, cfg.Layers
 	m := &Transformer{cfg: cfg, info: info, t: info.Positions()}
-	m.wte = nn.NewEmbedding("transformer.wte", info.K+max(1, info.Classes), d, rng)
+	// The null class's rows (the last of wte and of wcls) are drawn after
+	// everything else, so that every other tensor gets the draws it got
+	// before the null class existed; wte takes NewEmbedding's N(0, 1)
+	// draws for its other rows, as NewEmbedding would make them.
+	old := info.K + max(1, info.Classes) // wte rows without the null class
+	rows := old
+	if info.Classes > 0 {
+		rows++
+	}
+	m.wte = &nn.Embedding{Num: rows, D: d, Weight: nn.NewParam("transformer.wte.weight", rows, d)}
+	rng.Normal(m.wte.Weight.Data.Data[:old*d], 0, 1)
 	m.wpeRow = nn.NewParam("transformer.wpe_row.weight", info.H, d)
 	m.wpeCol = nn.NewParam("transformer.wpe_col.weight", info.W, d)
 	m.params = append(m.params, m.wte.Weight, m.wpeRow, m.wpeCol)
 	if info.Classes > 0 {
-		m.wcls = nn.NewParam("transformer.wcls.weight", info.Classes, d)
+		m.wcls = nn.NewParam("transformer.wcls.weight", info.Classes+1, d)
 		m.params = append(m.params, m.wcls)
 	}
 	for i := range nl {
@@ -157,7 +171,7 @@ func NewTransformer(cfg configs.Transformer, info Info, rng *nn.RNG) (*Transform
 	// constructors drew.
 	const std = 0.02
 	resid := float32(std / math.Sqrt(2*float64(nl)))
-	rng.Normal(m.wte.Weight.Data.Data, 0, std)
+	rng.Normal(m.wte.Weight.Data.Data[:old*d], 0, std)
 	rng.Normal(m.wpeRow.Data.Data, 0, std)
 	rng.Normal(m.wpeCol.Data.Data, 0, std)
 	initLinear := func(l *nn.Linear, s float32) {
@@ -174,9 +188,13 @@ func NewTransformer(cfg configs.Transformer, info Info, rng *nn.RNG) (*Transform
 	}
 	initLinear(m.head, std)
 	// Drawn last so that every other tensor gets the same draws as in an
-	// unconditional model of the same seed.
+	// unconditional model of the same seed; the null class's rows after the
+	// real classes' for the same reason.
 	if m.wcls != nil {
-		rng.Normal(m.wcls.Data.Data, 0, std)
+		c := info.Classes
+		rng.Normal(m.wcls.Data.Data[:c*d], 0, std)
+		rng.Normal(m.wte.Weight.Data.Data[old*d:], 0, std)
+		rng.Normal(m.wcls.Data.Data[c*d:], 0, std)
 	}
 	return m, nil
 }
@@ -244,8 +262,8 @@ func (m *Transformer) checkClasses(classes []int32, n int) error {
 	if len(classes) != n {
 		return fmt.Errorf("transformer prior: %d classes for %d grids of a conditional prior", len(classes), n)
 	}
-	if err := nn.CheckIndices(classes, m.info.Classes); err != nil {
-		return fmt.Errorf("transformer prior: class %v", err)
+	if err := checkClassIndices(classes, m.info.Classes); err != nil {
+		return fmt.Errorf("transformer prior: %v", err)
 	}
 	return nil
 }

@@ -92,7 +92,9 @@ func TestTransformerCheckInput(t *testing.T) {
 		{unc, ok, []int32{0, 1}, 2, "unconditional"},
 		{cond, ok, []int32{0, 2}, 2, ""},
 		{cond, ok, nil, 2, "0 classes for 2 grids"},
-		{cond, ok, []int32{0, 3}, 2, "class index 3 at position 1"},
+		{cond, ok, []int32{3, 1}, 2, ""}, // the null class
+		{cond, ok, []int32{0, 4}, 2, "class 4 of grid 1 is outside 0..3"},
+		{cond, ok, []int32{-1, 0}, 2, "class -1 of grid 0 is outside 0..3"},
 	} {
 		err := tc.m.CheckInput(tc.codes, tc.classes, tc.n)
 		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
@@ -112,10 +114,10 @@ func TestTransformerParams(t *testing.T) {
 		shapes[p.Name] = p.Data.Shape
 	}
 	for name, want := range map[string][]int{
-		"transformer.wte.weight":             {5 + 3, 8},
+		"transformer.wte.weight":             {5 + 3 + 1, 8}, // codes, 3 class start tokens, the null class's
 		"transformer.wpe_row.weight":         {3, 8},
 		"transformer.wpe_col.weight":         {4, 8},
-		"transformer.wcls.weight":            {3, 8},
+		"transformer.wcls.weight":            {3 + 1, 8},
 		"transformer.h.0.ln_1.weight":        {8},
 		"transformer.h.0.attn.c_attn.weight": {24, 8},
 		"transformer.h.1.attn.c_proj.bias":   {8},
@@ -180,7 +182,7 @@ func TestTransformerCausality(t *testing.T) {
 			codes := randCodes(rng, n*T, K)
 			var classes []int32
 			if info.Classes > 0 {
-				classes = []int32{1, 0}
+				classes = []int32{1, int32(info.Classes)} // grid 1: the null class
 			}
 			base := m.Forward(codes, classes, n).Clone()
 			deps := make([][]int, T) // deps[i]: positions row i moved for
@@ -220,7 +222,7 @@ func TestTransformerClassConditioning(t *testing.T) {
 	T, K := info.Positions(), info.K
 	codes := randCodes(nn.NewRNG(7), 2*T, K)
 	a := m.Forward(codes, []int32{0, 1}, 2).Clone()
-	b := m.Forward(codes, []int32{2, 1}, 2)
+	b := m.Forward(codes, []int32{3, 1}, 2) // the null class differs from class 0 too
 	for r := range 2 * T {
 		same := slices.Equal(a.Data[r*K:(r+1)*K], b.Data[r*K:(r+1)*K])
 		if r < T && same {
@@ -244,8 +246,8 @@ func TestTransformerStepperMatchesForward(t *testing.T) {
 	}{
 		{tinyCfg, Info{K: 5, H: 3, W: 3}, 3, 3, false, nil},
 		{tinyCfg, Info{K: 5, H: 3, W: 3}, 3, 3, true, nil},
-		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, false, []int32{3, 0}},
-		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, true, []int32{3, 0}},
+		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, false, []int32{3, 4}},
+		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, true, []int32{3, 4}},
 	} {
 		name := fmt.Sprintf("%dx%d_n%d_of_%d_nocache=%v", tc.info.H, tc.info.W, tc.n, tc.max, tc.noCache)
 		t.Run(name, func(t *testing.T) {
@@ -299,10 +301,11 @@ func TestTransformerGradCheck(t *testing.T) {
 	info := Info{K: 5, H: 3, W: 3, Classes: 3}
 	m := newTestTransformer(t, tinyCfg, info, 11)
 	scrambleParams(m, 12, 0.3)
-	n := 2
+	n := 3
 	rng := nn.NewRNG(13)
 	codes := randCodes(rng, n*info.Positions(), info.K)
-	classes := []int32{2, 0}
+	classes := []int32{2, 0, 3} // 3: the null class
+
 	y := m.Forward(codes, classes, n)
 	proj := nn.NewTensor(y.Shape...)
 	rng.Normal(proj.Data, 0, 1)
@@ -465,5 +468,16 @@ func TestTransformerNoAllocs(t *testing.T) {
 	sample()
 	if a := testing.AllocsPerRun(5, sample); a != 0 {
 		t.Errorf("cached sampling: %v allocations after warm-up", a)
+	}
+}
+
+// TestTransformerNullClassInit: the null class's rows of wte and wcls are
+// drawn (last, after every other tensor), not left at zero.
+func TestTransformerNullClassInit(t *testing.T) {
+	c := newTestTransformer(t, tinyCfg, Info{K: 5, H: 3, W: 4, Classes: 3}, 7)
+	for _, row := range [][]float32{c.wte.Weight.Data.Data[(5+3)*8:], c.wcls.Data.Data[3*8:]} {
+		if len(row) != 8 || slices.Equal(row, make([]float32, 8)) {
+			t.Errorf("a null-class row is %v", row)
+		}
 	}
 }

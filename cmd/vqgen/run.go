@@ -362,9 +362,16 @@ type sampleRunResult struct {
 	PerClass     int     `json:"per_class"`
 }
 
-func (p *pipeline) sampleOptions(n int, seed uint64) sampler.Options {
+// sampleOptions are the [sample] settings for n grids of a prior described
+// by info; sample.guidance applies to a conditional prior only, since an
+// unconditional one has no class to guide towards.
+func (p *pipeline) sampleOptions(info prior.Info, n int, seed uint64) sampler.Options {
 	s := p.cfg.Sample
-	return sampler.Options{N: n, Temperature: float32(s.Temperature), TopK: s.TopK, TopP: float32(s.TopP), Seed: seed}
+	opt := sampler.Options{N: n, Temperature: float32(s.Temperature), TopK: s.TopK, TopP: float32(s.TopP), Seed: seed}
+	if info.Classes > 0 {
+		opt.Guidance = float32(s.Guidance)
+	}
+	return opt
 }
 
 func (p *pipeline) sample() (any, error) {
@@ -373,7 +380,7 @@ func (p *pipeline) sample() (any, error) {
 		return nil, err
 	}
 	c, s := m.Image.Channels, m.Image.ImageSize
-	r, err := drawImages(p.cmd, "sample", m, ck.Prior, p.sampleOptions(p.cfg.Sample.N, p.cfg.Sample.Seed))
+	r, err := drawImages(p.cmd, "sample", m, ck.Prior, p.sampleOptions(ck.Prior.Info(), p.cfg.Sample.N, p.cfg.Sample.Seed))
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +391,7 @@ func (p *pipeline) sample() (any, error) {
 	res := sampleRunResult{N: r.Grids.N, ImagesPerSec: r.ImagesPerSec}
 	info := ck.Prior.Info()
 	if pc := p.cfg.Run.PerClass; info.Classes > 0 && pc > 0 {
-		opt := p.sampleOptions(info.Classes*pc, p.cfg.Sample.Seed+1)
+		opt := p.sampleOptions(info, info.Classes*pc, p.cfg.Sample.Seed+1)
 		opt.Classes = make([]int32, opt.N)
 		for i := range opt.Classes {
 			opt.Classes[i] = int32(i / pc)
@@ -519,7 +526,7 @@ func (p *pipeline) eval() (any, error) {
 	// One set serves every figure: with a conditional prior the sampler
 	// draws each class uniformly, so the set follows the unconditional
 	// model sum_y p(y) p(x|y) and its classes give cond_accuracy.
-	r, err := drawImages(p.cmd, "eval samples", m, ck.Prior, p.sampleOptions(n, p.cfg.Sample.Seed+2))
+	r, err := drawImages(p.cmd, "eval samples", m, ck.Prior, p.sampleOptions(ck.Prior.Info(), n, p.cfg.Sample.Seed+2))
 	if err != nil {
 		return nil, err
 	}

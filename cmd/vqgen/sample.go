@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -156,6 +157,7 @@ type sampleFlags struct {
 	vq, prior, out, each, codes string
 	n, batch                    int
 	force                       bool
+	guidance                    float64
 }
 
 func init() {
@@ -172,6 +174,14 @@ divides the logits, --top-k keeps the k most likely codes, --top-p keeps the
 smallest set of codes holding that much probability. The defaults (1, 0, 1)
 draw from the prior as trained.
 
+--guidance W (classifier-free guidance, class-conditional priors only) makes
+each image look more like its class: every cell's logits become
+l_none + W*(l_class - l_none), where l_none are the prior's logits with the
+class withheld (the null class it was trained with), before the filters
+above. W = 1 is the plain prior; 1.5 to 3 is the usual range, trading
+variety for class fidelity; much larger values give stereotyped digits. It
+costs two prior passes per cell, so sampling takes about twice as long.
+
 With a class-conditional prior, --class C draws every image as class C;
 without it each image gets a class drawn uniformly (stratified, so n >= 10
 covers every digit). The same --seed gives the same images, whatever the
@@ -182,6 +192,7 @@ FILE the sampled grids as a code file (with the classes as labels) that
 vqgen decode and vqgen eval prior read.`,
 		Example: `  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --n 64 --out samples.png
   vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --class 3 --temperature 0.8 --out threes.png
+  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --class 7 --guidance 2 --out sevens.png
   vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --n 1000 --out s.png --save-each samples/ --codes samples.vqc
   vqgen eval samples --images samples/`,
 		Args: cobra.NoArgs,
@@ -195,6 +206,7 @@ vqgen decode and vqgen eval prior read.`,
 	cmd.Flags().StringVar(&f.each, "save-each", "", "also write one PNG per sample into this folder (sample-0000.png, ...)")
 	cmd.Flags().StringVar(&f.codes, "codes", "", "also write the sampled code grids to this code file")
 	cmd.Flags().IntVar(&f.batch, "batch", 0, "grids per prior pass (0: 256); changes speed and memory, not the images")
+	cmd.Flags().Float64Var(&f.guidance, "guidance", 1.0, "classifier-free guidance weight W for a class-conditional prior: logits l_none + W*(l_class - l_none); 1 = off, 1.5-3 = more recognisable classes, less variety; costs two prior passes per cell")
 	cmd.Flags().BoolVar(&f.force, "force", false, "replace existing outputs")
 	cmd.MarkFlagRequired("vqvae")
 	cmd.MarkFlagRequired("prior")
@@ -223,6 +235,9 @@ func runSample(cmd *cobra.Command, f *sampleFlags) error {
 	info := ck.Prior.Info()
 	opt, err := f.samplingFlags.options(info, f.n)
 	if err != nil {
+		return err
+	}
+	if opt.Guidance, err = guidanceFor(info, f.guidance); err != nil {
 		return err
 	}
 	opt.Batch = f.batch
@@ -258,6 +273,17 @@ func runSample(cmd *cobra.Command, f *sampleFlags) error {
 	}
 	fmt.Fprintf(out, "%.1f images/s (sampling and decoding, %.2fs)\n", r.ImagesPerSec, r.Seconds)
 	return nil
+}
+
+// guidanceFor checks --guidance against the prior.
+func guidanceFor(info prior.Info, w float64) (float32, error) {
+	if !(w >= 0) || math.IsInf(w, 1) {
+		return 0, fmt.Errorf("--guidance %g: want a finite value >= 0 (1 turns it off)", w)
+	}
+	if w != 1 && w != 0 && info.Classes == 0 {
+		return 0, fmt.Errorf("--guidance %g: the prior is unconditional (trained without labels); guidance needs a class-conditional prior (1 turns it off)", w)
+	}
+	return float32(w), nil
 }
 
 // options turns the flags into sampler options for n grids.

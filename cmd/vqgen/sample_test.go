@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vqgen/vqgen/datasets"
+	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
 func readCodes(t *testing.T, path string) ([]uint16, []int32, datasets.CodeHeader) {
@@ -125,6 +127,7 @@ func TestSampleErrors(t *testing.T) {
 		{"class too big", filepath.Join(tmp, "x1"), 10, nil, "--class 10"},
 		{"bad temperature", filepath.Join(tmp, "x2"), -1, func(f *sampleFlags) { f.temperature = 0 }, "--temperature"},
 		{"bad top-p", filepath.Join(tmp, "x3"), -1, func(f *sampleFlags) { f.topP = 1.5 }, "--top-p"},
+		{"negative guidance", filepath.Join(tmp, "x7"), -1, func(f *sampleFlags) { f.guidance = -1 }, "--guidance -1: want a finite value >= 0"},
 		{"n zero", filepath.Join(tmp, "x4"), -1, func(f *sampleFlags) { f.n = 0 }, "--n"},
 		{"missing prior", filepath.Join(tmp, "x5"), -1, func(f *sampleFlags) { f.prior = filepath.Join(tmp, "none.safetensors") }, "none.safetensors"},
 		{"prior as vqvae", filepath.Join(tmp, "x6"), -1, func(f *sampleFlags) { f.vq = f.prior }, ""},
@@ -143,5 +146,45 @@ func TestSampleErrors(t *testing.T) {
 	// --force replaces it.
 	if err := sampleTo(t, run, existing, 1, -1, func(f *sampleFlags) { f.force = true }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSampleGuidance: --guidance 1 draws what the plain prior draws, 2
+// draws something else from the same seed, and an unconditional prior
+// refuses any weight but the off values.
+func TestSampleGuidance(t *testing.T) {
+	run, _ := sharedRun(t)
+	tmp := t.TempDir()
+	for _, c := range []struct {
+		name string
+		w    float64
+	}{{"off", 0}, {"one", 1}, {"two", 2}} {
+		if err := sampleTo(t, run, filepath.Join(tmp, c.name), 5, 3, func(f *sampleFlags) { f.guidance = c.w }); err != nil {
+			t.Fatalf("--guidance %g: %v", c.w, err)
+		}
+	}
+	off, _, _ := readCodes(t, filepath.Join(tmp, "off.vqc"))
+	one, _, _ := readCodes(t, filepath.Join(tmp, "one.vqc"))
+	two, _, _ := readCodes(t, filepath.Join(tmp, "two.vqc"))
+	if !slices.Equal(off, one) {
+		t.Errorf("--guidance 1 drew other codes than the plain prior")
+	}
+	if slices.Equal(one, two) {
+		t.Errorf("--guidance 2 drew the same codes as --guidance 1")
+	}
+	for _, c := range []struct {
+		info prior.Info
+		w    float64
+		want string // "" for no error
+	}{
+		{prior.Info{K: 4, H: 2, W: 2}, 1, ""},
+		{prior.Info{K: 4, H: 2, W: 2}, 2, "--guidance 2: the prior is unconditional"},
+		{prior.Info{K: 4, H: 2, W: 2, Classes: 3}, 2, ""},
+		{prior.Info{K: 4, H: 2, W: 2, Classes: 3}, math.Inf(1), "--guidance +Inf: want a finite value >= 0"},
+	} {
+		_, err := guidanceFor(c.info, c.w)
+		if (err == nil) != (c.want == "") || err != nil && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("guidanceFor(classes %d, %g): %v, want %q", c.info.Classes, c.w, err, c.want)
+		}
 	}
 }
