@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -247,39 +248,56 @@ func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 // buffers are one goroutine's packing space, pooled so that a warmed-up
 // product allocates nothing.
 type buffers struct {
+	inUse atomic.Bool
 	packA []float32
 	packB []float32
 	tile  [maxTil]float32
 	idx   [16]int32
 }
 
-// A free list rather than a sync.Pool: the pool drops its contents at GC,
-// and reallocating 2.6 MB of packing space then would be a per-call
-// allocation in steady state. The list only ever holds as many buffers as
-// products once ran at the same time.
+// Packing space comes from a sync.Pool first because the pool is per P:
+// a goroutine gets back the buffer it used last, whose 2.6 MB are still in
+// its core's cache. A shared LIFO list handed each core the buffer the
+// other core had just written, and every packed panel then came over from
+// the other core's L2. The pool drops its contents at GC, so every buffer
+// is also kept in bufAll and found there (inUse false) on a pool miss:
+// steady state never reallocates.
 var (
+	bufPool sync.Pool
 	bufMu   sync.Mutex
-	bufFree []*buffers
+	bufAll  []*buffers
 )
 
 func getBuffers() *buffers {
+	for {
+		b, ok := bufPool.Get().(*buffers)
+		if !ok {
+			break
+		}
+		// A buffer can sit in the pool and be claimed through bufAll too.
+		if b.inUse.CompareAndSwap(false, true) {
+			return b
+		}
+	}
 	bufMu.Lock()
 	defer bufMu.Unlock()
-	if n := len(bufFree); n > 0 {
-		b := bufFree[n-1]
-		bufFree = bufFree[:n-1]
-		return b
+	for _, b := range bufAll {
+		if b.inUse.CompareAndSwap(false, true) {
+			return b
+		}
 	}
-	return &buffers{
+	b := &buffers{
 		packA: make([]float32, kcMax*(mcMax+32)),
 		packB: make([]float32, kcMax*(ncMax+32)),
 	}
+	b.inUse.Store(true)
+	bufAll = append(bufAll, b)
+	return b
 }
 
 func putBuffers(b *buffers) {
-	bufMu.Lock()
-	bufFree = append(bufFree, b)
-	bufMu.Unlock()
+	b.inUse.Store(false)
+	bufPool.Put(b)
 }
 
 var problemPool = sync.Pool{New: func() any { return new(problem) }}
