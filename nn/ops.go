@@ -335,18 +335,57 @@ func (a *Sigmoid) b(lo, hi int) {
 
 // ------------------------------------------------------------ Add and Mul
 
-// Add is y = a + b for tensors of equal shape.
+// Add is y = a + b for tensors of equal shape, on all cores.
 type Add struct {
 	y, da, db *Tensor
+	a, b      *Tensor // operands of the running Forward
+	fwd       func(lo, hi int)
+	par       chunker
 }
 
 func (o *Add) Forward(a, b *Tensor) *Tensor {
 	mustSameShape("Add", a, b)
 	o.y = Ensure(o.y, a.Shape...)
-	for i := range o.y.Data {
-		o.y.Data[i] = a.Data[i] + b.Data[i]
+	if o.fwd == nil {
+		o.fwd = o.add
 	}
+	o.a, o.b = a, b
+	o.par.do(o.y.Len(), elemChunk, o.fwd)
+	o.a, o.b = nil, nil
 	return o.y
+}
+
+func (o *Add) add(lo, hi int) {
+	y, a, b := o.y.Data[lo:hi], o.a.Data[lo:hi], o.b.Data[lo:hi]
+	for i := range y {
+		y[i] = a[i] + b[i]
+	}
+}
+
+// Accumulate adds src into dst element-wise (dst += src) on all cores: the
+// gradient of a skip connection joining the gradient of the branch.
+type Accumulate struct {
+	dst, src *Tensor
+	fn       func(lo, hi int)
+	par      chunker
+}
+
+// Into adds src into dst; the shapes must match.
+func (o *Accumulate) Into(dst, src *Tensor) {
+	mustSameShape("Accumulate", dst, src)
+	if o.fn == nil {
+		o.fn = o.add
+	}
+	o.dst, o.src = dst, src
+	o.par.do(dst.Len(), elemChunk, o.fn)
+	o.dst, o.src = nil, nil
+}
+
+func (o *Accumulate) add(lo, hi int) {
+	d, s := o.dst.Data[lo:hi], o.src.Data[lo:hi]
+	for i, v := range s {
+		d[i] += v
+	}
 }
 
 // Backward returns copies of dy (owned by o) for both inputs, so callers may

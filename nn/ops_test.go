@@ -185,6 +185,29 @@ func TestAddMulGrad(t *testing.T) {
 		[]GradTarget{{"a", a.Data, da.Data}, {"b", b.Data, db.Data}})
 }
 
+// TestAddAccumulateChunks: Add.Forward and Accumulate.Into over tensors of
+// several element chunks (so several goroutines) give exactly a + b.
+func TestAddAccumulateChunks(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, procs := range []int{1, 2, 3} {
+		runtime.GOMAXPROCS(procs)
+		for _, n := range []int{1, elemChunk - 1, 3*elemChunk + 17} {
+			rng := NewRNG(uint64(n))
+			a, b := randTensor(rng, n), randTensor(rng, n)
+			var add Add
+			y := add.Forward(a, b)
+			acc := a.Clone()
+			var ac Accumulate
+			ac.Into(acc, b)
+			for i := range n {
+				if want := a.Data[i] + b.Data[i]; y.Data[i] != want || acc.Data[i] != want {
+					t.Fatalf("GOMAXPROCS=%d n=%d: element %d: Add %g, Accumulate %g, want %g", procs, n, i, y.Data[i], acc.Data[i], want)
+				}
+			}
+		}
+	}
+}
+
 func TestConcatSplit(t *testing.T) {
 	rng := NewRNG(6)
 	xs := []*Tensor{randTensor(rng, 2, 3, 5, 3), randTensor(rng, 2, 1, 5, 3), randTensor(rng, 2, 4, 5, 3)}

@@ -39,6 +39,7 @@ type resBlock struct {
 	relu1  nn.ReLU
 	c1, c2 *nn.Conv2d // c1 with its ReLU fused
 	add    nn.Add
+	acc    nn.Accumulate
 }
 
 func newResBlock(name string, h, rh int, rng *nn.RNG) *resBlock {
@@ -55,21 +56,15 @@ func (r *resBlock) Forward(x *nn.Tensor) *nn.Tensor {
 	return r.add.Forward(x, y)
 }
 
+// Backward passes dy to the branch as it is (c2 only reads it) and adds it
+// to the branch's input gradient for the skip.
 func (r *resBlock) Backward(dy *nn.Tensor) *nn.Tensor {
-	dx, dres := r.add.Backward(dy)
-	d := r.relu1.Backward(r.c1.Backward(r.c2.Backward(dres)))
-	addInto(d, dx)
+	d := r.relu1.Backward(r.c1.Backward(r.c2.Backward(dy)))
+	r.acc.Into(d, dy)
 	return d
 }
 
 func (r *resBlock) Params() []*nn.Param { return append(r.c1.Params(), r.c2.Params()...) }
-
-// addInto adds src into dst element-wise.
-func addInto(dst, src *nn.Tensor) {
-	for i, v := range src.Data {
-		dst.Data[i] += v
-	}
-}
 
 // Encoder maps [N, C, H, W] images to [N, D, H/f, W/f] vectors.
 type Encoder struct {
