@@ -62,9 +62,30 @@ func (p *packedWeights) Pack(transA bool, m, k int, a []float32, lda int) {
 
 // gemmPacked computes C = alpha*op(A)*B + beta*C for the packed op(A).
 func gemmPacked(p *packedWeights, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmPackedT(p, false, n, alpha, b, ldb, beta, c, ldc)
+}
+
+// gemmPackedT is gemmPacked with op(B) = B^T when transB.
+func gemmPackedT(p *packedWeights, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if blasDefault {
-		kernels.SgemmPackedA(&p.PackedA, false, n, alpha, b, ldb, beta, c, ldc)
+		kernels.SgemmPackedA(&p.PackedA, transB, n, alpha, b, ldb, beta, c, ldc)
 		return
 	}
-	Sgemm(p.transA, false, p.m, n, p.k, alpha, p.a, p.lda, b, ldb, beta, c, ldc)
+	Sgemm(p.transA, transB, p.m, n, p.k, alpha, p.a, p.lda, b, ldb, beta, c, ldc)
+}
+
+// PackedMatrix is the left operand op(A) of many products
+// C = alpha*op(A)*op(B) + beta*C, packed once (while package kernels' SGEMM
+// is installed) instead of once per product. Mul may run on several
+// goroutines at once; Pack may not run concurrently with Mul.
+type PackedMatrix struct{ w packedWeights }
+
+// Pack records op(A), rows x k (A^T when transA), and packs it.
+func (m *PackedMatrix) Pack(transA bool, rows, k int, a []float32, lda int) {
+	m.w.Pack(transA, rows, k, a, lda)
+}
+
+// Mul computes C = alpha*op(A)*op(B) + beta*C for op(B) k x n.
+func (m *PackedMatrix) Mul(transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	gemmPackedT(&m.w, transB, n, alpha, b, ldb, beta, c, ldc)
 }

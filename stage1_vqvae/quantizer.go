@@ -46,6 +46,9 @@ type Quantizer struct {
 	dz      *nn.Tensor
 	eNorm   []float32
 	dist    [][]float32 // per-worker distance tiles
+	best    [][]float32 // per-worker running minimum of a tile's columns
+	bestK   [][]int32   // per-worker argmin so far
+	packedE nn.PackedMatrix
 	counts  []float32
 	sums    []float32
 
@@ -61,7 +64,7 @@ type Quantizer struct {
 // nearestRows is the number of rows whose K distances are computed and
 // reduced together: small enough that the tile stays in L1/L2, large enough
 // for an efficient GEMM.
-const nearestRows = 32
+const nearestRows = 64
 
 // NewQuantizer returns a quantizer with a codebook drawn from N(0, 1), as
 // in the reference implementation; data-dependent init replaces it.
@@ -111,15 +114,20 @@ func (q *Quantizer) codebookNorms() {
 
 // Nearest writes the index of the nearest code of each row of flat ([M, D])
 // into idx. Distances |z|^2 - 2 z.e + |e|^2 drop |z|^2, which does not change
-// the argmin; -2 z.e comes from one GEMM per tile of rows, and the argmin is
-// taken while the tile is still in cache.
+// the argmin; -2 e.z comes from one GEMM per tile of rows, [K, D] x [D, rows],
+// and the argmin is taken while the tile is still in cache. The codebook is
+// the GEMM's left operand so that it is packed once per call, not once per
+// tile (it was 30% of the quantizer's time).
 func (q *Quantizer) Nearest(flat []float32, idx []int32) {
 	m := len(flat) / q.D
 	q.codebookNorms()
 	w := nn.Workers()
 	if len(q.dist) < w {
 		q.dist = make([][]float32, w)
+		q.best = make([][]float32, w)
+		q.bestK = make([][]int32, w)
 	}
+	q.packedE.Pack(false, q.K, q.D, q.Codebook.Data.Data, q.D)
 	tiles := (m + nearestRows - 1) / nearestRows
 	if q.nearestFn == nil {
 		q.nearestFn = q.nearestTiles
@@ -134,21 +142,31 @@ func (q *Quantizer) nearestTiles(worker, lo, hi int) {
 	m := len(flat) / q.D
 	dist := nn.Scratch(q.dist[worker], nearestRows*q.K)
 	q.dist[worker] = dist
-	e := q.Codebook.Data.Data
+	if len(q.best[worker]) < nearestRows {
+		q.best[worker] = make([]float32, nearestRows)
+		q.bestK[worker] = make([]int32, nearestRows)
+	}
 	for t := lo; t < hi; t++ {
 		r0 := t * nearestRows
 		rows := min(nearestRows, m-r0)
-		nn.Sgemm(false, true, rows, q.K, q.D, -2, flat[r0*q.D:], q.D, e, q.D, 0, dist, q.K)
-		for r := 0; r < rows; r++ {
-			drow := dist[r*q.K : (r+1)*q.K]
-			best, bi := float32(math.Inf(1)), 0
-			for k, v := range drow {
-				if v += q.eNorm[k]; v < best {
-					best, bi = v, k
+		// dist[k, r] = -2 e_k . z_r, K rows of the tile's width.
+		q.packedE.Mul(true, rows, -2, flat[r0*q.D:], q.D, 0, dist, rows)
+		// Walk the codes in order, keeping each column's first minimum:
+		// the same choice as scanning each row for its first minimum.
+		best, bestK := q.best[worker][:rows], q.bestK[worker][:rows]
+		for r := range best {
+			best[r] = float32(math.Inf(1))
+			bestK[r] = 0
+		}
+		for k := 0; k < q.K; k++ {
+			en := q.eNorm[k]
+			for r, v := range dist[k*rows : (k+1)*rows] {
+				if v += en; v < best[r] {
+					best[r], bestK[r] = v, int32(k)
 				}
 			}
-			idx[r0+r] = int32(bi)
 		}
+		copy(idx[r0:r0+rows], bestK)
 	}
 }
 
