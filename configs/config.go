@@ -262,7 +262,7 @@ func Default() *Config {
 				ClassDropout:    0.1,
 			},
 		},
-		Sample: Sample{N: 64, Temperature: 0.9, TopK: 0, TopP: 0.9, Seed: 1, Guidance: 1},
+		Sample: Sample{N: 64, Temperature: 0.9, TopK: 0, TopP: 0.9, Seed: 1, Guidance: 1.5},
 		Edit:   Edit{Method: "gibbs", Sweeps: 4, N: 8},
 		Run:    Run{EvalSamples: 1000, PerClass: 10},
 	}
