@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# How stage-one training scales from one core to two, and how much two
+# cores can give at all on this machine. Each round measures, back to back:
+#
+#   p1     one vqgen process with GOMAXPROCS=1
+#   p2     one vqgen process with GOMAXPROCS=2 (the figure users get)
+#   pair   two independent GOMAXPROCS=1 processes at the same time, summed:
+#          the most two cores deliver for this work with no sharing at all
+#          between them (both run --time long, so they overlap throughout)
+#
+# and prints p2/p1 and pair/p1 per round, then the medians. On a virtual
+# machine the second figure is the ceiling for the first: when the two
+# vCPUs slow each other down (shared caches, memory, power), no
+# parallelisation inside one process can beat the pair.
+#
+# Usage: bench/scaling.sh [ROUNDS] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+secs=${2:-10}
+go build -o /tmp/vqgen-scaling ./cmd/vqgen
+value() {
+  /usr/bin/env python3 -c 'import json,sys; print(sum(json.loads(l)["value"] for l in sys.stdin if json.loads(l)["name"]=="train_vqvae_img_s"))'
+}
+run() { GOMAXPROCS=$1 /tmp/vqgen-scaling bench pipeline --only train_vqvae_img_s --json --time "${secs}s"; }
+r2=() rp=()
+printf '%-6s %10s %10s %8s %10s %8s\n' round p1_img_s p2_img_s p2/p1 pair_img_s pair/p1
+for r in $(seq 1 "$rounds"); do
+  p1=$(run 1 | value)
+  p2=$(run 2 | value)
+  pair=$( (run 1 & run 1; wait) | value)
+  a=$(python3 -c "print(round($p2/$p1, 3))")
+  b=$(python3 -c "print(round($pair/$p1, 3))")
+  r2+=("$a") rp+=("$b")
+  printf '%-6s %10.1f %10.1f %8.3f %10.1f %8.3f\n' "$r" "$p1" "$p2" "$a" "$pair" "$b"
+done
+python3 -c "import statistics,sys; n=len(sys.argv)//2; print('median p2/p1', statistics.median(map(float, sys.argv[1:1+n])), ' median pair/p1', statistics.median(map(float, sys.argv[1+n:])))" "${r2[@]}" "${rp[@]}"
