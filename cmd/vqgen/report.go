@@ -33,6 +33,12 @@ type reportSamples struct {
 	Reference        *evaluate.Metrics `json:"reference"`
 	Classifier       *classifierCard   `json:"classifier"`
 	Skipped          string            `json:"skipped,omitempty"`
+	// How they were drawn ([sample] of the config); guidance is 1 (off)
+	// for an unconditional prior, which ignores it.
+	Temperature float64 `json:"temperature"`
+	TopK        int     `json:"top_k"`
+	TopP        float64 `json:"top_p"`
+	Guidance    float64 `json:"guidance"`
 }
 
 type reportSeconds struct {
@@ -43,6 +49,22 @@ type reportSeconds struct {
 	Edit   float64 `json:"edit"`
 	Eval   float64 `json:"eval"`
 	Total  float64 `json:"total"`
+}
+
+// drawn names the sampling settings, e.g. "temperature 0.9, top-p 0.9,
+// guidance 1.5", leaving out filters that are off.
+func (s *reportSamples) drawn() string {
+	parts := []string{fmt.Sprintf("temperature %g", s.Temperature)}
+	if s.TopK > 0 {
+		parts = append(parts, fmt.Sprintf("top-k %d", s.TopK))
+	}
+	if s.TopP < 1 {
+		parts = append(parts, fmt.Sprintf("top-p %g", s.TopP))
+	}
+	if s.Guidance != 1 {
+		parts = append(parts, fmt.Sprintf("guidance %g", s.Guidance))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func ptr(v float64) *float64 {
@@ -69,6 +91,11 @@ func (p *pipeline) buildReport() (*runReport, *evalRunResult, error) {
 			Frechet: ptr(e.Frechet), CondAccuracy: ptr(e.CondAccuracy), Reference: &e.Reference, Classifier: &e.Classifier}
 	} else {
 		r.Samples.Skipped = ev.Skipped
+	}
+	sc := p.cfg.Sample
+	r.Samples.Temperature, r.Samples.TopK, r.Samples.TopP, r.Samples.Guidance = sc.Temperature, sc.TopK, sc.TopP, 1
+	if r.Prior.Conditional {
+		r.Samples.Guidance = sc.Guidance
 	}
 	sec := func(name string) float64 { return p.state.Stages[name].Seconds }
 	r.Seconds = reportSeconds{Stage1: sec("stage1"), Encode: sec("encode"), Prior: sec("prior"), Sample: sec("sample"), Edit: sec("edit"), Eval: sec("eval")}
@@ -136,7 +163,7 @@ func (p *pipeline) markdown(r *runReport, ev *evalRunResult) string {
 	pf("| editing | %d %s edits of a 3x3-cell hole (cells %s) | %.2f s |\n", r.Edit.N, r.Edit.Method, r.Edit.Hole, r.Edit.FirstSeconds)
 	s := r.Samples
 	if ev.Eval != nil {
-		pf("| samples (%d) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, optNum(s.ShareConf09, 3), optNum(ptr(s.Reference.ShareConf09), 3))
+		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, s.drawn(), optNum(s.ShareConf09, 3), optNum(ptr(s.Reference.ShareConf09), 3))
 		pf("| | class entropy | %s bits (real %s, max 3.32) |\n", optNum(s.ClassEntropyBits, 3), optNum(ptr(s.Reference.ClassEntropyBits), 3))
 		pf("| | Frechet distance to test digits | %s (real %s) |\n", optNum(s.Frechet, 2), optNum(ptr(s.Reference.Frechet), 2))
 		pf("| | judged as the requested class | %s (real %s) |\n", optNum(s.CondAccuracy, 3), optNum(ptr(s.Reference.CondAccuracy), 3))

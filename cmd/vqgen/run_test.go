@@ -133,6 +133,18 @@ func TestRunPipeline(t *testing.T) {
 	if v, _ := jsonKey(rep, "prior.arch"); v != configs.Default().Prior.Arch {
 		t.Errorf("prior.arch = %v, want %s (the config's)", v, configs.Default().Prior.Arch)
 	}
+	// The sampling settings are stated; guidance only counts for a
+	// conditional prior.
+	def := configs.Default().Sample
+	wantG := 1.0
+	if c, _ := jsonKey(rep, "prior.conditional"); c == true {
+		wantG = def.Guidance
+	}
+	for k, want := range map[string]float64{"samples.temperature": def.Temperature, "samples.top_p": def.TopP, "samples.guidance": wantG} {
+		if v, _ := jsonKey(rep, k); v != want {
+			t.Errorf("report.json %s = %v, want %v", k, v, want)
+		}
+	}
 	// eval_samples = 0 in the tiny config: present, null.
 	for _, k := range []string{"samples.share_conf_0_9", "samples.class_entropy_bits", "samples.frechet", "samples.cond_accuracy"} {
 		if v, ok := jsonKey(rep, k); !ok || v != nil {
