@@ -57,23 +57,22 @@ type Conv2d struct {
 	Mask               []float32 // nil, or 0/1 per weight entry
 	ReLU               bool      // y = max(0, conv(x) + b)
 
-	g      convGeom
-	tposed bool   // Forward computes Y^T = cols^T W^T (see smallOut)
-	chunk  int    // images per gradient chunk
-	group  int    // images per GEMM
-	shape  [4]int // output shape; a field so Ensure's variadic call does not allocate
-	x, dy  *Tensor
-	out    *Tensor
-	dx     *Tensor
-	w      []float32     // the weight Forward used (masked copy, or Weight.Data)
-	wp     packedWeights // w (Forward) or w^T (Backward), packed once per call
-	wm     []float32     // storage for the masked copy
-	cols   [][]float32   // per-worker patch matrices of a group
-	dcols  [][]float32   // per-worker dcols scratch
-	ys     [][]float32   // per-worker [OutC, group*P] outputs or output gradients
-	partW  [][]float32   // per-chunk weight-gradient partials
-	partB  [][]float32   // per-chunk bias-gradient partials
-	sum    partialSum
+	g     convGeom
+	chunk int    // images per gradient chunk
+	group int    // images per GEMM
+	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
+	x, dy *Tensor
+	out   *Tensor
+	dx    *Tensor
+	w     []float32     // the weight Forward used (masked copy, or Weight.Data)
+	wp    packedWeights // w (Forward) or w^T (Backward), packed once per call
+	wm    []float32     // storage for the masked copy
+	cols  [][]float32   // per-worker patch matrices of a group
+	dcols [][]float32   // per-worker dcols scratch
+	ys    [][]float32   // per-worker [OutC, group*P] outputs or output gradients
+	partW [][]float32   // per-chunk weight-gradient partials
+	partB [][]float32   // per-chunk bias-gradient partials
+	sum   partialSum
 
 	fwdFn, bwdFn func(worker, lo, hi int) // built once so calls allocate nothing
 }
@@ -141,22 +140,10 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 	c.group = gemmGroup(P)
 	c.cols = workerScratch(c.cols, K*c.group*P, true)
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
-	c.tposed = c.OutC <= smallOut && !c.pointwise()
-	if !c.tposed {
-		c.wp.Pack(false, c.OutC, K, c.w, K)
-	}
+	c.wp.Pack(false, c.OutC, K, c.w, K)
 	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
-
-// smallOut is the channel count up to which Forward turns its product
-// around, Y^T = cols^T W^T: with OutC rows the GEMM's 14-row micro-tiles
-// would compute 42 rows for 32 channels (a quarter wasted on the VQ-VAE's
-// 128->32 residual convs), while the group's hundreds of positions fill
-// the tiles exactly and OutC <= 32 fits one 32-wide column panel. Every
-// output is still one dot product over the K taps in the same order, so
-// the bits do not change.
-var smallOut = 32 // a variable so that tests can compare both forms
 
 // lower writes the patch matrices of images [i0, i1) side by side into col
 // (row stride (i1-i0)*P).
@@ -183,16 +170,11 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 		N := (i1 - i0) * P
 		col, y := c.cols[worker][:K*N], c.ys[worker][:c.OutC*N]
 		c.lower(col, i0, i1)
+		gemmPacked(&c.wp, N, 1, col, N, 0, y, N)
 		var bias []float32
 		if c.Bias != nil {
 			bias = c.Bias.Data.Data
 		}
-		if c.tposed {
-			Sgemm(true, true, N, c.OutC, K, 1, col, N, c.w, K, 0, y, c.OutC)
-			scatterImagesT(y, c.OutC, P, c.out.Data[i0*outSz:i1*outSz], bias, c.ReLU)
-			continue
-		}
-		gemmPacked(&c.wp, N, 1, col, N, 0, y, N)
 		scatterImages(y, N, c.OutC, P, c.out.Data[i0*outSz:i1*outSz], bias, c.ReLU)
 	}
 }

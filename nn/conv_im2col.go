@@ -282,31 +282,6 @@ func gatherImages(src []float32, c, p int, dst []float32, ld int) {
 	}
 }
 
-// scatterImagesT is scatterImages for a transposed source: src holds one
-// row of c channel values per position ([n*p, c]), images after each other.
-func scatterImagesT(src []float32, c, p int, dst []float32, bias []float32, relu bool) {
-	n := len(dst) / (c * p)
-	for i := 0; i < n; i++ {
-		img := dst[i*c*p : (i+1)*c*p]
-		rows := src[i*p*c : (i+1)*p*c]
-		for ci := 0; ci < c; ci++ {
-			d := img[ci*p : (ci+1)*p]
-			for j := range d {
-				d[j] = rows[j*c+ci]
-			}
-			if bias != nil {
-				b := bias[ci]
-				for j := range d {
-					d[j] += b
-				}
-			}
-			if relu {
-				kernels.Relu(d, d)
-			}
-		}
-	}
-}
-
 // gatherImagesWhere is gatherImages of src with zeros where out <= 0:
 // the gradient through a ReLU whose output was out, gathered.
 func gatherImagesWhere(src, out []float32, c, p int, dst []float32, ld int) {
