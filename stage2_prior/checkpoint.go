@@ -2,6 +2,7 @@ package prior
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,12 +14,15 @@ import (
 // the codes it was trained on; the sampler refuses a prior and a VQ-VAE that
 // do not belong together.
 const (
-	MetaKind        = "vqgen.kind" // "prior"
-	MetaArch        = "vqgen.prior.arch"
-	MetaK           = "vqgen.prior.k"
-	MetaGridH       = "vqgen.prior.grid_h"
-	MetaGridW       = "vqgen.prior.grid_w"
-	MetaClasses     = "vqgen.prior.classes"
+	MetaKind    = "vqgen.kind" // "prior"
+	MetaArch    = "vqgen.prior.arch"
+	MetaK       = "vqgen.prior.k"
+	MetaGridH   = "vqgen.prior.grid_h"
+	MetaGridW   = "vqgen.prior.grid_w"
+	MetaClasses = "vqgen.prior.classes"
+	// MetaTrainCodes is the absolute path of the code file the prior was
+	// trained on, so that scoring finds its unigram baseline by itself.
+	MetaTrainCodes  = "vqgen.prior.train_codes"
 	MetaFingerprint = "vqgen.vqvae_fingerprint"
 	MetaConfig      = "vqgen.config"
 	MetaStep        = "vqgen.step"
@@ -43,6 +47,7 @@ type Checkpoint struct {
 	Fingerprint string // of the VQ-VAE whose codes trained it
 	Step        int
 	Path        string
+	TrainCodes  string // the training code file as recorded, or ""
 }
 
 func infoMeta(info Info, fingerprint string) map[string]string {
@@ -57,9 +62,16 @@ func infoMeta(info Info, fingerprint string) map[string]string {
 	}
 }
 
-// Save writes p's parameters and identity to path (atomically).
-func Save(path string, p Prior, cfg *configs.Config, fingerprint string, step int) error {
+// Save writes p's parameters and identity to path (atomically); trainCodes,
+// if not empty, is the code file it was trained on, recorded as an absolute
+// path.
+func Save(path string, p Prior, cfg *configs.Config, fingerprint, trainCodes string, step int) error {
 	meta := infoMeta(p.Info(), fingerprint)
+	if trainCodes != "" {
+		if abs, err := filepath.Abs(trainCodes); err == nil {
+			meta[MetaTrainCodes] = abs
+		}
+	}
 	s, err := cfg.Encode()
 	if err != nil {
 		return err
@@ -106,7 +118,7 @@ func fromFile(f *nn.SafetensorsFile) (*Checkpoint, error) {
 		return nil, err
 	}
 	step, _ := strconv.Atoi(m[MetaStep])
-	return &Checkpoint{Prior: p, Config: cfg, Fingerprint: m[MetaFingerprint], Step: step, Path: f.Path}, nil
+	return &Checkpoint{Prior: p, Config: cfg, Fingerprint: m[MetaFingerprint], Step: step, Path: f.Path, TrainCodes: m[MetaTrainCodes]}, nil
 }
 
 // CheckMatches refuses a prior trained on codes of another VQ-VAE, or one

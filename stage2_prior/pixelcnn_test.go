@@ -424,7 +424,7 @@ func TestOldCheckpointError(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join(t.TempDir(), "prior.safetensors")
-			if err := Save(path, p, cfg, "fp", 1); err != nil {
+			if err := Save(path, p, cfg, "fp", "", 1); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := Load(path); err != nil {

@@ -24,7 +24,8 @@ const (
 
 // Codes is a set of code grids in memory, with optional class labels.
 type Codes struct {
-	Name        string
+	Name        string // for messages: the file, with [lo:hi] for a slice
+	Path        string // the code file it was read from ("" if none)
 	N           int
 	Info        Info    // K, H, W and Classes (0 without labels)
 	Grids       []int32 // N*H*W
@@ -44,7 +45,7 @@ func LoadCodes(path string) (*Codes, error) {
 		return nil, err
 	}
 	h := f.Header()
-	c := &Codes{Name: path, N: int(h.Count), Info: Info{K: h.K, H: h.GridH, W: h.GridW}, Grids: make([]int32, len(raw)),
+	c := &Codes{Name: path, Path: path, N: int(h.Count), Info: Info{K: h.K, H: h.GridH, W: h.GridW}, Grids: make([]int32, len(raw)),
 		Fingerprint: h.Fingerprint.String()}
 	for i, v := range raw {
 		c.Grids[i] = int32(v)
@@ -309,7 +310,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 			ev.Eval = &e
 			if e.BitsPerCode < t.Best {
 				t.Best, ev.Best = e.BitsPerCode, true
-				if err := Save(filepath.Join(t.Dir, BestFile), t.Prior, t.Cfg, t.Fingerprint, t.Step); err != nil {
+				if err := Save(filepath.Join(t.Dir, BestFile), t.Prior, t.Cfg, t.Fingerprint, t.Train.Path, t.Step); err != nil {
 					return err
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 
@@ -62,7 +63,8 @@ alone), which any prior must beat.`,
 		Long: `eval prior reports the NLL of every grid of --codes under the prior, in bits
 per code and bits per image, next to the unigram baseline: the add-one-smoothed
 code frequencies of the prior's own training codes (read from the training
-code file next to the prior, or --train-codes).`,
+code file recorded in the prior when it trained, else the one next to its run
+folder, or --train-codes).`,
 		Example: `  vqgen eval prior --prior runs/mnist/prior.safetensors --codes runs/mnist/codes-test.vqc --train-codes runs/mnist/codes-train.vqc --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,7 +86,7 @@ code file next to the prior, or --train-codes).`,
 	}
 	ev.Flags().StringVar(&ckpt, "prior", "", "prior checkpoint (prior.safetensors)")
 	ev.Flags().StringVar(&evalCodes, "codes", "", "code file to score (e.g. codes-test.vqc)")
-	ev.Flags().String("train-codes", "", "the prior's training code file, for the unigram baseline (default: the config's run layout)")
+	ev.Flags().String("train-codes", "", "the prior's training code file, for the unigram baseline (default: the one recorded in the prior, else DIR/codes-train.vqc for DIR/prior/prior.safetensors)")
 	ev.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: arch, bits_per_code, bits_per_image, unigram_bits_per_image")
 	ev.MarkFlagRequired("prior")
 	ev.MarkFlagRequired("codes")
@@ -229,7 +231,14 @@ func evalPrior(ckpt, codesPath, trainCodes string) (*priorEval, error) {
 		return nil, fmt.Errorf("the prior is class-conditional but %s has no labels", codesPath)
 	}
 	if trainCodes == "" {
+		// The file recorded at training time, else the run layout
+		// (DIR/prior/prior.safetensors beside DIR/codes-train.vqc).
 		trainCodes = filepath.Join(filepath.Dir(filepath.Dir(ckpt)), "codes-train.vqc")
+		if rec := p.TrainCodes; rec != "" {
+			if _, err := os.Stat(rec); err == nil {
+				trainCodes = rec
+			}
+		}
 	}
 	tr, err := prior.LoadCodes(trainCodes)
 	if err != nil {
