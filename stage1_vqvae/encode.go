@@ -2,7 +2,6 @@ package vqvae
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/nn"
@@ -23,10 +22,7 @@ func (m *Model) CodeHeader(ds *datasets.Dataset) datasets.CodeHeader {
 // path, through a temporary file renamed on success (an existing file is
 // replaced only with overwrite). Batches run through the encoder one after
 // another; each batch is spread over all cores by the layers themselves.
-// The file is written on a goroutine of its own, so that compressing a
-// chunk (zstd at its best level, single-threaded) overlaps the encoding of
-// the next batches instead of leaving the cores idle. progress, if not
-// nil, is called after each batch is encoded.
+// progress, if not nil, is called after each batch.
 func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, batch int, progress func(done, total int)) (err error) {
 	if ds.C != m.Image.Channels || ds.H != m.Image.ImageSize || ds.W != m.Image.ImageSize {
 		return fmt.Errorf("%s has %dx%dx%d images; the VQ-VAE was trained on %dx%dx%d", ds.Name, ds.C, ds.H, ds.W,
@@ -43,35 +39,12 @@ func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, 
 	}()
 	gh, gw := m.GridSize()
 	cells := gh * gw
-	type encoded struct {
-		grids  []uint16
-		labels []int32
-	}
-	// Three buffers: one being filled, one queued, one being written.
-	const buffers = 3
-	free, full := make(chan *encoded, buffers), make(chan *encoded, buffers)
-	for range buffers {
-		free <- &encoded{grids: make([]uint16, 0, batch*cells)}
-	}
-	written := make(chan error, 1)
-	var failed atomic.Bool // stops the encoding early once a write failed
-	go func() {
-		var werr error
-		for e := range full {
-			if werr == nil {
-				if werr = w.WriteBatch(e.grids, e.labels); werr != nil {
-					failed.Store(true)
-				}
-			}
-			free <- e
-		}
-		written <- werr
-	}()
 	idx := make([]int, 0, batch)
 	codes := make([]int32, batch*cells)
+	grids := make([]uint16, batch*cells)
 	var x *nn.Tensor
 	var labels []int32
-	for lo := 0; lo < ds.N && !failed.Load(); lo += batch {
+	for lo := 0; lo < ds.N; lo += batch {
 		hi := min(lo+batch, ds.N)
 		idx = idx[:0]
 		for i := lo; i < hi; i++ {
@@ -80,20 +53,15 @@ func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, 
 		x, labels = ds.Batch(idx, x, labels)
 		n := hi - lo
 		m.Encode(x, codes[:n*cells])
-		e := <-free
-		e.grids = e.grids[:n*cells]
 		for i, c := range codes[:n*cells] {
-			e.grids[i] = uint16(c)
+			grids[i] = uint16(c)
 		}
-		e.labels = append(e.labels[:0], labels...)
-		full <- e
+		if err := w.WriteBatch(grids[:n*cells], labels); err != nil {
+			return err
+		}
 		if progress != nil {
 			progress(hi, ds.N)
 		}
-	}
-	close(full)
-	if err := <-written; err != nil {
-		return err
 	}
 	return w.Close()
 }
