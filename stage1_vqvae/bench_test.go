@@ -82,8 +82,8 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 // BenchmarkTrainStepPhases is BenchmarkTrainStep with the wall time of each
-// phase reported separately (ms/step), so that `-cpu 1,2` shows which
-// phases use the second core and which leave it idle.
+// phase reported separately (ms/step), so that runs with GOMAXPROCS=1 and
+// 2 show which phases use the second core and which leave it idle.
 func BenchmarkTrainStepPhases(b *testing.B) {
 	cfg, m, ds, idx := benchSetup(b, configs.Default().VQVAE.Train.Batch)
 	tc := cfg.VQVAE.Train
