@@ -29,37 +29,59 @@ func benchSetup(b *testing.B, batch int) (*configs.Config, *Model, *datasets.Dat
 	return cfg, m, ds, idx
 }
 
-// BenchmarkTrainStep times one stage-one training step at the default
-// config (batch 128): the same work as an iteration of Trainer.Run without
-// the per-step statistics, evaluations and checkpoints.
-func BenchmarkTrainStep(b *testing.B) {
+// trainPhases names the phases of trainStep, in order.
+var trainPhases = []string{"enc_fwd", "vq_fwd", "dec_fwd", "dec_bwd", "vq_bwd", "enc_bwd", "adam", "ema"}
+
+// trainStep returns one stage-one training step at the default config
+// (batch 128) on a fixed batch: the same work as an iteration of
+// Trainer.Run without the per-step statistics, evaluations and
+// checkpoints. lap, if not nil, is called after each phase of trainPhases.
+func trainStep(b *testing.B) (step func(s int, lap func(phase int)), batch int) {
 	cfg, m, ds, idx := benchSetup(b, configs.Default().VQVAE.Train.Batch)
-	tc := cfg.VQVAE.Train
+	lr := float32(cfg.VQVAE.Train.LR)
 	params := append(m.Enc.Params(), m.Dec.Params()...)
 	opt := nn.NewAdam(0.9, 0.999, 1e-8, 0)
 	var mse nn.MSE
 	x, _ := ds.Batch(idx, nil, nil)
 	shift(x)
-	step := func(s int) {
+	return func(s int, lap func(int)) {
+		if lap == nil {
+			lap = func(int) {}
+		}
 		z := m.Enc.Forward(x)
+		lap(0)
 		q, _ := m.VQ.Forward(z)
+		lap(1)
 		xr := m.Dec.Forward(q)
 		mse.Forward(xr, x)
+		lap(2)
 		nn.ZeroGrad(params)
-		m.Enc.Backward(m.VQ.Backward(m.Dec.Backward(mse.Backward())))
-		opt.Step(params, float32(tc.LR))
+		dq := m.Dec.Backward(mse.Backward())
+		lap(3)
+		dz := m.VQ.Backward(dq)
+		lap(4)
+		m.Enc.Backward(dz)
+		lap(5)
+		opt.Step(params, lr)
+		lap(6)
 		m.VQ.UpdateEMA(int64(s))
-	}
-	step(1)
-	step(2)
+		lap(7)
+	}, len(idx)
+}
+
+// BenchmarkTrainStep times one stage-one training step (see trainStep).
+func BenchmarkTrainStep(b *testing.B) {
+	step, batch := trainStep(b)
+	step(1, nil)
+	step(2, nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	s := 3
 	for b.Loop() {
-		step(s)
+		step(s, nil)
 		s++
 	}
-	b.ReportMetric(float64(b.N*len(idx))/b.Elapsed().Seconds(), "img/s")
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
 }
 
 // BenchmarkEncode times Model.Encode on batches of 500 MNIST images (the
@@ -85,52 +107,25 @@ func BenchmarkEncode(b *testing.B) {
 // phase reported separately (ms/step), so that runs with GOMAXPROCS=1 and
 // 2 show which phases use the second core and which leave it idle.
 func BenchmarkTrainStepPhases(b *testing.B) {
-	cfg, m, ds, idx := benchSetup(b, configs.Default().VQVAE.Train.Batch)
-	tc := cfg.VQVAE.Train
-	params := append(m.Enc.Params(), m.Dec.Params()...)
-	opt := nn.NewAdam(0.9, 0.999, 1e-8, 0)
-	var mse nn.MSE
-	x, _ := ds.Batch(idx, nil, nil)
-	shift(x)
-	names := []string{"enc_fwd", "vq_fwd", "dec_fwd", "dec_bwd", "vq_bwd", "enc_bwd", "adam", "ema"}
-	spent := make([]time.Duration, len(names))
-	step := func(s int) {
-		t0 := time.Now()
-		lap := func(i int) {
-			t1 := time.Now()
-			spent[i] += t1.Sub(t0)
-			t0 = t1
-		}
-		z := m.Enc.Forward(x)
-		lap(0)
-		q, _ := m.VQ.Forward(z)
-		lap(1)
-		xr := m.Dec.Forward(q)
-		mse.Forward(xr, x)
-		lap(2)
-		nn.ZeroGrad(params)
-		dq := m.Dec.Backward(mse.Backward())
-		lap(3)
-		dz := m.VQ.Backward(dq)
-		lap(4)
-		m.Enc.Backward(dz)
-		lap(5)
-		opt.Step(params, float32(tc.LR))
-		lap(6)
-		m.VQ.UpdateEMA(int64(s))
-		lap(7)
+	step, batch := trainStep(b)
+	spent := make([]time.Duration, len(trainPhases))
+	var t0 time.Time
+	lap := func(i int) {
+		t1 := time.Now()
+		spent[i] += t1.Sub(t0)
+		t0 = t1
 	}
-	step(1)
-	step(2)
-	clear(spent)
+	step(1, nil)
+	step(2, nil)
 	b.ResetTimer()
 	s := 3
 	for b.Loop() {
-		step(s)
+		t0 = time.Now()
+		step(s, lap)
 		s++
 	}
-	for i, n := range names {
+	for i, n := range trainPhases {
 		b.ReportMetric(float64(spent[i].Microseconds())/1e3/float64(b.N), n+"_ms")
 	}
-	b.ReportMetric(float64(b.N*len(idx))/b.Elapsed().Seconds(), "img/s")
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
 }
