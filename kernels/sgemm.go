@@ -256,12 +256,12 @@ type buffers struct {
 }
 
 // Packing space comes from a sync.Pool first because the pool is per P:
-// a goroutine gets back the buffer it used last, whose 2.6 MB are still in
-// its core's cache. A shared LIFO list handed each core the buffer the
-// other core had just written, and every packed panel then came over from
-// the other core's L2. The pool drops its contents at GC, so every buffer
-// is also kept in bufAll and found there (inUse false) on a pool miss:
-// steady state never reallocates.
+// a goroutine mostly gets back the buffer it used last, whose 2.6 MB may
+// still be in its core's cache, where a shared LIFO list can hand each core
+// the buffer the other core has just written (no speed-up was measurable
+// on this project's noisy host either way). The pool drops its contents at
+// GC, so every buffer is also kept in bufAll and found there (inUse false)
+// on a pool miss: steady state never reallocates.
 var (
 	bufPool sync.Pool
 	bufMu   sync.Mutex

@@ -261,8 +261,9 @@ func sum32(x []float32) float32 {
 
 // partialSum adds per-chunk gradient partials into a gradient, element
 // ranges spread over the cores. Every element still sums its partials in
-// chunk order, so the result is the same for any split; a serial sum was
-// up to 16 MB of reads per layer while the other core waited.
+// chunk order, so the result is the same for any split, and the other core
+// no longer waits while one sums (8 partials of 147,456 floats for the
+// encoder's 3x3 conv at batch 128).
 type partialSum struct {
 	grad  []float32
 	parts [][]float32
