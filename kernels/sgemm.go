@@ -95,11 +95,7 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	addFLOPs(m, n, k)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	kern := active
@@ -201,6 +197,19 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 		}()
 	}
 	wg.Wait()
+}
+
+// trivialProduct handles the products with nothing to multiply (an empty C,
+// or k == 0 or alpha == 0, where C = beta*C) and reports whether it did.
+func trivialProduct(m, n, k int, alpha, beta float32, c []float32, ldc int) bool {
+	if m == 0 || n == 0 {
+		return true
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return true
+	}
+	return false
 }
 
 // scaleC sets C = beta*C (without reading C when beta == 0), which is the
@@ -567,11 +576,7 @@ func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, l
 	m, k := pa.m, pa.k
 	checkArgs(pa.transA, transB, m, n, k, pa.a, pa.lda, b, ldb, c, ldc)
 	addFLOPs(m, n, k)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
 		return
 	}
 	pr := problem{kern: pa.kern, transA: pa.transA, transB: transB, m: m, n: n, k: k,
