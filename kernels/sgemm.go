@@ -233,14 +233,6 @@ func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	if m < 0 || n < 0 || k < 0 {
 		panic(fmt.Sprintf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
 	}
-	check := func(name string, x []float32, ld, rows, cols int) {
-		if ld < max(1, cols) {
-			panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d is less than the %d columns of %s", name, ld, cols, name))
-		}
-		if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
-			panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d is shorter than (%d-1)*%d+%d for a %dx%d matrix", name, len(x), rows, ld, cols, rows, cols))
-		}
-	}
 	ar, ac := m, k
 	if transA {
 		ar, ac = k, m
@@ -249,9 +241,19 @@ func checkArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float
 	if transB {
 		br, bc = n, k
 	}
-	check("a", a, lda, ar, ac)
-	check("b", b, ldb, br, bc)
-	check("c", c, ldc, m, n)
+	checkMatrix("a", a, lda, ar, ac)
+	checkMatrix("b", b, ldb, br, bc)
+	checkMatrix("c", c, ldc, m, n)
+}
+
+// checkMatrix panics unless x holds a rows x cols matrix with row stride ld.
+func checkMatrix(name string, x []float32, ld, rows, cols int) {
+	if ld < max(1, cols) {
+		panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d is less than the %d columns of %s", name, ld, cols, name))
+	}
+	if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+		panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d is shorter than (%d-1)*%d+%d for a %dx%d matrix", name, len(x), rows, ld, cols, rows, cols))
+	}
 }
 
 // buffers are one goroutine's packing space, pooled so that a warmed-up
@@ -318,8 +320,9 @@ type problem struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
-	buf            *buffers // the running goroutine's; set by run
-	pre            *PackedA // op(A) already packed, or nil
+	buf            *buffers    // the running goroutine's; set by run
+	pre            *PackedA    // op(A) already packed, or nil
+	src            PanelSource // packs op(B) in place of b, or nil
 }
 
 // split cuts total into the fewest blocks of at most maxBlock, of nearly
@@ -352,7 +355,11 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			p.packB(buf.packB, pc, kb, jc, nb)
+			if p.src != nil {
+				p.src.PackPanels(buf.packB, pc, kb, jc, nb, nr)
+			} else {
+				p.packB(buf.packB, pc, kb, jc, nb)
+			}
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
 				pa := buf.packA

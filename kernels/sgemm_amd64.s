@@ -743,6 +743,51 @@ done:
 	VZEROUPPER
 	RET
 
+// func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·panelGatherAVX512(SB), NOSPLIT, $0-64
+	MOVQ  n+0(FP), CX
+	MOVQ  src+8(FP), SI
+	MOVQ  chStride+16(FP), R8
+	MOVQ  offs+24(FP), R9
+	MOVQ  masks+32(FP), R10
+	MOVQ  taps+40(FP), R11
+	MOVQ  t+48(FP), R12
+	MOVQ  dst+56(FP), DI
+	SHLQ  $0x02, R8
+	TESTQ CX, CX
+	JZ    done
+
+loop:
+	MOVQ       R12, AX
+	SHLQ       $0x07, AX
+	VMOVDQU32  (R9)(AX*1), Z0
+	VMOVDQU32  64(R9)(AX*1), Z1
+	MOVL       (R10)(R12*4), DX
+	KMOVW      DX, K1
+	SHRL       $0x10, DX
+	KMOVW      DX, K2
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VGATHERDPS (SI)(Z0*4), K1, Z2
+	VGATHERDPS (SI)(Z1*4), K2, Z3
+	VMOVUPS    Z2, (DI)
+	VMOVUPS    Z3, 64(DI)
+	ADDQ       $0x80, DI
+	INCQ       R12
+	CMPQ       R12, R11
+	JL         next
+	XORQ       R12, R12
+	ADDQ       R8, SI
+
+next:
+	DECQ CX
+	JNZ  loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·rowsGatherAVX512(SB), NOSPLIT, $0-112

@@ -22,3 +22,7 @@ func reluAVX512(n int, x, y *float32) { panic("kernels: no assembly ReLU in this
 func reluBackwardAVX512(n int, x, dy, dx *float32) {
 	panic("kernels: no assembly ReLU in this build")
 }
+
+func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32) {
+	panic("kernels: no assembly panel gather in this build")
+}

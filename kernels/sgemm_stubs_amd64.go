@@ -19,6 +19,10 @@ func packCopy32AVX512(k int, src *float32, ld int, dst *float32)
 // packGatherAVX512 stores src[q+idx[l]] at dst[q*step+l] for q < k and the lanes l in mask.
 func packGatherAVX512(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
 
+// panelGatherAVX512 fills n rows of 32 floats at dst: row r reads tap t' = (t+r) mod taps of channel
+// (t+r)/taps, lane l = src[ch*chStride + offs[t'*32+l]] where bit l of masks[t'] is set, else 0.
+func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32)
+
 // rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.
 func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 

@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // gradChunk returns how many images each fixed chunk of a convolution's
@@ -74,6 +76,11 @@ type Conv2d struct {
 	partB [][]float32   // per-chunk bias-gradient partials
 	sum   partialSum
 
+	implicit bool          // Forward gathers its patches (see patchSource)
+	pats     patchPatterns // a full group's
+	tailPats patchPatterns // the last group's, when it is smaller
+	srcs     []patchSource // per worker
+
 	fwdFn, bwdFn func(worker, lo, hi int) // built once so calls allocate nothing
 }
 
@@ -138,9 +145,20 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 	}
 	K, P := c.g.rows(), c.g.cols()
 	c.group = gemmGroup(P)
-	c.cols = workerScratch(c.cols, K*c.group*P, true)
+	c.implicit = implicitPatches() && !c.pointwise()
+	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
 	c.wp.Pack(false, c.OutC, K, c.w, K)
+	if c.implicit {
+		nr := kernels.PanelWidth()
+		c.pats.build(&c.g, min(c.group, n), nr)
+		if tail := n % c.group; tail != 0 && n > c.group {
+			c.tailPats.build(&c.g, tail, nr)
+		}
+		for len(c.srcs) < Workers() {
+			c.srcs = append(c.srcs, patchSource{})
+		}
+	}
 	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	return c.out
 }
@@ -163,14 +181,25 @@ func (c *Conv2d) lower(col []float32, i0, i1 int) {
 func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
-	outSz := c.OutC * P
+	inSz, outSz := g.C*g.H*g.W, c.OutC*P
 	n := c.x.Shape[0]
 	for gr := lo; gr < hi; gr++ {
 		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 		N := (i1 - i0) * P
-		col, y := c.cols[worker][:K*N], c.ys[worker][:c.OutC*N]
-		c.lower(col, i0, i1)
-		gemmPacked(&c.wp, N, 1, col, N, 0, y, N)
+		y := c.ys[worker][:c.OutC*N]
+		if c.implicit {
+			src := &c.srcs[worker]
+			src.p = &c.pats
+			if i1-i0 != c.pats.images {
+				src.p = &c.tailPats
+			}
+			src.x = c.x.Data[i0*inSz : i1*inSz]
+			kernels.SgemmPackedASource(&c.wp.PackedA, N, src, 1, 0, y, N)
+		} else {
+			col := c.cols[worker][:K*N]
+			c.lower(col, i0, i1)
+			gemmPacked(&c.wp, N, 1, col, N, 0, y, N)
+		}
 		var bias []float32
 		if c.Bias != nil {
 			bias = c.Bias.Data.Data

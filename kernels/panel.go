@@ -1,0 +1,141 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+)
+
+// Implicit B. A convolution's GEMM multiplies the weights into the patch
+// matrix (im2col), whose entries are all image pixels or padding zeros.
+// Writing that matrix out and then copying it into the GEMM's packed
+// panels moves every entry twice, through memory that does not stay in
+// cache for a batch of images. SgemmPackedASource instead lets the caller
+// write each packed block directly (PanelSource); GatherPattern is the
+// tool for it: per nr-wide panel, the offset of each column's pixel for
+// each kernel tap, read with AVX-512 gathers one channel after another.
+
+// PanelSource writes op(B)[p0:p0+kb][j0:j0+nb] into dst as nr-column
+// micro-panels, each k-major (kb groups of nr floats, panel jr at
+// dst[jr*kb:]), with zeros in the columns of the last panel past nb. j0 is
+// a multiple of nr. It is called from the goroutine running the GEMM.
+type PanelSource interface {
+	PackPanels(dst []float32, p0, kb, j0, nb, nr int)
+}
+
+// PanelWidth is nr, the panel width PanelSource writes for the active
+// kernel, or 0 when Sgemm runs on gonum (no packing: SgemmPackedASource
+// cannot run).
+func PanelWidth() int {
+	if active == nil {
+		return 0
+	}
+	return active.nr
+}
+
+// SgemmPackedASource is SgemmPackedA with op(B) (k x n) written into the
+// packing buffer by src instead of copied from a matrix. The result is
+// bit-identical to SgemmPackedA's on the matrix src describes. It panics
+// when pa was not packed for the active kernel (PanelWidth() == 0).
+func SgemmPackedASource(pa *PackedA, n int, src PanelSource, alpha, beta float32, c []float32, ldc int) {
+	if pa.kern != active || pa.kern == nil {
+		panic("kernels: SgemmPackedASource needs A packed for the active assembly kernel")
+	}
+	m, k := pa.m, pa.k
+	if n < 0 {
+		panic(fmt.Sprintf("kernels: SgemmPackedASource: negative n=%d", n))
+	}
+	checkMatrix("c", c, ldc, m, n)
+	addFLOPs(m, n, k)
+	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	pr := problem{kern: pa.kern, transA: pa.transA, m: m, n: n, k: k,
+		alpha: alpha, a: pa.a, lda: pa.lda, beta: beta, c: c, ldc: ldc, pre: pa, src: src}
+	pr.run(0, m, 0, n)
+}
+
+// GatherPattern is where the columns of one nr-wide panel of an implicit
+// patch matrix read their pixels: for each of taps taps (a kernel
+// position), lane l reads offset offs[t*nr+l] of the current channel, or
+// is zero when its mask bit is clear (padding, or past the last column).
+// Rows of the matrix run over taps within a channel, then over channels,
+// im2col's row order.
+type GatherPattern struct {
+	taps, nr int
+	offs     []int32
+	masks    []uint32
+	max      int // largest offset under a mask bit, -1 if none
+}
+
+// Reset empties g for taps taps of nr lanes (nr <= 32), all zero.
+func (g *GatherPattern) Reset(taps, nr int) {
+	if taps < 1 || nr < 1 || nr > 32 {
+		panic(fmt.Sprintf("kernels: GatherPattern with %d taps of %d lanes", taps, nr))
+	}
+	g.taps, g.nr, g.max = taps, nr, -1
+	g.offs = resize(g.offs, taps*nr)
+	clear(g.offs)
+	g.masks = resize(g.masks, taps)
+	clear(g.masks)
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// Set makes lane l of tap t read offset off (>= 0) of each channel.
+func (g *GatherPattern) Set(t, l, off int) {
+	if t < 0 || t >= g.taps || l < 0 || l >= g.nr || off < 0 || off > math.MaxInt32 {
+		panic(fmt.Sprintf("kernels: GatherPattern.Set(%d, %d, %d) outside %d taps x %d lanes", t, l, off, g.taps, g.nr))
+	}
+	g.offs[t*g.nr+l] = int32(off)
+	g.masks[t] |= 1 << l
+	g.max = max(g.max, off)
+}
+
+// Gather writes rows q0..q0+n-1 of the pattern's panel into dst (n groups
+// of nr floats): row q is tap q%taps of channel q/taps, channel c starting
+// at src[c*chStride].
+func (g *GatherPattern) Gather(dst, src []float32, chStride, q0, n int) {
+	if n <= 0 {
+		return
+	}
+	if len(dst) < n*g.nr || q0 < 0 || chStride < 0 {
+		panic(fmt.Sprintf("kernels: GatherPattern.Gather of %d rows from row %d into %d floats", n, q0, len(dst)))
+	}
+	ch0, t0 := q0/g.taps, q0%g.taps
+	if g.max < 0 {
+		clear(dst[:n*g.nr])
+		return
+	}
+	if last := (q0+n-1)/g.taps*chStride + g.max; last >= len(src) {
+		panic(fmt.Sprintf("kernels: GatherPattern.Gather reads src[%d], past its %d floats", last, len(src)))
+	}
+	base := ch0 * chStride
+	if hasRows && g.nr == 32 {
+		panelGatherAVX512(n, &src[base], chStride, &g.offs[0], &g.masks[0], g.taps, t0, &dst[0])
+		return
+	}
+	panelGatherGo(dst, src[base:], chStride, g.offs, g.masks, g.taps, g.nr, t0, n)
+}
+
+func panelGatherGo(dst, src []float32, chStride int, offs []int32, masks []uint32, taps, nr, t, n int) {
+	for r := 0; r < n; r++ {
+		d := dst[r*nr : r*nr+nr]
+		o := offs[t*nr : t*nr+nr]
+		m := masks[t]
+		for l := range d {
+			d[l] = 0
+			if m&(1<<l) != 0 {
+				d[l] = src[o[l]]
+			}
+		}
+		if t++; t == taps {
+			t = 0
+			src = src[min(chStride, len(src)):]
+		}
+	}
+}

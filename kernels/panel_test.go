@@ -1,0 +1,143 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestGatherPatternMatchesDefinition fills panels through random patterns
+// (tap counts that do and do not divide the rows, partial masks, rows that
+// start mid-channel) and compares every float with the definition. The
+// assembly runs for 32 lanes where the CPU has it; other widths and noasm
+// builds test the portable loop.
+func TestGatherPatternMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var g GatherPattern
+	for trial := 0; trial < 300; trial++ {
+		taps := 1 + r.IntN(17)
+		nr := []int{32, 32, 16, 7}[trial%4]
+		chStride := 1 + r.IntN(60)
+		g.Reset(taps, nr)
+		type lane struct {
+			on  bool
+			off int
+		}
+		want := make([]lane, taps*nr)
+		for tp := 0; tp < taps; tp++ {
+			for l := 0; l < nr; l++ {
+				if r.IntN(4) == 0 {
+					continue // padding
+				}
+				off := r.IntN(3 * chStride)
+				g.Set(tp, l, off)
+				want[tp*nr+l] = lane{true, off}
+			}
+		}
+		q0, n := r.IntN(3*taps), 1+r.IntN(4*taps)
+		src := randSlice(r, ((q0+n-1)/taps)*chStride+3*chStride)
+		dst := make([]float32, n*nr+5)
+		for i := range dst {
+			dst[i] = float32(math.NaN())
+		}
+		g.Gather(dst, src, chStride, q0, n)
+		for row := 0; row < n; row++ {
+			q := q0 + row
+			for l := 0; l < nr; l++ {
+				w := want[(q%taps)*nr+l]
+				var v float32
+				if w.on {
+					v = src[q/taps*chStride+w.off]
+				}
+				if got := dst[row*nr+l]; math.Float32bits(got) != math.Float32bits(v) {
+					t.Fatalf("trial %d (taps %d, nr %d, q0 %d): row %d lane %d = %v, want %v", trial, taps, nr, q0, row, l, got, v)
+				}
+			}
+		}
+		for i := n * nr; i < len(dst); i++ {
+			if !math.IsNaN(float64(dst[i])) {
+				t.Fatalf("trial %d: wrote dst[%d] past the %d rows", trial, i, n)
+			}
+		}
+	}
+}
+
+// TestGatherPatternRefusesOutOfRange checks that a read past src panics
+// instead of reaching memory the slice does not own.
+func TestGatherPatternRefusesOutOfRange(t *testing.T) {
+	var g GatherPattern
+	g.Reset(2, 32)
+	g.Set(1, 31, 9)
+	src := make([]float32, 2*10) // two channels of 10
+	g.Gather(make([]float32, 4*32), src, 10, 0, 4)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a third channel's read did not panic")
+		}
+	}()
+	g.Gather(make([]float32, 5*32), src, 10, 0, 5)
+}
+
+// matrixSource packs a row-major k x n matrix the way packB does, one
+// float at a time: the reference layout for PanelSource.
+type matrixSource struct {
+	b   []float32
+	ldb int
+}
+
+func (s *matrixSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
+	for jr := 0; jr < nb; jr += nr {
+		panel := dst[jr*kb : jr*kb+nr*kb]
+		for q := 0; q < kb; q++ {
+			for c := 0; c < nr; c++ {
+				var v float32
+				if jr+c < nb {
+					v = s.b[(p0+q)*s.ldb+j0+jr+c]
+				}
+				panel[q*nr+c] = v
+			}
+		}
+	}
+}
+
+// TestSgemmPackedASourceMatchesPackedA requires bit-identical products from
+// a PanelSource and from the matrix it packs, on every assembly path and
+// gemmCases shape (crossing the k and n block boundaries).
+func TestSgemmPackedASourceMatchesPackedA(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var pa PackedA
+	ran := 0
+	for _, path := range Paths() {
+		restore := SetPath(path)
+		if PanelWidth() == 0 {
+			restore()
+			continue
+		}
+		for _, c := range gemmCases() {
+			if c.tB {
+				continue
+			}
+			lda := c.k
+			if c.tA {
+				lda = c.m
+			}
+			a, b := randSlice(r, c.m*c.k), randSlice(r, c.k*c.n)
+			pa.Pack(c.tA, c.m, c.k, a, lda)
+			c0 := randSlice(r, c.m*c.n)
+			want := append([]float32(nil), c0...)
+			SgemmPackedA(&pa, false, c.n, c.alpha, b, c.n, c.beta, want, c.n)
+			got := append([]float32(nil), c0...)
+			SgemmPackedASource(&pa, c.n, &matrixSource{b, c.n}, c.alpha, c.beta, got, c.n)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s %+v: [%d] = %v, SgemmPackedA gives %v", path, c, i, got[i], want[i])
+				}
+			}
+			ran++
+		}
+		restore()
+	}
+	if PanelWidth() > 0 && ran == 0 {
+		t.Fatal("no case ran")
+	}
+}

@@ -1,0 +1,84 @@
+package nn
+
+import "github.com/vqgen/vqgen/kernels"
+
+// Implicit patch matrices. With package kernels' SGEMM installed, a
+// convolution's forward GEMM does not read a written-out im2col matrix:
+// its packing step gathers each packed panel straight from the images
+// (kernels.SgemmPackedASource), through one gather pattern per panel of
+// columns. The panels hold exactly the floats im2col would have written,
+// so the product is bit-identical to the explicit path; what goes is a
+// pass that writes the patch matrix (~1.8 MB per group of a 3x3 conv over
+// 128 channels) and one that reads it back.
+
+// patchPatterns is the gather pattern of every nr-wide panel of the patch
+// matrix of a group of images, offsets counted from the group's first
+// image.
+type patchPatterns struct {
+	g      convGeom
+	images int
+	nr     int
+	pats   []kernels.GatherPattern
+}
+
+// build makes p describe images images of geometry g in panels of nr
+// columns, unless it already does.
+func (p *patchPatterns) build(g *convGeom, images, nr int) {
+	if p.g == *g && p.images == images && p.nr == nr {
+		return
+	}
+	p.g, p.images, p.nr = *g, images, nr
+	P, inSz, taps := g.cols(), g.C*g.H*g.W, g.KH*g.KW
+	n := images * P
+	panels := (n + nr - 1) / nr
+	for len(p.pats) < panels {
+		p.pats = append(p.pats, kernels.GatherPattern{})
+	}
+	p.pats = p.pats[:panels]
+	for pi := range p.pats {
+		pat := &p.pats[pi]
+		pat.Reset(taps, nr)
+		for l := 0; l < nr && pi*nr+l < n; l++ {
+			j := pi*nr + l
+			img, o := j/P, j%P
+			oh, ow := o/g.OW, o%g.OW
+			for ki := 0; ki < g.KH; ki++ {
+				y := oh*g.S - g.PH + ki
+				if y < 0 || y >= g.H {
+					continue
+				}
+				for kj := 0; kj < g.KW; kj++ {
+					x := ow*g.S - g.PW + kj
+					if x < 0 || x >= g.W {
+						continue
+					}
+					pat.Set(ki*g.KW+kj, l, img*inSz+y*g.W+x)
+				}
+			}
+		}
+	}
+}
+
+// patchSource is one worker's kernels.PanelSource: the patterns of its
+// group's size and the group's images.
+type patchSource struct {
+	p *patchPatterns
+	x []float32 // the group's images, C x H x W each
+}
+
+func (s *patchSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
+	hw := s.p.g.H * s.p.g.W
+	for jr := 0; jr < nb; jr += nr {
+		s.p.pats[(j0+jr)/nr].Gather(dst[jr*kb:jr*kb+nr*kb], s.x, hw, p0, kb)
+	}
+}
+
+// implicitPatches reports whether the forward GEMM can pack its patches
+// straight from the images: our own SGEMM is installed and has assembly
+// kernels to pack for.
+func implicitPatches() bool {
+	return blasDefault && kernels.PanelWidth() > 0 && !explicitPatchesOnly
+}
+
+// explicitPatchesOnly turns the implicit path off (tests compare the two).
+var explicitPatchesOnly = false

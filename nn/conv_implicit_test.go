@@ -1,0 +1,69 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/vqgen/vqgen/kernels"
+)
+
+// TestConvImplicitPatchesMatchExplicit requires the forward pass that
+// gathers its patches inside the GEMM to give the same bits as the one
+// that writes the im2col matrix, for every kernel path with assembly and
+// for geometries with padding on every side, stride 2, non-square kernels,
+// masks, batches that leave a smaller last group, and a batch smaller than
+// one group.
+func TestConvImplicitPatchesMatchExplicit(t *testing.T) {
+	cases := []struct {
+		n, inC, outC, h, w, kh, kw, s, ph, pw int
+		masked, relu                          bool
+	}{
+		{11, 16, 24, 7, 7, 3, 3, 1, 1, 1, false, true},
+		{3, 5, 7, 14, 14, 4, 4, 2, 1, 1, false, false},
+		{5, 1, 9, 28, 28, 4, 4, 2, 1, 1, false, true},
+		{4, 6, 30, 9, 11, 2, 3, 1, 1, 1, true, false},
+		{2, 3, 4, 5, 6, 5, 5, 2, 2, 2, false, false},
+		{1, 8, 33, 7, 7, 7, 7, 1, 3, 3, true, true},
+		{19, 4, 15, 7, 7, 1, 3, 1, 0, 1, false, false},
+	}
+	ran := 0
+	for _, path := range kernels.Paths() {
+		restore := kernels.SetPath(path)
+		if kernels.PanelWidth() == 0 {
+			restore()
+			continue
+		}
+		for ci, tc := range cases {
+			t.Run(fmt.Sprintf("%s/%d", path, ci), func(t *testing.T) {
+				rng := NewRNG(uint64(40 + ci))
+				c := NewConv2dHW("c", tc.inC, tc.outC, tc.kh, tc.kw, tc.s, tc.ph, tc.pw, true, rng)
+				c.ReLU = tc.relu
+				if tc.masked {
+					c.Mask = make([]float32, len(c.Weight.Data.Data))
+					for i := range c.Mask {
+						c.Mask[i] = float32(i % 2)
+					}
+				}
+				x := randTensor(rng, tc.n, tc.inC, tc.h, tc.w)
+				got := c.Forward(x).Clone()
+				if !c.implicit {
+					t.Fatal("the forward pass did not take the implicit path")
+				}
+				explicitPatchesOnly = true
+				want := c.Forward(x).Clone()
+				explicitPatchesOnly = false
+				for i := range want.Data {
+					if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
+						t.Fatalf("y[%d] = %v, im2col path gives %v", i, got.Data[i], want.Data[i])
+					}
+				}
+			})
+			ran++
+		}
+		restore()
+	}
+	if kernels.PanelWidth() > 0 && ran == 0 {
+		t.Fatal("no case ran")
+	}
+}
