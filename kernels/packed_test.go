@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -71,4 +72,63 @@ func TestSgemmPackedAAfterPathChange(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestNarrowKernelSameBits requires the narrow sibling kernel, which
+// kernelFor picks for small m that it tiles with less padding, to give
+// the same bits as the wide kernel, through Sgemm and SgemmPackedA.
+func TestNarrowKernelSameBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	ran := 0
+	for _, path := range Paths() {
+		restore := SetPath(path)
+		if active == nil || active.narrow == nil {
+			restore()
+			continue
+		}
+		for _, m := range []int{8, 16, 24, 32, 64, 96, 128, 200, 256} {
+			n, k := 45+m%7, 70+m%13
+			if kernelFor(m) != active.narrow {
+				t.Fatalf("%s: m=%d does not take the narrow kernel", path, m)
+			}
+			a, b, c0 := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, m*n)
+			run := func() (plain, packed []float32) {
+				plain = append([]float32(nil), c0...)
+				Sgemm(false, false, m, n, k, 1.5, a, k, b, n, 0.5, plain, n)
+				var pa PackedA
+				pa.Pack(true, m, k, transposed(a, m, k), m)
+				packed = append([]float32(nil), c0...)
+				SgemmPackedA(&pa, false, n, 1.5, b, n, 0.5, packed, n)
+				return plain, packed
+			}
+			narrowPlain, narrowPacked := run()
+			narrow := active.narrow
+			active.narrow = nil
+			widePlain, widePacked := run()
+			active.narrow = narrow
+			for i := range widePlain {
+				if math.Float32bits(narrowPlain[i]) != math.Float32bits(widePlain[i]) ||
+					math.Float32bits(narrowPacked[i]) != math.Float32bits(widePacked[i]) {
+					t.Fatalf("%s m=%d: [%d] narrow %v/%v, wide %v/%v", path, m, i,
+						narrowPlain[i], narrowPacked[i], widePlain[i], widePacked[i])
+				}
+			}
+			ran++
+		}
+		restore()
+	}
+	if ran == 0 && slices.Contains(Paths(), "avx512") {
+		t.Fatal("no case ran on the AVX-512 path")
+	}
+}
+
+// transposed returns the k x m transpose of the m x k row-major a.
+func transposed(a []float32, m, k int) []float32 {
+	t := make([]float32, len(a))
+	for i := 0; i < m; i++ {
+		for j := 0; j < k; j++ {
+			t[j*m+i] = a[i*k+j]
+		}
+	}
+	return t
 }

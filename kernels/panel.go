@@ -37,7 +37,7 @@ func PanelWidth() int {
 // bit-identical to SgemmPackedA's on the matrix src describes. It panics
 // when pa was not packed for the active kernel (PanelWidth() == 0).
 func SgemmPackedASource(pa *PackedA, n int, src PanelSource, alpha, beta float32, c []float32, ldc int) {
-	if pa.kern != active || pa.kern == nil {
+	if pa.kern != kernelFor(pa.m) || pa.kern == nil {
 		panic("kernels: SgemmPackedASource needs A packed for the active assembly kernel")
 	}
 	m, k := pa.m, pa.k

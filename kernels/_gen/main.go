@@ -14,6 +14,7 @@ import (
 func main() {
 	ConstraintExpr("!noasm")
 	genAVX512(14, 2, 4)
+	genAVX512(8, 2, 4)
 	genAVX2(6, 2, 4)
 	genPeakAVX512()
 	genPackCopy32()
