@@ -42,3 +42,45 @@ func ReluBackward(dx, x, dy []float32) {
 		}
 	}
 }
+
+// BiasRows sets, for r < rows and j < n,
+//
+//	dst[r*dstStride+j] = f(src[r*srcStride+j])
+//
+// where f adds bias when addBias and then rectifies like Relu when relu
+// (neither: a strided copy). It is the epilogue that moves a convolution's
+// GEMM output into its NCHW tensor; without the flags set the result is
+// bit-identical to copying, and with them to the plain float32 addition
+// and Relu.
+func BiasRows(dst []float32, dstStride int, src []float32, srcStride, rows, n int, bias float32, addBias, relu bool) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	if srcStride < 0 || dstStride < 0 || (rows-1)*srcStride+n > len(src) || (rows-1)*dstStride+n > len(dst) {
+		panic(fmt.Sprintf("kernels: BiasRows: %d rows of %d (strides %d, %d) outside src %d / dst %d floats",
+			rows, n, srcStride, dstStride, len(src), len(dst)))
+	}
+	if hasRows {
+		flags := 0
+		if addBias {
+			flags |= 1
+		}
+		if relu {
+			flags |= 2
+		}
+		biasRowsAVX512(rows, n, &src[0], srcStride, &dst[0], dstStride, bias, flags)
+		return
+	}
+	for r := 0; r < rows; r++ {
+		d, s := dst[r*dstStride:r*dstStride+n], src[r*srcStride:r*srcStride+n]
+		for j, v := range s {
+			if addBias {
+				v += bias
+			}
+			if relu {
+				v = max(v, 0)
+			}
+			d[j] = v
+		}
+	}
+}

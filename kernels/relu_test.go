@@ -40,3 +40,46 @@ func TestReluMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestBiasRowsMatchesLoops compares BiasRows, for every flag combination
+// and row lengths around the vector width, with the plain loops, on
+// values that include NaN, -0 and values that the bias moves across 0.
+func TestBiasRowsMatchesLoops(t *testing.T) {
+	special := []float32{float32(math.NaN()), float32(math.Copysign(0, -1)), 0, -0.25, 0.25, 1e-30, -1e30}
+	for _, n := range []int{1, 7, 15, 16, 17, 49, 64, 196} {
+		for flags := 0; flags < 4; flags++ {
+			addBias, relu := flags&1 != 0, flags&2 != 0
+			rows, ss, ds := 3, n+5, 2*n+1
+			src := make([]float32, (rows-1)*ss+n)
+			for i := range src {
+				src[i] = special[i%len(special)] + float32(i%3)*0.125*float32(i%2)
+				if i%len(special) < 3 {
+					src[i] = special[i%len(special)]
+				}
+			}
+			dst := make([]float32, (rows-1)*ds+n+3)
+			for i := range dst {
+				dst[i] = 42
+			}
+			const bias = 0.25
+			BiasRows(dst, ds, src, ss, rows, n, bias, addBias, relu)
+			for i := range dst {
+				r, j := i/ds, i%ds
+				want := float32(42)
+				if r < rows && j < n {
+					v := src[r*ss+j]
+					if addBias {
+						v += bias
+					}
+					if relu {
+						v = max(v, 0)
+					}
+					want = v
+				}
+				if math.Float32bits(dst[i]) != math.Float32bits(want) {
+					t.Fatalf("n=%d bias=%v relu=%v: dst[%d] = %v, want %v", n, addBias, relu, i, dst[i], want)
+				}
+			}
+		}
+	}
+}

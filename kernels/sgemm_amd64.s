@@ -1375,6 +1375,85 @@ done:
 	VZEROUPPER
 	RET
 
+// func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·biasRowsAVX512(SB), NOSPLIT, $0-64
+	MOVQ         rows+0(FP), BX
+	MOVQ         n+8(FP), CX
+	MOVQ         src+16(FP), SI
+	MOVQ         srcStride+24(FP), R8
+	MOVQ         dst+32(FP), DI
+	MOVQ         dstStride+40(FP), R9
+	MOVQ         flags+56(FP), R10
+	VBROADCASTSS bias+48(FP), Z31
+	VXORPS       Z30, Z30, Z30
+	SHLQ         $0x02, R8
+	SHLQ         $0x02, R9
+	MOVQ         CX, AX
+	ANDL         $0x0f, AX
+	MOVL         AX, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K2
+	MOVQ         n+8(FP), CX
+	TESTQ        BX, BX
+	JZ           done
+
+row:
+	MOVQ SI, R12
+	MOVQ DI, R13
+	MOVQ CX, R11
+	CMPQ R11, $0x10
+	JL   tail
+
+loop:
+	VMOVUPS (R12), Z0
+	TESTQ   $0x00000001, R10
+	JZ      nobiasfalse
+	VADDPS  Z31, Z0, Z0
+
+nobiasfalse:
+	TESTQ     $0x00000002, R10
+	JZ        norelufalse
+	VCMPPS    $0x06, Z30, Z0, K1
+	VMOVUPS.Z Z0, K1, Z0
+
+norelufalse:
+	VMOVUPS Z0, (R13)
+	ADDQ    $0x40, R12
+	ADDQ    $0x40, R13
+	SUBQ    $0x10, R11
+	CMPQ    R11, $0x10
+	JGE     loop
+
+tail:
+	TESTQ     R11, R11
+	JZ        next
+	VMOVUPS.Z (R12), K2, Z0
+	TESTQ     $0x00000001, R10
+	JZ        nobiastrue
+	VADDPS    Z31, Z0, Z0
+
+nobiastrue:
+	TESTQ     $0x00000002, R10
+	JZ        norelutrue
+	VCMPPS    $0x06, Z30, Z0, K1
+	VMOVUPS.Z Z0, K1, Z0
+
+norelutrue:
+	VMOVUPS Z0, K2, (R13)
+
+next:
+	ADDQ R8, SI
+	ADDQ R9, DI
+	DECQ BX
+	JNZ  row
+
+done:
+	VZEROUPPER
+	RET
+
 // func reluAVX512(n int, x *float32, y *float32)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·reluAVX512(SB), NOSPLIT, $0-24

@@ -26,3 +26,7 @@ func reluBackwardAVX512(n int, x, dy, dx *float32) {
 func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32) {
 	panic("kernels: no assembly panel gather in this build")
 }
+
+func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int) {
+	panic("kernels: no assembly epilogue in this build")
+}

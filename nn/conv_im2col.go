@@ -274,11 +274,8 @@ func col2imRows(g *convGeom, col []float32, ld int, img []float32) bool {
 // slice of NCHW into the [c, images*p] matrix a batched GEMM reads.
 func gatherImages(src []float32, c, p int, dst []float32, ld int) {
 	n := len(src) / (c * p)
-	for i := 0; i < n; i++ {
-		img := src[i*c*p : (i+1)*c*p]
-		for ci := 0; ci < c; ci++ {
-			copy(dst[ci*ld+i*p:ci*ld+i*p+p], img[ci*p:(ci+1)*p])
-		}
+	for ci := 0; ci < c; ci++ {
+		kernels.BiasRows(dst[ci*ld:], p, src[ci*p:], c*p, n, p, 0, false, false)
 	}
 }
 
@@ -298,25 +295,11 @@ func gatherImagesWhere(src, out []float32, c, p int, dst []float32, ld int) {
 // nil) to every value of row ci on the way and, with relu, rectifying.
 func scatterImages(src []float32, ld int, c, p int, dst []float32, bias []float32, relu bool) {
 	n := len(dst) / (c * p)
-	for i := 0; i < n; i++ {
-		img := dst[i*c*p : (i+1)*c*p]
-		for ci := 0; ci < c; ci++ {
-			d := img[ci*p : (ci+1)*p]
-			s := src[ci*ld+i*p : ci*ld+i*p+p]
-			switch {
-			case bias != nil:
-				b := bias[ci]
-				for j, v := range s {
-					d[j] = v + b
-				}
-				if relu {
-					kernels.Relu(d, d)
-				}
-			case relu:
-				kernels.Relu(d, s)
-			default:
-				copy(d, s)
-			}
+	for ci := 0; ci < c; ci++ {
+		var b float32
+		if bias != nil {
+			b = bias[ci]
 		}
+		kernels.BiasRows(dst[ci*p:], c*p, src[ci*ld:], p, n, p, b, bias != nil, relu)
 	}
 }

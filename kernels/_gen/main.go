@@ -22,6 +22,7 @@ func main() {
 	genPanelGather()
 	genRowsGather()
 	genRowsScatterAdd()
+	genBiasRows()
 	genRelu(false)
 	genRelu(true)
 	genPeakAVX2()
@@ -592,6 +593,85 @@ func genRowsScatterAdd() {
 	LEAQ(Mem{Base: s0, Index: tmp, Scale: 4}, s0)
 	DECQ(planes)
 	JNZ(LabelRef("plane"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genBiasRows emits the epilogue that moves a convolution's GEMM output
+// into its NCHW tensor: rows of n floats, strided on both sides, with the
+// bias added (flags bit 0) and the ReLU applied (bit 1) on the way, so a
+// 7x7 channel of a batch is one call rather than a Go loop per 49 floats.
+func genBiasRows() {
+	TEXT("biasRowsAVX512", NOSPLIT, "func(rows, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int)")
+	Doc("biasRowsAVX512 sets dst[r*dstStride+j] = f(src[r*srcStride+j]) for r < rows, j < n, where f adds bias",
+		"when flags&1 and then rectifies like reluAVX512 when flags&2.")
+	rows, n, src, ss, dst, ds, flags, j, s, d := RBX, RCX, RSI, R8, RDI, R9, R10, R11, R12, R13
+	Load(Param("rows"), rows)
+	Load(Param("n"), n)
+	Load(Param("src"), src)
+	Load(Param("srcStride"), ss)
+	Load(Param("dst"), dst)
+	Load(Param("dstStride"), ds)
+	Load(Param("flags"), flags)
+	VBROADCASTSS(NewParamAddr("bias", 48), Z31)
+	VXORPS(Z30, Z30, Z30)
+	SHLQ(U8(2), ss)
+	SHLQ(U8(2), ds)
+	// K2: the lanes of the last, partial vector of a row.
+	MOVQ(n, RAX)
+	ANDL(U8(15), EAX)
+	MOVL(EAX, ECX)
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K2)
+	Load(Param("n"), n)
+	vec := func(mask bool) {
+		if mask {
+			VMOVUPS_Z(Mem{Base: s}, K2, Z0)
+		} else {
+			VMOVUPS(Mem{Base: s}, Z0)
+		}
+		TESTQ(U32(1), flags)
+		JZ(LabelRef(fmt.Sprintf("nobias%v", mask)))
+		VADDPS(Z31, Z0, Z0)
+		Label(fmt.Sprintf("nobias%v", mask))
+		TESTQ(U32(2), flags)
+		JZ(LabelRef(fmt.Sprintf("norelu%v", mask)))
+		VCMPPS(U8(6), Z30, Z0, K1) // NLE_UQ: !(x <= 0), so NaN stays and -0 goes
+		VMOVUPS_Z(Z0, K1, Z0)
+		Label(fmt.Sprintf("norelu%v", mask))
+		if mask {
+			VMOVUPS(Z0, K2, Mem{Base: d})
+		} else {
+			VMOVUPS(Z0, Mem{Base: d})
+		}
+	}
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	Label("row")
+	MOVQ(src, s)
+	MOVQ(dst, d)
+	MOVQ(n, j)
+	CMPQ(j, U8(16))
+	JL(LabelRef("tail"))
+	Label("loop")
+	vec(false)
+	ADDQ(U8(64), s)
+	ADDQ(U8(64), d)
+	SUBQ(U8(16), j)
+	CMPQ(j, U8(16))
+	JGE(LabelRef("loop"))
+	Label("tail")
+	TESTQ(j, j)
+	JZ(LabelRef("next"))
+	vec(true)
+	Label("next")
+	ADDQ(ss, src)
+	ADDQ(ds, dst)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
 	Label("done")
 	VZEROUPPER()
 	RET()
