@@ -59,12 +59,21 @@ func SgemmPackedASource(pa *PackedA, n int, src PanelSource, alpha, beta float32
 // position), lane l reads offset offs[t*nr+l] of the current channel, or
 // is zero when its mask bit is clear (padding, or past the last column).
 // Rows of the matrix run over taps within a channel, then over channels,
-// im2col's row order.
+// im2col's row order. Build it with Reset, Set and Finish.
+//
+// Where every 16 lanes of every tap read at most two runs of consecutive
+// floats (stride-1 convolutions: a run per image), Finish switches the
+// AVX-512 path from gathers to masked loads, ~3x cheaper per float.
 type GatherPattern struct {
 	taps, nr int
 	offs     []int32
 	masks    []uint32
 	max      int // largest offset under a mask bit, -1 if none
+	ready    bool
+	// loads: runs holds, per tap and 16-lane half h, {d1, d2, m1, m2}:
+	// lane l of the half reads offset d+16h+l under mask m.
+	loads bool
+	runs  []int32
 }
 
 // Reset empties g for taps taps of nr lanes (nr <= 32), all zero.
@@ -72,7 +81,7 @@ func (g *GatherPattern) Reset(taps, nr int) {
 	if taps < 1 || nr < 1 || nr > 32 {
 		panic(fmt.Sprintf("kernels: GatherPattern with %d taps of %d lanes", taps, nr))
 	}
-	g.taps, g.nr, g.max = taps, nr, -1
+	g.taps, g.nr, g.max, g.ready, g.loads = taps, nr, -1, false, false
 	g.offs = resize(g.offs, taps*nr)
 	clear(g.offs)
 	g.masks = resize(g.masks, taps)
@@ -94,6 +103,44 @@ func (g *GatherPattern) Set(t, l, off int) {
 	g.offs[t*g.nr+l] = int32(off)
 	g.masks[t] |= 1 << l
 	g.max = max(g.max, off)
+	g.ready = false
+}
+
+// Finish prepares g for Gather after the last Set.
+func (g *GatherPattern) Finish() {
+	g.ready, g.loads = true, false
+	if g.nr != 32 {
+		return
+	}
+	g.runs = resize(g.runs, g.taps*8)
+	for t := 0; t < g.taps; t++ {
+		for h := 0; h < 2; h++ {
+			var d [2]int32
+			var m [2]uint32
+			runs := 0
+		lanes:
+			for l := 16 * h; l < 16*h+16; l++ {
+				if g.masks[t]&(1<<l) == 0 {
+					continue
+				}
+				dl := g.offs[t*32+l] - int32(l)
+				for i := 0; i < runs; i++ {
+					if d[i] == dl {
+						m[i] |= 1 << (l - 16*h)
+						continue lanes
+					}
+				}
+				if runs == 2 {
+					return // three runs: gathers
+				}
+				d[runs], m[runs] = dl, 1<<(l-16*h)
+				runs++
+			}
+			e := g.runs[t*8+4*h:]
+			e[0], e[1], e[2], e[3] = d[0], d[1], int32(m[0]), int32(m[1])
+		}
+	}
+	g.loads = true
 }
 
 // Gather writes rows q0..q0+n-1 of the pattern's panel into dst (n groups
@@ -102,6 +149,9 @@ func (g *GatherPattern) Set(t, l, off int) {
 func (g *GatherPattern) Gather(dst, src []float32, chStride, q0, n int) {
 	if n <= 0 {
 		return
+	}
+	if !g.ready {
+		panic("kernels: GatherPattern.Gather before Finish")
 	}
 	if len(dst) < n*g.nr || q0 < 0 || chStride < 0 {
 		panic(fmt.Sprintf("kernels: GatherPattern.Gather of %d rows from row %d into %d floats", n, q0, len(dst)))
@@ -115,6 +165,10 @@ func (g *GatherPattern) Gather(dst, src []float32, chStride, q0, n int) {
 		panic(fmt.Sprintf("kernels: GatherPattern.Gather reads src[%d], past its %d floats", last, len(src)))
 	}
 	base := ch0 * chStride
+	if hasRows && g.loads {
+		panelLoadAVX512(n, &src[base], chStride, &g.runs[0], g.taps, t0, &dst[0])
+		return
+	}
 	if hasRows && g.nr == 32 {
 		panelGatherAVX512(n, &src[base], chStride, &g.offs[0], &g.masks[0], g.taps, t0, &dst[0])
 		return

@@ -14,9 +14,11 @@ import (
 func TestGatherPatternMatchesDefinition(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	var g GatherPattern
+	loadTrials := 0
 	for trial := 0; trial < 300; trial++ {
 		taps := 1 + r.IntN(17)
-		nr := []int{32, 32, 16, 7}[trial%4]
+		nr := []int{32, 32, 16, 7, 32}[trial%5]
+		runs := trial%5 == 4 // offsets in runs of consecutive floats, as a stride-1 conv reads
 		chStride := 1 + r.IntN(60)
 		g.Reset(taps, nr)
 		type lane struct {
@@ -30,12 +32,27 @@ func TestGatherPatternMatchesDefinition(t *testing.T) {
 					continue // padding
 				}
 				off := r.IntN(3 * chStride)
+				if runs {
+					// Two runs per 16 lanes, split at a random lane.
+					split := 16*(l/16) + r.IntN(17)
+					off = 2*chStride + 9 + tp - 16*(l/16) + l
+					if l >= split {
+						off -= 9
+					}
+				}
 				g.Set(tp, l, off)
 				want[tp*nr+l] = lane{true, off}
 			}
 		}
+		g.Finish()
+		if runs {
+			if !g.loads {
+				t.Fatalf("trial %d: a pattern of two runs per half did not switch to loads", trial)
+			}
+			loadTrials++
+		}
 		q0, n := r.IntN(3*taps), 1+r.IntN(4*taps)
-		src := randSlice(r, ((q0+n-1)/taps)*chStride+3*chStride)
+		src := randSlice(r, ((q0+n-1)/taps)*chStride+3*chStride+48)
 		dst := make([]float32, n*nr+5)
 		for i := range dst {
 			dst[i] = float32(math.NaN())
@@ -60,6 +77,9 @@ func TestGatherPatternMatchesDefinition(t *testing.T) {
 			}
 		}
 	}
+	if loadTrials == 0 {
+		t.Fatal("no trial had a pattern of runs")
+	}
 }
 
 // TestGatherPatternRefusesOutOfRange checks that a read past src panics
@@ -68,6 +88,7 @@ func TestGatherPatternRefusesOutOfRange(t *testing.T) {
 	var g GatherPattern
 	g.Reset(2, 32)
 	g.Set(1, 31, 9)
+	g.Finish()
 	src := make([]float32, 2*10) // two channels of 10
 	g.Gather(make([]float32, 4*32), src, 10, 0, 4)
 	defer func() {

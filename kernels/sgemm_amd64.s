@@ -1030,6 +1030,52 @@ done:
 	VZEROUPPER
 	RET
 
+// func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·panelLoadAVX512(SB), NOSPLIT, $0-56
+	MOVQ  n+0(FP), CX
+	MOVQ  src+8(FP), SI
+	MOVQ  chStride+16(FP), R8
+	MOVQ  tbl+24(FP), R9
+	MOVQ  taps+32(FP), R11
+	MOVQ  t+40(FP), R12
+	MOVQ  dst+48(FP), DI
+	SHLQ  $0x02, R8
+	TESTQ CX, CX
+	JZ    done
+
+loop:
+	MOVQ      R12, AX
+	SHLQ      $0x05, AX
+	MOVLQSX   (R9)(AX*1), DX
+	MOVLQSX   4(R9)(AX*1), R10
+	KMOVW     8(R9)(AX*1), K1
+	KMOVW     12(R9)(AX*1), K2
+	VMOVUPS.Z (SI)(DX*4), K1, Z0
+	VMOVUPS   (SI)(R10*4), K2, Z0
+	VMOVUPS   Z0, (DI)
+	MOVLQSX   16(R9)(AX*1), DX
+	MOVLQSX   20(R9)(AX*1), R10
+	KMOVW     24(R9)(AX*1), K1
+	KMOVW     28(R9)(AX*1), K2
+	VMOVUPS.Z 64(SI)(DX*4), K1, Z1
+	VMOVUPS   64(SI)(R10*4), K2, Z1
+	VMOVUPS   Z1, 64(DI)
+	ADDQ      $0x80, DI
+	INCQ      R12
+	CMPQ      R12, R11
+	JL        next
+	XORQ      R12, R12
+	ADDQ      R8, SI
+
+next:
+	DECQ CX
+	JNZ  loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·rowsGatherAVX512(SB), NOSPLIT, $0-112

@@ -30,3 +30,7 @@ func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *ui
 func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int) {
 	panic("kernels: no assembly epilogue in this build")
 }
+
+func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32) {
+	panic("kernels: no assembly panel loads in this build")
+}

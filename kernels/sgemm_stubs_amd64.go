@@ -26,6 +26,9 @@ func packGatherAVX512(k int, src *float32, idx *[16]int32, mask int, dst *float3
 // (t+r)/taps, lane l = src[ch*chStride + offs[t'*32+l]] where bit l of masks[t'] is set, else 0.
 func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32)
 
+// panelLoadAVX512 is panelGatherAVX512 from a table of two masked runs per tap and half; see genPanelLoad.
+func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32)
+
 // rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.
 func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 

@@ -56,6 +56,7 @@ func (p *patchPatterns) build(g *convGeom, images, nr int) {
 				}
 			}
 		}
+		pat.Finish()
 	}
 }
 

@@ -20,6 +20,7 @@ func main() {
 	genPackCopy32()
 	genPackGather()
 	genPanelGather()
+	genPanelLoad()
 	genRowsGather()
 	genRowsScatterAdd()
 	genBiasRows()
@@ -394,6 +395,53 @@ func genPanelGather() {
 	VGATHERDPS(Mem{Base: src, Index: Z1, Scale: 4}, K2, Z3)
 	VMOVUPS(Z2, Mem{Base: dst})
 	VMOVUPS(Z3, Mem{Base: dst, Disp: 64})
+	ADDQ(U8(128), dst)
+	INCQ(t)
+	CMPQ(t, taps)
+	JL(LabelRef("next"))
+	XORQ(t, t)
+	ADDQ(chs, src)
+	Label("next")
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genPanelLoad is genPanelGather for patterns whose lanes, per tap and
+// 16-lane half, read at most two runs of consecutive floats (a stride-1
+// convolution: one run per image in the half). Each half is then a
+// zeroing masked load and a merging one, which cost a fraction of a
+// gather. The table holds per tap and half {d1, d2, m1, m2} (int32
+// each): lane l of half h reads src[d+16h+l] under mask m.
+func genPanelLoad() {
+	TEXT("panelLoadAVX512", NOSPLIT, "func(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32)")
+	Doc("panelLoadAVX512 is panelGatherAVX512 from a table of two masked runs per tap and half; see genPanelLoad.")
+	n, src, chs, tbl, taps, t, dst, at, d1, d2 := RCX, RSI, R8, R9, R11, R12, RDI, RAX, RDX, R10
+	Load(Param("n"), n)
+	Load(Param("src"), src)
+	Load(Param("chStride"), chs)
+	Load(Param("tbl"), tbl)
+	Load(Param("taps"), taps)
+	Load(Param("t"), t)
+	Load(Param("dst"), dst)
+	SHLQ(U8(2), chs)
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	MOVQ(t, at)
+	SHLQ(U8(5), at)
+	for h := 0; h < 2; h++ {
+		e := func(i int) Mem { return Mem{Base: tbl, Index: at, Scale: 1, Disp: 16*h + 4*i} }
+		MOVLQSX(e(0), d1)
+		MOVLQSX(e(1), d2)
+		KMOVW(e(2), K1)
+		KMOVW(e(3), K2)
+		VMOVUPS_Z(Mem{Base: src, Index: d1, Scale: 4, Disp: 64 * h}, K1, zmm(h))
+		VMOVUPS(Mem{Base: src, Index: d2, Scale: 4, Disp: 64 * h}, K2, zmm(h))
+		VMOVUPS(zmm(h), Mem{Base: dst, Disp: 64 * h})
+	}
 	ADDQ(U8(128), dst)
 	INCQ(t)
 	CMPQ(t, taps)
