@@ -47,18 +47,19 @@ func ReluBackward(dx, x, dy []float32) {
 //
 //	dst[r*dstStride+j] = f(src[r*srcStride+j])
 //
-// where f adds bias when addBias and then rectifies like Relu when relu
-// (neither: a strided copy). It is the epilogue that moves a convolution's
-// GEMM output into its NCHW tensor; without the flags set the result is
-// bit-identical to copying, and with them to the plain float32 addition
-// and Relu.
-func BiasRows(dst []float32, dstStride int, src []float32, srcStride, rows, n int, bias float32, addBias, relu bool) {
+// where f adds bias when addBias, then rectifies like Relu when relu, then
+// adds res[r*dstStride+j] when res is not nil (a skip connection, laid out
+// like dst). With none of these it is a strided copy. It is the epilogue
+// that moves a convolution's GEMM output into its NCHW tensor, and gives
+// the same bits as the float32 additions and Relu done one by one.
+func BiasRows(dst []float32, dstStride int, src []float32, srcStride, rows, n int, bias float32, addBias, relu bool, res []float32) {
 	if rows <= 0 || n <= 0 {
 		return
 	}
-	if srcStride < 0 || dstStride < 0 || (rows-1)*srcStride+n > len(src) || (rows-1)*dstStride+n > len(dst) {
-		panic(fmt.Sprintf("kernels: BiasRows: %d rows of %d (strides %d, %d) outside src %d / dst %d floats",
-			rows, n, srcStride, dstStride, len(src), len(dst)))
+	last := (rows-1)*dstStride + n
+	if srcStride < 0 || dstStride < 0 || (rows-1)*srcStride+n > len(src) || last > len(dst) || (res != nil && last > len(res)) {
+		panic(fmt.Sprintf("kernels: BiasRows: %d rows of %d (strides %d, %d) outside src %d / dst %d / res %d floats",
+			rows, n, srcStride, dstStride, len(src), len(dst), len(res)))
 	}
 	if hasRows {
 		flags := 0
@@ -68,7 +69,12 @@ func BiasRows(dst []float32, dstStride int, src []float32, srcStride, rows, n in
 		if relu {
 			flags |= 2
 		}
-		biasRowsAVX512(rows, n, &src[0], srcStride, &dst[0], dstStride, bias, flags)
+		var rp *float32
+		if res != nil {
+			flags |= 4
+			rp = &res[0]
+		}
+		biasRowsAVX512(rows, n, &src[0], srcStride, &dst[0], dstStride, rp, bias, flags)
 		return
 	}
 	for r := 0; r < rows; r++ {
@@ -79,6 +85,9 @@ func BiasRows(dst []float32, dstStride int, src []float32, srcStride, rows, n in
 			}
 			if relu {
 				v = max(v, 0)
+			}
+			if res != nil {
+				v += res[r*dstStride+j]
 			}
 			d[j] = v
 		}

@@ -47,7 +47,7 @@ func TestReluMatchesGo(t *testing.T) {
 func TestBiasRowsMatchesLoops(t *testing.T) {
 	special := []float32{float32(math.NaN()), float32(math.Copysign(0, -1)), 0, -0.25, 0.25, 1e-30, -1e30}
 	for _, n := range []int{1, 7, 15, 16, 17, 49, 64, 196} {
-		for flags := 0; flags < 4; flags++ {
+		for flags := 0; flags < 8; flags++ {
 			addBias, relu := flags&1 != 0, flags&2 != 0
 			rows, ss, ds := 3, n+5, 2*n+1
 			src := make([]float32, (rows-1)*ss+n)
@@ -61,8 +61,15 @@ func TestBiasRowsMatchesLoops(t *testing.T) {
 			for i := range dst {
 				dst[i] = 42
 			}
+			var res []float32
+			if flags&4 != 0 {
+				res = make([]float32, len(dst))
+				for i := range res {
+					res[i] = special[(i+3)%len(special)] - float32(i%5)*0.5
+				}
+			}
 			const bias = 0.25
-			BiasRows(dst, ds, src, ss, rows, n, bias, addBias, relu)
+			BiasRows(dst, ds, src, ss, rows, n, bias, addBias, relu, res)
 			for i := range dst {
 				r, j := i/ds, i%ds
 				want := float32(42)
@@ -74,10 +81,13 @@ func TestBiasRowsMatchesLoops(t *testing.T) {
 					if relu {
 						v = max(v, 0)
 					}
+					if res != nil {
+						v += res[r*ds+j]
+					}
 					want = v
 				}
 				if math.Float32bits(dst[i]) != math.Float32bits(want) {
-					t.Fatalf("n=%d bias=%v relu=%v: dst[%d] = %v, want %v", n, addBias, relu, i, dst[i], want)
+					t.Fatalf("n=%d bias=%v relu=%v res=%v: dst[%d] = %v, want %v", n, addBias, relu, res != nil, i, dst[i], want)
 				}
 			}
 		}

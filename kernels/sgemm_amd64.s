@@ -1421,17 +1421,18 @@ done:
 	VZEROUPPER
 	RET
 
-// func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int)
+// func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, res *float32, bias float32, flags int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·biasRowsAVX512(SB), NOSPLIT, $0-64
+TEXT ·biasRowsAVX512(SB), NOSPLIT, $0-72
 	MOVQ         rows+0(FP), BX
 	MOVQ         n+8(FP), CX
 	MOVQ         src+16(FP), SI
 	MOVQ         srcStride+24(FP), R8
 	MOVQ         dst+32(FP), DI
 	MOVQ         dstStride+40(FP), R9
-	MOVQ         flags+56(FP), R10
-	VBROADCASTSS bias+48(FP), Z31
+	MOVQ         flags+64(FP), R10
+	MOVQ         res+48(FP), DX
+	VBROADCASTSS bias+56(FP), Z31
 	VXORPS       Z30, Z30, Z30
 	SHLQ         $0x02, R8
 	SHLQ         $0x02, R9
@@ -1449,6 +1450,7 @@ TEXT ·biasRowsAVX512(SB), NOSPLIT, $0-64
 row:
 	MOVQ SI, R12
 	MOVQ DI, R13
+	MOVQ DX, AX
 	MOVQ CX, R11
 	CMPQ R11, $0x10
 	JL   tail
@@ -1466,9 +1468,16 @@ nobiasfalse:
 	VMOVUPS.Z Z0, K1, Z0
 
 norelufalse:
+	TESTQ   $0x00000004, R10
+	JZ      noresfalse
+	VMOVUPS (AX), Z1
+	VADDPS  Z1, Z0, Z0
+
+noresfalse:
 	VMOVUPS Z0, (R13)
 	ADDQ    $0x40, R12
 	ADDQ    $0x40, R13
+	ADDQ    $0x40, AX
 	SUBQ    $0x10, R11
 	CMPQ    R11, $0x10
 	JGE     loop
@@ -1488,11 +1497,18 @@ nobiastrue:
 	VMOVUPS.Z Z0, K1, Z0
 
 norelutrue:
+	TESTQ     $0x00000004, R10
+	JZ        norestrue
+	VMOVUPS.Z (AX), K2, Z1
+	VADDPS    Z1, Z0, Z0
+
+norestrue:
 	VMOVUPS Z0, K2, (R13)
 
 next:
 	ADDQ R8, SI
 	ADDQ R9, DI
+	ADDQ R9, DX
 	DECQ BX
 	JNZ  row
 

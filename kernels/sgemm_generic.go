@@ -27,7 +27,7 @@ func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *ui
 	panic("kernels: no assembly panel gather in this build")
 }
 
-func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int) {
+func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, res *float32, bias float32, flags int) {
 	panic("kernels: no assembly epilogue in this build")
 }
 

@@ -37,8 +37,8 @@ func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, o
 func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, src *float32, srcStride int, srcPlane int, planes int, rows int, loadMask int, expandMask int, addMask int)
 
 // biasRowsAVX512 sets dst[r*dstStride+j] = f(src[r*srcStride+j]) for r < rows, j < n, where f adds bias
-// when flags&1 and then rectifies like reluAVX512 when flags&2.
-func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int)
+// when flags&1, then rectifies like reluAVX512 when flags&2, then adds res[r*dstStride+j] when flags&4.
+func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, res *float32, bias float32, flags int)
 
 // reluAVX512 sets y[i] = max(x[i], 0) (Go's max: NaN kept, -0 to +0) for i < n.
 func reluAVX512(n int, x *float32, y *float32)

@@ -64,6 +64,7 @@ type Conv2d struct {
 	group int    // images per GEMM
 	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
 	x, dy *Tensor
+	skip  *Tensor // ForwardAdd's, during the call
 	out   *Tensor
 	dx    *Tensor
 	w     []float32     // the weight Forward used (masked copy, or Weight.Data)
@@ -123,7 +124,20 @@ func (c *Conv2d) pointwise() bool {
 }
 
 // Forward computes the convolution of x [N,InC,H,W] into [N,OutC,OH,OW].
-func (c *Conv2d) Forward(x *Tensor) *Tensor {
+func (c *Conv2d) Forward(x *Tensor) *Tensor { return c.forward(x, nil) }
+
+// ForwardAdd is Forward with skip (shaped like the output) added on the way
+// out, y = conv(x) + skip: a residual join without a pass of its own.
+// Backward is Forward's; the gradient with respect to skip is dy itself,
+// which the caller routes. The fused ReLU cannot be combined with it.
+func (c *Conv2d) ForwardAdd(x, skip *Tensor) *Tensor {
+	if c.ReLU {
+		panic(fmt.Sprintf("nn: Conv2d %s: ForwardAdd with ReLU set", c.Weight.Name))
+	}
+	return c.forward(x, skip)
+}
+
+func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 	if len(x.Shape) != 4 || x.Shape[1] != c.InC {
 		panic(fmt.Sprintf("nn: Conv2d %s: input %v, want [N,%d,H,W]", c.Weight.Name, x.Shape, c.InC))
 	}
@@ -135,6 +149,10 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 	c.x = x
 	c.shape = [4]int{n, c.OutC, c.g.OH, c.g.OW}
 	c.out = Ensure(c.out, c.shape[:]...)
+	if skip != nil && !skip.SameShape(c.out) {
+		panic(fmt.Sprintf("nn: Conv2d %s: skip %v, want %v", c.Weight.Name, skip.Shape, c.out.Shape))
+	}
+	c.skip = skip
 	c.w = c.Weight.Data.Data
 	if c.Mask != nil {
 		c.wm = Scratch(c.wm, len(c.w))
@@ -160,6 +178,7 @@ func (c *Conv2d) Forward(x *Tensor) *Tensor {
 		}
 	}
 	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
+	c.skip = nil
 	return c.out
 }
 
@@ -204,7 +223,11 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 		if c.Bias != nil {
 			bias = c.Bias.Data.Data
 		}
-		scatterImages(y, N, c.OutC, P, c.out.Data[i0*outSz:i1*outSz], bias, c.ReLU)
+		var skip []float32
+		if c.skip != nil {
+			skip = c.skip.Data[i0*outSz : i1*outSz]
+		}
+		scatterImages(y, N, c.OutC, P, c.out.Data[i0*outSz:i1*outSz], bias, c.ReLU, skip)
 	}
 }
 
@@ -268,7 +291,7 @@ func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 			gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
 			dx := c.dx.Data[i0*inSz : i1*inSz]
 			if c.pointwise() {
-				scatterImages(dcol, N, K, P, dx, nil, false)
+				scatterImages(dcol, N, K, P, dx, nil, false, nil)
 				continue
 			}
 			clear(dx)

@@ -275,7 +275,7 @@ func col2imRows(g *convGeom, col []float32, ld int, img []float32) bool {
 func gatherImages(src []float32, c, p int, dst []float32, ld int) {
 	n := len(src) / (c * p)
 	for ci := 0; ci < c; ci++ {
-		kernels.BiasRows(dst[ci*ld:], p, src[ci*p:], c*p, n, p, 0, false, false)
+		kernels.BiasRows(dst[ci*ld:], p, src[ci*p:], c*p, n, p, 0, false, false, nil)
 	}
 }
 
@@ -292,14 +292,19 @@ func gatherImagesWhere(src, out []float32, c, p int, dst []float32, ld int) {
 }
 
 // scatterImages is gatherImages' inverse, adding bias[ci] (when bias is not
-// nil) to every value of row ci on the way and, with relu, rectifying.
-func scatterImages(src []float32, ld int, c, p int, dst []float32, bias []float32, relu bool) {
+// nil) to every value of row ci on the way, with relu rectifying, and then
+// adding skip (when not nil, laid out like dst).
+func scatterImages(src []float32, ld int, c, p int, dst []float32, bias []float32, relu bool, skip []float32) {
 	n := len(dst) / (c * p)
 	for ci := 0; ci < c; ci++ {
 		var b float32
 		if bias != nil {
 			b = bias[ci]
 		}
-		kernels.BiasRows(dst[ci*p:], c*p, src[ci*ld:], p, n, p, b, bias != nil, relu)
+		var s []float32
+		if skip != nil {
+			s = skip[ci*p:]
+		}
+		kernels.BiasRows(dst[ci*p:], c*p, src[ci*ld:], p, n, p, b, bias != nil, relu, s)
 	}
 }

@@ -67,3 +67,31 @@ func TestConvImplicitPatchesMatchExplicit(t *testing.T) {
 		t.Fatal("no case ran")
 	}
 }
+
+// TestConvForwardAddMatchesAdd requires ForwardAdd to give the bits of
+// Forward followed by an Add layer, and to leave Backward unchanged, on
+// both the explicit (pointwise) and implicit patch paths.
+func TestConvForwardAddMatchesAdd(t *testing.T) {
+	for _, k := range []int{1, 3} {
+		rng := NewRNG(uint64(60 + k))
+		c := NewConv2d("c", 6, 10, k, 1, k/2, k == 3, rng)
+		x := randTensor(rng, 13, 6, 7, 7)
+		skip := randTensor(rng, 13, 10, 7, 7)
+		dy := randTensor(rng, 13, 10, 7, 7)
+		var add Add
+		want := add.Forward(c.Forward(x), skip).Clone()
+		wantDx := c.Backward(dy).Clone()
+		got := c.ForwardAdd(x, skip).Clone()
+		gotDx := c.Backward(dy)
+		for i := range want.Data {
+			if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
+				t.Fatalf("k=%d: y[%d] = %v, Forward + Add gives %v", k, i, got.Data[i], want.Data[i])
+			}
+		}
+		for i := range wantDx.Data {
+			if math.Float32bits(gotDx.Data[i]) != math.Float32bits(wantDx.Data[i]) {
+				t.Fatalf("k=%d: dx[%d] = %v after ForwardAdd, %v after Forward", k, i, gotDx.Data[i], wantDx.Data[i])
+			}
+		}
+	}
+}

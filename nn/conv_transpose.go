@@ -175,7 +175,7 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 				}
 			}
 			gemmPacked(&c.wp, N, 1, dcol, N, 0, dx, N)
-			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil, false)
+			scatterImages(dx, N, c.InC, P, c.dx.Data[i0*inSz:i1*inSz], nil, false, nil)
 			gatherImages(c.x.Data[i0*inSz:i1*inSz], c.InC, P, x, N)
 			Sgemm(false, true, c.InC, R, N, 1, x, N, dcol, N, beta, pw, R)
 			beta = 1

@@ -37,8 +37,7 @@ import (
 // is also used elsewhere (here relu(x), x being the skip) stay layers.
 type resBlock struct {
 	relu1  nn.ReLU
-	c1, c2 *nn.Conv2d // c1 with its ReLU fused
-	add    nn.Add
+	c1, c2 *nn.Conv2d // c1 with its ReLU fused, c2 adding the skip
 	acc    nn.Accumulate
 }
 
@@ -52,8 +51,7 @@ func newResBlock(name string, h, rh int, rng *nn.RNG) *resBlock {
 }
 
 func (r *resBlock) Forward(x *nn.Tensor) *nn.Tensor {
-	y := r.c2.Forward(r.c1.Forward(r.relu1.Forward(x)))
-	return r.add.Forward(x, y)
+	return r.c2.ForwardAdd(r.c1.Forward(r.relu1.Forward(x)), x)
 }
 
 // Backward passes dy to the branch as it is (c2 only reads it) and adds it

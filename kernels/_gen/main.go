@@ -651,10 +651,10 @@ func genRowsScatterAdd() {
 // bias added (flags bit 0) and the ReLU applied (bit 1) on the way, so a
 // 7x7 channel of a batch is one call rather than a Go loop per 49 floats.
 func genBiasRows() {
-	TEXT("biasRowsAVX512", NOSPLIT, "func(rows, n int, src *float32, srcStride int, dst *float32, dstStride int, bias float32, flags int)")
+	TEXT("biasRowsAVX512", NOSPLIT, "func(rows, n int, src *float32, srcStride int, dst *float32, dstStride int, res *float32, bias float32, flags int)")
 	Doc("biasRowsAVX512 sets dst[r*dstStride+j] = f(src[r*srcStride+j]) for r < rows, j < n, where f adds bias",
-		"when flags&1 and then rectifies like reluAVX512 when flags&2.")
-	rows, n, src, ss, dst, ds, flags, j, s, d := RBX, RCX, RSI, R8, RDI, R9, R10, R11, R12, R13
+		"when flags&1, then rectifies like reluAVX512 when flags&2, then adds res[r*dstStride+j] when flags&4.")
+	rows, n, src, ss, dst, ds, flags, j, s, d, res, rr := RBX, RCX, RSI, R8, RDI, R9, R10, R11, R12, R13, RDX, RAX
 	Load(Param("rows"), rows)
 	Load(Param("n"), n)
 	Load(Param("src"), src)
@@ -662,7 +662,8 @@ func genBiasRows() {
 	Load(Param("dst"), dst)
 	Load(Param("dstStride"), ds)
 	Load(Param("flags"), flags)
-	VBROADCASTSS(NewParamAddr("bias", 48), Z31)
+	Load(Param("res"), res)
+	VBROADCASTSS(NewParamAddr("bias", 56), Z31)
 	VXORPS(Z30, Z30, Z30)
 	SHLQ(U8(2), ss)
 	SHLQ(U8(2), ds)
@@ -690,6 +691,15 @@ func genBiasRows() {
 		VCMPPS(U8(6), Z30, Z0, K1) // NLE_UQ: !(x <= 0), so NaN stays and -0 goes
 		VMOVUPS_Z(Z0, K1, Z0)
 		Label(fmt.Sprintf("norelu%v", mask))
+		TESTQ(U32(4), flags)
+		JZ(LabelRef(fmt.Sprintf("nores%v", mask)))
+		if mask {
+			VMOVUPS_Z(Mem{Base: rr}, K2, Z1)
+		} else {
+			VMOVUPS(Mem{Base: rr}, Z1)
+		}
+		VADDPS(Z1, Z0, Z0)
+		Label(fmt.Sprintf("nores%v", mask))
 		if mask {
 			VMOVUPS(Z0, K2, Mem{Base: d})
 		} else {
@@ -701,6 +711,7 @@ func genBiasRows() {
 	Label("row")
 	MOVQ(src, s)
 	MOVQ(dst, d)
+	MOVQ(res, rr)
 	MOVQ(n, j)
 	CMPQ(j, U8(16))
 	JL(LabelRef("tail"))
@@ -708,6 +719,7 @@ func genBiasRows() {
 	vec(false)
 	ADDQ(U8(64), s)
 	ADDQ(U8(64), d)
+	ADDQ(U8(64), rr)
 	SUBQ(U8(16), j)
 	CMPQ(j, U8(16))
 	JGE(LabelRef("loop"))
@@ -718,6 +730,7 @@ func genBiasRows() {
 	Label("next")
 	ADDQ(ss, src)
 	ADDQ(ds, dst)
+	ADDQ(ds, res)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
 	Label("done")
