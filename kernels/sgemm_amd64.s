@@ -1516,6 +1516,80 @@ done:
 	VZEROUPPER
 	RET
 
+// func argminColsAVX512(k int, dist *float32, ld int, norms *float32, mask int, best *float32, bestK *int32)
+// Requires: AVX, AVX512F
+TEXT ·argminColsAVX512(SB), NOSPLIT, $0-56
+	MOVQ         k+0(FP), CX
+	MOVQ         dist+8(FP), SI
+	MOVQ         ld+16(FP), R8
+	MOVQ         norms+24(FP), R9
+	SHLQ         $0x02, R8
+	MOVQ         mask+32(FP), AX
+	KMOVW        AX, K4
+	SHRQ         $0x10, AX
+	KMOVW        AX, K5
+	SHRQ         $0x10, AX
+	KMOVW        AX, K6
+	SHRQ         $0x10, AX
+	KMOVW        AX, K7
+	SHRQ         $0x10, AX
+	MOVL         $0x7f800000, AX
+	VPBROADCASTD AX, Z0
+	MOVL         $0x00000001, AX
+	VPBROADCASTD AX, Z14
+	VPXORD       Z13, Z13, Z13
+	VPXORD       Z4, Z4, Z4
+	VMOVAPS      Z0, Z1
+	VPXORD       Z5, Z5, Z5
+	VMOVAPS      Z0, Z2
+	VPXORD       Z6, Z6, Z6
+	VMOVAPS      Z0, Z3
+	VPXORD       Z7, Z7, Z7
+	TESTQ        CX, CX
+	JZ           store
+
+loop:
+	VBROADCASTSS (R9), Z12
+	VMOVUPS.Z    (SI), K4, Z8
+	VADDPS       Z12, Z8, Z8
+	VCMPPS       $0x11, Z0, Z8, K1
+	VMOVAPS      Z8, K1, Z0
+	VMOVDQA32    Z13, K1, Z4
+	VMOVUPS.Z    64(SI), K5, Z9
+	VADDPS       Z12, Z9, Z9
+	VCMPPS       $0x11, Z1, Z9, K1
+	VMOVAPS      Z9, K1, Z1
+	VMOVDQA32    Z13, K1, Z5
+	VMOVUPS.Z    128(SI), K6, Z10
+	VADDPS       Z12, Z10, Z10
+	VCMPPS       $0x11, Z2, Z10, K1
+	VMOVAPS      Z10, K1, Z2
+	VMOVDQA32    Z13, K1, Z6
+	VMOVUPS.Z    192(SI), K7, Z11
+	VADDPS       Z12, Z11, Z11
+	VCMPPS       $0x11, Z3, Z11, K1
+	VMOVAPS      Z11, K1, Z3
+	VMOVDQA32    Z13, K1, Z7
+	ADDQ         R8, SI
+	ADDQ         $0x04, R9
+	VPADDD       Z14, Z13, Z13
+	DECQ         CX
+	JNZ          loop
+
+store:
+	MOVQ      best+40(FP), DI
+	VMOVUPS   Z0, K4, (DI)
+	VMOVUPS   Z1, K5, 64(DI)
+	VMOVUPS   Z2, K6, 128(DI)
+	VMOVUPS   Z3, K7, 192(DI)
+	MOVQ      bestK+48(FP), DI
+	VMOVDQU32 Z4, K4, (DI)
+	VMOVDQU32 Z5, K5, 64(DI)
+	VMOVDQU32 Z6, K6, 128(DI)
+	VMOVDQU32 Z7, K7, 192(DI)
+	VZEROUPPER
+	RET
+
 // func reluAVX512(n int, x *float32, y *float32)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·reluAVX512(SB), NOSPLIT, $0-24

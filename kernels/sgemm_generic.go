@@ -34,3 +34,7 @@ func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, 
 func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32) {
 	panic("kernels: no assembly panel loads in this build")
 }
+
+func argminColsAVX512(k int, dist *float32, ld int, norms *float32, mask int, best *float32, bestK *int32) {
+	panic("kernels: no assembly argmin in this build")
+}

@@ -40,6 +40,10 @@ func rowsScatterAddAVX512(dst *float32, off int, dstStride int, dstPlane int, sr
 // when flags&1, then rectifies like reluAVX512 when flags&2, then adds res[r*dstStride+j] when flags&4.
 func biasRowsAVX512(rows int, n int, src *float32, srcStride int, dst *float32, dstStride int, res *float32, bias float32, flags int)
 
+// argminColsAVX512 sets best[r] = min over q < k of dist[q*ld+r]+norms[q] and bestK[r] = the first such q,
+// for the columns r < 64 whose bit is set in mask (the rest are neither read nor written).
+func argminColsAVX512(k int, dist *float32, ld int, norms *float32, mask int, best *float32, bestK *int32)
+
 // reluAVX512 sets y[i] = max(x[i], 0) (Go's max: NaN kept, -0 to +0) for i < n.
 func reluAVX512(n int, x *float32, y *float32)
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -154,18 +155,7 @@ func (q *Quantizer) nearestTiles(worker, lo, hi int) {
 		// Walk the codes in order, keeping each column's first minimum:
 		// the same choice as scanning each row for its first minimum.
 		best, bestK := q.best[worker][:rows], q.bestK[worker][:rows]
-		for r := range best {
-			best[r] = float32(math.Inf(1))
-			bestK[r] = 0
-		}
-		for k := 0; k < q.K; k++ {
-			en := q.eNorm[k]
-			for r, v := range dist[k*rows : (k+1)*rows] {
-				if v += en; v < best[r] {
-					best[r], bestK[r] = v, int32(k)
-				}
-			}
-		}
+		kernels.ArgminColumns(dist, rows, q.K, rows, q.eNorm, best, bestK)
 		copy(idx[r0:r0+rows], bestK)
 	}
 }

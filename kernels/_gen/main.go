@@ -24,6 +24,7 @@ func main() {
 	genRowsGather()
 	genRowsScatterAdd()
 	genBiasRows()
+	genArgminCols()
 	genRelu(false)
 	genRelu(true)
 	genPeakAVX2()
@@ -642,6 +643,71 @@ func genRowsScatterAdd() {
 	DECQ(planes)
 	JNZ(LabelRef("plane"))
 	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genArgminCols emits the quantizer's nearest-code search over a tile of
+// distances: for up to 64 columns at once (four vectors of bests and
+// their indices in registers) it walks the k rows in order, adding each
+// row's norm and keeping a column's value only when strictly smaller, so
+// the first minimum wins, as in the scalar loop.
+func genArgminCols() {
+	TEXT("argminColsAVX512", NOSPLIT, "func(k int, dist *float32, ld int, norms *float32, mask int, best *float32, bestK *int32)")
+	Doc("argminColsAVX512 sets best[r] = min over q < k of dist[q*ld+r]+norms[q] and bestK[r] = the first such q,",
+		"for the columns r < 64 whose bit is set in mask (the rest are neither read nor written).")
+	k, dist, ld, norms, m, out := RCX, RSI, R8, R9, RAX, RDI
+	Load(Param("k"), k)
+	Load(Param("dist"), dist)
+	Load(Param("ld"), ld)
+	Load(Param("norms"), norms)
+	SHLQ(U8(2), ld)
+	lanes := []Op{K4, K5, K6, K7}
+	Load(Param("mask"), m)
+	for v := 0; v < 4; v++ {
+		KMOVW(m.As32(), lanes[v].(Register))
+		SHRQ(U8(16), m)
+	}
+	best := func(v int) VecPhysical { return zmm(v) }
+	bestK := func(v int) VecPhysical { return zmm(4 + v) }
+	t := func(v int) VecPhysical { return zmm(8 + v) }
+	norm, q, one := Z12, Z13, Z14
+	MOVL(U32(0x7f800000), EAX) // +Inf
+	VPBROADCASTD(EAX, best(0))
+	MOVL(U32(1), EAX)
+	VPBROADCASTD(EAX, one)
+	VPXORD(q, q, q)
+	for v := 0; v < 4; v++ {
+		if v > 0 {
+			VMOVAPS(best(0), best(v))
+		}
+		VPXORD(bestK(v), bestK(v), bestK(v))
+	}
+	TESTQ(k, k)
+	JZ(LabelRef("store"))
+	Label("loop")
+	VBROADCASTSS(Mem{Base: norms}, norm)
+	for v := 0; v < 4; v++ {
+		VMOVUPS_Z(Mem{Base: dist, Disp: 64 * v}, lanes[v], t(v))
+		VADDPS(norm, t(v), t(v))
+		VCMPPS(U8(0x11), best(v), t(v), K1) // LT_OQ: t < best (NaN never wins)
+		VMOVAPS(t(v), K1, best(v))
+		VMOVDQA32(q, K1, bestK(v))
+	}
+	ADDQ(ld, dist)
+	ADDQ(U8(4), norms)
+	VPADDD(one, q, q)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("store")
+	Load(Param("best"), out)
+	for v := 0; v < 4; v++ {
+		VMOVUPS(best(v), lanes[v], Mem{Base: out, Disp: 64 * v})
+	}
+	Load(Param("bestK"), out)
+	for v := 0; v < 4; v++ {
+		VMOVDQU32(bestK(v), lanes[v], Mem{Base: out, Disp: 64 * v})
+	}
 	VZEROUPPER()
 	RET()
 }
