@@ -1,9 +1,12 @@
 package nn
 
 import (
+	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParallelForCoversRangeOnce(t *testing.T) {
@@ -52,5 +55,43 @@ func TestParallelForAndEnsureDoNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("ParallelFor + Ensure allocate %.1f times per call", allocs)
+	}
+}
+
+// Many goroutines calling ParallelFor at once claim pool goroutines from
+// each other; every call must still cover its range exactly once, also
+// across pauses long enough for the pool to park (poolSpin) and be woken.
+func TestParallelForConcurrentCallers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := 0; it < 200; it++ {
+				n := 1 + (g*31+it*7)%97
+				seen := make([]int32, n)
+				ParallelFor(n, func(w, lo, hi int) {
+					for i := lo; i < hi; i++ {
+						atomic.AddInt32(&seen[i], 1)
+					}
+				})
+				for i, c := range seen {
+					if c != 1 {
+						errs <- fmt.Sprintf("caller %d call %d: item %d of %d visited %d times", g, it, i, n, c)
+						return
+					}
+				}
+				if it%50 == 0 {
+					time.Sleep(2 * poolSpin) // let the pool park
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
 	}
 }

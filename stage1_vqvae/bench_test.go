@@ -1,6 +1,8 @@
 package vqvae
 
 import (
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,4 +130,51 @@ func BenchmarkTrainStepPhases(b *testing.B) {
 		b.ReportMetric(float64(spent[i].Microseconds())/1e3/float64(b.N), n+"_ms")
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
+}
+
+// BenchmarkTrainStepScaling measures how stage-one training scales from
+// one core to all of them inside one process: rounds of 3 steps with
+// GOMAXPROCS=1 then 3 with GOMAXPROCS=NumCPU, alternating, so that both
+// settings see the same host conditions (on a shared virtual machine the
+// speed drifts by +-15% within minutes, more than between two separate
+// runs can be trusted). It reports the img/s of each setting over all
+// rounds and the median of the per-round ratios.
+func BenchmarkTrainStepScaling(b *testing.B) {
+	cpus := runtime.NumCPU()
+	if cpus < 2 {
+		b.Skip("one CPU: nothing to scale to")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	step, batch := trainStep(b)
+	s := 1
+	timed := func(procs, steps int) time.Duration {
+		runtime.GOMAXPROCS(procs)
+		step(s, nil) // settle: scratch for the worker count, caches
+		s++
+		t0 := time.Now()
+		for i := 0; i < steps; i++ {
+			step(s, nil)
+			s++
+		}
+		return time.Since(t0)
+	}
+	const steps = 3
+	var t1, tn time.Duration
+	var ratios []float64
+	b.ResetTimer()
+	for b.Loop() {
+		a := timed(1, steps)
+		c := timed(cpus, steps)
+		t1, tn = t1+a, tn+c
+		ratios = append(ratios, a.Seconds()/c.Seconds())
+	}
+	slices.Sort(ratios)
+	med := ratios[len(ratios)/2]
+	if len(ratios)%2 == 0 {
+		med = (ratios[len(ratios)/2-1] + med) / 2
+	}
+	imgs := float64(b.N * steps * batch)
+	b.ReportMetric(imgs/t1.Seconds(), "img/s_1cpu")
+	b.ReportMetric(imgs/tn.Seconds(), "img/s_ncpu")
+	b.ReportMetric(med, "median_ratio")
 }
