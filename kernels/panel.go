@@ -193,3 +193,130 @@ func panelGatherGo(dst, src []float32, chStride int, offs []int32, masks []uint3
 		}
 	}
 }
+
+// SgemmSource is Sgemm with op(B) (k x n) written into the packing buffer
+// by src: C = alpha*op(A)*B + beta*C on the calling goroutine, where
+// op(A) is m x k (A^T when transA). Bit-identical to Sgemm on the matrix
+// src describes. It panics when PanelWidth() == 0.
+func SgemmSource(transA bool, m, n, k int, alpha float32, a []float32, lda int, src PanelSource, beta float32, c []float32, ldc int) {
+	kern := kernelFor(m)
+	if kern == nil {
+		panic("kernels: SgemmSource needs an assembly kernel")
+	}
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: SgemmSource: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	checkMatrix("a", a, lda, ar, ac)
+	checkMatrix("c", c, ldc, m, n)
+	addFLOPs(m, n, k)
+	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
+		return
+	}
+	pr := problem{kern: kern, transA: transA, m: m, n: n, k: k,
+		alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc, src: src}
+	pr.run(0, m, 0, n)
+}
+
+// GatherGrid is the pattern of one nr-wide panel of a patch matrix read
+// along its windows (the transposed patch matrix a weight gradient's GEMM
+// reads, one row per window position): row p, lane l reads
+// src[row[p] + lane[l]] where bit l of mask[p] is set, else 0. Row offsets
+// may be negative (a window hanging over the top-left padding) as long as
+// every read under a mask bit is inside src. Build it with Reset, SetLane,
+// SetRow and Finish.
+type GatherGrid struct {
+	nr      int
+	lanes   []int32
+	rows    []int32
+	masks   []uint32
+	lo, hi  int // smallest and largest offset under a mask bit (hi < lo: none)
+	ready   bool
+	laneSet uint32
+}
+
+// Reset empties g for rows rows of nr <= 32 lanes.
+func (g *GatherGrid) Reset(rows, nr int) {
+	if rows < 0 || nr < 1 || nr > 32 {
+		panic(fmt.Sprintf("kernels: GatherGrid with %d rows of %d lanes", rows, nr))
+	}
+	g.nr, g.ready, g.laneSet = nr, false, 0
+	g.lanes = resize(g.lanes, max(nr, 32))
+	clear(g.lanes)
+	g.rows = resize(g.rows, rows)
+	clear(g.rows)
+	g.masks = resize(g.masks, rows)
+	clear(g.masks)
+}
+
+// SetLane sets lane l's offset.
+func (g *GatherGrid) SetLane(l, off int) {
+	if l < 0 || l >= g.nr || off < math.MinInt32 || off > math.MaxInt32 {
+		panic(fmt.Sprintf("kernels: GatherGrid.SetLane(%d, %d) with %d lanes", l, off, g.nr))
+	}
+	g.lanes[l] = int32(off)
+	g.laneSet |= 1 << l
+	g.ready = false
+}
+
+// SetRow sets row p's offset and the lanes it reads.
+func (g *GatherGrid) SetRow(p, off int, mask uint32) {
+	if p < 0 || p >= len(g.rows) || off < math.MinInt32 || off > math.MaxInt32 {
+		panic(fmt.Sprintf("kernels: GatherGrid.SetRow(%d, %d) with %d rows", p, off, len(g.rows)))
+	}
+	g.rows[p], g.masks[p] = int32(off), mask
+	g.ready = false
+}
+
+// Finish checks g and prepares it for Gather after the last Set.
+func (g *GatherGrid) Finish() {
+	g.lo, g.hi = math.MaxInt, math.MinInt
+	for p, m := range g.masks {
+		if m&^g.laneSet != 0 {
+			panic(fmt.Sprintf("kernels: GatherGrid row %d reads lanes %#x that have no offset", p, m&^g.laneSet))
+		}
+		for l := 0; l < g.nr; l++ {
+			if m&(1<<l) != 0 {
+				o := int(g.rows[p]) + int(g.lanes[l])
+				g.lo, g.hi = min(g.lo, o), max(g.hi, o)
+			}
+		}
+	}
+	if g.lo <= g.hi && (g.lo < 0 || g.hi > math.MaxInt32) {
+		panic(fmt.Sprintf("kernels: GatherGrid reads offsets [%d, %d]", g.lo, g.hi))
+	}
+	g.ready = true
+}
+
+// Gather writes rows p0..p0+n-1 into dst (n groups of nr floats).
+func (g *GatherGrid) Gather(dst, src []float32, p0, n int) {
+	if n <= 0 {
+		return
+	}
+	if !g.ready {
+		panic("kernels: GatherGrid.Gather before Finish")
+	}
+	if p0 < 0 || p0+n > len(g.rows) || len(dst) < n*g.nr {
+		panic(fmt.Sprintf("kernels: GatherGrid.Gather of rows [%d, %d) of %d into %d floats", p0, p0+n, len(g.rows), len(dst)))
+	}
+	if g.lo <= g.hi && g.hi >= len(src) {
+		panic(fmt.Sprintf("kernels: GatherGrid.Gather reads src[%d], past its %d floats", g.hi, len(src)))
+	}
+	if hasRows && g.nr == 32 && g.lo <= g.hi {
+		panelGridAVX512(n, &src[0], &g.rows[p0], &g.masks[p0], &g.lanes[0], &dst[0])
+		return
+	}
+	for r := 0; r < n; r++ {
+		d := dst[r*g.nr : r*g.nr+g.nr]
+		row, m := int(g.rows[p0+r]), g.masks[p0+r]
+		for l := range d {
+			d[l] = 0
+			if m&(1<<l) != 0 {
+				d[l] = src[row+int(g.lanes[l])]
+			}
+		}
+	}
+}

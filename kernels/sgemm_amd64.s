@@ -1076,6 +1076,43 @@ done:
 	VZEROUPPER
 	RET
 
+// func panelGridAVX512(n int, src *float32, rows *int32, masks *uint32, lanes *int32, dst *float32)
+// Requires: AVX, AVX512F
+TEXT ·panelGridAVX512(SB), NOSPLIT, $0-48
+	MOVQ      n+0(FP), CX
+	MOVQ      src+8(FP), SI
+	MOVQ      rows+16(FP), R8
+	MOVQ      masks+24(FP), R9
+	MOVQ      lanes+32(FP), R10
+	MOVQ      dst+40(FP), DI
+	VMOVDQU32 (R10), Z0
+	VMOVDQU32 64(R10), Z1
+	TESTQ     CX, CX
+	JZ        done
+
+loop:
+	MOVLQSX    (R8), AX
+	LEAQ       (SI)(AX*4), AX
+	MOVL       (R9), DX
+	KMOVW      DX, K1
+	SHRL       $0x10, DX
+	KMOVW      DX, K2
+	VPXORD     Z2, Z2, Z2
+	VPXORD     Z3, Z3, Z3
+	VGATHERDPS (AX)(Z0*4), K1, Z2
+	VGATHERDPS (AX)(Z1*4), K2, Z3
+	VMOVUPS    Z2, (DI)
+	VMOVUPS    Z3, 64(DI)
+	ADDQ       $0x80, DI
+	ADDQ       $0x04, R8
+	ADDQ       $0x04, R9
+	DECQ       CX
+	JNZ        loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·rowsGatherAVX512(SB), NOSPLIT, $0-112

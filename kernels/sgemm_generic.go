@@ -38,3 +38,7 @@ func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t 
 func argminColsAVX512(k int, dist *float32, ld int, norms *float32, mask int, best *float32, bestK *int32) {
 	panic("kernels: no assembly argmin in this build")
 }
+
+func panelGridAVX512(n int, src *float32, rows *int32, masks *uint32, lanes *int32, dst *float32) {
+	panic("kernels: no assembly panel grid in this build")
+}

@@ -29,6 +29,9 @@ func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *ui
 // panelLoadAVX512 is panelGatherAVX512 from a table of two masked runs per tap and half; see genPanelLoad.
 func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32)
 
+// panelGridAVX512 fills n rows of 32 floats at dst: lane l of row p = src[rows[p]+lanes[l]] where bit l of masks[p] is set, else 0.
+func panelGridAVX512(n int, src *float32, rows *int32, masks *uint32, lanes *int32, dst *float32)
+
 // rowsGatherAVX512 fills before+rows+after rows of each of planes planes of dst from src; see genRowsGather.
 func rowsGatherAVX512(dst *float32, dstStride int, dstPlane int, src *float32, off int, srcStride int, srcPlane int, planes int, before int, rows int, after int, loadMask int, compressMask int, storeMask int)
 

@@ -81,6 +81,9 @@ type Conv2d struct {
 	pats     patchPatterns // a full group's
 	tailPats patchPatterns // the last group's, when it is smaller
 	srcs     []patchSource // per worker
+	grids    patchGrids    // Backward's: a full group's
+	tailGrid patchGrids    // the last group's, when it is smaller
+	gsrcs    []gridSource  // per worker
 
 	fwdFn, bwdFn func(worker, lo, hi int) // built once so calls allocate nothing
 }
@@ -242,7 +245,19 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	K, P := c.g.rows(), c.g.cols()
 	c.chunk, c.group = gradChunk(P), gemmGroup(P)
-	c.cols = workerScratch(c.cols, K*c.group*P, true)
+	c.implicit = implicitPatches() && !c.pointwise()
+	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
+	if c.implicit {
+		nr := kernels.PanelWidth()
+		c.grids.build(&c.g, min(c.group, n), nr)
+		// Chunks are whole groups: only the batch's last group can be short.
+		if tail := n % c.group; tail != 0 && n > c.group {
+			c.tailGrid.build(&c.g, tail, nr)
+		}
+		for len(c.gsrcs) < Workers() {
+			c.gsrcs = append(c.gsrcs, gridSource{})
+		}
+	}
 	c.dcols = workerScratch(c.dcols, K*c.group*P, true)
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
 	chunks := FixedChunks(n, c.chunk)
@@ -270,14 +285,25 @@ func (c *Conv2d) backwardChunks(worker, lo, hi int) {
 		for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
 			i1 := min(i0+c.group, n)
 			N := (i1 - i0) * P
-			col, dcol, dy := c.cols[worker][:K*N], c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
-			c.lower(col, i0, i1)
+			dcol, dy := c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
 			if c.ReLU {
 				gatherImagesWhere(c.dy.Data[i0*outSz:i1*outSz], c.out.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
 			} else {
 				gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
 			}
-			Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
+			if c.implicit {
+				src := &c.gsrcs[worker]
+				src.p = &c.grids
+				if i1-i0 != c.grids.images {
+					src.p = &c.tailGrid
+				}
+				src.x = c.x.Data[i0*inSz : i1*inSz]
+				kernels.SgemmSource(false, c.OutC, K, N, 1, dy, N, src, beta, pw, K)
+			} else {
+				col := c.cols[worker][:K*N]
+				c.lower(col, i0, i1)
+				Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
+			}
 			if c.Bias != nil {
 				for o := range pb {
 					s := sum32(dy[o*N : (o+1)*N])

@@ -83,3 +83,67 @@ func implicitPatches() bool {
 
 // explicitPatchesOnly turns the implicit path off (tests compare the two).
 var explicitPatchesOnly = false
+
+// patchGrids is the transposed patch matrix of a group of images, in
+// nr-wide panels of patch rows (channel, tap): the B operand of the weight
+// gradient's GEMM, dW += dY * cols^T, read by window position. Lane l of a
+// panel is a fixed offset within an image (channel and tap), row p the
+// window's top-left corner in its image, so one kernels.GatherGrid per
+// panel covers all positions.
+type patchGrids struct {
+	g      convGeom
+	images int
+	nr     int
+	grids  []kernels.GatherGrid
+}
+
+func (p *patchGrids) build(g *convGeom, images, nr int) {
+	if p.g == *g && p.images == images && p.nr == nr {
+		return
+	}
+	p.g, p.images, p.nr = *g, images, nr
+	P, inSz, taps, K := g.cols(), g.C*g.H*g.W, g.KH*g.KW, g.rows()
+	n := images * P
+	panels := (K + nr - 1) / nr
+	for len(p.grids) < panels {
+		p.grids = append(p.grids, kernels.GatherGrid{})
+	}
+	p.grids = p.grids[:panels]
+	for pi := range p.grids {
+		grid := &p.grids[pi]
+		grid.Reset(n, nr)
+		var ki, kj [32]int
+		lanes := min(nr, K-pi*nr)
+		for l := 0; l < lanes; l++ {
+			q := pi*nr + l
+			c, t := q/taps, q%taps
+			ki[l], kj[l] = t/g.KW, t%g.KW
+			grid.SetLane(l, c*g.H*g.W+ki[l]*g.W+kj[l])
+		}
+		for j := 0; j < n; j++ {
+			img, o := j/P, j%P
+			y0, x0 := o/g.OW*g.S-g.PH, o%g.OW*g.S-g.PW
+			var mask uint32
+			for l := 0; l < lanes; l++ {
+				y, x := y0+ki[l], x0+kj[l]
+				if y >= 0 && y < g.H && x >= 0 && x < g.W {
+					mask |= 1 << l
+				}
+			}
+			grid.SetRow(j, img*inSz+y0*g.W+x0, mask)
+		}
+		grid.Finish()
+	}
+}
+
+// gridSource is one worker's kernels.PanelSource for the weight gradient.
+type gridSource struct {
+	p *patchGrids
+	x []float32 // the group's images
+}
+
+func (s *gridSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
+	for jr := 0; jr < nb; jr += nr {
+		s.p.grids[(j0+jr)/nr].Gather(dst[jr*kb:jr*kb+nr*kb], s.x, p0, kb)
+	}
+}

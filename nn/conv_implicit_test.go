@@ -8,9 +8,9 @@ import (
 	"github.com/vqgen/vqgen/kernels"
 )
 
-// TestConvImplicitPatchesMatchExplicit requires the forward pass that
-// gathers its patches inside the GEMM to give the same bits as the one
-// that writes the im2col matrix, for every kernel path with assembly and
+// TestConvImplicitPatchesMatchExplicit requires the forward and backward
+// passes that gather their patches inside the GEMMs to give the same bits
+// (y, dx, dW, db) as the ones that write the im2col matrix, for every kernel path with assembly and
 // for geometries with padding on every side, stride 2, non-square kernels,
 // masks, batches that leave a smaller last group, and a batch smaller than
 // one group.
@@ -46,16 +46,30 @@ func TestConvImplicitPatchesMatchExplicit(t *testing.T) {
 					}
 				}
 				x := randTensor(rng, tc.n, tc.inC, tc.h, tc.w)
-				got := c.Forward(x).Clone()
+				oh, ow := c.OutSize(tc.h, tc.w)
+				dy := randTensor(rng, tc.n, tc.outC, oh, ow)
+				pass := func() (y, dx, dw, db *Tensor) {
+					c.Weight.Grad.Zero()
+					c.Bias.Grad.Zero()
+					y = c.Forward(x).Clone()
+					dx = c.Backward(dy).Clone()
+					return y, dx, c.Weight.Grad.Clone(), c.Bias.Grad.Clone()
+				}
+				y, dx, dw, db := pass()
 				if !c.implicit {
-					t.Fatal("the forward pass did not take the implicit path")
+					t.Fatal("the conv did not take the implicit path")
 				}
 				explicitPatchesOnly = true
-				want := c.Forward(x).Clone()
+				wy, wdx, wdw, wdb := pass()
 				explicitPatchesOnly = false
-				for i := range want.Data {
-					if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
-						t.Fatalf("y[%d] = %v, im2col path gives %v", i, got.Data[i], want.Data[i])
+				for _, cmp := range []struct {
+					name      string
+					got, want *Tensor
+				}{{"y", y, wy}, {"dx", dx, wdx}, {"dW", dw, wdw}, {"db", db, wdb}} {
+					for i := range cmp.want.Data {
+						if math.Float32bits(cmp.got.Data[i]) != math.Float32bits(cmp.want.Data[i]) {
+							t.Fatalf("%s[%d] = %v, im2col path gives %v", cmp.name, i, cmp.got.Data[i], cmp.want.Data[i])
+						}
 					}
 				}
 			})

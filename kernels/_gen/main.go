@@ -21,6 +21,7 @@ func main() {
 	genPackGather()
 	genPanelGather()
 	genPanelLoad()
+	genPanelGrid()
 	genRowsGather()
 	genRowsScatterAdd()
 	genBiasRows()
@@ -450,6 +451,48 @@ func genPanelLoad() {
 	XORQ(t, t)
 	ADDQ(chs, src)
 	Label("next")
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// genPanelGrid emits the packer of a transposed implicit B (a patch
+// matrix read along its windows, as a weight gradient's GEMM reads it):
+// row p of the 32-wide panel gathers src[rows[p] + lanes[l]] for the
+// lanes l of masks[p], zero elsewhere; the lane offsets stay in two
+// registers and only the row's base and mask change.
+func genPanelGrid() {
+	TEXT("panelGridAVX512", NOSPLIT, "func(n int, src *float32, rows *int32, masks *uint32, lanes *int32, dst *float32)")
+	Doc("panelGridAVX512 fills n rows of 32 floats at dst: lane l of row p = src[rows[p]+lanes[l]] where bit l of masks[p] is set, else 0.")
+	n, src, rows, masks, lanes, dst, b, m := RCX, RSI, R8, R9, R10, RDI, RAX, RDX
+	Load(Param("n"), n)
+	Load(Param("src"), src)
+	Load(Param("rows"), rows)
+	Load(Param("masks"), masks)
+	Load(Param("lanes"), lanes)
+	Load(Param("dst"), dst)
+	VMOVDQU32(Mem{Base: lanes}, Z0)
+	VMOVDQU32(Mem{Base: lanes, Disp: 64}, Z1)
+	TESTQ(n, n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	MOVLQSX(Mem{Base: rows}, b)
+	LEAQ(Mem{Base: src, Index: b, Scale: 4}, b)
+	MOVL(Mem{Base: masks}, m.As32())
+	KMOVW(m.As32(), K1)
+	SHRL(U8(16), m.As32())
+	KMOVW(m.As32(), K2)
+	VPXORD(Z2, Z2, Z2)
+	VPXORD(Z3, Z3, Z3)
+	VGATHERDPS(Mem{Base: b, Index: Z0, Scale: 4}, K1, Z2)
+	VGATHERDPS(Mem{Base: b, Index: Z1, Scale: 4}, K2, Z3)
+	VMOVUPS(Z2, Mem{Base: dst})
+	VMOVUPS(Z3, Mem{Base: dst, Disp: 64})
+	ADDQ(U8(128), dst)
+	ADDQ(U8(4), rows)
+	ADDQ(U8(4), masks)
 	DECQ(n)
 	JNZ(LabelRef("loop"))
 	Label("done")
