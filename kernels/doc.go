@@ -2,9 +2,14 @@
 // GEMM with assembly micro-kernels (AVX-512, AVX2+FMA) chosen at run time,
 // and gonum's pure-Go Sgemm as the portable fallback (selected on other
 // CPUs and by the noasm build tag). PackedA packs a GEMM's left operand once
-// for many products (a layer's weights). Besides the GEMM: masked-vector
-// row movers for im2col/col2im on small images (RowsGather,
-// RowsScatterAdd) and ReLU (Relu, ReluBackward), all exact, with portable
+// for many products (a layer's weights). SgemmPackedASource and
+// SgemmSource take op(B) from a PanelSource that writes the packed panels
+// itself: a convolution's patch matrix gathered straight from the images
+// (GatherPattern, GatherGrid) instead of written out by im2col and copied
+// again. Besides the GEMM: masked-vector row movers for im2col/col2im on
+// small images (RowsGather, RowsScatterAdd), the conv epilogue (BiasRows:
+// bias, ReLU and a residual on the way to NCHW), the nearest-code argmin
+// (ArgminColumns) and ReLU (Relu, ReluBackward), all exact, with portable
 // loops as their twins.
 //
 // # The blocked product
@@ -16,7 +21,8 @@
 // and an mc x kc slab of op(A) into mr-row micro-panels, each small enough to
 // stay in L1 while the micro-kernel sweeps it across every B micro-panel.
 // The micro-kernel keeps an mr x nr tile of C in registers
-// (14x32 = 28 zmm on AVX-512, 6x16 = 12 ymm on AVX2) and, for each k,
+// (14x32 = 28 zmm on AVX-512, or 8x32 for m <= 256 that 8 rows tile with
+// less padding; 6x16 = 12 ymm on AVX2) and, for each k,
 // loads one row of the B micro-panel and FMAs it with mr broadcasts of A:
 //
 //	acc[r][:] += A[i+r][p] * B[p][j:j+nr]   for p in the k block,
