@@ -205,6 +205,7 @@ func parseRange(s string, n int) (int, int, error) {
 func encodeWithProgress(cmd *cobra.Command, m *vqvae.Model, ds *datasets.Dataset, out string, overwrite bool) error {
 	bar := newProgress(cmd.ErrOrStderr(), "encode "+filepath.Base(out), ds.N)
 	bar.setRate(1, "img")
+	bar.startAt(0) // counted in images, 500 per update
 	start := time.Now()
 	err := vqvae.EncodeDataset(m, ds, out, overwrite, 500, func(done, _ int) { bar.Update(done) })
 	bar.Done()

@@ -172,6 +172,7 @@ type editResult struct {
 
 func runEditOn(cmd *cobra.Command, m *vqvae.Model, p prior.Prior, grid []int32, keep []bool, opt sampler.EditOptions) (*editResult, error) {
 	bar := newProgress(cmd.ErrOrStderr(), "edit "+opt.Method, 1)
+	bar.startAt(0)
 	start := time.Now()
 	g, err := sampler.Edit(p, grid, keep, opt, func(done, total int) {
 		bar.total = total

@@ -107,6 +107,12 @@ func newProgress(w io.Writer, label string, total int) *progress {
 	return p
 }
 
+// startAt declares that the loop begins with done steps already done (0
+// for a fresh one). Without it the first Update is taken to follow one
+// step of work, which suits loops counted in steps (a resumed training)
+// but not progress counted in items that advance by a batch at a time.
+func (p *progress) startAt(done int) { p.base, p.started = done, true }
+
 // setRate makes the bar show units/s for n units per step.
 func (p *progress) setRate(n int, unit string) { p.unitsPerStep, p.unit = n, unit }
 

@@ -75,6 +75,25 @@ func TestProgressResumedETA(t *testing.T) {
 	}
 }
 
+// Progress counted in items that advance a batch at a time (encoding:
+// 500 images per update) must count the first batch in its rate.
+func TestProgressStartAtZero(t *testing.T) {
+	var buf bytes.Buffer
+	p := newTestProgress(&buf, 2000, time.Second)
+	p.setRate(1, "img")
+	p.every = 500
+	p.startAt(0)
+	for done := 500; done <= 2000; done += 500 {
+		p.Update(done)
+	}
+	lines := strings.Split(strings.TrimRight(buf.String(), "\n"), "\n")
+	// One clock reading (1 s) per update: 500 images per second throughout.
+	if len(lines) != 4 || lines[0] != "vqvae step 500/2000 (25%) img/s=500 eta=3s" ||
+		lines[3] != "vqvae step 2000/2000 (100%) img/s=500 took=4s" {
+		t.Errorf("got %q", lines)
+	}
+}
+
 func TestProgressTerminalRedraws(t *testing.T) {
 	var buf bytes.Buffer
 	p := newTestProgress(&buf, 50, 30*time.Millisecond)

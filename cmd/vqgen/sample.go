@@ -115,6 +115,7 @@ func drawImages(cmd *cobra.Command, label string, m *vqvae.Model, p prior.Prior,
 	hw := p.Info().Positions()
 	bar := newProgress(cmd.ErrOrStderr(), label, opt.N*hw)
 	bar.every = max(1, opt.N*hw/10)
+	bar.startAt(0) // counted in cells, a batch of grids per update
 	start := time.Now()
 	g, err := sampler.Sample(p, opt, func(done, _ int) { bar.Update(done) })
 	bar.Done()
