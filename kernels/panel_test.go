@@ -99,21 +99,18 @@ func TestGatherPatternRefusesOutOfRange(t *testing.T) {
 	g.Gather(make([]float32, 5*32), src, 10, 0, 5)
 }
 
-// matrixSource packs a row-major k x n matrix the way packB does, one
-// float at a time: the reference layout for PanelSource.
-type matrixSource struct {
-	b   []float32
-	ldb int
-}
+// funcSource packs op(B)[r][c] = at(r, c) the way packB lays panels out,
+// one float at a time: the reference layout for PanelSource.
+type funcSource struct{ at func(r, c int) float32 }
 
-func (s *matrixSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
+func (s funcSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
 	for jr := 0; jr < nb; jr += nr {
 		panel := dst[jr*kb : jr*kb+nr*kb]
 		for q := 0; q < kb; q++ {
 			for c := 0; c < nr; c++ {
 				var v float32
 				if jr+c < nb {
-					v = s.b[(p0+q)*s.ldb+j0+jr+c]
+					v = s.at(p0+q, j0+jr+c)
 				}
 				panel[q*nr+c] = v
 			}
@@ -148,7 +145,8 @@ func TestSgemmPackedASourceMatchesPackedA(t *testing.T) {
 			want := append([]float32(nil), c0...)
 			SgemmPackedA(&pa, false, c.n, c.alpha, b, c.n, c.beta, want, c.n)
 			got := append([]float32(nil), c0...)
-			SgemmPackedASource(&pa, c.n, &matrixSource{b, c.n}, c.alpha, c.beta, got, c.n)
+			rowMajor := funcSource{func(r, col int) float32 { return b[r*c.n+col] }}
+			SgemmPackedASource(&pa, c.n, rowMajor, c.alpha, c.beta, got, c.n)
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%s %+v: [%d] = %v, SgemmPackedA gives %v", path, c, i, got[i], want[i])
@@ -240,27 +238,6 @@ func TestGatherGridRefusesBadReads(t *testing.T) {
 	mustPanic("a lane without offset", g.Finish)
 }
 
-// transposedSource packs op(B) = M^T for a row-major n x k matrix M.
-type transposedSource struct {
-	m   []float32
-	ldm int
-}
-
-func (s *transposedSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
-	for jr := 0; jr < nb; jr += nr {
-		panel := dst[jr*kb : jr*kb+nr*kb]
-		for q := 0; q < kb; q++ {
-			for c := 0; c < nr; c++ {
-				var v float32
-				if jr+c < nb {
-					v = s.m[(j0+jr+c)*s.ldm+p0+q]
-				}
-				panel[q*nr+c] = v
-			}
-		}
-	}
-}
-
 // TestSgemmSourceMatchesSgemm requires bit-identical products from
 // SgemmSource and Sgemm with op(B) = B^T, on every assembly path and
 // gemmCases shape.
@@ -282,7 +259,8 @@ func TestSgemmSourceMatchesSgemm(t *testing.T) {
 			want := append([]float32(nil), c0...)
 			Sgemm(c.tA, true, c.m, c.n, c.k, c.alpha, a, lda, b, c.k, c.beta, want, c.n)
 			got := append([]float32(nil), c0...)
-			SgemmSource(c.tA, c.m, c.n, c.k, c.alpha, a, lda, &transposedSource{b, c.k}, c.beta, got, c.n)
+			transposed := funcSource{func(r, col int) float32 { return b[col*c.k+r] }}
+			SgemmSource(c.tA, c.m, c.n, c.k, c.alpha, a, lda, transposed, c.beta, got, c.n)
 			for i := range want {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%s %+v: [%d] = %v, Sgemm gives %v", path, c, i, got[i], want[i])

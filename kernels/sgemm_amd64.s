@@ -988,11 +988,11 @@ done:
 // func panelGatherAVX512(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32)
 // Requires: AVX, AVX512F
 TEXT ·panelGatherAVX512(SB), NOSPLIT, $0-64
+	MOVQ  offs+24(FP), R9
+	MOVQ  masks+32(FP), R10
 	MOVQ  n+0(FP), CX
 	MOVQ  src+8(FP), SI
 	MOVQ  chStride+16(FP), R8
-	MOVQ  offs+24(FP), R9
-	MOVQ  masks+32(FP), R10
 	MOVQ  taps+40(FP), R11
 	MOVQ  t+48(FP), R12
 	MOVQ  dst+56(FP), DI
@@ -1033,10 +1033,10 @@ done:
 // func panelLoadAVX512(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32)
 // Requires: AVX, AVX512F
 TEXT ·panelLoadAVX512(SB), NOSPLIT, $0-56
+	MOVQ  tbl+24(FP), R9
 	MOVQ  n+0(FP), CX
 	MOVQ  src+8(FP), SI
 	MOVQ  chStride+16(FP), R8
-	MOVQ  tbl+24(FP), R9
 	MOVQ  taps+32(FP), R11
 	MOVQ  t+40(FP), R12
 	MOVQ  dst+48(FP), DI

@@ -171,14 +171,8 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
 	c.wp.Pack(false, c.OutC, K, c.w, K)
 	if c.implicit {
-		nr := kernels.PanelWidth()
-		c.pats.build(&c.g, min(c.group, n), nr)
-		if tail := n % c.group; tail != 0 && n > c.group {
-			c.tailPats.build(&c.g, tail, nr)
-		}
-		for len(c.srcs) < Workers() {
-			c.srcs = append(c.srcs, patchSource{})
-		}
+		buildGroups(&c.pats, &c.tailPats, &c.g, n, c.group)
+		c.srcs = perWorker(c.srcs)
 	}
 	ParallelFor(FixedChunks(n, c.group), c.fwdFn)
 	c.skip = nil
@@ -248,15 +242,8 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.implicit = implicitPatches() && !c.pointwise()
 	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
 	if c.implicit {
-		nr := kernels.PanelWidth()
-		c.grids.build(&c.g, min(c.group, n), nr)
-		// Chunks are whole groups: only the batch's last group can be short.
-		if tail := n % c.group; tail != 0 && n > c.group {
-			c.tailGrid.build(&c.g, tail, nr)
-		}
-		for len(c.gsrcs) < Workers() {
-			c.gsrcs = append(c.gsrcs, gridSource{})
-		}
+		buildGroups(&c.grids, &c.tailGrid, &c.g, n, c.group)
+		c.gsrcs = perWorker(c.gsrcs)
 	}
 	c.dcols = workerScratch(c.dcols, K*c.group*P, true)
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)

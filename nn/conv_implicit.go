@@ -11,30 +11,77 @@ import "github.com/vqgen/vqgen/kernels"
 // pass that writes the patch matrix (~1.8 MB per group of a 3x3 conv over
 // 128 channels) and one that reads it back.
 
+// groupTable is what a table of panels describes: images images of
+// geometry g, in panels nr wide. The tables are rebuilt only when it
+// changes.
+type groupTable struct {
+	g      convGeom
+	images int
+	nr     int
+}
+
+// renew records the new key and reports whether it differs from the old.
+func (t *groupTable) renew(g *convGeom, images, nr int) bool {
+	k := groupTable{*g, images, nr}
+	if *t == k {
+		return false
+	}
+	*t = k
+	return true
+}
+
+// groupTables is a table type for a group of images.
+type groupTables interface {
+	build(g *convGeom, images, nr int)
+}
+
+// buildGroups builds full for a group of group images and, when the batch
+// of n ends in a shorter group, tail for that one (groups never straddle
+// the batch's chunks, which are whole groups).
+func buildGroups(full, tail groupTables, g *convGeom, n, group int) {
+	nr := kernels.PanelWidth()
+	full.build(g, min(group, n), nr)
+	if t := n % group; t != 0 && n > group {
+		tail.build(g, t, nr)
+	}
+}
+
+// perWorker returns s with at least Workers() elements.
+func perWorker[T any](s []T) []T {
+	if len(s) < Workers() {
+		s = grow(s, Workers())
+	}
+	return s
+}
+
+// grow returns s resized to n elements, keeping (and reusing) the ones it
+// has: tables keep their storage from one build to the next.
+func grow[T any](s []T, n int) []T {
+	for len(s) < n {
+		var zero T
+		s = append(s, zero)
+	}
+	return s[:n]
+}
+
 // patchPatterns is the gather pattern of every nr-wide panel of the patch
 // matrix of a group of images, offsets counted from the group's first
 // image.
 type patchPatterns struct {
-	g      convGeom
-	images int
-	nr     int
-	pats   []kernels.GatherPattern
+	groupTable
+	pats []kernels.GatherPattern
 }
 
 // build makes p describe images images of geometry g in panels of nr
 // columns, unless it already does.
 func (p *patchPatterns) build(g *convGeom, images, nr int) {
-	if p.g == *g && p.images == images && p.nr == nr {
+	if !p.renew(g, images, nr) {
 		return
 	}
-	p.g, p.images, p.nr = *g, images, nr
 	P, inSz, taps := g.cols(), g.C*g.H*g.W, g.KH*g.KW
 	n := images * P
 	panels := (n + nr - 1) / nr
-	for len(p.pats) < panels {
-		p.pats = append(p.pats, kernels.GatherPattern{})
-	}
-	p.pats = p.pats[:panels]
+	p.pats = grow(p.pats, panels)
 	for pi := range p.pats {
 		pat := &p.pats[pi]
 		pat.Reset(taps, nr)
@@ -91,24 +138,18 @@ var explicitPatchesOnly = false
 // window's top-left corner in its image, so one kernels.GatherGrid per
 // panel covers all positions.
 type patchGrids struct {
-	g      convGeom
-	images int
-	nr     int
-	grids  []kernels.GatherGrid
+	groupTable
+	grids []kernels.GatherGrid
 }
 
 func (p *patchGrids) build(g *convGeom, images, nr int) {
-	if p.g == *g && p.images == images && p.nr == nr {
+	if !p.renew(g, images, nr) {
 		return
 	}
-	p.g, p.images, p.nr = *g, images, nr
 	P, inSz, taps, K := g.cols(), g.C*g.H*g.W, g.KH*g.KW, g.rows()
 	n := images * P
 	panels := (K + nr - 1) / nr
-	for len(p.grids) < panels {
-		p.grids = append(p.grids, kernels.GatherGrid{})
-	}
-	p.grids = p.grids[:panels]
+	p.grids = grow(p.grids, panels)
 	for pi := range p.grids {
 		grid := &p.grids[pi]
 		grid.Reset(n, nr)

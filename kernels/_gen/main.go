@@ -361,6 +361,45 @@ func genPackGather() {
 	RET()
 }
 
+// Registers of tapRows, the loop shared by the implicit-B packers.
+var (
+	tapN, tapSrc, tapChStride, tapTaps, tapT, tapDst, tapAt = RCX, RSI, R8, R11, R12, RDI, RAX
+)
+
+// tapRows emits the loop shared by the packers of an implicit B read tap
+// by tap: n rows of 32 floats at dst, the tap t advancing with each row
+// and wrapping into the next channel (src += chStride) every taps rows.
+// The function's parameters n, src, chStride, taps, t and dst are loaded
+// into the tap registers; row emits one row's loads and stores (R9, R10,
+// RDX and the vector registers are free), with tapAt = t << shift.
+func tapRows(shift uint8, row func()) {
+	Load(Param("n"), tapN)
+	Load(Param("src"), tapSrc)
+	Load(Param("chStride"), tapChStride)
+	Load(Param("taps"), tapTaps)
+	Load(Param("t"), tapT)
+	Load(Param("dst"), tapDst)
+	SHLQ(U8(2), tapChStride)
+	TESTQ(tapN, tapN)
+	JZ(LabelRef("done"))
+	Label("loop")
+	MOVQ(tapT, tapAt)
+	SHLQ(U8(shift), tapAt)
+	row()
+	ADDQ(U8(128), tapDst)
+	INCQ(tapT)
+	CMPQ(tapT, tapTaps)
+	JL(LabelRef("next"))
+	XORQ(tapT, tapT)
+	ADDQ(tapChStride, tapSrc)
+	Label("next")
+	DECQ(tapN)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
 // genPanelGather emits the packer of an implicit B (a convolution's patch
 // matrix read straight from the image): each row of a 32-wide packed panel
 // is two masked gathers through one tap's offsets, from the current
@@ -370,45 +409,30 @@ func genPanelGather() {
 	TEXT("panelGatherAVX512", NOSPLIT, "func(n int, src *float32, chStride int, offs *int32, masks *uint32, taps int, t int, dst *float32)")
 	Doc("panelGatherAVX512 fills n rows of 32 floats at dst: row r reads tap t' = (t+r) mod taps of channel",
 		"(t+r)/taps, lane l = src[ch*chStride + offs[t'*32+l]] where bit l of masks[t'] is set, else 0.")
-	n, src, chs, offs, masks, taps, t, dst, at, m := RCX, RSI, R8, R9, R10, R11, R12, RDI, RAX, RDX
-	Load(Param("n"), n)
-	Load(Param("src"), src)
-	Load(Param("chStride"), chs)
+	offs, masks, m := R9, R10, RDX
 	Load(Param("offs"), offs)
 	Load(Param("masks"), masks)
-	Load(Param("taps"), taps)
-	Load(Param("t"), t)
-	Load(Param("dst"), dst)
-	SHLQ(U8(2), chs)
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	Label("loop")
-	MOVQ(t, at)
-	SHLQ(U8(7), at)
-	VMOVDQU32(Mem{Base: offs, Index: at, Scale: 1}, Z0)
-	VMOVDQU32(Mem{Base: offs, Index: at, Scale: 1, Disp: 64}, Z1)
-	MOVL(Mem{Base: masks, Index: t, Scale: 4}, m.As32())
+	tapRows(7, func() {
+		VMOVDQU32(Mem{Base: offs, Index: tapAt, Scale: 1}, Z0)
+		VMOVDQU32(Mem{Base: offs, Index: tapAt, Scale: 1, Disp: 64}, Z1)
+		gatherRow32(Mem{Base: masks, Index: tapT, Scale: 4}, m, tapSrc, tapDst)
+	})
+}
+
+// gatherRow32 emits one packed row of 32 lanes: lane l = base[Z0/Z1 lane
+// l] (the indices of lanes 0-15 in Z0, 16-31 in Z1) where bit l of the
+// 32-bit mask at mask is set, else 0, stored at dst. m is clobbered.
+func gatherRow32(mask Mem, m GPPhysical, base, dst Register) {
+	MOVL(mask, m.As32())
 	KMOVW(m.As32(), K1)
 	SHRL(U8(16), m.As32())
 	KMOVW(m.As32(), K2)
 	VPXORD(Z2, Z2, Z2)
 	VPXORD(Z3, Z3, Z3)
-	VGATHERDPS(Mem{Base: src, Index: Z0, Scale: 4}, K1, Z2)
-	VGATHERDPS(Mem{Base: src, Index: Z1, Scale: 4}, K2, Z3)
+	VGATHERDPS(Mem{Base: base, Index: Z0, Scale: 4}, K1, Z2)
+	VGATHERDPS(Mem{Base: base, Index: Z1, Scale: 4}, K2, Z3)
 	VMOVUPS(Z2, Mem{Base: dst})
 	VMOVUPS(Z3, Mem{Base: dst, Disp: 64})
-	ADDQ(U8(128), dst)
-	INCQ(t)
-	CMPQ(t, taps)
-	JL(LabelRef("next"))
-	XORQ(t, t)
-	ADDQ(chs, src)
-	Label("next")
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
 }
 
 // genPanelLoad is genPanelGather for patterns whose lanes, per tap and
@@ -420,42 +444,20 @@ func genPanelGather() {
 func genPanelLoad() {
 	TEXT("panelLoadAVX512", NOSPLIT, "func(n int, src *float32, chStride int, tbl *int32, taps int, t int, dst *float32)")
 	Doc("panelLoadAVX512 is panelGatherAVX512 from a table of two masked runs per tap and half; see genPanelLoad.")
-	n, src, chs, tbl, taps, t, dst, at, d1, d2 := RCX, RSI, R8, R9, R11, R12, RDI, RAX, RDX, R10
-	Load(Param("n"), n)
-	Load(Param("src"), src)
-	Load(Param("chStride"), chs)
+	tbl, d1, d2 := R9, RDX, R10
 	Load(Param("tbl"), tbl)
-	Load(Param("taps"), taps)
-	Load(Param("t"), t)
-	Load(Param("dst"), dst)
-	SHLQ(U8(2), chs)
-	TESTQ(n, n)
-	JZ(LabelRef("done"))
-	Label("loop")
-	MOVQ(t, at)
-	SHLQ(U8(5), at)
-	for h := 0; h < 2; h++ {
-		e := func(i int) Mem { return Mem{Base: tbl, Index: at, Scale: 1, Disp: 16*h + 4*i} }
-		MOVLQSX(e(0), d1)
-		MOVLQSX(e(1), d2)
-		KMOVW(e(2), K1)
-		KMOVW(e(3), K2)
-		VMOVUPS_Z(Mem{Base: src, Index: d1, Scale: 4, Disp: 64 * h}, K1, zmm(h))
-		VMOVUPS(Mem{Base: src, Index: d2, Scale: 4, Disp: 64 * h}, K2, zmm(h))
-		VMOVUPS(zmm(h), Mem{Base: dst, Disp: 64 * h})
-	}
-	ADDQ(U8(128), dst)
-	INCQ(t)
-	CMPQ(t, taps)
-	JL(LabelRef("next"))
-	XORQ(t, t)
-	ADDQ(chs, src)
-	Label("next")
-	DECQ(n)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
+	tapRows(5, func() {
+		for h := 0; h < 2; h++ {
+			e := func(i int) Mem { return Mem{Base: tbl, Index: tapAt, Scale: 1, Disp: 16*h + 4*i} }
+			MOVLQSX(e(0), d1)
+			MOVLQSX(e(1), d2)
+			KMOVW(e(2), K1)
+			KMOVW(e(3), K2)
+			VMOVUPS_Z(Mem{Base: tapSrc, Index: d1, Scale: 4, Disp: 64 * h}, K1, zmm(h))
+			VMOVUPS(Mem{Base: tapSrc, Index: d2, Scale: 4, Disp: 64 * h}, K2, zmm(h))
+			VMOVUPS(zmm(h), Mem{Base: tapDst, Disp: 64 * h})
+		}
+	})
 }
 
 // genPanelGrid emits the packer of a transposed implicit B (a patch
@@ -480,16 +482,7 @@ func genPanelGrid() {
 	Label("loop")
 	MOVLQSX(Mem{Base: rows}, b)
 	LEAQ(Mem{Base: src, Index: b, Scale: 4}, b)
-	MOVL(Mem{Base: masks}, m.As32())
-	KMOVW(m.As32(), K1)
-	SHRL(U8(16), m.As32())
-	KMOVW(m.As32(), K2)
-	VPXORD(Z2, Z2, Z2)
-	VPXORD(Z3, Z3, Z3)
-	VGATHERDPS(Mem{Base: b, Index: Z0, Scale: 4}, K1, Z2)
-	VGATHERDPS(Mem{Base: b, Index: Z1, Scale: 4}, K2, Z3)
-	VMOVUPS(Z2, Mem{Base: dst})
-	VMOVUPS(Z3, Mem{Base: dst, Disp: 64})
+	gatherRow32(Mem{Base: masks}, m, b, dst)
 	ADDQ(U8(128), dst)
 	ADDQ(U8(4), rows)
 	ADDQ(U8(4), masks)
