@@ -38,10 +38,9 @@ func Workers() int { return runtime.GOMAXPROCS(0) }
 // (measured: a pool goroutine parked on a channel started its first range
 // 60-67 µs after the call, p10-p90), and a stage-one training step makes 58
 // top-level calls, a few ms each, with serial work between them. So the
-// caller waits for the others by
-// spinning (yielding to the Go scheduler, never to the OS), and a pool
-// goroutine that finishes spins for up to poolSpin for the next call
-// before it parks.
+// caller waits for the others by spinning (yielding to the Go scheduler,
+// never to the OS), and a pool goroutine that finishes spins for up to
+// poolSpin for the next call before it parks.
 func ParallelFor(n int, fn func(worker, lo, hi int)) {
 	w := min(Workers(), n)
 	if w <= 1 {
