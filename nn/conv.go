@@ -85,7 +85,10 @@ type Conv2d struct {
 	tailGrid patchGrids    // the last group's, when it is smaller
 	gsrcs    []gridSource  // per worker
 
-	fwdFn, bwdFn func(worker, lo, hi int) // built once so calls allocate nothing
+	dyCols []float32 // Backward: the output gradient as per-group matrices
+	items  []int     // Backward's work items (see backwardItems)
+
+	fwdFn, bwdFn, gatherFn func(worker, lo, hi int) // built once so calls allocate nothing
 }
 
 // NewConv2d returns a square-kernel convolution (k x k, equal stride and
@@ -107,7 +110,8 @@ func NewConv2dHW(name string, inC, outC, kh, kw, stride, padH, padW int, bias bo
 	c := &Conv2d{InC: inC, OutC: outC, KH: kh, KW: kw, Stride: stride, PadH: padH, PadW: padW}
 	c.Weight, c.Bias = newWeightBias(name, inC*kh*kw, bias, outC, rng, outC, inC, kh, kw)
 	c.fwdFn = c.forwardImages
-	c.bwdFn = c.backwardChunks
+	c.bwdFn = c.backwardItems
+	c.gatherFn = c.gatherGroups
 	return c
 }
 
@@ -246,12 +250,20 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		c.gsrcs = perWorker(c.gsrcs)
 	}
 	c.dcols = workerScratch(c.dcols, K*c.group*P, true)
-	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	c.wp.Pack(true, K, c.OutC, c.w, K)
-	ParallelFor(chunks, c.bwdFn)
+	c.dyCols = Scratch(c.dyCols, n*c.OutC*P)
+	ParallelFor(FixedChunks(n, c.group), c.gatherFn)
+	c.items = c.items[:0]
+	for ch := 0; ch < chunks; ch++ {
+		c.items = append(c.items, -1-ch)
+		for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
+			c.items = append(c.items, i0/c.group)
+		}
+	}
+	ParallelFor(len(c.items), c.bwdFn)
 	c.sum.add(c.Weight.Grad.Data, c.partW[:chunks], c.Mask)
 	if c.Bias != nil {
 		c.sum.add(c.Bias.Grad.Data, c.partB[:chunks], nil)
@@ -259,59 +271,102 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	return c.dx
 }
 
-// backwardChunks handles whole chunks: the chunk's dx, and its weight and
-// bias gradient partial, summed over its groups in order.
-func (c *Conv2d) backwardChunks(worker, lo, hi int) {
+// The backward pass is two kinds of work items, in one parallel loop: a
+// chunk's weight and bias gradient partial (summed over its groups in
+// order), and a group's dx. Each chunk's items come together, in image
+// order, so a core keeps to the images it had in the forward pass; and the
+// dx items, about half the work in pieces a few times finer than chunks,
+// keep the cores from waiting long on each other at the end. c.items
+// lists them: -1-ch for chunk ch's partials, g for group g's dx. The
+// gradient they read, gathered per group (and masked by the fused ReLU),
+// is written beforehand by gatherGroups into c.dyCols.
+
+// gatherGroups writes the output gradient of groups [lo, hi) into c.dyCols
+// as [OutC, images*P] matrices, group after group.
+func (c *Conv2d) gatherGroups(_, lo, hi int) {
+	P := c.g.cols()
+	outSz := c.OutC * P
+	n := c.x.Shape[0]
+	for gr := lo; gr < hi; gr++ {
+		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
+		N := (i1 - i0) * P
+		dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+		if c.ReLU {
+			gatherImagesWhere(c.dy.Data[i0*outSz:i1*outSz], c.out.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
+		} else {
+			gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
+		}
+	}
+}
+
+func (c *Conv2d) backwardItems(worker, lo, hi int) {
+	for _, it := range c.items[lo:hi] {
+		if it < 0 {
+			c.weightGradChunk(worker, -1-it)
+		} else {
+			c.inputGradGroup(worker, it)
+		}
+	}
+}
+
+// weightGradChunk computes chunk ch's weight and bias gradient partials.
+func (c *Conv2d) weightGradChunk(worker, ch int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
 	inSz, outSz := g.C*g.H*g.W, c.OutC*P
 	n := c.x.Shape[0]
-	for ch := lo; ch < hi; ch++ {
-		pw, pb := c.partW[ch], c.partB[ch]
-		var beta float32
-		for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
-			i1 := min(i0+c.group, n)
-			N := (i1 - i0) * P
-			dcol, dy := c.dcols[worker][:K*N], c.ys[worker][:c.OutC*N]
-			if c.ReLU {
-				gatherImagesWhere(c.dy.Data[i0*outSz:i1*outSz], c.out.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
-			} else {
-				gatherImages(c.dy.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
+	pw, pb := c.partW[ch], c.partB[ch]
+	var beta float32
+	for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
+		i1 := min(i0+c.group, n)
+		N := (i1 - i0) * P
+		dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+		if c.implicit {
+			src := &c.gsrcs[worker]
+			src.p = &c.grids
+			if i1-i0 != c.grids.images {
+				src.p = &c.tailGrid
 			}
-			if c.implicit {
-				src := &c.gsrcs[worker]
-				src.p = &c.grids
-				if i1-i0 != c.grids.images {
-					src.p = &c.tailGrid
+			src.x = c.x.Data[i0*inSz : i1*inSz]
+			kernels.SgemmSource(false, c.OutC, K, N, 1, dy, N, src, beta, pw, K)
+		} else {
+			col := c.cols[worker][:K*N]
+			c.lower(col, i0, i1)
+			Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
+		}
+		if c.Bias != nil {
+			for o := range pb {
+				s := sum32(dy[o*N : (o+1)*N])
+				if beta != 0 {
+					s += pb[o]
 				}
-				src.x = c.x.Data[i0*inSz : i1*inSz]
-				kernels.SgemmSource(false, c.OutC, K, N, 1, dy, N, src, beta, pw, K)
-			} else {
-				col := c.cols[worker][:K*N]
-				c.lower(col, i0, i1)
-				Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
-			}
-			if c.Bias != nil {
-				for o := range pb {
-					s := sum32(dy[o*N : (o+1)*N])
-					if beta != 0 {
-						s += pb[o]
-					}
-					pb[o] = s
-				}
-			}
-			beta = 1
-			gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
-			dx := c.dx.Data[i0*inSz : i1*inSz]
-			if c.pointwise() {
-				scatterImages(dcol, N, K, P, dx, nil, false, nil)
-				continue
-			}
-			clear(dx)
-			for i := i0; i < i1; i++ {
-				col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*inSz:(i-i0+1)*inSz])
+				pb[o] = s
 			}
 		}
+		beta = 1
+	}
+}
+
+// inputGradGroup computes dx for group gr: dcols = W^T dY, folded back
+// onto the images by col2im.
+func (c *Conv2d) inputGradGroup(worker, gr int) {
+	g := &c.g
+	K, P := g.rows(), g.cols()
+	inSz, outSz := g.C*g.H*g.W, c.OutC*P
+	n := c.x.Shape[0]
+	i0, i1 := gr*c.group, min((gr+1)*c.group, n)
+	N := (i1 - i0) * P
+	dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+	dcol := c.dcols[worker][:K*N]
+	gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
+	dx := c.dx.Data[i0*inSz : i1*inSz]
+	if c.pointwise() {
+		scatterImages(dcol, N, K, P, dx, nil, false, nil)
+		return
+	}
+	clear(dx)
+	for i := i0; i < i1; i++ {
+		col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*inSz:(i-i0+1)*inSz])
 	}
 }
 

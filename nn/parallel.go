@@ -76,8 +76,10 @@ func ParallelFor(n int, fn func(worker, lo, hi int)) {
 
 // blocksPerWorker is how many ranges ParallelFor cuts per worker: enough
 // that a slow core holds up the others by at most about one range, few
-// enough that the per-range cost (an atomic add) does not show.
-const blocksPerWorker = 4
+// enough that the per-range cost (an atomic add) does not show. Callers
+// whose items are already coarse (a conv's chunks and groups: 8-24 per
+// batch) get one item per range up to this many.
+const blocksPerWorker = 16
 
 // poolSpin is how long an idle pool goroutine waits for work before it
 // parks: above the serial stretches between the calls of a training step
