@@ -209,10 +209,7 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 		y := c.ys[worker][:c.OutC*N]
 		if c.implicit {
 			src := &c.srcs[worker]
-			src.p = &c.pats
-			if i1-i0 != c.pats.images {
-				src.p = &c.tailPats
-			}
+			src.p = forGroup(&c.pats, &c.tailPats, i1-i0)
 			src.x = c.x.Data[i0*inSz : i1*inSz]
 			kernels.SgemmPackedASource(&c.wp.PackedA, N, src, 1, 0, y, N)
 		} else {
@@ -323,10 +320,7 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 		dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
 		if c.implicit {
 			src := &c.gsrcs[worker]
-			src.p = &c.grids
-			if i1-i0 != c.grids.images {
-				src.p = &c.tailGrid
-			}
+			src.p = forGroup(&c.grids, &c.tailGrid, i1-i0)
 			src.x = c.x.Data[i0*inSz : i1*inSz]
 			kernels.SgemmSource(false, c.OutC, K, N, 1, dy, N, src, beta, pw, K)
 		} else {

@@ -20,6 +20,17 @@ type groupTable struct {
 	nr     int
 }
 
+func (t *groupTable) groupImages() int { return t.images }
+
+// forGroup returns full, or tail for a group shorter than full describes
+// (the batch's last).
+func forGroup[T interface{ groupImages() int }](full, tail T, images int) T {
+	if images != full.groupImages() {
+		return tail
+	}
+	return full
+}
+
 // renew records the new key and reports whether it differs from the old.
 func (t *groupTable) renew(g *convGeom, images, nr int) bool {
 	k := groupTable{*g, images, nr}
