@@ -128,44 +128,7 @@ func gridRNGs(root *nn.RNG, n int) []*nn.RNG {
 // Sample draws opt.N grids from p by ancestral sampling in raster order (see
 // the package comment). The same options give the same grids.
 func Sample(p prior.Prior, opt Options, progress Progress) (*Grids, error) {
-	info := p.Info()
-	if opt.N <= 0 {
-		return nil, fmt.Errorf("sampler: number of grids must be > 0, got %d", opt.N)
-	}
-	if err := checkFilter(opt.Temperature, opt.TopK, opt.TopP); err != nil {
-		return nil, err
-	}
-	if err := checkGuidance(info, opt.Guidance); err != nil {
-		return nil, err
-	}
-	batch, err := batchSize(opt.Batch, opt.N)
-	if err != nil {
-		return nil, err
-	}
-	root := nn.NewRNG(opt.Seed)
-	classes, err := resolveClasses(info, opt.Classes, opt.N, root)
-	if err != nil {
-		return nil, err
-	}
-	rngs := gridRNGs(root, opt.N)
-	hw := info.Positions()
-	g := &Grids{N: opt.N, H: info.H, W: info.W, Codes: make([]int32, opt.N*hw), Classes: classes}
-	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP, opt.Guidance)
-	total := opt.N * hw
-	for lo := 0; lo < opt.N; lo += batch {
-		hi := min(lo+batch, opt.N)
-		var cls []int32
-		if classes != nil {
-			cls = classes[lo:hi]
-		}
-		err := r.run(g.Codes[lo*hw:hi*hw], cls, nil, rngs[lo:hi], lo, func(pos int) {
-			progress.report(lo*hw+(hi-lo)*(pos+1), total)
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return g, nil
+	return SampleRange(p, opt, 0, opt.N, progress)
 }
 
 // raster runs the sampling loop for batches of grids with one stepper.

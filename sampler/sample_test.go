@@ -181,3 +181,36 @@ func TestSampleProgress(t *testing.T) {
 		t.Errorf("progress ended at %d after %d calls, want 40 after 12", last, calls)
 	}
 }
+
+func TestSampleRangeIsASliceOfSample(t *testing.T) {
+	for _, classes := range []int{0, 3} {
+		tp := newTabPrior(5, 4, 2, 3, classes, 1)
+		opt := baseOptions(23)
+		opt.Seed = 9
+		ref, err := Sample(tp, opt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hw := ref.H * ref.W
+		for _, r := range [][2]int{{0, 23}, {0, 1}, {5, 6}, {7, 19}, {22, 23}} {
+			lo, hi := r[0], r[1]
+			o := opt
+			o.Batch = 4 // a different batching too: ranges must not depend on it
+			g, err := SampleRange(tp, o, lo, hi, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.N != hi-lo || !slices.Equal(g.Codes, ref.Codes[lo*hw:hi*hw]) {
+				t.Errorf("classes %d, range [%d, %d): codes differ from Sample's", classes, lo, hi)
+			}
+			if want := ref.Classes; want != nil && !slices.Equal(g.Classes, want[lo:hi]) {
+				t.Errorf("classes %d, range [%d, %d): classes %v, want %v", classes, lo, hi, g.Classes, want[lo:hi])
+			}
+		}
+	}
+	for _, r := range [][2]int{{-1, 3}, {3, 3}, {4, 2}, {0, 24}} {
+		if _, err := SampleRange(newTabPrior(5, 4, 2, 3, 0, 1), baseOptions(23), r[0], r[1], nil); err == nil {
+			t.Errorf("range [%d, %d) of 23 accepted", r[0], r[1])
+		}
+	}
+}
