@@ -1,0 +1,272 @@
+package vqbeam
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strconv"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/vqgen/vqgen/sampler"
+	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
+	prior "github.com/vqgen/vqgen/stage2_prior"
+)
+
+// Score output formats.
+const (
+	FormatText  = "text"  // KEY <tab> NLL bits, one image per line
+	FormatJSONL = "jsonl" // {"image": KEY, "label": L, "nll_bits": B}, one per line
+)
+
+// ScoreOptions configures Score.
+type ScoreOptions struct {
+	Images Images
+	// VQVAE and Prior are the checkpoints; the prior must have been
+	// trained on the VQ-VAE's codes.
+	VQVAE, Prior string
+	// Class scores every image under this class of a conditional prior;
+	// -1 uses each image's label (its class folder).
+	Class int
+	// Out names the output; with Shards > 1 each shard is
+	// ShardName(Out, i, Shards). Lines are in key order within and across
+	// shards.
+	Out    string
+	Shards int
+	// Format is FormatText or FormatJSONL; "" picks JSON lines for a .jsonl
+	// or .json name and text otherwise.
+	Format string
+	Batch  int // images per pass (0: DefaultEncodeBatch)
+	Force  bool
+}
+
+// Outputs lists the files the pipeline writes, shard by shard.
+func (o *ScoreOptions) Outputs() []string { return shardNames(o.Out, o.Shards) }
+
+func (o *ScoreOptions) format() (string, error) {
+	switch o.Format {
+	case FormatText, FormatJSONL:
+		return o.Format, nil
+	case "":
+		if e := path.Ext(o.Out); e == ".jsonl" || e == ".json" {
+			return FormatJSONL, nil
+		}
+		return FormatText, nil
+	}
+	return "", fmt.Errorf("format %q: want %s or %s", o.Format, FormatText, FormatJSONL)
+}
+
+// Scored is one image's negative log-likelihood under the prior.
+type Scored struct {
+	Rank  int64
+	Key   string
+	Label int32
+	Bits  float64
+}
+
+// ScoreLine is one line of JSON-lines output.
+type ScoreLine struct {
+	Image string  `json:"image"`
+	Label *int32  `json:"label,omitempty"`
+	Bits  float64 `json:"nll_bits"`
+}
+
+func init() {
+	register.DoFn3x1[context.Context, Item, func(int, Scored), error](&scoreFn{})
+	register.Emitter2[int, Scored]()
+	register.DoFn5x1[context.Context, int, func(*Scored) bool, func(*ShardPlan) bool, func(ShardResult), error](&writeScoresFn{})
+}
+
+// Score adds to s a pipeline that encodes every image of opt.Images with the
+// VQ-VAE and writes -log2 p(codes) under the prior for each, as vqgen score
+// does: the same bits for the same image. It returns the PCollection of
+// ShardResult.
+func Score(ctx context.Context, s beam.Scope, opt ScoreOptions) (beam.PCollection, error) {
+	none := beam.PCollection{}
+	if err := opt.Images.validate(); err != nil {
+		return none, err
+	}
+	if opt.Shards < 1 {
+		return none, fmt.Errorf("shards %d: want at least 1", opt.Shards)
+	}
+	if opt.Out == "" {
+		return none, errors.New("no output file given")
+	}
+	format, err := opt.format()
+	if err != nil {
+		return none, err
+	}
+	_, ck, err := loadPair(ctx, opt.VQVAE, opt.Prior)
+	if err != nil {
+		return none, err
+	}
+	info := ck.Prior.Info()
+	switch {
+	case opt.Class < -1:
+		return none, fmt.Errorf("class %d: want a class of the prior, or -1 for each image's label", opt.Class)
+	case opt.Class >= 0 && info.Classes == 0:
+		return none, fmt.Errorf("class %d: the prior is unconditional (trained without labels)", opt.Class)
+	case opt.Class >= info.Classes && info.Classes > 0:
+		return none, fmt.Errorf("class %d: the prior has classes 0 to %d", opt.Class, info.Classes-1)
+	case info.Classes > 0 && opt.Class < 0 && opt.Images.Labels == LabelsNone:
+		return none, fmt.Errorf("the prior is class-conditional: give a class, or labels from class folders")
+	}
+	if !opt.Force {
+		if err := checkOutputs(ctx, opt.Outputs()); err != nil {
+			return none, err
+		}
+	}
+	s = s.Scope("vqgen.Score")
+	items, plans := planImages(s, opt.Images, opt.Shards)
+	scores := beam.ParDo(s, &scoreFn{VQVAE: opt.VQVAE, Prior: opt.Prior, Class: opt.Class, Batch: opt.Batch}, items)
+	grouped := beam.CoGroupByKey(s, scores, plans)
+	return beam.ParDo(s, &writeScoresFn{Out: opt.Out, Shards: opt.Shards, Format: format}, grouped), nil
+}
+
+// scoreFn encodes and scores images in batches; the models are loaded once
+// per worker.
+type scoreFn struct {
+	VQVAE, Prior string
+	Class        int
+	Batch        int
+
+	m       *vqvae.Model
+	p       prior.Prior
+	images  imageBatcher
+	pending []Item
+	codes   []int32
+	classes []int32
+}
+
+func (f *scoreFn) Setup(ctx context.Context) error {
+	m, ck, err := loadPair(ctx, f.VQVAE, f.Prior)
+	if err != nil {
+		return err
+	}
+	f.m, f.p = m, ck.Prior
+	f.images = imageBatcher{size: m.Image.ImageSize, channels: m.Image.Channels}
+	if f.Batch <= 0 {
+		f.Batch = DefaultEncodeBatch
+	}
+	return nil
+}
+
+func (f *scoreFn) ProcessElement(ctx context.Context, it Item, emit func(int, Scored)) error {
+	f.pending = append(f.pending, it)
+	if len(f.pending) < f.Batch {
+		return nil
+	}
+	return f.flush(ctx, emit)
+}
+
+func (f *scoreFn) FinishBundle(ctx context.Context, emit func(int, Scored)) error {
+	return f.flush(ctx, emit)
+}
+
+func (f *scoreFn) flush(ctx context.Context, emit func(int, Scored)) error {
+	if len(f.pending) == 0 {
+		return nil
+	}
+	items := f.pending
+	f.pending = f.pending[:0]
+	x, err := f.images.load(ctx, items)
+	if err != nil {
+		return err
+	}
+	n := len(items)
+	info := f.p.Info()
+	f.codes = slices.Grow(f.codes[:0], n*info.Positions())[:n*info.Positions()]
+	f.m.Encode(x, f.codes)
+	var classes []int32
+	if info.Classes > 0 {
+		f.classes = f.classes[:0]
+		for _, it := range items {
+			c := int32(f.Class)
+			if f.Class < 0 {
+				if it.Label < 0 {
+					return fmt.Errorf("%s: the prior is class-conditional but the image has no label (no class folders); give a class", it.Path)
+				}
+				c = it.Label
+			}
+			f.classes = append(f.classes, c)
+		}
+		classes = f.classes
+	}
+	// vqgen score's prior batch; a grid's bits do not depend on which
+	// grids share its batch (TestScoreEqualsVqgenScore checks them equal).
+	bits, err := sampler.NLLBits(f.p, f.codes, classes, n, 256)
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		emit(it.Shard, Scored{Rank: it.Rank, Key: it.Key, Label: it.Label, Bits: bits[i]})
+	}
+	progress.done.Add(int64(n))
+	return nil
+}
+
+// writeScoresFn writes one shard of scores, in key order.
+type writeScoresFn struct {
+	Out    string
+	Shards int
+	Format string
+}
+
+func (f *writeScoresFn) ProcessElement(ctx context.Context, shard int, recs func(*Scored) bool, plans func(*ShardPlan) bool, emit func(ShardResult)) error {
+	out, sp, err := gatherShard(shard, recs, plans, func(s *Scored) int64 { return s.Rank })
+	if err != nil {
+		return err
+	}
+	p := ShardName(f.Out, shard, f.Shards)
+	var size countingWriter
+	err = writeOutput(ctx, p, func(w io.Writer) error {
+		size.w = w
+		bw := bufio.NewWriter(&size)
+		if err := writeScores(bw, out, f.Format); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return fmt.Errorf("shard %d: %w", shard, err)
+	}
+	r := ShardResult{Shard: shard, Path: p, Images: sp.Count, Bytes: size.n}
+	recordWritten(r)
+	emit(r)
+	return nil
+}
+
+// writeScores writes scores as text (KEY, a tab, the bits with 4 decimals)
+// or JSON lines (the bits in full: the shortest decimal that reads back as
+// the same float64).
+func writeScores(w io.Writer, scores []Scored, format string) error {
+	enc := json.NewEncoder(w)
+	var line []byte
+	for i := range scores {
+		s := &scores[i]
+		if format == FormatJSONL {
+			l := ScoreLine{Image: s.Key, Bits: s.Bits}
+			if s.Label >= 0 {
+				l.Label = &s.Label
+			}
+			if err := enc.Encode(l); err != nil {
+				return err
+			}
+			continue
+		}
+		line = append(line[:0], s.Key...)
+		line = append(line, '\t')
+		line = strconv.AppendFloat(line, s.Bits, 'f', 4, 64)
+		line = append(line, '\n')
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
