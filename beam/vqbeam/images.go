@@ -1,6 +1,7 @@
 package vqbeam
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path"
@@ -10,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/vqgen/vqgen/datasets"
@@ -141,7 +142,7 @@ type ShardPlan struct {
 }
 
 func init() {
-	register.DoFn2x0[fileio.FileMetadata, func(entry)](&entryFn{})
+	register.DoFn3x1[context.Context, string, func(entry), error](&entryFn{})
 	register.Emitter1[entry]()
 	register.DoFn4x1[int, func(*entry) bool, func(Item), func(int, ShardPlan), error](&planFn{})
 	register.Emitter1[Item]()
@@ -157,25 +158,44 @@ type entry struct {
 }
 
 // matchEntries returns the entries under im.Dir, matched level by level
-// with Beam's file IO.
+// with Beam's file systems: one glob per level, each listed by one worker.
+// It lists names only; fileio.MatchFiles would also ask for every file's
+// size and modification time, one request per file, in sequence, which on
+// an object store takes hours for a million images.
 func matchEntries(s beam.Scope, im Images) beam.PCollection {
 	s = s.Scope("MatchImages")
-	globs := beam.CreateList(s, im.globs())
-	files := fileio.MatchAll(s, globs, fileio.MatchEmptyAllow())
-	return beam.ParDo(s, &entryFn{Prefix: im.prefix(), Local: isLocal(im.Dir)}, files)
+	globs := beam.Reshuffle(s, beam.CreateList(s, im.globs()))
+	return beam.ParDo(s, &entryFn{Prefix: im.prefix(), Local: isLocal(im.Dir)}, globs)
 }
 
-// entryFn keeps the image files of a match (by extension, as vqgen does:
-// .png, .jpg, .jpeg in any case), skips hidden files and anything in a
-// hidden folder, and emits each file's key. Local folders directly in the
-// image folder are emitted too; object stores have no empty folders.
+// entryFn lists a glob and keeps the image files (by extension, as vqgen
+// does: .png, .jpg, .jpeg in any case), skipping hidden files and anything
+// in a hidden folder; it emits each file's key. Local folders directly in
+// the image folder are emitted too; object stores have no empty folders.
 type entryFn struct {
 	Prefix string
 	Local  bool
 }
 
-func (f *entryFn) ProcessElement(m fileio.FileMetadata, emit func(entry)) {
-	rel, ok := strings.CutPrefix(m.Path, f.Prefix)
+func (f *entryFn) ProcessElement(ctx context.Context, glob string, emit func(entry)) error {
+	fs, err := filesystem.New(ctx, glob)
+	if err != nil {
+		return err
+	}
+	defer fs.Close()
+	paths, err := fs.List(ctx, glob)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", glob, err)
+	}
+	for _, p := range paths {
+		f.entry(p, emit)
+	}
+	return nil
+}
+
+// entry emits what the listed path p is, if anything.
+func (f *entryFn) entry(p string, emit func(entry)) {
+	rel, ok := strings.CutPrefix(p, f.Prefix)
 	if !ok || rel == "" {
 		return
 	}
@@ -192,7 +212,7 @@ func (f *entryFn) ProcessElement(m fileio.FileMetadata, emit func(entry)) {
 		return
 	}
 	if f.Local && !strings.Contains(rel, "/") {
-		if st, err := os.Stat(m.Path); err == nil && st.IsDir() {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			emit(entry{Key: rel, Dir: true})
 		}
 	}

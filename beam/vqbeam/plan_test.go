@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/fileio"
-
 	"github.com/vqgen/vqgen/datasets"
 )
 
@@ -84,7 +82,7 @@ func TestGlobsAndEntries(t *testing.T) {
 	var got []entry
 	for _, p := range []string{"cat/1.png", "cat/2.JPG", "cat/x.jpeg", "dog", "dog/inner", "notes.txt", ".cache",
 		".cache/1.png", "cat/.hidden.png", "cat/.thumbs/1.png", "../other/1.png"} {
-		fn.ProcessElement(fileio.FileMetadata{Path: filepath.Join(root, filepath.FromSlash(p))}, func(e entry) { got = append(got, e) })
+		fn.entry(filepath.Join(root, filepath.FromSlash(p)), func(e entry) { got = append(got, e) })
 	}
 	wantEntries := []entry{{Key: "cat/1.png"}, {Key: "cat/2.JPG"}, {Key: "cat/x.jpeg"}, {Key: "dog", Dir: true}}
 	if !slices.Equal(got, wantEntries) {
