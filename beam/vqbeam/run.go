@@ -44,16 +44,23 @@ func InProcess() bool {
 // then sets --endpoint to itself for the pipelines after it.
 var prismStarted bool
 
-// Run executes p on RunnerName(). On a cluster runner that was not told
-// which worker binary to ship (--worker_binary), a linux/amd64 vqgen-beam
-// sends itself, so a released binary needs no Go toolchain or source tree;
+// loopback reports whether the workers will run in this process: Beam's
+// LOOPBACK environment, which prism in process uses unless told otherwise.
+func loopback() bool {
+	env := strings.ToLower(*jobopts.EnvironmentType)
+	return env == "loopback" || (env == "" && InProcess())
+}
+
+// Run executes p on RunnerName(). When the workers run in other processes
+// and no worker binary was named (--worker_binary), a linux/amd64
+// vqgen-beam ships itself, so a released binary needs no Go toolchain or source tree;
 // elsewhere Beam cross-compiles the worker from source.
 func Run(ctx context.Context, p *beam.Pipeline) (beam.PipelineResult, error) {
 	if !beam.Initialized() {
 		beam.Init()
 	}
 	quietLogs()
-	if !InProcess() && *jobopts.WorkerBinary == "" && runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+	if !loopback() && *jobopts.WorkerBinary == "" && runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
 		if self, err := os.Executable(); err == nil {
 			*jobopts.WorkerBinary = self
 		}
