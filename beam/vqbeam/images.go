@@ -300,18 +300,20 @@ func plan(im Images, keys, dirs []string, shards int) (*imagePlan, error) {
 				perClass[top]++
 			}
 		}
-		for c, n := range perClass {
-			if n == 0 {
-				return nil, fmt.Errorf("%s: class folder %q has no PNG or JPEG images", im.Dir, c)
-			}
+		for c := range perClass {
 			classes = append(classes, c)
 		}
 		slices.Sort(classes)
+		for _, c := range classes {
+			if perClass[c] == 0 {
+				return nil, fmt.Errorf("%s: class folder %q has no PNG or JPEG images (remove it, or ignore the folders with --unlabelled)", im.Dir, c)
+			}
+		}
 		if len(classes) > 0 {
 			for _, k := range keys {
 				if !strings.Contains(k, "/") {
-					return nil, fmt.Errorf("%s: image beside the class folders (%s); move it into one of them, or use labels %q to ignore the folders",
-						joinPath(im.Dir, k), strings.Join(classes, ", "), LabelsNone)
+					return nil, fmt.Errorf("%s: image beside the class folders (%s); move it into one of them, or ignore the folders with --unlabelled",
+						joinPath(im.Dir, k), strings.Join(classes, ", "))
 				}
 			}
 		}
