@@ -178,9 +178,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 			}
 			return fmt.Errorf("interrupted at step %d; state saved to %s, continue with --resume: %w", t.Step, filepath.Join(t.Dir, LastFile), err)
 		}
-		idx, _ := t.batcher.Next()
-		t.x, _ = t.Train.Batch(idx, t.x, nil)
-		shift(t.x)
+		t.nextBatch()
 
 		m := t.Model
 		z := m.Enc.Forward(t.x)

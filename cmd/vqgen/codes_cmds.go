@@ -53,11 +53,12 @@ so the codes are never decoded by a model that did not make them.`,
 		Example: `  vqgen encode --vqvae runs/mnist/vqvae.safetensors --data mnist:train --out runs/mnist/codes-train.vqc`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, _, err := vqvae.Load(ckpt)
+			m, mcfg, err := vqvae.Load(ckpt)
 			if err != nil {
 				return err
 			}
-			ds, err := loadDataFor(m, data)
+			// Labels as the VQ-VAE's run took them (data.labels).
+			ds, err := datasets.Load(data, datasets.Options{Size: m.Image.ImageSize, Channels: m.Image.Channels, Labels: mcfg.Data.Labels})
 			if err != nil {
 				return err
 			}
@@ -68,7 +69,7 @@ so the codes are never decoded by a model that did not make them.`,
 		},
 	}
 	encode.Flags().StringVar(&ckpt, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
-	encode.Flags().StringVar(&data, "data", "", "split to encode: mnist:train|test, idx:DIR:train|test, images:DIR:train|test")
+	encode.Flags().StringVar(&data, "data", "", "images to encode: mnist:train|test, idx:DIR:train|test, images:DIR, images:DIR:train|test")
 	encode.Flags().StringVar(&out, "out", "", "code file to write (e.g. codes-train.vqc)")
 	encode.Flags().BoolVar(&force, "force", false, "replace an existing --out")
 	for _, f := range []string{"vqvae", "data", "out"} {
@@ -77,24 +78,26 @@ so the codes are never decoded by a model that did not make them.`,
 	rootCmd.AddCommand(encode)
 
 	codes := &cobra.Command{Use: "codes", Short: "Work with code files"}
-	var asJSON, layouts bool
+	var asJSON, layouts, listKeys bool
 	var hist string
 	inspect := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Describe a code file: counts, grid, K, fingerprint, code usage and compression",
 		Example: `  vqgen codes inspect runs/mnist/codes-train.vqc
-  vqgen codes inspect runs/mnist/codes-train.vqc --json --histogram usage.png`,
+  vqgen codes inspect runs/mnist/codes-train.vqc --json --histogram usage.png
+  vqgen codes inspect runs/photos/codes-test.vqc --keys`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if layouts {
 				return measureLayouts(cmd, args[0])
 			}
-			return inspectCodes(cmd, args[0], asJSON, hist)
+			return inspectCodes(cmd, args[0], asJSON, hist, listKeys)
 		},
 	}
 	inspect.Flags().BoolVar(&layouts, "layouts", false, "instead: compress the file's codes in every layout and print the sizes")
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	inspect.Flags().StringVar(&hist, "histogram", "", "also write a PNG histogram of code usage")
+	inspect.Flags().BoolVar(&listKeys, "keys", false, "also list every image's key (its source file, for images encoded from a folder), in file order")
 	codes.AddCommand(inspect)
 	rootCmd.AddCommand(codes)
 
@@ -240,9 +243,15 @@ type codesReport struct {
 	DiskBitsPerCode float64 `json:"disk_bits_per_code"`
 	Layout          string  `json:"layout"`
 	Chunks          int     `json:"chunks"`
+	// Keys: whether images carry keys; the first and last key, and with
+	// --keys every key in file order.
+	Keys     bool     `json:"keys"`
+	FirstKey string   `json:"first_key,omitempty"`
+	LastKey  string   `json:"last_key,omitempty"`
+	AllKeys  []string `json:"all_keys,omitempty"`
 }
 
-func inspectCodes(cmd *cobra.Command, path string, asJSON bool, hist string) error {
+func inspectCodes(cmd *cobra.Command, path string, asJSON bool, hist string, listKeys bool) error {
 	f, err := datasets.OpenCodeFile(path)
 	if err != nil {
 		return err
@@ -261,7 +270,19 @@ func inspectCodes(cmd *cobra.Command, path string, asJSON bool, hist string) err
 		Fingerprint: h.Fingerprint.String(), CodesUsed: st.CodesUsed, EntropyBits: st.EntropyBits,
 		FileBytes: st.FileBytes, BytesPerImage: st.BytesPerImage, RawImageBytes: h.ImageH * h.ImageW * h.Channels,
 		BitPackedBytes: float64(h.GridH*h.GridW*bitsPer) / 8, DiskBitsPerCode: st.DiskBitsPerCode,
-		Layout: h.Layout.String(), Chunks: f.NumChunks()}
+		Layout: h.Layout.String(), Chunks: f.NumChunks(), Keys: h.Keys}
+	var keys []string
+	if h.Keys {
+		if keys, err = f.Keys(); err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			r.FirstKey, r.LastKey = keys[0], keys[len(keys)-1]
+		}
+		if listKeys {
+			r.AllKeys = keys
+		}
+	}
 	if hist != "" {
 		counts := make([]float64, len(st.Usage))
 		for i, c := range st.Usage {
@@ -283,6 +304,14 @@ func inspectCodes(cmd *cobra.Command, path string, asJSON bool, hist string) err
 	} else {
 		fmt.Fprintf(tw, "labels\tnone\n")
 	}
+	switch {
+	case !r.Keys:
+		fmt.Fprintf(tw, "keys\tnone\n")
+	case r.Count == 0:
+		fmt.Fprintf(tw, "keys\tyes (no images)\n")
+	default:
+		fmt.Fprintf(tw, "keys\t%q ... %q (--keys lists them all)\n", r.FirstKey, r.LastKey)
+	}
 	fmt.Fprintf(tw, "image\t%dx%dx%d\n", h.ImageH, h.ImageW, h.Channels)
 	fmt.Fprintf(tw, "fingerprint\t%s\n", r.Fingerprint)
 	fmt.Fprintf(tw, "codes used\t%d of %d\n", r.CodesUsed, r.K)
@@ -295,7 +324,17 @@ func inspectCodes(cmd *cobra.Command, path string, asJSON bool, hist string) err
 	if hist != "" {
 		fmt.Fprintf(tw, "histogram\t%s\n", hist)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if listKeys && r.Keys {
+		w := cmd.OutOrStdout()
+		fmt.Fprintln(w, "\nINDEX\tKEY")
+		for i, k := range keys {
+			fmt.Fprintf(w, "%d\t%s\n", i, k)
+		}
+	}
+	return nil
 }
 
 // measureLayouts compresses a file's codes in every layout the format has,

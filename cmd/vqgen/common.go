@@ -15,6 +15,7 @@ import (
 	"github.com/vqgen/vqgen/internal/metrics"
 	"github.com/vqgen/vqgen/internal/plots"
 	"github.com/vqgen/vqgen/internal/rundir"
+	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
 
 // loadConfig reads a config file, or a built-in one by name ("mnist",
@@ -125,4 +126,26 @@ func plotMetrics(dir string, charts []chart) ([]string, error) {
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// dataOptions caches decoded image folders beside the run folder out (in
+// its parent's .vqgen-cache, so the cache outlives --force and serves every
+// run made there) and draws a progress bar per decoded dataset.
+func dataOptions(cmd *cobra.Command, out string) vqvae.DataOptions {
+	var bar *progress
+	return vqvae.DataOptions{
+		CacheDir: filepath.Join(filepath.Dir(filepath.Clean(out)), ".vqgen-cache"),
+		Progress: func(spec string, done, total int) {
+			if bar == nil {
+				bar = newProgress(cmd.ErrOrStderr(), "decode "+spec, total)
+				bar.startAt(done)
+				bar.setRate(1, "img")
+			}
+			bar.Update(done)
+			if done == total {
+				bar.Done()
+				bar = nil
+			}
+		},
+	}
 }

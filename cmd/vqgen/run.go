@@ -193,6 +193,10 @@ func runPipeline(cmd *cobra.Command, o runOptions) error {
 	if err != nil {
 		return err
 	}
+	// Every stage's config against the data, before any work.
+	if _, err := vqvae.CheckData(cfg); err != nil {
+		return err
+	}
 	text, err := cfg.Encode()
 	if err != nil {
 		return err
@@ -270,7 +274,7 @@ func (p *pipeline) stage1() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	test, err := vqvae.LoadTest(p.cfg)
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.cmd, p.dir))
 	if err != nil {
 		return nil, err
 	}
@@ -294,14 +298,11 @@ func (p *pipeline) encode() (any, error) {
 	}
 	// The whole training split (validation part included): the prior
 	// carves its own validation grids from the end.
-	train, err := loadDataFor(m, p.cfg.Data.Train)
+	train, err := vqvae.LoadTrain(p.cfg, dataOptions(p.cmd, p.dir))
 	if err != nil {
-		return nil, fmt.Errorf("data.train: %w", err)
+		return nil, err
 	}
-	if l := p.cfg.Data.TrainLimit; l > 0 && l < train.N {
-		train = train.Slice(0, l)
-	}
-	test, err := vqvae.LoadTest(p.cfg)
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.cmd, p.dir))
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +353,11 @@ func (p *pipeline) prior() (any, error) {
 		return nil, err
 	}
 	fmt.Fprintf(p.cmd.ErrOrStderr(), "test codes: %.2f bits/image (unigram %.2f)\n", ev.BitsPerImage, ev.UnigramBitsPerImage)
-	return priorRunResult{ev.Arch, p.cfg.Prior.Conditional, ev.BitsPerImage, ev.BitsPerCode, ev.UnigramBitsPerImage,
+	ck, err := prior.Load(p.path(prior.BestFile))
+	if err != nil {
+		return nil, err
+	}
+	return priorRunResult{ev.Arch, ck.Prior.Info().Classes > 0, ev.BitsPerImage, ev.BitsPerCode, ev.UnigramBitsPerImage,
 		res.Val.BitsPerImage, res.GridsPerSecond}, nil
 }
 
@@ -433,7 +438,7 @@ func (p *pipeline) edit() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	test, err := vqvae.LoadTest(p.cfg)
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.cmd, p.dir))
 	if err != nil {
 		return nil, err
 	}

@@ -57,7 +57,10 @@ func trainVQVAE(cmd *cobra.Command, f *runDirFlags) (*vqvae.Eval, error) {
 	if err != nil {
 		return nil, err
 	}
-	train, val, _, err := vqvae.LoadData(cfg)
+	if _, err := vqvae.CheckData(cfg); err != nil {
+		return nil, err
+	}
+	train, val, _, err := vqvae.LoadData(cfg, dataOptions(cmd, f.out))
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ row and their reconstructions below.`,
 		},
 	}
 	recon.Flags().StringVar(&ckpt, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
-	recon.Flags().StringVar(&data, "data", "mnist:test", "images: mnist:train|test, idx:DIR:train|test, images:DIR:train|test")
+	recon.Flags().StringVar(&data, "data", "mnist:test", "images: mnist:train|test, idx:DIR:train|test, images:DIR, images:DIR:train|test")
 	recon.Flags().StringVar(&out, "out", "recon.png", "output PNG")
 	recon.Flags().IntVar(&n, "n", 16, "number of images")
 	recon.MarkFlagRequired("vqvae")
