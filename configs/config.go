@@ -289,14 +289,14 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
-//go:embed mnist.toml tiny.toml
+//go:embed mnist.toml tiny.toml photos32.toml photos64.toml
 var builtin embed.FS
 
 // BuiltinNames lists the configurations shipped inside the binary.
-func BuiltinNames() []string { return []string{"mnist", "tiny"} }
+func BuiltinNames() []string { return []string{"mnist", "tiny", "photos32", "photos64"} }
 
-// Builtin returns a shipped configuration by name ("mnist" or "tiny"), so the
-// CLI works without the source tree.
+// Builtin returns a shipped configuration by name ("mnist", "tiny",
+// "photos32", "photos64"), so the CLI works without the source tree.
 func Builtin(name string) (*Config, error) {
 	data, err := builtin.ReadFile(name + ".toml")
 	if err != nil {

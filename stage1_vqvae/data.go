@@ -36,8 +36,8 @@ func dataOptions(opts []DataOptions) DataOptions {
 // CheckData looks at the data cfg names (listing files, not decoding them)
 // and checks the whole configuration against it before any training:
 // configs.CheckData names every key at fault. It returns the configuration
-// with prior.conditional = "auto" resolved.
-func CheckData(cfg *configs.Config) (*configs.Config, error) {
+// with prior.conditional = "auto" resolved, and what it found.
+func CheckData(cfg *configs.Config) (*configs.Config, configs.DataFacts, error) {
 	var facts configs.DataFacts
 	for _, s := range []struct {
 		key, spec string
@@ -45,11 +45,30 @@ func CheckData(cfg *configs.Config) (*configs.Config, error) {
 	}{{"data.train", cfg.Data.Train, &facts.Train}, {"data.test", cfg.Data.Test, &facts.Test}} {
 		info, err := datasets.Describe(s.spec, DatasetOptions(cfg, s.spec, DataOptions{}))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.key, err)
+			return nil, facts, fmt.Errorf("%s: %w", s.key, err)
 		}
 		*s.dst = configs.DataSplit{Spec: info.Spec, Images: info.N, Classes: info.Classes, H: info.H, W: info.W, C: info.C}
 	}
-	return cfg.CheckData(facts)
+	r, err := cfg.CheckData(facts)
+	return r, facts, err
+}
+
+// PixelBytes is the memory the decoded images of facts take at cfg's image
+// size: one byte per value of every training and test image (train_limit
+// and test_limit applied).
+func PixelBytes(cfg *configs.Config, facts configs.DataFacts) int64 {
+	per := int64(cfg.Data.Channels) * int64(cfg.Data.ImageSize) * int64(cfg.Data.ImageSize)
+	n := func(s configs.DataSplit, limit int) int64 {
+		p, k := per, s.Images
+		if s.C > 0 { // MNIST/IDX keep their own shape
+			p = int64(s.C) * int64(s.H) * int64(s.W)
+		}
+		if limit > 0 {
+			k = min(k, limit)
+		}
+		return p * int64(k)
+	}
+	return n(facts.Train, cfg.Data.TrainLimit) + n(facts.Test, cfg.Data.TestLimit)
 }
 
 // LoadTrain loads the whole configured training split (validation part

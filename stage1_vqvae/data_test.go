@@ -91,12 +91,12 @@ func TestCheckDataOnImageFolder(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := CheckData(cfg)
+	_, _, err := CheckData(cfg)
 	if err == nil || !strings.Contains(err.Error(), "prior.conditional = true") || !strings.Contains(err.Error(), "data.train = images:"+dir+" has no labels") {
 		t.Fatalf("conditional prior on an unlabelled folder: %v", err)
 	}
 	cfg.Prior.Conditional = configs.SwitchAuto
-	r, err := CheckData(cfg)
+	r, _, err := CheckData(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestCheckDataOnImageFolder(t *testing.T) {
 		t.Fatalf("auto resolved to %v", r.Prior.Conditional)
 	}
 	cfg.Data.Test = "images:" + filepath.Join(dir, "missing")
-	if _, err := CheckData(cfg); err == nil || !strings.Contains(err.Error(), "data.test") || !strings.Contains(err.Error(), "missing") {
+	if _, _, err := CheckData(cfg); err == nil || !strings.Contains(err.Error(), "data.test") || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("missing test folder: %v", err)
 	}
 }

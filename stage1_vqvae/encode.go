@@ -23,7 +23,8 @@ func (m *Model) CodeHeader(ds *datasets.Dataset) datasets.CodeHeader {
 // path, through a temporary file renamed on success (an existing file is
 // replaced only with overwrite). Batches run through the encoder one after
 // another; each batch is spread over all cores by the layers themselves.
-// progress, if not nil, is called after each batch. Images keep their keys
+// progress, if not nil, is called after each batch. Batches larger than
+// 500 MNIST images' worth of pixels are cut down (see capBatch). Images keep their keys
 // (an image folder's relative paths) when the dataset has them.
 func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, batch int, progress func(done, total int)) (err error) {
 	if ds.C != m.Image.Channels || ds.H != m.Image.ImageSize || ds.W != m.Image.ImageSize {
@@ -39,6 +40,7 @@ func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, 
 			w.Abort()
 		}
 	}()
+	batch = m.capBatch(batch)
 	gh, gw := m.GridSize()
 	cells := gh * gw
 	idx := make([]int, 0, batch)

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -126,6 +127,19 @@ func plotMetrics(dir string, charts []chart) ([]string, error) {
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// gcForData lowers the garbage collector's headroom when the decoded
+// images are large. Go lets the heap grow to twice what is live before it
+// collects, and the pixels count as live: 600 MB of photos would let 600 MB
+// of garbage pile up on top. They hold no pointers, so collecting more
+// often costs little; with at most 256 MiB of headroom over the pixels, a
+// 50,000-image 64x64 folder trains within 1.5 GiB.
+func gcForData(pixelBytes int64) {
+	const headroom = 256 << 20
+	if pixelBytes > headroom {
+		debug.SetGCPercent(max(20, int(100*headroom/pixelBytes)))
+	}
 }
 
 // dataOptions caches decoded image folders beside the run folder out (in

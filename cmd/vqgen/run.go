@@ -194,7 +194,7 @@ func runPipeline(cmd *cobra.Command, o runOptions) error {
 		return err
 	}
 	// Every stage's config against the data, before any work.
-	if _, err := vqvae.CheckData(cfg); err != nil {
+	if _, _, err := vqvae.CheckData(cfg); err != nil {
 		return err
 	}
 	text, err := cfg.Encode()

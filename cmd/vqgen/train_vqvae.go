@@ -57,9 +57,11 @@ func trainVQVAE(cmd *cobra.Command, f *runDirFlags) (*vqvae.Eval, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := vqvae.CheckData(cfg); err != nil {
+	_, facts, err := vqvae.CheckData(cfg)
+	if err != nil {
 		return nil, err
 	}
+	gcForData(vqvae.PixelBytes(cfg, facts))
 	train, val, _, err := vqvae.LoadData(cfg, dataOptions(cmd, f.out))
 	if err != nil {
 		return nil, err
