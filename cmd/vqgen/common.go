@@ -42,7 +42,7 @@ type runDirFlags struct {
 }
 
 func (f *runDirFlags) register(cmd *cobra.Command, defaultOut string) {
-	cmd.Flags().StringVar(&f.config, "config", "configs/mnist.toml", "TOML config file (or a built-in name: mnist, tiny)")
+	cmd.Flags().StringVar(&f.config, "config", "configs/mnist.toml", "TOML config file (or a built-in name: "+strings.Join(configs.BuiltinNames(), ", ")+")")
 	cmd.Flags().StringVar(&f.out, "out", defaultOut, "output directory")
 	cmd.Flags().BoolVar(&f.resume, "resume", false, "continue an interrupted run in --out from its last checkpoint")
 	cmd.Flags().BoolVar(&f.force, "force", false, "delete an earlier run in --out and start over")

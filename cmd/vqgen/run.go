@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,7 +124,7 @@ half an hour on two cores.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPipeline(cmd, o) },
 	}
-	cmd.Flags().StringVar(&o.config, "config", "configs/mnist.toml", "TOML config file (or a built-in name: mnist, tiny)")
+	cmd.Flags().StringVar(&o.config, "config", "configs/mnist.toml", "TOML config file (or a built-in name: "+strings.Join(configs.BuiltinNames(), ", ")+")")
 	cmd.Flags().StringVar(&o.out, "out", "runs/mnist", "output folder")
 	cmd.Flags().BoolVar(&o.force, "force", false, "delete an earlier run in --out and start over")
 	rootCmd.AddCommand(cmd)

@@ -17,7 +17,7 @@ holdout=${5:-1000}
 cache=${VQGEN_PHOTO_CACHE:-/tmp/vqgen-photos}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache/debs" "$cache/x"
-for pkg in lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers; do
+for pkg in lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 mate-backgrounds plasma-workspace-wallpapers opencv-doc python-matplotlib-data python3-skimage; do
 	if [ ! -d "$cache/x/$pkg" ]; then
 		(cd "$cache/debs" && ls "${pkg}"_*.deb >/dev/null 2>&1 || apt-get download "$pkg")
 		dpkg -x "$cache/debs/${pkg}"_*.deb "$cache/x/$pkg.tmp"

@@ -33,8 +33,8 @@ type source struct {
 	pkg, path, split string
 }
 
-// sources are the photographs (not drawings or renderings) of the packages
-// build.sh fetches, chosen by looking at each. The test and hold-out
+// sources are the photographs (not drawings, renderings or grey images) of
+// the packages build.sh fetches, chosen by looking at each. The test and hold-out
 // photographs were picked to span the kinds in the training set (close-ups,
 // landscapes, textures, a monochrome scene); hold-out crops are for a final
 // check only, never for choosing settings.
@@ -67,25 +67,63 @@ var sources = []source{
 	{"plasma-workspace-wallpapers", "usr/share/wallpapers/Kite/contents/images/2560x1600.jpg", "train"},
 	{"plasma-workspace-wallpapers", "usr/share/wallpapers/OneStandsOut/contents/images/2560x1600.jpg", "train"},
 	{"plasma-workspace-wallpapers", "usr/share/wallpapers/Path/contents/images/2560x1600.jpg", "train"},
+	// Test photographs of computer-vision examples: smaller (400-1280 px),
+	// so at 64 px their crops reach 4-8x downscales, not 16.
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/alphamat/input_images/plant.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/aero1.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/aero3.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/aloeL.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/apple.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/board.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/butterfly.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/chicky_512.png", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/home.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/leuvenA.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/leuvenB.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/messi5.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/orange.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/rubberwhale1.png", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/smarties.png", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/squirrel_cls.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/hfs/data/000.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/text/scenetext01.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/text/scenetext03.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/text/scenetext04.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/text/scenetext05.jpg", "train"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/text/scenetext06.jpg", "train"},
+	{"python-matplotlib-data", "usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg", "train"},
+	{"python3-skimage", "usr/lib/python3/dist-packages/skimage/data/astronaut.png", "train"},
+	{"python3-skimage", "usr/lib/python3/dist-packages/skimage/data/chelsea.png", "train"},
+	{"python3-skimage", "usr/lib/python3/dist-packages/skimage/data/hubble_deep_field.jpg", "train"},
+	{"python3-skimage", "usr/lib/python3/dist-packages/skimage/data/motorcycle_left.png", "train"},
 
 	{"lomiri-wallpapers-16.04", "usr/share/backgrounds/Picture_0B_by_freespace.jpg", "test"},
 	{"lomiri-wallpapers-16.04", "usr/share/backgrounds/picosdeeuropa_by_Aitzol_Berasategi.jpg", "test"},
 	{"mate-backgrounds", "usr/share/backgrounds/mate/nature/Garden.jpg", "test"},
 	{"plasma-workspace-wallpapers", "usr/share/wallpapers/DarkestHour/contents/images/2560x1600.jpg", "test"},
 	{"plasma-workspace-wallpapers", "usr/share/wallpapers/summer_1am/contents/images/2560x1600.jpg", "test"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/fruits.jpg", "test"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/building.jpg", "test"},
+	{"python3-skimage", "usr/lib/python3/dist-packages/skimage/data/rocket.jpg", "test"},
 
 	{"lomiri-wallpapers-16.04", "usr/share/backgrounds/greentock_by_Peter_Nerlich.jpg", "holdout"},
 	{"mate-backgrounds", "usr/share/backgrounds/mate/nature/TwoWings.jpg", "holdout"},
 	{"mate-backgrounds", "usr/share/backgrounds/mate/nature/LadyBird.jpg", "holdout"},
 	{"mate-backgrounds", "usr/share/backgrounds/mate/nature/YellowFlower.jpg", "holdout"},
 	{"plasma-workspace-wallpapers", "usr/share/wallpapers/Grey/contents/images/2560x1600.jpg", "holdout"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/data/baboon.jpg", "holdout"},
+	{"python3-skimage", "usr/lib/python3/dist-packages/skimage/data/coffee.png", "holdout"},
+	{"opencv-doc", "usr/share/doc/opencv-doc/examples/text/scenetext02.jpg", "holdout"},
 }
 
 // name is a short file-name prefix for a source.
 func (s source) name() string {
 	base := strings.TrimSuffix(filepath.Base(s.path), filepath.Ext(s.path))
-	if strings.Contains(s.path, "/wallpapers/") { // plasma: .../NAME/contents/images/WxH.jpg
+	switch {
+	case strings.Contains(s.path, "/wallpapers/"): // plasma: .../NAME/contents/images/WxH.jpg
 		base = strings.Split(strings.TrimPrefix(s.path, "usr/share/wallpapers/"), "/")[0]
+	case strings.HasSuffix(s.path, "hfs/data/000.jpg"):
+		base = "robin"
 	}
 	if i := strings.Index(base, "_by_"); i > 0 {
 		base = base[:i]
