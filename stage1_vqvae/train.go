@@ -12,6 +12,7 @@ import (
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/trainloop"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -115,7 +116,7 @@ func (t *Trainer) restore(path string) error {
 		return fmt.Errorf("resume: %w", err)
 	}
 	if saved.VQVAE != t.Cfg.VQVAE || saved.Data != t.Cfg.Data || saved.Seed != t.Cfg.Seed {
-		return fmt.Errorf("resume: %s was trained with a different [vqvae], [data] or seed than the config given now; use --force to start over", path)
+		return fmt.Errorf("resume: %s was trained with a different [vqvae], [data] or seed than the config given now: %w", path, trainloop.ErrConfigChanged)
 	}
 	if err := t.Model.SetState(f); err != nil {
 		return fmt.Errorf("resume: %w", err)
@@ -156,7 +157,7 @@ func (t *Trainer) dataInit() {
 
 // ErrNonFinite reports a NaN or Inf loss; training stops and the last good
 // checkpoint stays.
-var ErrNonFinite = errors.New("loss is not finite")
+var ErrNonFinite = trainloop.ErrNonFinite
 
 // Run trains until the configured number of steps, reporting each step.
 // When ctx is cancelled it saves a checkpoint and returns ctx's error.
@@ -176,7 +177,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 			if serr := t.saveLast(); serr != nil {
 				return errors.Join(err, serr)
 			}
-			return fmt.Errorf("interrupted at step %d; state saved to %s, continue with --resume: %w", t.Step, filepath.Join(t.Dir, LastFile), err)
+			return fmt.Errorf("%w at step %d; state saved to %s: %w", trainloop.ErrInterrupted, t.Step, filepath.Join(t.Dir, LastFile), err)
 		}
 		idx, _ := t.batcher.Next()
 		t.x, _ = t.Train.Batch(idx, t.x, nil)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/trainloop"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -223,14 +224,14 @@ func (t *Trainer) restore(path string) error {
 	}
 	m := f.Metadata
 	if m[MetaFingerprint] != t.Fingerprint {
-		return fmt.Errorf("resume: %s was trained on codes of VQ-VAE %s, these codes come from %s; use --force to start over", path, m[MetaFingerprint], t.Fingerprint)
+		return fmt.Errorf("resume: %s was trained on codes of VQ-VAE %s, these codes come from %s: %w", path, m[MetaFingerprint], t.Fingerprint, trainloop.ErrConfigChanged)
 	}
 	saved, err := configs.Parse([]byte(m[MetaConfig]), path+" (stored config)")
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
 	if saved.Prior != t.Cfg.Prior || saved.Seed != t.Cfg.Seed {
-		return fmt.Errorf("resume: %s was trained with a different [prior] section or seed than the config given now; use --force to start over", path)
+		return fmt.Errorf("resume: %s was trained with a different [prior] section or seed than the config given now: %w", path, trainloop.ErrConfigChanged)
 	}
 	if err := assignParams(f, t.Prior); err != nil {
 		return fmt.Errorf("resume: %w", err)
@@ -253,7 +254,7 @@ func (t *Trainer) restore(path string) error {
 
 // ErrNonFinite reports a NaN or Inf loss; training stops and the last good
 // checkpoint stays.
-var ErrNonFinite = errors.New("loss is not finite")
+var ErrNonFinite = trainloop.ErrNonFinite
 
 // Run trains to the configured number of steps, reporting each one. When ctx
 // is cancelled it saves a checkpoint and returns ctx's error.
@@ -271,7 +272,7 @@ func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
 			if serr := t.saveLast(); serr != nil {
 				return errors.Join(err, serr)
 			}
-			return fmt.Errorf("interrupted at step %d; state saved to %s, continue with --resume: %w", t.Step, filepath.Join(t.Dir, LastFile), err)
+			return fmt.Errorf("%w at step %d; state saved to %s: %w", trainloop.ErrInterrupted, t.Step, filepath.Join(t.Dir, LastFile), err)
 		}
 		idx, _ := t.batcher.Next()
 		t.grids = t.grids[:0]

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"encoding/json"
@@ -11,9 +11,9 @@ import (
 	"github.com/vqgen/vqgen/sampler/evaluate"
 )
 
-// runReport is DIR/report.json. Every key is always present; figures a run
+// RunReport is DIR/report.json. Every key is always present; figures a run
 // did not measure (the sample evaluation with eval_samples = 0) are null.
-type runReport struct {
+type RunReport struct {
 	Config  string          `json:"config"`
 	Stage1  stage1Result    `json:"stage1"`
 	Codes   encodeResult    `json:"codes"`
@@ -21,7 +21,11 @@ type runReport struct {
 	Samples reportSamples   `json:"samples"`
 	Sample  sampleRunResult `json:"sampling"`
 	Edit    editRunResult   `json:"edit"`
-	Seconds reportSeconds   `json:"seconds"`
+	// Sets are the exact options of every set of samples the run drew,
+	// by name: "samples" (samples.png), "by_class"
+	// (samples-by-class.png) and "eval" (the judged set).
+	Sets    map[string]SampleSet `json:"sample_sets"`
+	Seconds reportSeconds        `json:"seconds"`
 }
 
 type reportSamples struct {
@@ -31,10 +35,10 @@ type reportSamples struct {
 	Frechet          *float64          `json:"frechet"`
 	CondAccuracy     *float64          `json:"cond_accuracy"`
 	Reference        *evaluate.Metrics `json:"reference"`
-	Classifier       *classifierCard   `json:"classifier"`
+	Classifier       *ClassifierCard   `json:"classifier"`
 	Skipped          string            `json:"skipped,omitempty"`
-	// How they were drawn ([sample] of the config); guidance is 1 (off)
-	// for an unconditional prior, which ignores it.
+	// How they were drawn (the judged set's options; those of
+	// samples.png when nothing was judged).
 	Temperature float64 `json:"temperature"`
 	TopK        int     `json:"top_k"`
 	TopP        float64 `json:"top_p"`
@@ -51,22 +55,6 @@ type reportSeconds struct {
 	Total  float64 `json:"total"`
 }
 
-// drawn names the sampling settings, e.g. "temperature 0.9, top-p 0.9,
-// guidance 1.5", leaving out filters that are off.
-func (s *reportSamples) drawn() string {
-	parts := []string{fmt.Sprintf("temperature %g", s.Temperature)}
-	if s.TopK > 0 {
-		parts = append(parts, fmt.Sprintf("top-k %d", s.TopK))
-	}
-	if s.TopP < 1 {
-		parts = append(parts, fmt.Sprintf("top-p %g", s.TopP))
-	}
-	if s.Guidance != 1 {
-		parts = append(parts, fmt.Sprintf("guidance %g", s.Guidance))
-	}
-	return strings.Join(parts, ", ")
-}
-
 func ptr(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
@@ -75,8 +63,8 @@ func ptr(v float64) *float64 {
 }
 
 // buildReport collects the finished stages' results.
-func (p *pipeline) buildReport() (*runReport, *evalRunResult, error) {
-	r := &runReport{Config: p.opt.config}
+func (p *pipeline) buildReport() (*RunReport, *evalRunResult, error) {
+	r := &RunReport{Config: p.opt.Config}
 	var ev evalRunResult
 	for _, x := range []struct {
 		name string
@@ -86,17 +74,20 @@ func (p *pipeline) buildReport() (*runReport, *evalRunResult, error) {
 			return nil, nil, err
 		}
 	}
+	r.Sets = map[string]SampleSet{"samples": r.Sample.Set}
+	if r.Sample.ByClass != nil {
+		r.Sets["by_class"] = *r.Sample.ByClass
+	}
+	drawn := r.Sample.Set.Options
 	if e := ev.Eval; e != nil {
 		r.Samples = reportSamples{N: e.N, ShareConf09: ptr(e.ShareConf09), ClassEntropyBits: ptr(e.ClassEntropyBits),
 			Frechet: ptr(e.Frechet), CondAccuracy: ptr(e.CondAccuracy), Reference: &e.Reference, Classifier: &e.Classifier}
+		r.Sets["eval"] = *ev.Set
+		drawn = ev.Set.Options
 	} else {
 		r.Samples.Skipped = ev.Skipped
 	}
-	sc := p.cfg.Sample
-	r.Samples.Temperature, r.Samples.TopK, r.Samples.TopP, r.Samples.Guidance = sc.Temperature, sc.TopK, sc.TopP, 1
-	if r.Prior.Conditional {
-		r.Samples.Guidance = sc.Guidance
-	}
+	r.Samples.Temperature, r.Samples.TopK, r.Samples.TopP, r.Samples.Guidance = drawn.Temperature, drawn.TopK, drawn.TopP, drawn.Guidance
 	sec := func(name string) float64 { return p.state.Stages[name].Seconds }
 	r.Seconds = reportSeconds{Stage1: sec("stage1"), Encode: sec("encode"), Prior: sec("prior"), Sample: sec("sample"), Edit: sec("edit"), Eval: sec("eval")}
 	r.Seconds.Total = r.Seconds.Stage1 + r.Seconds.Encode + r.Seconds.Prior + r.Seconds.Sample + r.Seconds.Edit + r.Seconds.Eval
@@ -112,10 +103,10 @@ func (p *pipeline) report() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(p.path(reportJSON), append(b, '\n'), true); err != nil {
+	if err := atomicfile.WriteFile(p.path(ReportJSON), append(b, '\n'), true); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(p.path(reportMD), []byte(p.markdown(r, ev)), true); err != nil {
+	if err := atomicfile.WriteFile(p.path(ReportMD), []byte(p.markdown(r, ev)), true); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -130,7 +121,7 @@ func optNum(v *float64, digits int) string {
 
 // markdown renders the report; images are linked relative to DIR so the
 // folder can be moved or published as it is.
-func (p *pipeline) markdown(r *runReport, ev *evalRunResult) string {
+func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 	var b strings.Builder
 	pf := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	img := func(alt, file string) {
@@ -163,7 +154,7 @@ func (p *pipeline) markdown(r *runReport, ev *evalRunResult) string {
 	pf("| editing | %d %s edits of a 3x3-cell hole (cells %s) | %.2f s |\n", r.Edit.N, r.Edit.Method, r.Edit.Hole, r.Edit.FirstSeconds)
 	s := r.Samples
 	if ev.Eval != nil {
-		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, s.drawn(), optNum(s.ShareConf09, 3), optNum(ptr(s.Reference.ShareConf09), 3))
+		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, ev.Set.Options, optNum(s.ShareConf09, 3), optNum(ptr(s.Reference.ShareConf09), 3))
 		pf("| | class entropy | %s bits (real %s, max 3.32) |\n", optNum(s.ClassEntropyBits, 3), optNum(ptr(s.Reference.ClassEntropyBits), 3))
 		pf("| | Frechet distance to test digits | %s (real %s) |\n", optNum(s.Frechet, 2), optNum(ptr(s.Reference.Frechet), 2))
 		pf("| | judged as the requested class | %s (real %s) |\n", optNum(s.CondAccuracy, 3), optNum(ptr(s.Reference.CondAccuracy), 3))
@@ -176,6 +167,8 @@ func (p *pipeline) markdown(r *runReport, ev *evalRunResult) string {
 		pf("The judge is an MNIST CNN with %.2f%% accuracy and an expected calibration error of %.2f%% on %d held-out test digits; ", 100*c.TestAccuracy, 100*c.ECE, c.TestImages)
 		pf("the real-digit figures are %d training digits it never saw. With a class-conditional prior each sample's class is drawn uniformly, so one set gives both the unconditional figures and the conditional accuracy.\n\n", s.Reference.N)
 	}
+	so := r.Sample.Set.Options
+	pf("`vqgen sample --vqvae vqvae.safetensors --prior prior.safetensors --n %d --seed %d` draws samples.png again: the sampling settings default to the [sample] section stored in the prior.\n\n", so.N, so.Seed)
 
 	pf("## Stage one: VQ-VAE\n\n")
 	img("training loss", "loss.png")
@@ -184,19 +177,19 @@ func (p *pipeline) markdown(r *runReport, ev *evalRunResult) string {
 	pf("\nValidation originals (top) and reconstructions (bottom):\n\n")
 	img("reconstructions", "recon.png")
 	pf("\n## Stage two: prior\n\n")
-	img("prior NLL", priorDir+"/loss.png")
+	img("prior NLL", PriorDir+"/loss.png")
 	pf("\n## Samples\n\n")
-	img("samples", samplesPNG)
+	img("samples", SamplesPNG)
 	if r.Sample.PerClass > 0 {
 		pf("\nOne row per class, %d samples each:\n\n", r.Sample.PerClass)
-		img("samples by class", byClassPNG)
+		img("samples by class", ByClassPNG)
 	}
 	pf("\n## Edits\n\nEach row: a test image, the redrawn cells tinted red, then %d %s redraws", r.Edit.N, r.Edit.Method)
-	if r.Edit.Method == "gibbs" {
+	if r.Edit.Method == MethodGibbs {
 		pf(" (%d sweeps)", r.Edit.Sweeps)
 	}
 	pf(".\n\n")
-	img("edits", editsPNG)
+	img("edits", EditsPNG)
 	pf("\n## Wall time\n\n| stage | seconds |\n|---|---|\n")
 	for _, x := range []struct {
 		name string
