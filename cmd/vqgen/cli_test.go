@@ -43,23 +43,19 @@ func mustVqgen(t *testing.T, args ...string) string {
 	return out
 }
 
-// tinierConfig writes configs/tiny.toml with even fewer steps and images,
-// so the end-to-end tests stay fast on a loaded two-core machine.
-func tinierConfig(t *testing.T, dir string) string {
+// tinyConfig writes configs/tiny.toml (the built-in copy) to dir, for
+// tests that change a key of it.
+func tinyConfig(t *testing.T, dir string) string {
 	t.Helper()
 	cfg, err := configs.Builtin("tiny")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Data.TrainLimit, cfg.Data.ValCount, cfg.Data.TestLimit = 800, 200, 100
-	cfg.Prior.ValCount = 200
-	cfg.VQVAE.Train.Steps, cfg.VQVAE.Train.EvalEvery, cfg.VQVAE.Train.CheckpointEvery = 12, 6, 6
-	cfg.Prior.Train.Steps, cfg.Prior.Train.EvalEvery, cfg.Prior.Train.CheckpointEvery = 12, 6, 6
 	b, err := cfg.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "tinier.toml")
+	path := filepath.Join(dir, "tiny.toml")
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +69,8 @@ var shared struct {
 	err       error
 }
 
-// sharedRun runs `vqgen run` once per test binary; the other tests use
-// its checkpoints.
+// sharedRun runs `vqgen run --config configs/tiny.toml` once per test
+// binary; the other tests use its outputs.
 func sharedRun(t *testing.T) (dir, conf string) {
 	t.Helper()
 	shared.once.Do(func() {
@@ -83,7 +79,7 @@ func sharedRun(t *testing.T) (dir, conf string) {
 			shared.err = err
 			return
 		}
-		shared.conf = tinierConfig(t, base)
+		shared.conf = tinyConfig(t, base)
 		shared.dir = filepath.Join(base, "run")
 		shared.log, shared.err = vqgen(t, "run", "--config", shared.conf, "--out", shared.dir)
 	})
