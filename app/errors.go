@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/internal/rundir"
 	"github.com/vqgen/vqgen/internal/trainloop"
+	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
 // Progress receives an operation's progress: Begin a phase (what it is, how
@@ -47,7 +47,7 @@ var (
 	ErrConfigChanged = trainloop.ErrConfigChanged
 	// ErrNoTrainCodes: the unigram baseline of a prior needs the code
 	// file it was trained on, and it was not found; pass it explicitly.
-	ErrNoTrainCodes = errors.New("the prior's training code file was not found")
+	ErrNoTrainCodes = prior.ErrTrainCodesNotFound
 )
 
 // OptionError is a bad value of one option. Option is the option's JSON

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/sampler"
@@ -125,7 +123,8 @@ type EvalPriorOptions struct {
 	Prior string `json:"prior"`
 	Codes string `json:"codes"` // code file to score (e.g. codes-test.vqc)
 	// TrainCodes is the prior's training code file, for the unigram
-	// baseline; "" finds it from what the prior recorded.
+	// baseline; "" looks for the file the prior recorded (by name and
+	// SHA-256) beside it and in the folder above.
 	TrainCodes string `json:"train_codes"`
 }
 
@@ -151,20 +150,13 @@ func EvalPrior(ctx context.Context, o EvalPriorOptions) (*PriorEval, error) {
 	if info.Classes > 0 && c.Labels == nil {
 		return nil, fmt.Errorf("the prior is class-conditional but %s has no labels", o.Codes)
 	}
-	trainCodes := o.TrainCodes
-	if trainCodes == "" {
-		// The file recorded at training time, else the run layout
-		// (DIR/prior/prior.safetensors beside DIR/codes-train.vqc).
-		trainCodes = filepath.Join(filepath.Dir(filepath.Dir(o.Prior)), "codes-train.vqc")
-		if rec := p.TrainCodes; rec != "" {
-			if _, err := os.Stat(rec); err == nil {
-				trainCodes = rec
-			}
-		}
+	trainCodes, err := p.FindTrainCodes(o.TrainCodes)
+	if err != nil {
+		return nil, fmt.Errorf("unigram baseline: %w", err)
 	}
 	tr, err := prior.LoadCodes(trainCodes)
 	if err != nil {
-		return nil, fmt.Errorf("unigram baseline: %w: %w", ErrNoTrainCodes, err)
+		return nil, fmt.Errorf("unigram baseline: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

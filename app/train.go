@@ -11,8 +11,6 @@ import (
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/internal/atomicfile"
 	"github.com/vqgen/vqgen/internal/metrics"
-	"github.com/vqgen/vqgen/internal/plots"
-	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/internal/rundir"
 	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
@@ -80,54 +78,6 @@ func writeConfig(dir string, cfg *configs.Config) error {
 	return atomicfile.WriteFile(filepath.Join(dir, ConfigFile), b, true)
 }
 
-// openMetrics starts DIR/metrics.jsonl, or on resume keeps the lines up to
-// step.
-func openMetrics(dir string, resume bool, step int) (*metrics.Writer, error) {
-	if resume {
-		w, _, err := metrics.Resume(dir, step)
-		return w, err
-	}
-	return metrics.Create(dir)
-}
-
-// chart is one PNG plotted from metrics.jsonl: the named keys against step.
-type chart struct {
-	file, title, ylabel string
-	keys                []string
-	logY                bool
-}
-
-func plotMetrics(dir string, charts []chart) error {
-	entries, err := metrics.ReadFile(filepath.Join(dir, metrics.FileName))
-	if err != nil {
-		return err
-	}
-	for _, c := range charts {
-		var series []plots.Series
-		for _, k := range c.keys {
-			s := plots.Series{Name: k}
-			for _, e := range entries {
-				step, ok := e.Step()
-				v, ok2 := e[k].(float64)
-				if ok && ok2 {
-					s.X = append(s.X, float64(step))
-					s.Y = append(s.Y, v)
-				}
-			}
-			if len(s.X) > 0 {
-				series = append(series, s)
-			}
-		}
-		if len(series) == 0 {
-			continue
-		}
-		if err := plots.LinePNG(filepath.Join(dir, c.file), c.title, "step", c.ylabel, series, plots.Options{LogY: c.logY}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // TrainVQVAEOptions configure stage one.
 type TrainVQVAEOptions struct {
 	// Config is a config file or a built-in name (mnist, tiny); "" is
@@ -173,11 +123,6 @@ func TrainVQVAE(ctx context.Context, o TrainVQVAEOptions, prog Progress) (*VQVAE
 	if err := writeConfig(o.Out, cfg); err != nil {
 		return nil, err
 	}
-	log, err := openMetrics(o.Out, resume, tr.Step)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
 	tc := cfg.VQVAE.Train
 	res := &VQVAETraining{Best: filepath.Join(o.Out, vqvae.BestFile), Resumed: tr.Step}
 	if resume {
@@ -185,44 +130,10 @@ func TrainVQVAE(ctx context.Context, o TrainVQVAEOptions, prog Progress) (*VQVAE
 	}
 	prog.Note(fmt.Sprintf("training VQ-VAE on %s (%d images, %d for validation): K=%d, d=%d, %d steps of %d",
 		cfg.Data.Train, train.N, val.N, cfg.VQVAE.K, cfg.VQVAE.D, tc.Steps, tc.Batch))
-	prog.Begin(Phase{Name: "vqvae", Total: tc.Steps, Done: tr.Step, ItemsPerUnit: tc.Batch, Item: "img", Every: tc.LogEvery})
-	var logErr error
-	err = tr.Run(ctx, func(e vqvae.Event) {
-		prog.Update(e.Step, progress.F("loss", e.Loss), progress.F("recon", e.Recon), progress.F("vq", e.VQ),
-			progress.F("ppl", e.Perplexity), progress.F("dead", e.Dead))
-		if tc.LogEvery > 0 && e.Step%tc.LogEvery == 0 || e.Eval != nil {
-			rec := map[string]any{"step": e.Step, "loss": e.Loss, "recon": e.Recon, "vq": e.VQ,
-				"batch_perplexity": e.Perplexity, "batch_codes_used": e.CodesUsed, "dead": e.Dead,
-				"restarted": e.Restarted, "img_per_s": e.ImagesPerSec, "elapsed_s": e.Elapsed.Seconds()}
-			if e.Eval != nil {
-				rec["val_mse"], rec["val_psnr_db"], rec["val_perplexity"], rec["val_codes_used"] = e.Eval.MSE, e.Eval.PSNR, e.Eval.Perplexity, e.Eval.CodesUsed
-			}
-			logErr = errors.Join(logErr, log.Write(rec))
-		}
-		if e.Eval != nil {
-			res.Val = e.Eval
-			best := ""
-			if e.Best {
-				best = " (best so far, saved)"
-			}
-			prog.Note(fmt.Sprintf("step %d: validation MSE %.5f, PSNR %.2f dB, perplexity %.1f, codes used %d/%d%s",
-				e.Step, e.Eval.MSE, e.Eval.PSNR, e.Eval.Perplexity, e.Eval.CodesUsed, e.Eval.K, best))
-		}
-	})
-	prog.End()
-	if err != nil {
+	if err := tr.Run(ctx, prog); err != nil {
 		return nil, err
 	}
-	if logErr != nil {
-		return nil, fmt.Errorf("writing %s: %w", log.Path(), logErr)
-	}
-	if err := plotMetrics(o.Out, []chart{
-		{"loss.png", "VQ-VAE training loss", "loss", []string{"loss", "recon", "vq"}, true},
-		{"psnr.png", "Validation PSNR", "dB", []string{"val_psnr_db"}, false},
-		{"perplexity.png", "Codebook perplexity", "perplexity", []string{"batch_perplexity", "val_perplexity"}, false},
-	}); err != nil {
-		return nil, err
-	}
+	res.Val = tr.LastEval
 	best, err := LoadVQVAE(res.Best)
 	if err != nil {
 		return nil, err
@@ -332,54 +243,17 @@ func TrainPrior(ctx context.Context, o TrainPriorOptions, prog Progress) (*Prior
 	if err := writeConfig(o.Out, cfg); err != nil {
 		return nil, err
 	}
-	log, err := openMetrics(o.Out, resume, tr.Step)
-	if err != nil {
-		return nil, err
-	}
-	defer log.Close()
-	uni := prior.NewUnigram(tr.Train).BitsPerImage(tr.Val)
 	tc := cfg.Prior.Train
 	if resume {
 		prog.Note(fmt.Sprintf("resuming %s at step %d of %d", o.Out, tr.Step, tc.Steps))
 	}
 	info := tr.Prior.Info()
 	prog.Note(fmt.Sprintf("training %s prior on %s (%d grids, %d for validation; %dx%d, K=%d, classes %d): %d steps of %d; unigram baseline %.1f bits/image",
-		info.Arch, o.Codes, tr.Train.N, tr.Val.N, info.H, info.W, info.K, info.Classes, tc.Steps, tc.Batch, uni))
-	prog.Begin(Phase{Name: info.Arch, Total: tc.Steps, Done: tr.Step, ItemsPerUnit: tc.Batch, Item: "grids", Every: tc.LogEvery})
-	res := &PriorTraining{Best: filepath.Join(o.Out, prior.BestFile), Arch: info.Arch, UnigramVal: uni, Resumed: tr.Step}
-	var logErr error
-	err = tr.Run(ctx, func(e prior.Event) {
-		prog.Update(e.Step, progress.F("bits/code", e.BitsPerCode), progress.F("lr", e.LR))
-		res.GridsPerSecond = e.GridsPerSec
-		if tc.LogEvery > 0 && e.Step%tc.LogEvery == 0 || e.Eval != nil {
-			rec := map[string]any{"step": e.Step, "train_bits_per_code": e.BitsPerCode, "lr": e.LR,
-				"grids_per_s": e.GridsPerSec, "elapsed_s": e.Elapsed.Seconds()}
-			if e.Eval != nil {
-				rec["val_bits_per_code"], rec["val_bits_per_image"], rec["unigram_bits_per_image"] = e.Eval.BitsPerCode, e.Eval.BitsPerImage, uni
-			}
-			logErr = errors.Join(logErr, log.Write(rec))
-		}
-		if e.Eval != nil {
-			res.Val = *e.Eval
-			best := ""
-			if e.Best {
-				best = " (best so far, saved)"
-			}
-			prog.Note(fmt.Sprintf("step %d: validation %.4f bits/code, %.1f bits/image (unigram %.1f, %.1f%% below)%s",
-				e.Step, e.Eval.BitsPerCode, e.Eval.BitsPerImage, uni, 100*(1-e.Eval.BitsPerImage/uni), best))
-		}
-	})
-	prog.End()
-	if err != nil {
+		info.Arch, o.Codes, tr.Train.N, tr.Val.N, info.H, info.W, info.K, info.Classes, tc.Steps, tc.Batch, tr.Unigram))
+	res := &PriorTraining{Best: filepath.Join(o.Out, prior.BestFile), Arch: info.Arch, UnigramVal: tr.Unigram, Resumed: tr.Step}
+	if err := tr.Run(ctx, prog); err != nil {
 		return nil, err
 	}
-	if logErr != nil {
-		return nil, fmt.Errorf("writing %s: %w", log.Path(), logErr)
-	}
-	if err := plotMetrics(o.Out, []chart{
-		{"loss.png", "Prior NLL", "bits per code", []string{"train_bits_per_code", "val_bits_per_code"}, false},
-	}); err != nil {
-		return nil, err
-	}
+	res.Val, res.GridsPerSecond = tr.LastEval, tr.Rate
 	return res, nil
 }

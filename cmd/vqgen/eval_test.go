@@ -130,37 +130,44 @@ func TestRunWithSampleEval(t *testing.T) {
 	}
 }
 
-// TestEvalPriorFindsTrainingCodes: a prior copied out of its run folder
-// still finds its unigram baseline through the training code file it
-// recorded; without that record and outside the run layout the error says
-// to pass --train-codes.
+// TestEvalPriorFindsTrainingCodes: the prior records its training codes by
+// name and hash, not path, so a moved run folder still finds its unigram
+// baseline; a prior alone elsewhere needs --train-codes, and the wrong file
+// there is refused.
 func TestEvalPriorFindsTrainingCodes(t *testing.T) {
 	dir, _ := sharedRun(t)
-	b, err := os.ReadFile(filepath.Join(dir, "prior", "prior.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	moved := filepath.Join(t.TempDir(), "elsewhere", "p.safetensors")
-	os.MkdirAll(filepath.Dir(moved), 0o755)
-	if err := os.WriteFile(moved, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	test := filepath.Join(dir, "codes-test.vqc")
-	inRun := mustVqgen(t, "eval", "prior", "--prior", filepath.Join(dir, "prior", "prior.safetensors"), "--codes", test, "--json")
-	out := mustVqgen(t, "eval", "prior", "--prior", moved, "--codes", test, "--json")
-	var a, b2 map[string]any
-	json.Unmarshal([]byte(inRun), &a)
-	json.Unmarshal([]byte(out), &b2)
-	if u, ok := a["unigram_bits_per_image"].(float64); !ok || u <= 0 || a["unigram_bits_per_image"] != b2["unigram_bits_per_image"] {
-		t.Errorf("unigram %v bits/image outside the run folder, %v inside", b2["unigram_bits_per_image"], a["unigram_bits_per_image"])
+	unigram := func(args ...string) any {
+		t.Helper()
+		var r map[string]any
+		json.Unmarshal([]byte(mustVqgen(t, append([]string{"eval", "prior", "--codes", test, "--json"}, args...)...)), &r)
+		if u, ok := r["unigram_bits_per_image"].(float64); !ok || u <= 0 {
+			t.Fatalf("unigram_bits_per_image = %v", r["unigram_bits_per_image"])
+		}
+		return r["unigram_bits_per_image"]
 	}
-	// Hide the recorded file: the error advises --train-codes.
-	rec := filepath.Join(dir, "codes-train.vqc")
-	if err := os.Rename(rec, rec+".away"); err != nil {
-		t.Fatal(err)
+	inRun := unigram("--prior", filepath.Join(dir, "prior", "prior.safetensors"))
+	moved := filepath.Join(t.TempDir(), "moved")
+	for _, f := range []string{"prior.safetensors", "prior/prior.safetensors", "codes-train.vqc"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(moved, f)), 0o755)
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		os.WriteFile(filepath.Join(moved, f), b, 0o644)
 	}
-	defer os.Rename(rec+".away", rec)
-	if _, err := vqgen(t, "eval", "prior", "--prior", moved, "--codes", test); err == nil || !strings.Contains(err.Error(), "--train-codes") {
-		t.Errorf("no training codes anywhere: %v, want advice to pass --train-codes", err)
+	for _, p := range []string{"prior.safetensors", "prior/prior.safetensors"} {
+		if u := unigram("--prior", filepath.Join(moved, p)); u != inRun {
+			t.Errorf("moved run folder, %s: unigram %v bits/image, %v in place", p, u, inRun)
+		}
+	}
+	alone := filepath.Join(t.TempDir(), "p.safetensors")
+	b, _ := os.ReadFile(filepath.Join(dir, "prior.safetensors"))
+	os.WriteFile(alone, b, 0o644)
+	if _, err := vqgen(t, "eval", "prior", "--prior", alone, "--codes", test); err == nil || !strings.Contains(err.Error(), "pass the prior's training codes with --train-codes") {
+		t.Errorf("prior alone: %v, want advice to pass --train-codes", err)
+	}
+	if u := unigram("--prior", alone, "--train-codes", filepath.Join(dir, "codes-train.vqc")); u != inRun {
+		t.Errorf("--train-codes: unigram %v, want %v", u, inRun)
+	}
+	if _, err := vqgen(t, "eval", "prior", "--prior", alone, "--codes", test, "--train-codes", test); err == nil || !strings.Contains(err.Error(), "is not the code file") {
+		t.Errorf("the test codes as --train-codes: %v, want a refusal", err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vqgen/vqgen/internal/atomicfile"
 )
 
 // Mode says what to do with a directory that already holds files.
@@ -177,5 +179,5 @@ func writeMarker(dir string) error {
 	if _, err := os.Lstat(p); err == nil {
 		return nil
 	}
-	return os.WriteFile(p, []byte("This directory holds a vqgen run; starting the run over deletes its contents.\n"), 0o644)
+	return atomicfile.WriteFile(p, []byte("This directory holds a vqgen run; starting the run over deletes its contents.\n"), false)
 }
