@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/sampler/evaluate"
@@ -211,4 +213,38 @@ func TestFrontEndImportsNoStage(t *testing.T) {
 			t.Errorf("cmd/vqgen imports %s; the command line may use package app only", imp)
 		}
 	}
+}
+
+// TestVerbsConsistent: every verb that writes has --force; output flags
+// and input flags keep one meaning each; --data always takes a dataset
+// spec; every verb teaches with an example.
+func TestVerbsConsistent(t *testing.T) {
+	outputs := []string{"out", "out-codes", "save-each", "histogram", "cpuprofile"}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if !c.Runnable() || c.Name() == "help" || c.Name() == "version" {
+			return
+		}
+		name := c.CommandPath()
+		writes := false
+		for _, o := range outputs {
+			writes = writes || c.Flags().Lookup(o) != nil
+		}
+		if writes && c.Flags().Lookup("force") == nil {
+			t.Errorf("%s writes files but has no --force", name)
+		}
+		if f := c.Flags().Lookup("codes"); f != nil && f.Deprecated == "" && strings.Contains(f.Usage, "write") {
+			t.Errorf("%s: --codes is an output here (%q); outputs are --out-codes", name, f.Usage)
+		}
+		if f := c.Flags().Lookup("data"); f != nil && !strings.Contains(f.Usage, "dataset spec") {
+			t.Errorf("%s: --data %q does not take a dataset spec", name, f.Usage)
+		}
+		if c.Example == "" {
+			t.Errorf("%s has no example in its help", name)
+		}
+	}
+	walk(newRootCmd())
 }

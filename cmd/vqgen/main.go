@@ -34,8 +34,10 @@ Start with the whole pipeline on MNIST, which ships inside the binary:
   vqgen run --out runs/mnist
 
 Every verb that writes refuses to replace an existing output unless given
---force. Inputs are --vqvae, --prior, --codes, --data and --image; outputs
-are --out, --out-codes and --save-each.`,
+--force. Flags name inputs (--vqvae, --prior, --codes, --train-codes,
+--data, --image, --images) or outputs (--out, --out-codes, --save-each,
+--histogram, --cpuprofile), never both; --data takes a dataset spec
+(mnist:test, idx:DIR:test, images:DIR:test) wherever images are read.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

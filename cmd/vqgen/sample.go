@@ -17,12 +17,12 @@ func modelFlags(cmd *cobra.Command, vq, prior *string) {
 }
 
 // filterFlags registers the draw settings sample and edit share; their
-// defaults come from the prior's config.
-func filterFlags(cmd *cobra.Command, temperature *float64, topK *int, topP *float64, seed *uint64) {
+// defaults come from the prior's config (filterNote qualifies top-k/top-p's).
+func filterFlags(cmd *cobra.Command, temperature *float64, topK *int, topP *float64, seed *uint64, filterNote string) {
 	def := app.BuiltinSample()
 	cmd.Flags().Float64Var(temperature, "temperature", 0, "divides the logits: < 1 sharper and more typical, > 1 more varied "+fromPrior("sample", "temperature", def.Temperature))
-	cmd.Flags().IntVar(topK, "top-k", 0, "draw only among the k most likely codes, 0 = off "+fromPrior("sample", "top_k", def.TopK))
-	cmd.Flags().Float64Var(topP, "top-p", 0, "nucleus sampling: draw from the smallest set of codes with this probability mass, 1 = off "+fromPrior("sample", "top_p", def.TopP))
+	cmd.Flags().IntVar(topK, "top-k", 0, "draw only among the k most likely codes, 0 = off "+fromPrior("sample", "top_k", def.TopK)+filterNote)
+	cmd.Flags().Float64Var(topP, "top-p", 0, "nucleus sampling: draw from the smallest set of codes with this probability mass, 1 = off "+fromPrior("sample", "top_p", def.TopP)+filterNote)
 	cmd.Flags().Uint64Var(seed, "seed", 0, "random seed; the same seed gives the same images "+fromPrior("sample", "seed", def.Seed))
 }
 
@@ -113,7 +113,7 @@ vqgen eval prior read.`,
 	def := app.BuiltinSample()
 	fl := cmd.Flags()
 	fl.IntVar(&flags.N, "n", 0, "number of images "+fromPrior("sample", "n", def.N))
-	filterFlags(cmd, &flags.Temperature, &flags.TopK, &flags.TopP, &flags.Seed)
+	filterFlags(cmd, &flags.Temperature, &flags.TopK, &flags.TopP, &flags.Seed, "")
 	fl.Float64Var(&flags.Guidance, "guidance", 0, "classifier-free guidance weight W of a class-conditional prior, 1 = off, 1.5-3 = more recognisable classes, less variety "+fromPrior("sample", "guidance", def.Guidance)+"; 1 for an unconditional prior")
 	fl.IntVar(&flags.Class, "class", -1, "class to draw, for a class-conditional prior (-1: every image gets a uniformly drawn class)")
 	fl.IntVar(&flags.PerClass, "per-class", 0, "draw this many images of every class, one row per class, instead of --n")
@@ -187,7 +187,7 @@ cells tinted red, and the --n edits. --out-codes FILE writes the edited grids.`,
 	def := app.BuiltinEdit()
 	fl := cmd.Flags()
 	fl.StringVar(&files.Source.Image, "image", "", "image file to edit (PNG/JPEG; resized to the VQ-VAE's size)")
-	fl.StringVar(&files.Source.Data, "data", "", "dataset spec to take the image from (mnist:test, images:DIR:test, test for the VQ-VAE's own test split), with --index")
+	fl.StringVar(&files.Source.Data, "data", "", "take the image from a "+dataHelp+", with --index")
 	fl.IntVar(&files.Source.Index, "index", 0, "image number within --data")
 	fl.StringVar(&files.Cells.Rect, "cells", "", "grid cells to redraw: r0,c0,r1,c1 (inclusive)")
 	fl.StringVar(&files.Cells.Pixels, "pixels", "", "image pixels to redraw: x0,y0,x1,y1 (inclusive); every cell touched is redrawn")
@@ -196,7 +196,7 @@ cells tinted red, and the --n edits. --out-codes FILE writes the edited grids.`,
 	fl.IntVar(&flags.N, "n", 0, "number of edits "+fromPrior("edit", "n", def.N))
 	fl.StringVar(&flags.Method, "method", "", "gibbs or raster "+fromPrior("edit", "method", def.Method))
 	fl.IntVar(&flags.Sweeps, "sweeps", 0, "gibbs sweeps over the redrawn cells "+fromPrior("edit", "sweeps", def.Sweeps))
-	filterFlags(cmd, &flags.Temperature, &flags.TopK, &flags.TopP, &flags.Seed)
+	filterFlags(cmd, &flags.Temperature, &flags.TopK, &flags.TopP, &flags.Seed, " with --method raster; off with gibbs")
 	fl.IntVar(&flags.Class, "class", -1, "class the edits are drawn for, with a class-conditional prior (-1: the label of --data)")
 	fl.StringVar(&files.Out, "out", "edits.png", "PNG to write")
 	fl.StringVar(&files.OutCodes, "out-codes", "", "also write the edited code grids to this code file")
