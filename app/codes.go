@@ -22,7 +22,7 @@ type EncodeOptions struct {
 	// (with train_limit or test_limit applied): what `vqgen run` encodes.
 	Data  string `json:"data"`
 	Limit int    `json:"limit"` // keep the first Limit images (0: all)
-	// Out is the code file to write (format: docs/codes.md).
+	// Out is the code file to write (format: datasets/CODES.md).
 	Out   string `json:"out"`
 	Force bool   `json:"force"`
 }
@@ -275,7 +275,7 @@ func InspectCodes(o InspectOptions) (*CodesReport, error) {
 type CodeLayoutSize = datasets.CodeLayoutSize
 
 // MeasureLayouts compresses a code file's codes in every layout the format
-// has: the measurement behind the default layout (docs/codes.md).
+// has: the measurement behind the default layout (datasets/CODES.md).
 func MeasureLayouts(path string) ([]CodeLayoutSize, error) {
 	f, err := datasets.OpenCodeFile(path)
 	if err != nil {

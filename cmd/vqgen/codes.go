@@ -22,7 +22,7 @@ func newEncodeCmd() *cobra.Command {
 		Short: "Encode a dataset split into a compressed code file",
 		Long: `encode runs every image of --data through the VQ-VAE's encoder and writes
 its grid of code indices, with its label when the data has one, to a code
-file (format: docs/codes.md). The file records the VQ-VAE's fingerprint,
+file (format: datasets/CODES.md). The file records the VQ-VAE's fingerprint,
 so the codes are never decoded by a model that did not make them.
 
 --data train and --data test name the splits of the VQ-VAE's own config,
@@ -89,7 +89,7 @@ func newInspectCmd() *cobra.Command {
 codebook size K, labels, the VQ-VAE fingerprint, how many codes occur and
 their entropy, and bytes per image on disk against raw pixels. --histogram
 also plots how often each code occurs; --layouts instead compresses the codes
-in every layout the format has and prints the sizes (docs/codes.md).`,
+in every layout the format has and prints the sizes (datasets/CODES.md).`,
 		Example: `  vqgen codes inspect runs/mnist/codes-train.vqc
   vqgen codes inspect runs/mnist/codes-train.vqc --json --histogram usage.png`,
 		Args: cobra.ExactArgs(1),

@@ -17,14 +17,11 @@ const (
 	numOps
 )
 
+var opNames = [numOps]string{"write", "sync", "rename"}
+
 func (o Op) String() string {
-	switch o {
-	case OpWrite:
-		return "write"
-	case OpSync:
-		return "sync"
-	case OpRename:
-		return "rename"
+	if o >= 0 && o < numOps {
+		return opNames[o]
 	}
 	return fmt.Sprintf("Op(%d)", int(o))
 }
