@@ -43,19 +43,24 @@ func GridCols(n int) int {
 	return c
 }
 
-// WriteGridPNG tiles images of shape s into a PNG at path with cols columns
-// (0: near square), separated by thin gray lines; an existing file is
-// replaced only with force.
-func WriteGridPNG(path string, images [][]float32, channels, size, cols int, force bool) error {
+// EncodeGridPNG tiles images (CHW, values in [0, 1]) into one PNG with
+// cols columns (0: near square), separated by thin gray lines.
+func EncodeGridPNG(w io.Writer, images [][]float32, channels, size, cols int) error {
 	if cols <= 0 {
 		cols = GridCols(len(images))
 	}
 	img, err := datasets.GridImage(images, channels, size, size, cols)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
+	return png.Encode(w, img)
+}
+
+// WriteGridPNG writes EncodeGridPNG's picture to path; an existing file is
+// replaced only with force.
+func WriteGridPNG(path string, images [][]float32, channels, size, cols int, force bool) error {
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := EncodeGridPNG(&buf, images, channels, size, cols); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return atomicfile.WriteFile(path, buf.Bytes(), force)

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -73,7 +74,7 @@ func explain(cmd *cobra.Command, err error) error {
 	isRun := cmd != nil && cmd.Name() == "run"
 	advice := ""
 	switch {
-	case errors.Is(err, app.ErrInterrupted) && isRun:
+	case errors.Is(err, context.Canceled) && isRun:
 		advice = "run the same command again to continue"
 	case errors.Is(err, app.ErrInterrupted):
 		advice = "continue with --resume"
