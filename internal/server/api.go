@@ -382,17 +382,26 @@ func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// waitParam reads ?wait=1 (or true/false).
+func waitParam(r *http.Request) (bool, *apiError) {
+	v := r.URL.Query().Get("wait")
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badField("wait", "wait %q: want true or false (1 or 0)", v)
+	}
+	return b, nil
+}
+
 // start submits a job and answers 202 with its state, or with ?wait=1
 // waits for it and answers with its result (or its error).
 func (s *Server) start(w http.ResponseWriter, r *http.Request, kind string, f jobFunc) {
-	wait := false
-	if v := r.URL.Query().Get("wait"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			writeError(w, badField("wait", "wait %q: want true or false (1 or 0)", v))
-			return
-		}
-		wait = b
+	wait, e := waitParam(r)
+	if e != nil {
+		writeError(w, e)
+		return
 	}
 	j, err := s.sched.submit(kind, true, f)
 	if err != nil {
@@ -412,7 +421,6 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, kind string, f jo
 		<-j.finished
 		return
 	}
-	s.log.Printf("%s %s %s in %.2fs", kind, j.id, j.state, j.ended.Sub(j.started).Seconds())
 	if j.err != nil {
 		e := s.failure(j.err)
 		e.Job = j.id
@@ -472,10 +480,25 @@ func (s *Server) jobFor(w http.ResponseWriter, r *http.Request) *job {
 	return j
 }
 
+// handleJob answers with a job's state; with ?wait=1, once it has ended.
 func (s *Server) handleJob(w http.ResponseWriter, r *http.Request) {
-	if j := s.jobFor(w, r); j != nil {
-		writeJSON(w, http.StatusOK, s.jobJSON(j))
+	wait, e := waitParam(r)
+	if e != nil {
+		writeError(w, e)
+		return
 	}
+	j := s.jobFor(w, r)
+	if j == nil {
+		return
+	}
+	if wait {
+		select {
+		case <-j.finished:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, s.jobJSON(j))
 }
 
 // handleCancel cancels a job and answers once it has stopped (its worker
@@ -492,7 +515,6 @@ func (s *Server) handleCancel(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	s.log.Printf("%s %s cancelled", j.kind, j.id)
 	writeJSON(w, http.StatusOK, s.jobJSON(j))
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log"
 	"sync"
 	"time"
 )
@@ -51,6 +52,7 @@ type scheduler struct {
 	run     chan struct{}
 	timeout time.Duration
 	keep    int
+	log     *log.Logger
 
 	base     context.Context // cancelled to stop every job
 	stopAll  context.CancelFunc
@@ -59,6 +61,18 @@ type scheduler struct {
 	closing  bool
 	jobs     map[string]*job
 	finished []string // ids of finished jobs kept, oldest first
+}
+
+// logEnd logs how a kept job ended.
+func (s *scheduler) logEnd(j *job) {
+	if s.log == nil {
+		return
+	}
+	if j.started.IsZero() {
+		s.log.Printf("%s %s %s before it started", j.kind, j.id, j.state)
+		return
+	}
+	s.log.Printf("%s %s %s after %.2fs", j.kind, j.id, j.state, j.ended.Sub(j.started).Seconds())
 }
 
 func newScheduler(workers, queue int, timeout time.Duration, keep int) *scheduler {
@@ -127,6 +141,9 @@ func (s *scheduler) execute(j *job, kept bool, f jobFunc) {
 	j.mu.Unlock()
 	j.cancel(nil)
 	close(j.finished)
+	if kept {
+		s.logEnd(j)
+	}
 	if kept {
 		s.retire(j.id)
 	}

@@ -98,6 +98,9 @@ func trainTiny(dir string) error {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv("VQGEN_SERVE_CHILD") != "" {
+		os.Exit(serveChild())
+	}
 	code := m.Run()
 	if tiny.dir != "" && os.Getenv("VQGEN_SERVE_TEST_MODELS") == "" {
 		os.RemoveAll(tiny.dir)

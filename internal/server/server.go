@@ -83,6 +83,7 @@ func New(b Backend, cfg Config) *Server {
 		w = io.Discard
 	}
 	s.log = log.New(w, "", log.Ltime)
+	s.sched.log = s.log
 	return s
 }
 
@@ -105,6 +106,7 @@ func (s *Server) Handler(addr string, bound net.Addr) (http.Handler, error) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener, addr string) error {
 	h, err := s.Handler(addr, ln.Addr())
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
@@ -147,4 +149,19 @@ func URL(bound net.Addr) string {
 		host = "localhost"
 	}
 	return fmt.Sprintf("http://%s/", net.JoinHostPort(host, port))
+}
+
+// ListenAndServe listens on addr (host:port; port 0 picks a free one), calls
+// ready with the page's URL once it accepts connections, and serves until
+// ctx is done, as Serve does. This is all a front end such as `vqgen serve`
+// needs, with ctx ended by SIGINT or SIGTERM.
+func (s *Server) ListenAndServe(ctx context.Context, addr string, ready func(url string)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if ready != nil {
+		ready(URL(ln.Addr()))
+	}
+	return s.Serve(ctx, ln, addr)
 }
