@@ -313,6 +313,22 @@ func TestBrowserEdit(t *testing.T) {
 	}
 	do1(t, ctx, chromedp.SetValue("#edit-n", "4"))
 
+	// Invert, lock a cell with the lock brush, clear.
+	hw := info.GridH * info.GridW
+	do1(t, ctx, chromedp.Click("#mask-count"), chromedp.KeyEvent("i")) // the click leaves the input the error focused
+	if st = state(t, ctx); len(st.Redraw) != hw-4 {
+		t.Fatalf("after invert: %d cells to redraw, want %d", len(st.Redraw), hw-4)
+	}
+	do1(t, ctx, chromedp.Click(`#tool button[data-tool="keep"]`), press(input.DispatchMouseEventTypeMousePressed, 0, 0),
+		press(input.DispatchMouseEventTypeMouseReleased, 0, 0))
+	if st = state(t, ctx); len(st.Redraw) != hw-5 || fmt.Sprint(st.Redraw[0]) == "[0 0]" {
+		t.Fatalf("after locking cell (0,0): %v", st.Redraw)
+	}
+	do1(t, ctx, chromedp.KeyEvent("c"), chromedp.KeyEvent("b"))
+	if st = state(t, ctx); len(st.Redraw) != 0 {
+		t.Fatalf("after clear: %v", st.Redraw)
+	}
+
 	// Sample view: draw 4, open the second in the edit view.
 	do1(t, ctx, chromedp.Click("#tab-sample"), chromedp.SetValue("#sample-n", "4"), chromedp.Click("#run-sample"))
 	st = waitFor(t, ctx, "4 samples", func(s pageState) bool { return len(s.Samples) == 4 && !s.Busy.Sample })

@@ -82,7 +82,11 @@ async function runJob(kind, path, body, box) {
       await sleep(120);
       job = await api("GET", `/api/jobs/${job.id}`);
     }
-    if (job.state !== "done") throw new APIError(job.error ? job.error.status || 500 : 500, job.error);
+    if (job.state === "cancelled") {
+      status.textContent = "cancelled";
+      throw new APIError(409, job.error);
+    }
+    if (job.state !== "done") throw new APIError(500, job.error);
     bar.style.width = "100%";
     status.textContent = `done in ${job.seconds.toFixed(2)} s`;
     return job;
@@ -621,7 +625,7 @@ function onKey(ev) {
   const idx = () => Number.parseInt($("#test-index").value, 10) || 0;
   switch (key) {
     case "b": setTool("redraw"); break;
-    case "k": setTool("keep"); break;
+    case "l": setTool("keep"); break;
     case "1": case "2": case "3": setBrush(+key); break;
     case "c": if (cur()) { S.mask.fill(0); maskChanged(); } break;
     case "i": if (cur()) { S.mask.forEach((v, j) => { S.mask[j] = v ? 0 : 1; }); maskChanged(); } break;
