@@ -39,6 +39,9 @@ type Config struct {
 	Log io.Writer
 }
 
+// DefaultConfig is the configuration zero fields fall back to.
+func DefaultConfig() Config { return Config{}.withDefaults() }
+
 func (c Config) withDefaults() Config {
 	def := func(v *int, d int) {
 		if *v <= 0 {
