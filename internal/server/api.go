@@ -79,8 +79,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/encode", post(s.handleEncode))
 	mux.HandleFunc("/api/decode", post(s.handleDecode))
 	mux.HandleFunc("/api/codes", post(s.handleCodes))
-	mux.HandleFunc("/api/sample", post(s.handleSample))
-	mux.HandleFunc("/api/edit", post(s.handleEdit))
+	mux.HandleFunc("/api/sample", post(drawHandler(s, "sample", s.sampleOptions, s.b.Sample)))
+	mux.HandleFunc("/api/edit", post(drawHandler(s, "edit", s.editOptions, s.b.Edit)))
 	mux.HandleFunc("/api/jobs/{id}", get(s.handleJob))
 	mux.HandleFunc("/api/jobs/{id}/cancel", post(s.handleCancel))
 	mux.HandleFunc("/api/jobs/{id}/images/{file}", get(s.handleJobImage))
@@ -259,18 +259,26 @@ func (s *Server) handleEncode(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleDecode(w http.ResponseWriter, r *http.Request) {
+// readCodes reads and checks the body of /api/decode and /api/codes.
+func (s *Server) readCodes(w http.ResponseWriter, r *http.Request) (*codesRequest, bool) {
 	var req codesRequest
-	if e := decodeJSON(w, r, &req); e != nil {
-		writeError(w, e)
-		return
+	e := decodeJSON(w, r, &req)
+	if e == nil {
+		e = s.checkGrid(req.Codes)
 	}
-	if e := s.checkGrid(req.Codes); e != nil {
-		writeError(w, e)
-		return
+	if e == nil {
+		e = s.checkClass(req.Class)
 	}
-	if e := s.checkClass(req.Class); e != nil {
+	if e != nil {
 		writeError(w, e)
+		return nil, false
+	}
+	return &req, true
+}
+
+func (s *Server) handleDecode(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readCodes(w, r)
+	if !ok {
 		return
 	}
 	out, ok := s.runSync(w, r, "decode", func(ctx context.Context, _ Progress) (any, error) {
@@ -288,17 +296,8 @@ func (s *Server) handleDecode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCodes(w http.ResponseWriter, r *http.Request) {
-	var req codesRequest
-	if e := decodeJSON(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.checkGrid(req.Codes); e != nil {
-		writeError(w, e)
-		return
-	}
-	if e := s.checkClass(req.Class); e != nil {
-		writeError(w, e)
+	req, ok := s.readCodes(w, r)
+	if !ok {
 		return
 	}
 	var classes []int
@@ -342,44 +341,29 @@ func (s *Server) render(r *Result) ([]item, error) {
 	return items, nil
 }
 
-func (s *Server) handleSample(w http.ResponseWriter, r *http.Request) {
-	var req sampleRequest
-	if e := decodeJSON(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	opt, e := s.sampleOptions(&req)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	s.start(w, r, "sample", func(ctx context.Context, pr Progress) (any, error) {
-		res, err := s.b.Sample(ctx, opt, pr)
-		if err != nil {
-			return nil, err
+// drawHandler answers POST /api/sample and /api/edit: it parses the
+// request, checks its options, and starts the job that draws and renders.
+func drawHandler[Req, Opt any](s *Server, kind string, options func(*Req) (Opt, *apiError),
+	draw func(context.Context, Opt, Progress) (*Result, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if e := decodeJSON(w, r, &req); e != nil {
+			writeError(w, e)
+			return
 		}
-		return s.render(res)
-	})
-}
-
-func (s *Server) handleEdit(w http.ResponseWriter, r *http.Request) {
-	var req editRequest
-	if e := decodeJSON(w, r, &req); e != nil {
-		writeError(w, e)
-		return
-	}
-	opt, e := s.editOptions(&req)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	s.start(w, r, "edit", func(ctx context.Context, pr Progress) (any, error) {
-		res, err := s.b.Edit(ctx, opt, pr)
-		if err != nil {
-			return nil, err
+		opt, e := options(&req)
+		if e != nil {
+			writeError(w, e)
+			return
 		}
-		return s.render(res)
-	})
+		s.start(w, r, kind, func(ctx context.Context, pr Progress) (any, error) {
+			res, err := draw(ctx, opt, pr)
+			if err != nil {
+				return nil, err
+			}
+			return s.render(res)
+		})
+	}
 }
 
 // waitParam reads ?wait=1 (or true/false).

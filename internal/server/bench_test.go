@@ -6,18 +6,25 @@ import (
 	"testing"
 )
 
-// benchServer serves the run in VQGEN_SERVE_RUN (the default MNIST run for
-// the acceptance figures), or the tiny test models.
-func benchServer(b *testing.B) (string, Info) {
-	var be Backend
-	if run := os.Getenv("VQGEN_SERVE_RUN"); run != "" {
-		var err error
-		if be, err = OpenPair(filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors")); err != nil {
-			b.Fatal(err)
-		}
-	} else {
-		be, _ = tinyBackends(b)
+// runBackend opens the run in VQGEN_SERVE_RUN (the default MNIST run, for
+// the acceptance figures and the README's screenshot), or else the tiny
+// test models.
+func runBackend(t testing.TB) Backend {
+	t.Helper()
+	run := os.Getenv("VQGEN_SERVE_RUN")
+	if run == "" {
+		b, _ := tinyBackends(t)
+		return b
 	}
+	b, err := OpenPair(filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func benchServer(b *testing.B) (string, Info) {
+	be := runBackend(b)
 	ts, _ := testServer(b, be, Config{})
 	return ts.URL, be.Info()
 }

@@ -9,7 +9,6 @@ import (
 	"image/png"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -172,15 +171,7 @@ func notBlank(t *testing.T, name string, shot []byte, minColours int) image.Imag
 // DIR/prior.safetensors instead of the tiny test models (for that picture).
 func TestBrowserEdit(t *testing.T) {
 	ctx := browser(t)
-	var b Backend
-	if run := os.Getenv("VQGEN_SERVE_RUN"); run != "" {
-		var err error
-		if b, err = OpenPair(filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors")); err != nil {
-			t.Fatal(err)
-		}
-	} else {
-		b, _ = tinyBackends(t)
-	}
+	b := runBackend(t)
 	info := b.Info()
 	ts, _ := testServer(t, b, Config{})
 

@@ -16,10 +16,9 @@ import (
 // Origin and Sec-Fetch-Site checks refuse cross-site requests, which a
 // browser sends with the user's network position but not with our page.
 type guard struct {
-	hosts  []string // accepted Host values, lower case, with port
-	port   string
-	anyIP  bool   // listening on every address: any IP literal with our port
-	served string // the address as announced, for messages
+	hosts []string // accepted Host values, lower case, with port
+	port  string
+	anyIP bool // listening on every address: any IP literal with our port
 }
 
 // newGuard derives the accepted Host values from the address the user
@@ -59,10 +58,6 @@ func newGuard(addr string, bound net.Addr, extra []string) (*guard, error) {
 		} else {
 			add(h)
 		}
-	}
-	g.served = g.hosts[0]
-	if g.anyIP {
-		g.served = net.JoinHostPort(bh, port)
 	}
 	return g, nil
 }

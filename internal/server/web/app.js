@@ -437,26 +437,32 @@ async function runEdit() {
   }
 }
 
+// card is one gallery entry: the image, a caption, and what a click does.
+function card(src, alt, caption, title, open) {
+  const c = document.createElement("div");
+  c.className = "card";
+  c.tabIndex = 0;
+  c.title = title;
+  const im = document.createElement("img");
+  im.src = src;
+  im.alt = alt;
+  const cap = document.createElement("div");
+  cap.className = "cap";
+  cap.textContent = caption;
+  c.append(im, cap);
+  c.onclick = open;
+  c.onkeydown = (ev) => { if (ev.key === "Enter") open(); };
+  return c;
+}
+
 function renderVariants(base, cells, seed) {
-  const g = $("#variants");
   $("#variants-hint").textContent = `${S.variants.length} redraws of ${cells} cell${cells === 1 ? "" : "s"}, seed ${seed} · click one to continue editing from it`;
-  g.replaceChildren(...S.variants.map((it, k) => {
+  $("#variants").replaceChildren(...S.variants.map((it, k) => {
     const changed = it.codes.reduce((a, v, i) => a + (v !== base.codes[i]), 0);
-    const card = document.createElement("div");
-    card.className = "card";
-    card.dataset.index = k;
-    card.tabIndex = 0;
-    card.title = "Continue editing from this variant";
-    const im = document.createElement("img");
-    im.src = it.image;
-    im.alt = `variant ${k + 1}`;
-    const cap = document.createElement("div");
-    cap.className = "cap";
-    cap.textContent = `#${k + 1} · ${changed} code${changed === 1 ? "" : "s"} changed`;
-    card.append(im, cap);
-    card.onclick = () => adopt(k);
-    card.onkeydown = (ev) => { if (ev.key === "Enter") adopt(k); };
-    return card;
+    const c = card(it.image, `variant ${k + 1}`, `#${k + 1} · ${changed} code${changed === 1 ? "" : "s"} changed`,
+      "Continue editing from this variant", () => adopt(k));
+    c.dataset.index = k;
+    return c;
   }));
   markAdopted();
 }
@@ -537,19 +543,8 @@ async function runSample() {
 }
 
 function renderSamples(seed) {
-  $("#samples").replaceChildren(...S.samples.map((it, k) => {
-    const card = document.createElement("div");
-    card.className = "card";
-    card.tabIndex = 0;
-    card.title = "Edit this sample";
-    const im = document.createElement("img");
-    im.src = it.image;
-    im.alt = `sample ${k + 1}`;
-    const cap = document.createElement("div");
-    cap.className = "cap";
-    cap.textContent = it.class != null ? `#${k + 1} · class ${it.class}` : `#${k + 1}`;
-    card.append(im, cap);
-    const open = () => {
+  $("#samples").replaceChildren(...S.samples.map((it, k) =>
+    card(it.image, `sample ${k + 1}`, it.class != null ? `#${k + 1} · class ${it.class}` : `#${k + 1}`, "Edit this sample", () => {
       $("#source-image").src = it.image;
       $("#source-recon").src = it.image;
       S.mask.fill(0);
@@ -557,11 +552,7 @@ function renderSamples(seed) {
       push({ codes: it.codes, image: it.image, cls: it.class, what: `sample ${k + 1} (seed ${seed})` });
       clearVariants();
       show("edit");
-    };
-    card.onclick = open;
-    card.onkeydown = (ev) => { if (ev.key === "Enter") open(); };
-    return card;
-  }));
+    })));
 }
 
 // ---- setup -----------------------------------------------------------------
