@@ -178,13 +178,13 @@ async function draw() {
   for (let i = 0; i < S.mask.length; i++) {
     if (!S.mask[i]) continue;
     const x = (i % S.gw) * cell, y = Math.floor(i / S.gw) * cell;
-    ctx.fillStyle = "rgba(244, 63, 94, 0.42)";
+    ctx.fillStyle = "rgba(244, 63, 94, 0.3)";
     ctx.fillRect(x, y, cell, cell);
     ctx.save();
     ctx.beginPath();
     ctx.rect(x, y, cell, cell);
     ctx.clip();
-    ctx.strokeStyle = "rgba(255, 255, 255, 0.35)";
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.22)";
     ctx.lineWidth = 1;
     for (let d = -cell; d < cell; d += 8) {
       ctx.beginPath();
