@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -331,4 +332,62 @@ func TestBrowserEdit(t *testing.T) {
 	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector("#view-edit").hidden`)); !vis {
 		t.Fatal("the edit view is not shown")
 	}
+}
+
+// TestBrowserUploadAndCancel: an uploaded PNG becomes the image to edit
+// with the codes the API gives it; a long sample shows its progress and a
+// busy button, and Esc cancels it, freeing the button and the worker.
+func TestBrowserUploadAndCancel(t *testing.T) {
+	ctx := browser(t)
+	cond, _ := tinyBackends(t)
+	g := newGated(cond)
+	ts, _ := testServer(t, g, Config{Workers: 1, Queue: 1})
+	do1(t, ctx, chromedp.Navigate(ts.URL))
+	waitFor(t, ctx, "the first test image", func(s pageState) bool { return s.Current != nil })
+
+	p := testImage(t, ts.URL, 4)
+	file := filepath.Join(t.TempDir(), "four.png")
+	if err := os.WriteFile(file, encodePNG(t, pngOf(t, p.Image)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	do1(t, ctx, chromedp.SetUploadFiles("#upload", []string{file}))
+	st := waitFor(t, ctx, "the upload", func(s pageState) bool { return s.Current.What == "four.png" })
+	if !slices.Equal(st.Current.Codes, p.Codes) {
+		t.Fatalf("uploaded grid %v, want %v", st.Current.Codes, p.Codes)
+	}
+
+	do1(t, ctx, chromedp.Click("#tab-sample"), chromedp.Click("#run-sample"))
+	waitFor(t, ctx, "the running sample", func(s pageState) bool { return s.Busy.Sample && g.running.Load() == 1 })
+	// The button shows the job's progress and the bar moves.
+	var busy string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		busy, err = chromedp.Run(ctx, chromedp.Evaluate[string](
+			`(() => { const b = document.querySelector("#run-sample"); return b.disabled + " " + b.textContent + " " + document.querySelector("#sample-job .bar div").style.width; })()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(busy, "true Working…") && !strings.HasSuffix(busy, " 0%") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("while running, the button and bar read %q", busy)
+		}
+	}
+	do1(t, ctx, chromedp.KeyEvent("\x1b")) // Esc
+	st = waitFor(t, ctx, "the cancelled sample", func(s pageState) bool { return !s.Busy.Sample })
+	if err := <-g.stopped; err == nil {
+		t.Fatal("the job ran to the end")
+	}
+	status, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#sample-job .status").textContent + "|" + document.querySelector("#run-sample").disabled`))
+	if status != "cancelled|false" || len(st.Samples) != 0 {
+		t.Fatalf("after Esc: status %q, %d samples", status, len(st.Samples))
+	}
+	if banner, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("#banner").hidden`)); !banner {
+		t.Error("cancelling raised the error banner")
+	}
+	// The worker is free: the next sample runs at once.
+	close(g.release)
+	do1(t, ctx, chromedp.SetValue("#sample-n", "2"), chromedp.Click("#run-sample"))
+	waitFor(t, ctx, "2 samples", func(s pageState) bool { return len(s.Samples) == 2 && !s.Busy.Sample })
 }
