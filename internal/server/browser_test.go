@@ -305,6 +305,12 @@ func TestBrowserEdit(t *testing.T) {
 	}
 	do1(t, ctx, chromedp.SetValue("#edit-n", "4"))
 
+	// The downloads raise no error (the page's exceptions fail the test).
+	do1(t, ctx, chromedp.Click("#dl-vqc"), chromedp.Click("#dl-json"), chromedp.Sleep(200*time.Millisecond))
+	if st = state(t, ctx); st.LastError == nil || st.LastError.Field != "n" {
+		t.Fatalf("after the downloads, the last error is %+v", st.LastError)
+	}
+
 	// Invert, lock a cell with the lock brush, clear.
 	hw := info.GridH * info.GridW
 	do1(t, ctx, chromedp.Click("#mask-count"), chromedp.KeyEvent("i")) // the click leaves the input the error focused
