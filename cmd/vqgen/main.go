@@ -49,7 +49,7 @@ Every verb that writes refuses to replace an existing output unless given
 	codes := &cobra.Command{Use: "codes", Short: "Work with code files"}
 	codes.AddCommand(newInspectCmd())
 	root.AddCommand(newRunCmd(), train, newEncodeCmd(), newSampleCmd(), newEditCmd(), newScoreCmd(), eval,
-		newReconstructCmd(), newDecodeCmd(), codes, newBenchCmd(), newVersionCmd())
+		newReconstructCmd(), newDecodeCmd(), codes, newServeCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 

@@ -10,7 +10,8 @@ import (
 	"github.com/vqgen/vqgen/internal/server"
 )
 
-func init() {
+// newServeCmd is `vqgen serve`: the web page and JSON API over one loaded pair.
+func newServeCmd() *cobra.Command {
 	var run, vq, pr, addr string
 	cfg := server.DefaultConfig()
 	maxUploadMiB := cfg.MaxUpload >> 20
@@ -44,9 +45,7 @@ SIGTERM lets running jobs finish for a few seconds and exits.`,
 			}
 			cfg.MaxUpload = maxUploadMiB << 20
 			cfg.Log = cmd.ErrOrStderr()
-			ctx, stop := signalContext()
-			defer stop()
-			return server.New(b, cfg).ListenAndServe(ctx, addr, func(url string) {
+			return server.New(b, cfg).ListenAndServe(cmd.Context(), addr, func(url string) {
 				fmt.Fprintf(cmd.OutOrStdout(), "serving %s and %s at %s (Ctrl-C to stop)\n", vq, pr, url)
 			})
 		},
@@ -62,5 +61,5 @@ SIGTERM lets running jobs finish for a few seconds and exits.`,
 	f.Int64Var(&maxUploadMiB, "max-upload", maxUploadMiB, "largest image upload in MiB")
 	f.IntVar(&cfg.MaxN, "max-n", cfg.MaxN, "most images one sample or edit request may ask for")
 	f.StringSliceVar(&cfg.AllowHosts, "allow-host", nil, "further host names the server answers to (with --addr beyond loopback)")
-	rootCmd.AddCommand(cmd)
+	return cmd
 }
