@@ -42,6 +42,24 @@ func ReadImage(path string, size, channels int) ([]float32, error) {
 	return out, nil
 }
 
+// DecodeImage is ReadImage for an image already in memory (an upload); name
+// labels errors.
+func DecodeImage(name string, data []byte, size, channels int) ([]float32, error) {
+	if size < 1 || size > 4096 || (channels != 1 && channels != 3) {
+		return nil, fmt.Errorf("%s: size %d, channels %d: want size 1 to 4096 and channels 1 or 3", name, size, channels)
+	}
+	img, o, err := decodeImage(data, name)
+	if err != nil {
+		return nil, err
+	}
+	pix := make([]uint8, channels*size*size)
+	var sc renderScratch
+	sc.render(img, o, size, channels, pix)
+	out := make([]float32, len(pix))
+	unitFromBytes(out, pix)
+	return out, nil
+}
+
 // Render converts a decoded image exactly as the loader converts a file
 // whose pixels are upright (see ReadImage), for tools that build their own
 // images, such as crops of a larger photograph. size is 1 to 4096 and

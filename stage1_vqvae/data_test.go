@@ -53,8 +53,8 @@ func TestFlipsResumeBitIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if evs[0].Step != 10 {
-		t.Fatalf("resumed at step %d, want 10", evs[0].Step)
+	if evs[0].N != 10 {
+		t.Fatalf("resumed at step %d, want 10", evs[0].N)
 	}
 	if name, same := sameState(straight, resumed); !same {
 		t.Fatalf("%s differs between the straight and the resumed run", name)

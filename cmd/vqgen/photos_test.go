@@ -45,10 +45,9 @@ func TestRunRefusesConditionalPriorOnUnlabelledFolder(t *testing.T) {
 	conf := filepath.Join(base, "photos.toml")
 	os.WriteFile(conf, b, 0o644)
 	out := filepath.Join(base, "run")
-	cmd, buf := testCmd()
-	err = runPipeline(cmd, runOptions{config: conf, out: out})
+	msg, err := vqgen(t, "run", "--config", conf, "--out", out)
 	if err == nil || !strings.Contains(err.Error(), "prior.conditional = true") || !strings.Contains(err.Error(), "data.train = images:"+photos+" has no labels") {
-		t.Fatalf("vqgen run: %v\n%s", err, buf)
+		t.Fatalf("vqgen run: %v\n%s", err, msg)
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("the refused run left a folder behind")
@@ -70,18 +69,10 @@ func TestInspectShowsKeys(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cmd, buf := testCmd()
-	if err := inspectCodes(cmd, path, false, "", false); err != nil {
-		t.Fatal(err)
+	if out := mustVqgen(t, "codes", "inspect", path); !strings.Contains(out, `"2024/a.jpg" ... "2025/c.jpg"`) {
+		t.Fatalf("inspect output lacks the key range:\n%s", out)
 	}
-	if !strings.Contains(buf.String(), `"2024/a.jpg" ... "2025/c.jpg"`) {
-		t.Fatalf("inspect output lacks the key range:\n%s", buf)
-	}
-	cmd, buf = testCmd()
-	if err := inspectCodes(cmd, path, false, "", true); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "1\t2024/b.jpg\n") {
-		t.Fatalf("inspect --keys lacks a key line:\n%s", buf)
+	if out := mustVqgen(t, "codes", "inspect", path, "--keys"); !strings.Contains(out, "1      2024/b.jpg") && !strings.Contains(out, "1\t2024/b.jpg") {
+		t.Fatalf("inspect --keys lacks a key line:\n%s", out)
 	}
 }
