@@ -1,0 +1,1071 @@
+// Command gendet writes kernels/det_amd64.s: the deterministic kernels of
+// kernels/det.go (DetLinear's GEMM tile, DetLayerNorm, DetGELU,
+// DetAttention) for AVX-512 (16 lanes) and AVX2+FMA (8 lanes). Each one
+// executes, per output element, exactly the IEEE operations that the Go
+// twin in det.go executes, in the same order; where the Go twin sums in 16
+// lanes, the AVX2 kernels keep two ymm halves. The x86 MINPS/MAXPS operand
+// order matters (NaN returns the second source), and so does the order of
+// every non-commutative step, so comments give each instruction's Intel
+// meaning. It is its own module so that avo is not a dependency of vqgen.
+// Run it through `go generate` in kernels/.
+package main
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// Constants live in one table, each replicated 8 times (32 bytes) so that
+// AVX2 can use them as full ymm operands and AVX-512 as embedded
+// broadcasts.
+var (
+	consts     Mem
+	constIndex = map[string]int{}
+	tailMask   Mem
+)
+
+func defConst(name string, bits uint32) {
+	off := 32 * len(constIndex)
+	constIndex[name] = off
+	for i := 0; i < 8; i++ {
+		DATA(off+4*i, U32(bits))
+	}
+}
+
+func c(name string) Mem {
+	off, ok := constIndex[name]
+	if !ok {
+		panic("no constant " + name)
+	}
+	return consts.Offset(off)
+}
+
+func f32(v float64) uint32 { return math.Float32bits(float32(v)) }
+
+// These must equal the constants of kernels/det.go bit for bit.
+var (
+	expC = []float64{1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1}
+	erfP = []float64{-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+		-5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02}
+	erfQ = []float64{-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+		-7.37332916720468e-03, -1.42647390514189e-02}
+)
+
+func main() {
+	ConstraintExpr("!noasm")
+	consts = GLOBL("detconsts", RODATA|NOPTR)
+	defConst("one", f32(1))
+	defConst("half", f32(0.5))
+	defConst("four", f32(4))
+	defConst("mfour", f32(-4))
+	defConst("invsqrt2", f32(1/math.Sqrt2))
+	defConst("log2e", f32(1.4426950408889634))
+	defConst("ln2hi", f32(0.693359375))
+	defConst("ln2lo", f32(-2.12194440e-4))
+	defConst("expmax", f32(88.8))
+	defConst("expmin", f32(-87.3))
+	defConst("ninf", 0xff800000)
+	defConst("bias", 127)
+	for i, v := range expC {
+		defConst(fmt.Sprint("exp", i), f32(v))
+	}
+	for i, v := range erfP {
+		defConst(fmt.Sprint("erfp", i), f32(v))
+	}
+	for i, v := range erfQ {
+		defConst(fmt.Sprint("erfq", i), f32(v))
+	}
+	// AVX2 masks: loading 8 lanes at byte offset 4*(8-n) gives n ones.
+	tailMask = GLOBL("dettailmask", RODATA|NOPTR)
+	for i := 0; i < 16; i++ {
+		v := uint32(0)
+		if i < 8 {
+			v = 0xffffffff
+		}
+		DATA(4*i, U32(v))
+	}
+
+	genGemmAVX512()
+	genGemmAVX2()
+	for _, v := range []*isa{{name: "AVX512", w: 16, z: true}, {name: "AVX2", w: 8}} {
+		genNorm(v)
+		genGELU(v)
+	}
+	genScoresAVX512()
+	genScoresAVX2()
+	for _, v := range []*isa{{name: "AVX512", w: 16, z: true}, {name: "AVX2", w: 8}} {
+		genSoftmax(v)
+		genAttnOut(v)
+	}
+	Generate()
+}
+
+func zmm(i int) VecPhysical {
+	return []VecPhysical{Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+		Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31}[i]
+}
+
+func ymm(i int) VecPhysical {
+	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
+}
+
+// ---------------------------------------------------------------- GEMM
+
+const gemmSig = "func(k int, a *float32, lda int, b, c *float32, ldc int, bias, res *float32, ldr int, rows, cols int)"
+
+// rowAddr addresses row r (< 14) of A at byte offset disp along k, from
+// three row pointers b0 (row 0), b1 (row 5) and b2 (row 10) and the row
+// stride l and 3*l in bytes: A is read in place, row-major, with no packing.
+func rowAddr(r, disp int, b0, b1, b2, l, l3 Register) Mem {
+	switch r {
+	case 0:
+		return Mem{Base: b0, Disp: disp}
+	case 1:
+		return Mem{Base: b0, Index: l, Scale: 1, Disp: disp}
+	case 2:
+		return Mem{Base: b0, Index: l, Scale: 2, Disp: disp}
+	case 3:
+		return Mem{Base: b0, Index: l3, Scale: 1, Disp: disp}
+	case 4:
+		return Mem{Base: b0, Index: l, Scale: 4, Disp: disp}
+	case 5:
+		return Mem{Base: b1, Disp: disp}
+	case 6:
+		return Mem{Base: b0, Index: l3, Scale: 2, Disp: disp}
+	case 7:
+		return Mem{Base: b1, Index: l, Scale: 2, Disp: disp}
+	case 8:
+		return Mem{Base: b0, Index: l, Scale: 8, Disp: disp}
+	case 9:
+		return Mem{Base: b1, Index: l, Scale: 4, Disp: disp}
+	case 10:
+		return Mem{Base: b2, Disp: disp}
+	case 11:
+		return Mem{Base: b1, Index: l3, Scale: 2, Disp: disp}
+	case 12:
+		return Mem{Base: b0, Index: l3, Scale: 4, Disp: disp}
+	case 13:
+		return Mem{Base: b1, Index: l, Scale: 8, Disp: disp}
+	}
+	panic("row")
+}
+
+// genGemmAVX512 emits the 14x32 tile: acc[r][:] = fma chain over p of
+// A[r][p] * Bpanel[p][:] from zero (A row-major with row stride lda, B a
+// packed panel of 32 columns per k), then C[r][:] = acc + bias (+ res[r]
+// when res != nil) for r < rows and the first cols columns.
+func genGemmAVX512() {
+	const mr, nv, nr, unroll = 14, 2, 32, 4
+	TEXT("detGemmAVX512", NOSPLIT, gemmSig)
+	Doc("detGemmAVX512 computes one 14x32 tile of DetLinear (see det.go).")
+	acc := func(r, j int) VecPhysical { return zmm(r*nv + j) }
+	bv := func(j int) VecPhysical { return zmm(mr*nv + j) }
+	k, b0, b1, b2, l, l3, b := RCX, RSI, R9, R10, R11, R12, RDI
+	Load(Param("k"), k)
+	Load(Param("a"), b0)
+	Load(Param("lda"), l)
+	Load(Param("b"), b)
+	SHLQ(U8(2), l)
+	LEAQ(Mem{Base: l, Index: l, Scale: 2}, l3)
+	LEAQ(Mem{Base: b0, Index: l, Scale: 4}, b1)
+	ADDQ(l, b1)
+	LEAQ(Mem{Base: b1, Index: l, Scale: 4}, b2)
+	ADDQ(l, b2)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VPXORD(acc(r, j), acc(r, j), acc(r, j))
+		}
+	}
+	step := func(s int) {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: 4 * (s*nr + 16*j)}, bv(j))
+		}
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nv; j++ {
+				// acc = bv * A[r][p] + acc
+				VFMADD231PS_BCST(rowAddr(r, 4*s, b0, b1, b2, l, l3), bv(j), acc(r, j))
+			}
+		}
+	}
+	CMPQ(k, U8(unroll))
+	JL(LabelRef("gz_tail"))
+	Label("gz_loop")
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	for _, p := range []Register{b0, b1, b2} {
+		ADDQ(U8(4*unroll), p)
+	}
+	ADDQ(U32(4*nr*unroll), b)
+	SUBQ(U8(unroll), k)
+	CMPQ(k, U8(unroll))
+	JGE(LabelRef("gz_loop"))
+	Label("gz_tail")
+	TESTQ(k, k)
+	JZ(LabelRef("gz_store"))
+	step(0)
+	for _, p := range []Register{b0, b1, b2} {
+		ADDQ(U8(4), p)
+	}
+	ADDQ(U32(4*nr), b)
+	DECQ(k)
+	JMP(LabelRef("gz_tail"))
+
+	Label("gz_store")
+	cp, ldc, res, ldr, rows := RDX, R8, R13, R14, RBX
+	Load(Param("c"), cp)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	Load(Param("res"), res)
+	Load(Param("ldr"), ldr)
+	SHLQ(U8(2), ldr)
+	Load(Param("rows"), rows)
+	Load(Param("cols"), RCX)
+	MOVQ(U32(1), RAX)
+	SHLQ(CL, RAX)
+	DECQ(RAX)
+	KMOVW(EAX, K1)
+	SHRQ(U8(16), RAX)
+	KMOVW(EAX, K2)
+	mask := []Op{K1, K2}
+	Load(Param("bias"), RAX)
+	VMOVUPS(Mem{Base: RAX}, bv(0))
+	VMOVUPS(Mem{Base: RAX, Disp: 64}, bv(1))
+	tmp := zmm(30)
+	epilogue := func(withRes bool, done string) {
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nv; j++ {
+				VADDPS(bv(j), acc(r, j), acc(r, j)) // acc + bias
+				if withRes {
+					VMOVUPS_Z(Mem{Base: res, Disp: 64 * j}, mask[j], tmp)
+					VADDPS(tmp, acc(r, j), acc(r, j)) // res + (acc + bias)
+				}
+				VMOVUPS(acc(r, j), mask[j], Mem{Base: cp, Disp: 64 * j})
+			}
+			if r < mr-1 {
+				DECQ(rows)
+				JZ(LabelRef(done))
+				ADDQ(ldc, cp)
+				if withRes {
+					ADDQ(ldr, res)
+				}
+			}
+		}
+		JMP(LabelRef(done))
+	}
+	TESTQ(res, res)
+	JZ(LabelRef("gz_nores"))
+	epilogue(true, "gz_done")
+	Label("gz_nores")
+	epilogue(false, "gz_done")
+	Label("gz_done")
+	VZEROUPPER()
+	RET()
+}
+
+// genGemmAVX2 emits the 6x16 tile with the same per-element operations.
+func genGemmAVX2() {
+	const mr, nv, nr, unroll = 6, 2, 16, 4
+	TEXT("detGemmAVX2", NOSPLIT, gemmSig)
+	Doc("detGemmAVX2 computes one 6x16 tile of DetLinear (see det.go).")
+	acc := func(r, j int) VecPhysical { return ymm(r*nv + j) }
+	bv := func(j int) VecPhysical { return ymm(mr*nv + j) }
+	av := ymm(14)
+	k, b0, b1, l, l3, b := RCX, RSI, R9, R11, R12, RDI
+	Load(Param("k"), k)
+	Load(Param("a"), b0)
+	Load(Param("lda"), l)
+	Load(Param("b"), b)
+	SHLQ(U8(2), l)
+	LEAQ(Mem{Base: l, Index: l, Scale: 2}, l3)
+	LEAQ(Mem{Base: b0, Index: l, Scale: 4}, b1)
+	ADDQ(l, b1)
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VXORPS(acc(r, j), acc(r, j), acc(r, j))
+		}
+	}
+	step := func(s int) {
+		for j := 0; j < nv; j++ {
+			VMOVUPS(Mem{Base: b, Disp: 4 * (s*nr + 8*j)}, bv(j))
+		}
+		for r := 0; r < mr; r++ {
+			VBROADCASTSS(rowAddr(r, 4*s, b0, b1, b1, l, l3), av)
+			for j := 0; j < nv; j++ {
+				VFMADD231PS(bv(j), av, acc(r, j)) // acc = av*bv + acc
+			}
+		}
+	}
+	CMPQ(k, U8(unroll))
+	JL(LabelRef("gy_tail"))
+	Label("gy_loop")
+	for s := 0; s < unroll; s++ {
+		step(s)
+	}
+	ADDQ(U8(4*unroll), b0)
+	ADDQ(U8(4*unroll), b1)
+	ADDQ(U32(4*nr*unroll), b)
+	SUBQ(U8(unroll), k)
+	CMPQ(k, U8(unroll))
+	JGE(LabelRef("gy_loop"))
+	Label("gy_tail")
+	TESTQ(k, k)
+	JZ(LabelRef("gy_store"))
+	step(0)
+	ADDQ(U8(4), b0)
+	ADDQ(U8(4), b1)
+	ADDQ(U32(4*nr), b)
+	DECQ(k)
+	JMP(LabelRef("gy_tail"))
+
+	Label("gy_store")
+	cp, ldc, res, ldr, rows, bias := RDX, R8, R13, R14, RBX, RDI
+	Load(Param("c"), cp)
+	Load(Param("ldc"), ldc)
+	SHLQ(U8(2), ldc)
+	Load(Param("res"), res)
+	Load(Param("ldr"), ldr)
+	SHLQ(U8(2), ldr)
+	Load(Param("rows"), rows)
+	Load(Param("bias"), bias)
+	// Column masks: lo = min(cols, 8) ones, hi = max(cols-8, 0) ones.
+	m0, m1, tmp := bv(0), bv(1), av
+	Load(Param("cols"), RCX)
+	LEAQ(tailMask, RAX)
+	MOVQ(U32(8), R10)
+	CMPQ(RCX, U8(8))
+	JGE(LabelRef("gy_lofull"))
+	SUBQ(RCX, R10)
+	VMOVDQU(Mem{Base: RAX, Index: R10, Scale: 4}, m0)
+	VXORPS(m1, m1, m1)
+	JMP(LabelRef("gy_masks"))
+	Label("gy_lofull")
+	VMOVDQU(Mem{Base: RAX}, m0)
+	SUBQ(U8(8), RCX)
+	SUBQ(RCX, R10)
+	VMOVDQU(Mem{Base: RAX, Index: R10, Scale: 4}, m1)
+	Label("gy_masks")
+	mask := []VecPhysical{m0, m1}
+	epilogue := func(withRes bool, done string) {
+		for r := 0; r < mr; r++ {
+			for j := 0; j < nv; j++ {
+				VADDPS(Mem{Base: bias, Disp: 32 * j}, acc(r, j), acc(r, j)) // acc + bias
+				if withRes {
+					VMASKMOVPS(Mem{Base: res, Disp: 32 * j}, mask[j], tmp)
+					VADDPS(tmp, acc(r, j), acc(r, j)) // res + (acc + bias)
+				}
+				VMASKMOVPS(acc(r, j), mask[j], Mem{Base: cp, Disp: 32 * j})
+			}
+			if r < mr-1 {
+				DECQ(rows)
+				JZ(LabelRef(done))
+				ADDQ(ldc, cp)
+				if withRes {
+					ADDQ(ldr, res)
+				}
+			}
+		}
+		JMP(LabelRef(done))
+	}
+	TESTQ(res, res)
+	JZ(LabelRef("gy_nores"))
+	epilogue(true, "gy_done")
+	Label("gy_nores")
+	epilogue(false, "gy_done")
+	Label("gy_done")
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------- vectors
+
+// isa emits one vector width: AVX-512 (z) uses zmm registers, embedded
+// broadcasts and opmasks; AVX2 uses ymm registers, 32-byte constants and
+// blend masks.
+type isa struct {
+	name string
+	w    int
+	z    bool
+}
+
+func (v *isa) reg() VecVirtual {
+	if v.z {
+		return ZMM()
+	}
+	return YMM()
+}
+
+func (v *isa) bc(name string) VecVirtual {
+	r := v.reg()
+	VBROADCASTSS(c(name), r)
+	return r
+}
+
+// fmaC sets p = p*r + const.
+func (v *isa) fmaC(name string, r, p Register) {
+	if v.z {
+		VFMADD213PS_BCST(c(name), r, p)
+	} else {
+		VFMADD213PS(c(name), r, p)
+	}
+}
+
+// fnmaC sets p = p - r*const, rounded once.
+func (v *isa) fnmaC(name string, r, p Register) {
+	if v.z {
+		VFNMADD231PS_BCST(c(name), r, p)
+	} else {
+		VFNMADD231PS(c(name), r, p)
+	}
+}
+
+func (v *isa) mulC(name string, x Register) VecVirtual {
+	d := v.reg()
+	if v.z {
+		VMULPS_BCST(c(name), x, d)
+	} else {
+		VMULPS(c(name), x, d)
+	}
+	return d
+}
+
+// clamp returns maxps(lo, minps(hi, x)) with the Go twin's minps(a, b) =
+// a < b ? a : b: Intel VMINPS dst, src1, src2 is src1 < src2 ? src1 : src2,
+// so src1 is the constant and a NaN x passes through.
+func (v *isa) clamp(x Register, lo, hi string) VecVirtual {
+	d := v.reg()
+	VMINPS(x, v.bc(hi), d) // d = hi < x ? hi : x
+	VMAXPS(d, v.bc(lo), d) // d = lo > d ? lo : d
+	return d
+}
+
+// exp is DetExp.
+func (v *isa) exp(x Register) VecVirtual {
+	xc := v.clamp(x, "expmin", "expmax")
+	t := v.mulC("log2e", xc)
+	n := v.reg()
+	if v.z {
+		VRNDSCALEPS(U8(0), t, n)
+	} else {
+		VROUNDPS(U8(0), t, n)
+	}
+	r := xc
+	v.fnmaC("ln2hi", n, r)
+	v.fnmaC("ln2lo", n, r)
+	p := v.bc("exp0")
+	for i := 1; i < len(expC); i++ {
+		v.fmaC(fmt.Sprint("exp", i), r, p)
+	}
+	ni, n1, n2 := v.reg(), v.reg(), v.reg()
+	VCVTPS2DQ(n, ni)
+	VPSRAD(U8(1), ni, n1)
+	VPSUBD(n1, ni, n2) // n2 = ni - n1
+	if v.z {
+		VPADDD_BCST(c("bias"), n1, n1)
+		VPADDD_BCST(c("bias"), n2, n2)
+	} else {
+		VPADDD(c("bias"), n1, n1)
+		VPADDD(c("bias"), n2, n2)
+	}
+	VPSLLD(U8(23), n1, n1)
+	VPSLLD(U8(23), n2, n2)
+	VMULPS(n1, p, p)
+	out := v.reg()
+	if v.z {
+		const nltUQ = 0x15 // !(x < min), true for NaN
+		VCMPPS_BCST(U8(nltUQ), c("expmin"), x, K3)
+		VMULPS_Z(n2, p, K3, out)
+		return out
+	}
+	VMULPS(n2, p, p)
+	m := v.reg()
+	VCMPPS(U8(5), c("expmin"), x, m) // NLT_US
+	VANDPS(m, p, out)
+	return out
+}
+
+func (v *isa) gelu(x Register) VecVirtual {
+	u := v.clamp(v.mulC("invsqrt2", x), "mfour", "four")
+	u2 := v.reg()
+	VMULPS(u, u, u2)
+	p := v.bc("erfp0")
+	for i := 1; i < len(erfP); i++ {
+		v.fmaC(fmt.Sprint("erfp", i), u2, p)
+	}
+	VMULPS(u, p, p)
+	q := v.bc("erfq0")
+	for i := 1; i < len(erfQ); i++ {
+		v.fmaC(fmt.Sprint("erfq", i), u2, q)
+	}
+	VDIVPS(q, p, p) // p = p / q
+	h := v.mulC("half", x)
+	VFMADD213PS(h, h, p) // p = p*h + h
+	return p
+}
+
+// genGELU emits detGelu<ISA>(y, x *float32, n int): full vectors, then one
+// masked vector for the rest, so every element takes the same path.
+func genGELU(v *isa) {
+	fn := "detGelu" + v.name
+	TEXT(fn, NOSPLIT, "func(y, x *float32, n int)")
+	Doc(fn + " sets y[i] = detGELU(x[i]) for i < n.")
+	y, x, n := RDI, RSI, RCX
+	Load(Param("y"), y)
+	Load(Param("x"), x)
+	Load(Param("n"), n)
+	Label(fn + "_loop")
+	CMPQ(n, U8(v.w))
+	JL(LabelRef(fn + "_tail"))
+	in := v.reg()
+	VMOVUPS(Mem{Base: x}, in)
+	VMOVUPS(v.gelu(in), Mem{Base: y})
+	ADDQ(U8(4*v.w), x)
+	ADDQ(U8(4*v.w), y)
+	SUBQ(U8(v.w), n)
+	JMP(LabelRef(fn + "_loop"))
+	Label(fn + "_tail")
+	TESTQ(n, n)
+	JZ(LabelRef(fn + "_done"))
+	if v.z {
+		MOVL(U32(1), EAX)
+		SHLL(CL, EAX)
+		DECL(EAX)
+		KMOVW(EAX, K1)
+		t := v.reg()
+		VMOVUPS_Z(Mem{Base: x}, K1, t)
+		VMOVUPS(v.gelu(t), K1, Mem{Base: y})
+	} else {
+		m := v.reg()
+		MOVQ(U32(8), RAX)
+		SUBQ(n, RAX)
+		LEAQ(tailMask, R11)
+		VMOVDQU(Mem{Base: R11, Index: RAX, Scale: 4}, m)
+		t := v.reg()
+		VMASKMOVPS(Mem{Base: x}, m, t)
+		VMASKMOVPS(v.gelu(t), m, Mem{Base: y})
+	}
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// lanes16 abstracts a 16-lane float vector: one zmm, or two ymm halves
+// (lanes 0-7, 8-15).
+type lanes16 struct {
+	v    *isa
+	h    []VecVirtual
+	mask []VecVirtual // AVX2 tail masks per half
+}
+
+// tree16 reduces 16 lanes in s (destroyed) to lane 0 of an xmm register by
+// lane l op= lane l+8, then +4, +2, +1, with the lower lanes as the first
+// source (op is VADDPS/VADDSS or VMAXPS/VMAXSS).
+func tree16(v *isa, s []VecVirtual, op func(a, b, d Op), opss func(a, b, d Op)) VecVirtual {
+	var y VecVirtual
+	if v.z {
+		y = YMM()
+		hi := YMM()
+		VEXTRACTF64X4(U8(1), s[0], hi)
+		op(hi, s[0].AsY(), y) // y = lo op hi
+	} else {
+		y = YMM()
+		op(s[1], s[0], y) // y = lo op hi
+	}
+	x := XMM()
+	hi4 := XMM()
+	VEXTRACTF128(U8(1), y, hi4)
+	op(hi4, y.AsX(), x) // lanes 0-3 op 4-7
+	hi2 := XMM()
+	VMOVHLPS(x, x, hi2)
+	op(hi2, x, x) // lanes 0-1 op 2-3
+	hi1 := XMM()
+	VMOVSHDUP(x, hi1)
+	opss(hi1, x, x) // lane 0 op 1
+	return x
+}
+
+func vaddps(a, b, d Op) { VADDPS(a, b, d) }
+func vaddss(a, b, d Op) { VADDSS(a, b, d) }
+func vmaxps(a, b, d Op) { VMAXPS(a, b, d) } // d = b > a ? b : a (b is Intel's src1)
+func vmaxss(a, b, d Op) { VMAXSS(a, b, d) }
+
+// genNorm emits detNorm<ISA>(y, x *float32, rows, d int, g, b *float32,
+// eps, fd float32): DetLayerNorm, fd = float32(d).
+func genNorm(v *isa) {
+	fn := "detNorm" + v.name
+	TEXT(fn, NOSPLIT, "func(y, x *float32, rows, d int, gain, bias *float32, eps, fd float32)")
+	Doc(fn + " is DetLayerNorm over rows rows of d floats (see det.go).")
+	y, x, rows, d := RDI, RSI, RBX, RDX
+	gp, bp, i, tail := R8, R9, R10, R11
+	Load(Param("y"), y)
+	Load(Param("x"), x)
+	Load(Param("rows"), rows)
+	Load(Param("d"), d)
+	// tail = d mod 16; its masks.
+	MOVQ(d, tail)
+	ANDQ(U8(15), tail)
+	halves := 1
+	if !v.z {
+		halves = 2
+	}
+	var zmask []VecVirtual
+	if v.z {
+		MOVQ(tail, RCX)
+		MOVL(U32(1), EAX)
+		SHLL(CL, EAX)
+		DECL(EAX)
+		KMOVW(EAX, K1)
+	} else {
+		// lo = min(tail, 8) ones, hi = max(tail-8, 0) ones.
+		lo, hi := YMM(), YMM()
+		LEAQ(tailMask, RAX)
+		MOVQ(tail, RCX)
+		MOVQ(U32(8), R12)
+		CMPQ(RCX, U8(8))
+		JGE(LabelRef(fn + "_lofull"))
+		SUBQ(RCX, R12)
+		VMOVDQU(Mem{Base: RAX, Index: R12, Scale: 4}, lo)
+		VXORPS(hi, hi, hi)
+		JMP(LabelRef(fn + "_masks"))
+		Label(fn + "_lofull")
+		VMOVDQU(Mem{Base: RAX}, lo)
+		SUBQ(U8(8), RCX)
+		SUBQ(RCX, R12)
+		VMOVDQU(Mem{Base: RAX, Index: R12, Scale: 4}, hi)
+		Label(fn + "_masks")
+		zmask = []VecVirtual{lo, hi}
+	}
+	fd, eps := XMM(), XMM()
+	Load(Param("fd"), fd)
+	Load(Param("eps"), eps)
+	// full = d - tail: bytes of whole 16-lane chunks.
+	full := R13
+	MOVQ(d, full)
+	SUBQ(tail, full)
+	SHLQ(U8(2), full)
+	SHLQ(U8(2), d)
+
+	Label(fn + "_row")
+	TESTQ(rows, rows)
+	JZ(LabelRef(fn + "_done"))
+	// pass over x; body(off, masked, parts) handles 16 lanes at x+off.
+	pass := func(tag string, body func(off Register, masked bool)) {
+		XORQ(i, i)
+		Label(fn + tag + "_loop")
+		CMPQ(i, full)
+		JGE(LabelRef(fn + tag + "_tail"))
+		body(i, false)
+		ADDQ(U8(64), i)
+		JMP(LabelRef(fn + tag + "_loop"))
+		Label(fn + tag + "_tail")
+		TESTQ(tail, tail)
+		JZ(LabelRef(fn + tag + "_end"))
+		body(i, true)
+		Label(fn + tag + "_end")
+	}
+	load := func(base Register, off Register, h int, masked bool) VecVirtual {
+		r := v.reg()
+		m := Mem{Base: base, Index: off, Scale: 1, Disp: 32 * h}
+		switch {
+		case !masked:
+			VMOVUPS(m, r)
+		case v.z:
+			VMOVUPS_Z(m, K1, r)
+		default:
+			VMASKMOVPS(m, zmask[h], r)
+		}
+		return r
+	}
+	// Sum.
+	s := make([]VecVirtual, halves)
+	for h := range s {
+		s[h] = v.reg()
+		VXORPS(s[h], s[h], s[h])
+	}
+	pass("_sum", func(off Register, masked bool) {
+		for h := range s {
+			t := load(x, off, h, masked)
+			VADDPS(t, s[h], s[h])
+		}
+	})
+	mean := tree16(v, s, vaddps, vaddss)
+	VDIVSS(fd, mean, mean) // mean = total / fd
+	mb := v.reg()
+	VBROADCASTSS(mean, mb)
+	// Sum of squares of x - mean, the tail's padding lanes zeroed.
+	s2 := make([]VecVirtual, halves)
+	for h := range s2 {
+		s2[h] = v.reg()
+		VXORPS(s2[h], s2[h], s2[h])
+	}
+	pass("_var", func(off Register, masked bool) {
+		for h := range s2 {
+			t := load(x, off, h, masked)
+			if masked && v.z {
+				VSUBPS_Z(mb, t, K1, t) // t = x - mean, 0 past d
+			} else {
+				VSUBPS(mb, t, t) // t = x - mean
+				if masked {
+					VANDPS(zmask[h], t, t)
+				}
+			}
+			VMULPS(t, t, t)
+			VADDPS(t, s2[h], s2[h])
+		}
+	})
+	vs := tree16(v, s2, vaddps, vaddss)
+	VDIVSS(fd, vs, vs) // v / fd
+	VADDSS(eps, vs, vs)
+	VSQRTSS(vs, vs, vs)
+	one := XMM()
+	MOVSS(c("one"), one)
+	VDIVSS(vs, one, one) // rs = 1 / sqrt
+	rs := v.reg()
+	VBROADCASTSS(one, rs)
+	Load(Param("gain"), gp)
+	Load(Param("bias"), bp)
+	pass("_out", func(off Register, masked bool) {
+		for h := 0; h < halves; h++ {
+			t := load(x, off, h, masked)
+			VSUBPS(mb, t, t) // x - mean
+			VMULPS(rs, t, t) // * rs
+			VMULPS(load(gp, off, h, masked), t, t)
+			VADDPS(load(bp, off, h, masked), t, t)
+			m := Mem{Base: y, Index: off, Scale: 1, Disp: 32 * h}
+			switch {
+			case !masked:
+				VMOVUPS(t, m)
+			case v.z:
+				VMOVUPS(t, K1, m)
+			default:
+				VMASKMOVPS(t, zmask[h], m)
+			}
+		}
+	})
+	ADDQ(d, x)
+	ADDQ(d, y)
+	DECQ(rows)
+	JMP(LabelRef(fn + "_row"))
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------- attention
+
+// genScoresAVX512 emits detScoresAVX512(q, kt, s *float32, nblk, hs, tpad
+// int, scale float32): the scores of nblk (1..4) blocks of 16 keys, kt
+// pointing at the first block's lane 0 of dim 0 (rows of tpad floats, one
+// per dim), s receiving 16*nblk scores. Per key, four FMA chains over the
+// dims d = g mod 4 (hs a multiple of 4), then ((c0+c1)+(c2+c3))*scale.
+func genScoresAVX512() {
+	TEXT("detScoresAVX512", NOSPLIT, "func(q, kt, s *float32, nblk, hs, tpad int, scale float32)")
+	Doc("detScoresAVX512 computes 16*nblk attention scores (see DetAttention).")
+	q, kr, sp, t4, t43, hsb, d := RSI, RDI, R8, R10, R11, R12, R9
+	Load(Param("q"), q)
+	Load(Param("kt"), kr)
+	Load(Param("s"), sp)
+	Load(Param("tpad"), t4)
+	SHLQ(U8(2), t4)
+	LEAQ(Mem{Base: t4, Index: t4, Scale: 2}, t43)
+	Load(Param("hs"), hsb)
+	SHLQ(U8(2), hsb)
+	VBROADCASTSS(NewParamAddr("scale", 48), Z31)
+	Load(Param("nblk"), RCX)
+	for _, G := range []int{4, 3, 2} {
+		CMPQ(RCX, U8(G))
+		JGE(LabelRef(fmt.Sprintf("zs_g%d", G)))
+	}
+	JMP(LabelRef("zs_g1"))
+	for _, G := range []int{4, 3, 2, 1} {
+		Label(fmt.Sprintf("zs_g%d", G))
+		acc := func(g, b int) VecPhysical { return zmm(4*b + g) }
+		kv := func(b int) VecPhysical { return zmm(16 + b) }
+		for g := 0; g < 4; g++ {
+			for b := 0; b < G; b++ {
+				VPXORD(acc(g, b), acc(g, b), acc(g, b))
+			}
+		}
+		XORQ(d, d)
+		dl := fmt.Sprintf("zs_g%d_d", G)
+		Label(dl)
+		for g := 0; g < 4; g++ {
+			row := Mem{Base: kr}
+			switch g {
+			case 1:
+				row = Mem{Base: kr, Index: t4, Scale: 1}
+			case 2:
+				row = Mem{Base: kr, Index: t4, Scale: 2}
+			case 3:
+				row = Mem{Base: kr, Index: t43, Scale: 1}
+			}
+			for b := 0; b < G; b++ {
+				m := row
+				m.Disp = 64 * b
+				VMOVUPS(m, kv(b))
+				VFMADD231PS_BCST(Mem{Base: q, Index: d, Scale: 1, Disp: 4 * g}, kv(b), acc(g, b)) // acc = k * q[d+g] + acc
+			}
+		}
+		LEAQ(Mem{Base: kr, Index: t4, Scale: 4}, kr)
+		ADDQ(U8(16), d)
+		CMPQ(d, hsb)
+		JL(LabelRef(dl))
+		for b := 0; b < G; b++ {
+			VADDPS(acc(1, b), acc(0, b), acc(0, b)) // c0 + c1
+			VADDPS(acc(3, b), acc(2, b), acc(2, b)) // c2 + c3
+			VADDPS(acc(2, b), acc(0, b), acc(0, b))
+			VMULPS(Z31, acc(0, b), acc(0, b)) // * scale
+			VMOVUPS(acc(0, b), Mem{Base: sp, Disp: 64 * b})
+		}
+		JMP(LabelRef("zs_done"))
+	}
+	Label("zs_done")
+	VZEROUPPER()
+	RET()
+}
+
+// genScoresAVX2 emits detScoresAVX2 for one block of 16 keys (two ymm
+// halves per chain).
+func genScoresAVX2() {
+	TEXT("detScoresAVX2", NOSPLIT, "func(q, kt, s *float32, nblk, hs, tpad int, scale float32)")
+	Doc("detScoresAVX2 computes 16 attention scores (nblk must be 1; see DetAttention).")
+	q, kr, sp, t4, t43, hsb, d := RSI, RDI, R8, R10, R11, R12, R9
+	Load(Param("q"), q)
+	Load(Param("kt"), kr)
+	Load(Param("s"), sp)
+	Load(Param("tpad"), t4)
+	SHLQ(U8(2), t4)
+	LEAQ(Mem{Base: t4, Index: t4, Scale: 2}, t43)
+	Load(Param("hs"), hsb)
+	SHLQ(U8(2), hsb)
+	acc := func(g, h int) VecPhysical { return ymm(2*g + h) }
+	qv := Y8
+	for g := 0; g < 4; g++ {
+		for h := 0; h < 2; h++ {
+			VXORPS(acc(g, h), acc(g, h), acc(g, h))
+		}
+	}
+	XORQ(d, d)
+	Label("ys_d")
+	for g := 0; g < 4; g++ {
+		row := Mem{Base: kr}
+		switch g {
+		case 1:
+			row = Mem{Base: kr, Index: t4, Scale: 1}
+		case 2:
+			row = Mem{Base: kr, Index: t4, Scale: 2}
+		case 3:
+			row = Mem{Base: kr, Index: t43, Scale: 1}
+		}
+		VBROADCASTSS(Mem{Base: q, Index: d, Scale: 1, Disp: 4 * g}, qv)
+		for h := 0; h < 2; h++ {
+			m := row
+			m.Disp = 32 * h
+			VFMADD231PS(m, qv, acc(g, h)) // acc = q[d+g] * k + acc
+		}
+	}
+	LEAQ(Mem{Base: kr, Index: t4, Scale: 4}, kr)
+	ADDQ(U8(16), d)
+	CMPQ(d, hsb)
+	JL(LabelRef("ys_d"))
+	VBROADCASTSS(NewParamAddr("scale", 48), Y9)
+	for h := 0; h < 2; h++ {
+		VADDPS(acc(1, h), acc(0, h), acc(0, h))
+		VADDPS(acc(3, h), acc(2, h), acc(2, h))
+		VADDPS(acc(2, h), acc(0, h), acc(0, h))
+		VMULPS(Y9, acc(0, h), acc(0, h))
+		VMOVUPS(acc(0, h), Mem{Base: sp, Disp: 32 * h})
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// genSoftmax emits detSoftmax<ISA>(p *float32, n int): p[0:n] from scores
+// to probabilities in place (see DetAttention); p must have room for n
+// rounded up to 16 floats.
+func genSoftmax(v *isa) {
+	fn := "detSoftmax" + v.name
+	TEXT(fn, NOSPLIT, "func(p *float32, n int)")
+	Doc(fn + " turns n attention scores into probabilities (see DetAttention).")
+	p, last, blk := RSI, RDX, RAX
+	Load(Param("p"), p)
+	Load(Param("n"), RCX)
+	// last = byte offset of the last block; its lanes < tail are valid.
+	MOVQ(RCX, last)
+	DECQ(last)
+	ANDQ(I32(-16), last)
+	SHLQ(U8(2), last)
+	DECQ(RCX)
+	ANDQ(U8(15), RCX)
+	INCQ(RCX) // tail lanes, 1..16
+	halves := 2
+	var ym []VecVirtual
+	if v.z {
+		halves = 1
+		MOVL(U32(1), EAX)
+		SHLL(CL, EAX)
+		DECL(EAX)
+		KMOVW(EAX, K1)
+		XORQ(blk, blk) // EAX was the mask source
+	} else {
+		lo, hi := YMM(), YMM()
+		LEAQ(tailMask, R8)
+		MOVQ(U32(8), R9)
+		CMPQ(RCX, U8(8))
+		JGE(LabelRef(fn + "_lofull"))
+		SUBQ(RCX, R9)
+		VMOVDQU(Mem{Base: R8, Index: R9, Scale: 4}, lo)
+		VXORPS(hi, hi, hi)
+		JMP(LabelRef(fn + "_masks"))
+		Label(fn + "_lofull")
+		VMOVDQU(Mem{Base: R8}, lo)
+		SUBQ(U8(8), RCX)
+		SUBQ(RCX, R9)
+		VMOVDQU(Mem{Base: R8, Index: R9, Scale: 4}, hi)
+		Label(fn + "_masks")
+		ym = []VecVirtual{lo, hi}
+	}
+	mem := func(h int) Mem { return Mem{Base: p, Index: blk, Scale: 1, Disp: 32 * h} }
+	// Maximum: m = maxps(m, s), the last block's padding lanes keeping m.
+	m := make([]VecVirtual, halves)
+	for h := range m {
+		m[h] = v.bc("ninf")
+	}
+	XORQ(blk, blk)
+	Label(fn + "_max")
+	CMPQ(blk, last)
+	JGE(LabelRef(fn + "_maxlast"))
+	for h := range m {
+		VMAXPS(mem(h), m[h], m[h]) // m = m > s ? m : s
+	}
+	ADDQ(U8(64), blk)
+	JMP(LabelRef(fn + "_max"))
+	Label(fn + "_maxlast")
+	for h := range m {
+		if v.z {
+			VMAXPS(mem(h), m[h], K1, m[h])
+		} else {
+			t := YMM()
+			VMAXPS(mem(h), m[h], t)
+			VBLENDVPS(ym[h], t, m[h], m[h]) // m = mask ? t : m
+		}
+	}
+	mx := tree16(v, m, vmaxps, vmaxss)
+	mb := v.reg()
+	VBROADCASTSS(mx, mb)
+	// e = DetExp(s - max) summed in 16 lanes, padding lanes zeroed.
+	z := make([]VecVirtual, halves)
+	for h := range z {
+		z[h] = v.reg()
+		VXORPS(z[h], z[h], z[h])
+	}
+	XORQ(blk, blk)
+	Label(fn + "_exp")
+	es := make([]VecVirtual, halves)
+	for h := range es {
+		s := v.reg()
+		VMOVUPS(mem(h), s)
+		VSUBPS(mb, s, s) // s - max
+		es[h] = v.exp(s)
+	}
+	CMPQ(blk, last)
+	JL(LabelRef(fn + "_expstore"))
+	for h := range es {
+		if v.z {
+			VMOVAPS_Z(es[h], K1, es[h])
+		} else {
+			VANDPS(ym[h], es[h], es[h])
+		}
+	}
+	Label(fn + "_expstore")
+	for h := range es {
+		VADDPS(es[h], z[h], z[h])
+		VMOVUPS(es[h], mem(h))
+	}
+	ADDQ(U8(64), blk)
+	CMPQ(blk, last)
+	JLE(LabelRef(fn + "_exp"))
+	sum := tree16(v, z, vaddps, vaddss)
+	one := XMM()
+	MOVSS(c("one"), one)
+	VDIVSS(sum, one, one) // 1 / sum
+	inv := v.reg()
+	VBROADCASTSS(one, inv)
+	XORQ(blk, blk)
+	Label(fn + "_norm")
+	for h := 0; h < halves; h++ {
+		t := v.reg()
+		VMULPS(mem(h), inv, t)
+		VMOVUPS(t, mem(h))
+	}
+	ADDQ(U8(64), blk)
+	CMPQ(blk, last)
+	JLE(LabelRef(fn + "_norm"))
+	VZEROUPPER()
+	RET()
+}
+
+// genAttnOut emits detAttnOut<ISA>(out, v *float32, n, ldv int, p
+// *float32, offs *int32, vecs int): for vecs (1..8) column vectors u of
+// width w, out[u] = fma chain over j < n of p[offs[u]/4 + j] * v[j*ldv + u].
+func genAttnOut(v *isa) {
+	fn := "detAttnOut" + v.name
+	TEXT(fn, NOSPLIT, "func(out, v *float32, n, ldv int, p *float32, offs *int32, vecs int)")
+	Doc(fn + " accumulates attention outputs for up to 8 column vectors (see DetAttention).")
+	pr := []Register{RAX, RBX, RDX, RSI, RDI, R8, R9, R12}
+	vr, ldv, j, offs, pb := R11, R10, RCX, R13, R14
+	Load(Param("v"), vr)
+	Load(Param("ldv"), ldv)
+	SHLQ(U8(2), ldv)
+	Load(Param("offs"), offs)
+	Load(Param("p"), pb)
+	Load(Param("vecs"), RCX)
+	for G := 8; G >= 2; G-- {
+		CMPQ(RCX, U8(G))
+		JGE(LabelRef(fmt.Sprintf("%s_g%d", fn, G)))
+	}
+	JMP(LabelRef(fn + "_g1"))
+	reg := func(i int) VecPhysical {
+		if v.z {
+			return zmm(i)
+		}
+		return ymm(i)
+	}
+	bw := 4 * v.w
+	for G := 8; G >= 1; G-- {
+		Label(fmt.Sprintf("%s_g%d", fn, G))
+		for u := 0; u < G; u++ {
+			MOVLQSX(Mem{Base: offs, Disp: 4 * u}, pr[u])
+			ADDQ(pb, pr[u])
+			VXORPS(reg(u), reg(u), reg(u))
+		}
+		Load(Param("n"), j)
+		jl := fmt.Sprintf("%s_g%d_j", fn, G)
+		Label(jl)
+		for u := 0; u < G; u++ {
+			if v.z {
+				VMOVUPS(Mem{Base: vr, Disp: bw * u}, reg(8+u))
+				VFMADD231PS_BCST(Mem{Base: pr[u]}, reg(8+u), reg(u)) // acc = v * p[j] + acc
+			} else {
+				VBROADCASTSS(Mem{Base: pr[u]}, reg(8))
+				VFMADD231PS(Mem{Base: vr, Disp: bw * u}, reg(8), reg(u)) // acc = p[j] * v + acc
+			}
+			ADDQ(U8(4), pr[u])
+		}
+		ADDQ(ldv, vr)
+		DECQ(j)
+		JNZ(LabelRef(jl))
+		Load(Param("out"), RAX)
+		for u := 0; u < G; u++ {
+			VMOVUPS(reg(u), Mem{Base: RAX, Disp: bw * u})
+		}
+		JMP(LabelRef(fn + "_done"))
+	}
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}

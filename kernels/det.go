@@ -1,0 +1,393 @@
+package kernels
+
+// # Deterministic numerics
+//
+// The Det* kernels compute a Transformer's inference step so that every
+// result is the same bits on every machine, whatever kernel path runs
+// (AVX-512, AVX2, or the portable Go loops in this file) and however the
+// work is split: each output element is one fixed sequence of IEEE 754
+// float32 operations (add, multiply, divide, square root, min/max with x86
+// semantics, and fused multiply-add rounded once), which the assembly
+// executes lane by lane and the Go twins below execute with FMA32 for the
+// fused steps and explicit float32 conversions everywhere else (Go may fuse
+// x*y+z into one rounding on some targets unless a conversion intervenes).
+// Prior coding (stage2_prior/coding) depends on this: the decoder must
+// rebuild the encoder's probabilities bit for bit.
+//
+// The sequences, per element (fma(a, b, c) = a*b + c rounded once):
+//
+//	DetLinear     acc = 0; acc = fma(x[i,p], W[j,p], acc) for p = 0..K-1;
+//	              y = acc + bias[j]; with a residual, y = res[i,j] + y.
+//	DetLayerNorm  16 lane sums S_l = ((0 + x_l) + x_{l+16}) + ...; the
+//	              tree S_l += S_{l+8}, then +4, +2, +1 gives the total;
+//	              mean = total/D; the same over (x_i-mean)*(x_i-mean) (a
+//	              product, then a sum) gives v; rs = 1/sqrt(v/D + eps);
+//	              y = ((x - mean)*rs)*g + b, each step rounded.
+//	DetGELU       DetExp's and DetGELU's Horner steps in detGELU below.
+//	DetAttention  per key j: four chains c_g over the dims d = g mod 4,
+//	              s_j = ((c_0 + c_1) + (c_2 + c_3)) * scale; the maximum
+//	              and the sum of e_j = detExp(s_j - max) in 16 lanes
+//	              (key j in lane j mod 16) then the tree as above;
+//	              p_j = e_j * (1/sum); out[c] = fma chain over j of
+//	              p_j * v[j, c].
+//
+// Changing any of these changes the bits that coded files were written
+// with: the pinned digests in det_test.go fail, and the prior-coding
+// numerics version must be bumped. Like the rest of this package, the
+// kernels trust their callers for shapes; the exported wrappers check
+// lengths.
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"sync"
+)
+
+// detImpl is one implementation of the deterministic kernels.
+type detImpl struct {
+	name string
+	// mr x nr is the GEMM tile; nr is the width of the packed weight
+	// panels. The Go twin uses the natural layout (nr = 0).
+	mr, nr int
+	linear func(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeights, res []float32, ldr int)
+	norm   func(y, x []float32, rows, d int, g, b []float32, eps float32)
+	gelu   func(y, x []float32)
+	attn   func(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32)
+}
+
+var detGeneric = &detImpl{
+	name:   "generic",
+	linear: detLinearGo,
+	norm:   detLayerNormGo,
+	gelu: func(y, x []float32) {
+		for i, v := range x {
+			y[i] = detGELU(v)
+		}
+	},
+	attn: detAttentionGo,
+}
+
+var (
+	detAvail  = append(detAsmPaths(), detGeneric) // best first
+	detActive = detInitPath()
+)
+
+// DetPathEnv names the environment variable that forces a deterministic
+// kernel path at start-up ("avx512", "avx2" or "generic"); tests and CI
+// use it to check that every path decodes the same files.
+const DetPathEnv = "VQGEN_DET_PATH"
+
+func detInitPath() *detImpl {
+	name := os.Getenv(DetPathEnv)
+	if name == "" {
+		return detAvail[0]
+	}
+	for _, d := range detAvail {
+		if d.name == name {
+			return d
+		}
+	}
+	panic(fmt.Sprintf("kernels: %s=%q: not supported here (have %v)", DetPathEnv, name, DetPaths()))
+}
+
+// DetPath names the implementation the Det* kernels use.
+func DetPath() string { return detActive.name }
+
+// DetPaths lists the deterministic implementations this CPU and build
+// support, best first; "generic" is always last. All give the same bits.
+func DetPaths() []string {
+	var p []string
+	for _, d := range detAvail {
+		p = append(p, d.name)
+	}
+	return p
+}
+
+// SetDetPath forces a deterministic implementation (one of DetPaths()) and
+// returns a function restoring the previous one. It is for tests and
+// benchmarks and must not be called while kernels are running.
+func SetDetPath(name string) (restore func()) {
+	prev := detActive
+	for _, d := range detAvail {
+		if d.name == name {
+			detActive = d
+			return func() { detActive = prev }
+		}
+	}
+	panic(fmt.Sprintf("kernels: SetDetPath(%q): not supported here (have %v)", name, DetPaths()))
+}
+
+// DetWeights is a Linear layer's weight W [N, K] (row j holds output j's
+// weights, as nn.Linear stores them) and bias [N], copied and packed for
+// DetLinear. It is safe for concurrent use.
+type DetWeights struct {
+	N, K int
+	w    []float32 // [N, K]
+	bias []float32 // [N] (zeros without a bias)
+	mu   sync.Mutex
+	pack map[int]*detPacked // by panel width nr
+}
+
+// detPacked holds W in panels of nr columns, k-major: panel q holds, for
+// each p, the weights W[q*nr + c][p] for c < nr (zero past N); and the
+// bias zero-padded to whole panels.
+type detPacked struct {
+	w    []float32
+	bias []float32
+}
+
+// NewDetWeights copies w [n*k] and bias [n] (nil: no bias).
+func NewDetWeights(w, bias []float32, n, k int) *DetWeights {
+	if n < 1 || k < 1 || len(w) != n*k || (bias != nil && len(bias) != n) {
+		panic(fmt.Sprintf("kernels: NewDetWeights: %d weights and %d biases for %d x %d", len(w), len(bias), n, k))
+	}
+	d := &DetWeights{N: n, K: k, w: append([]float32(nil), w...), bias: make([]float32, n)}
+	copy(d.bias, bias)
+	return d
+}
+
+// packed returns the weights in panels of nr columns, packing them on
+// first use.
+func (d *DetWeights) packed(nr int) *detPacked {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p := d.pack[nr]; p != nil {
+		return p
+	}
+	panels := (d.N + nr - 1) / nr
+	p := &detPacked{w: make([]float32, panels*nr*d.K), bias: make([]float32, panels*nr)}
+	copy(p.bias, d.bias)
+	for q := range panels {
+		dst := p.w[q*nr*d.K:]
+		for c := range nr {
+			j := q*nr + c
+			if j >= d.N {
+				break
+			}
+			for k, v := range d.w[j*d.K : (j+1)*d.K] {
+				dst[k*nr+c] = v
+			}
+		}
+	}
+	if d.pack == nil {
+		d.pack = map[int]*detPacked{}
+	}
+	d.pack[nr] = p
+	return p
+}
+
+// DetLinear sets y[i, j] = sum_p x[i, p] W[j, p] + bias[j] for i < rows
+// and j < w.N, plus res[i, j] when res is not nil, in the order the
+// package comment gives. Rows are strided: x by ldx >= K, y by ldy >= N,
+// res by ldr >= N. y may be res (the residual update x += f(x)) but must
+// not overlap x.
+func DetLinear(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeights, res []float32, ldr int) {
+	if rows < 0 || ldx < w.K || ldy < w.N || (res != nil && ldr < w.N) {
+		panic(fmt.Sprintf("kernels: DetLinear: %d rows, ldx %d, ldy %d, ldr %d for %d x %d weights", rows, ldx, ldy, ldr, w.N, w.K))
+	}
+	if rows == 0 {
+		return
+	}
+	need := func(s []float32, ld, cols int) int { return (rows-1)*ld + cols }
+	if len(x) < need(x, ldx, w.K) || len(y) < need(y, ldy, w.N) || (res != nil && len(res) < need(res, ldr, w.N)) {
+		panic(fmt.Sprintf("kernels: DetLinear: slices of %d, %d, %d floats too short for %d rows", len(x), len(y), len(res), rows))
+	}
+	addFLOPs(rows, w.N, w.K)
+	detActive.linear(y, ldy, x, ldx, rows, w, res, ldr)
+}
+
+func detLinearGo(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeights, res []float32, ldr int) {
+	n, k := w.N, w.K
+	for i := range rows {
+		xi := x[i*ldx : i*ldx+k]
+		for j := range n {
+			wj := w.w[j*k : (j+1)*k]
+			var acc float32
+			for p, a := range xi {
+				acc = FMA32(a, wj[p], acc)
+			}
+			v := acc + w.bias[j]
+			if res != nil {
+				v = res[i*ldr+j] + v
+			}
+			y[i*ldy+j] = v
+		}
+	}
+}
+
+// DetLayerNorm normalises each of rows rows of x [rows, d] into y (y may
+// be x): y = (x - mean)/sqrt(var + eps) * g + b, in the order of the
+// package comment.
+func DetLayerNorm(y, x []float32, rows, d int, g, b []float32, eps float32) {
+	if rows < 0 || d < 1 || len(x) < rows*d || len(y) < rows*d || len(g) != d || len(b) != d {
+		panic(fmt.Sprintf("kernels: DetLayerNorm: %d, %d floats for %d rows of %d, gain %d, bias %d", len(x), len(y), rows, d, len(g), len(b)))
+	}
+	detActive.norm(y, x, rows, d, g, b, eps)
+}
+
+// laneTree sums 16 lanes as the vector kernels do: lane l += lane l+8,
+// then l+4, l+2, l+1.
+func laneTree(s *[16]float32) float32 {
+	for w := 8; w >= 1; w /= 2 {
+		for l := range w {
+			s[l] = s[l] + s[l+w]
+		}
+	}
+	return s[0]
+}
+
+func detLayerNormGo(y, x []float32, rows, d int, g, b []float32, eps float32) {
+	fd := float32(d)
+	for r := range rows {
+		xr, yr := x[r*d:(r+1)*d], y[r*d:(r+1)*d]
+		var s [16]float32
+		for i, v := range xr {
+			s[i%16] = s[i%16] + v
+		}
+		mean := laneTree(&s) / fd
+		s = [16]float32{}
+		for i, v := range xr {
+			c := v - mean
+			s[i%16] = s[i%16] + float32(c*c)
+		}
+		v := laneTree(&s)/fd + eps
+		rs := 1 / sqrt32(v)
+		for i, v := range xr {
+			c := v - mean
+			c = float32(c * rs)
+			yr[i] = float32(c*g[i]) + b[i]
+		}
+	}
+}
+
+// DetGELU sets y[i] = GELU(x[i]) (exact-erf form) by detGELU. y may be x.
+func DetGELU(y, x []float32) {
+	sameLen("DetGELU", len(x), y)
+	detActive.gelu(y, x)
+}
+
+// Constants of DetExp and DetGELU; their float32 values are part of the
+// numerics.
+const (
+	detLog2e    float32 = 1.4426950408889634
+	detLn2hi    float32 = 0.693359375
+	detLn2lo    float32 = -2.12194440e-4
+	detExpMax   float32 = 88.8
+	detExpMin   float32 = -87.3
+	detInvSqrt2 float32 = 1 / math.Sqrt2
+)
+
+var (
+	detExpC = [...]float32{1.0 / 720, 1.0 / 120, 1.0 / 24, 1.0 / 6, 0.5, 1, 1}
+	detErfP = [...]float32{-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+		-5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03, -1.60960333262415e-02}
+	detErfQ = [...]float32{-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+		-7.37332916720468e-03, -1.42647390514189e-02}
+)
+
+// DetExp returns e^x: x clamped to [-87.3, 88.8], n = round-to-even(x
+// log2e), r = x - n ln2 in two FMAs, e^r by Horner FMAs over the Taylor
+// coefficients 1/720 .. 1/2, 1, 1, scaled by 2^(n>>1) then 2^(n - n>>1),
+// and 0 where x < -87.3.
+func DetExp(x float32) float32 {
+	xc := maxps(detExpMin, minps(detExpMax, x))
+	n := float32(math.RoundToEven(float64(float32(xc * detLog2e))))
+	r := FMA32(-n, detLn2hi, xc)
+	r = FMA32(-n, detLn2lo, r)
+	p := detExpC[0]
+	for _, c := range detExpC[1:] {
+		p = FMA32(p, r, c)
+	}
+	if x < detExpMin {
+		return 0
+	}
+	if n != n {
+		return p // NaN
+	}
+	i := int32(n)
+	h := i >> 1
+	p = float32(p * math.Float32frombits(uint32(h+127)<<23))
+	return float32(p * math.Float32frombits(uint32(i-h+127)<<23))
+}
+
+// detGELU is x/2 (1 + erf(x/sqrt2)) with erf by Eigen's rational
+// approximation on [-4, 4]: u = clamp(x*(1/sqrt2)), Horner FMAs in u^2
+// for the numerator (times u) and denominator, a division, and
+// fma(x/2, erf, x/2).
+func detGELU(x float32) float32 {
+	u := maxps(-4, minps(4, float32(x*detInvSqrt2)))
+	u2 := float32(u * u)
+	p := detErfP[0]
+	for _, c := range detErfP[1:] {
+		p = FMA32(p, u2, c)
+	}
+	p = float32(u * p)
+	q := detErfQ[0]
+	for _, c := range detErfQ[1:] {
+		q = FMA32(q, u2, c)
+	}
+	e := p / q
+	h := float32(x * 0.5)
+	return FMA32(h, e, h)
+}
+
+// DetAttention computes one query's causal attention over n cached keys
+// for each of heads heads of size hs: q [heads*hs]; kt the keys transposed
+// per head, kt[(h*hs+d)*tpad + j] = key j's dim d of head h (tpad >= n);
+// v the values, v[j*ldv + h*hs + d]; out [heads*hs]; p scratch of
+// heads*tpad floats (left holding the probabilities). The order is the
+// package comment's.
+func DetAttention(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32) {
+	c := heads * hs
+	if n < 1 || heads < 1 || hs < 1 || tpad < n || ldv < c || len(out) < c || len(q) < c ||
+		len(kt) < c*tpad || len(v) < (n-1)*ldv+c || len(p) < heads*tpad {
+		panic(fmt.Sprintf("kernels: DetAttention: n %d, heads %d, hs %d, tpad %d, ldv %d; lengths out %d q %d kt %d v %d p %d",
+			n, heads, hs, tpad, ldv, len(out), len(q), len(kt), len(v), len(p)))
+	}
+	detActive.attn(out, q, kt, v, n, heads, hs, tpad, ldv, scale, p)
+}
+
+func detAttentionGo(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32) {
+	ninf := float32(math.Inf(-1))
+	for h := range heads {
+		qh := q[h*hs : (h+1)*hs]
+		ph := p[h*tpad : h*tpad+n]
+		for j := range n {
+			var c [4]float32
+			for d, qd := range qh {
+				c[d%4] = FMA32(qd, kt[(h*hs+d)*tpad+j], c[d%4])
+			}
+			ph[j] = float32(((c[0] + c[1]) + (c[2] + c[3])) * scale)
+		}
+		m := [16]float32{ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}
+		for j, s := range ph {
+			m[j%16] = maxps(m[j%16], s)
+		}
+		for w := 8; w >= 1; w /= 2 {
+			for l := range w {
+				m[l] = maxps(m[l], m[l+w])
+			}
+		}
+		var z [16]float32
+		for j, s := range ph {
+			e := DetExp(s - m[0])
+			ph[j] = e
+			z[j%16] = z[j%16] + e
+		}
+		inv := 1 / laneTree(&z)
+		for j := range ph {
+			ph[j] = float32(ph[j] * inv)
+		}
+	}
+	for h := range heads {
+		ph := p[h*tpad : h*tpad+n]
+		for d := h * hs; d < (h+1)*hs; d++ {
+			var o float32
+			for j, pj := range ph {
+				o = FMA32(pj, v[j*ldv+d], o)
+			}
+			out[d] = o
+		}
+	}
+}

@@ -1,0 +1,262 @@
+package kernels
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// detData draws n floats of the given scale with a sprinkling of zeros,
+// signed zeros and tiny values, which exercise rounding corners.
+func detData(rng *rand.Rand, n int, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		switch rng.IntN(50) {
+		case 0:
+			x[i] = 0
+		case 1:
+			x[i] = float32(math.Copysign(0, -1))
+		case 2:
+			x[i] = float32(rng.NormFloat64() * 1e-30)
+		default:
+			x[i] = float32(rng.NormFloat64() * scale)
+		}
+	}
+	return x
+}
+
+func bitsEqual(a, b []float32) int {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) && !(a[i] != a[i] && b[i] != b[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// onPaths runs f on every deterministic path, returning their outputs by
+// name; generic first.
+func onPaths(t *testing.T, f func() []float32) map[string][]float32 {
+	t.Helper()
+	out := map[string][]float32{}
+	for _, p := range DetPaths() {
+		restore := SetDetPath(p)
+		out[p] = f()
+		restore()
+	}
+	return out
+}
+
+func sameOnPaths(t *testing.T, what string, outs map[string][]float32) {
+	t.Helper()
+	ref := outs["generic"]
+	for p, o := range outs {
+		if i := bitsEqual(ref, o); i >= 0 {
+			t.Fatalf("%s: path %s differs from generic at %d: %g (%#x) vs %g (%#x)", what, p, i, o[i], math.Float32bits(o[i]), ref[i], math.Float32bits(ref[i]))
+		}
+	}
+}
+
+func TestDetPaths(t *testing.T) {
+	t.Logf("deterministic paths here: %v", DetPaths())
+	if len(DetPaths()) < 2 {
+		t.Log("only the Go twin in this build: the cross-path checks compare it with itself")
+	}
+}
+
+func TestDetLinearPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, s := range []struct{ rows, n, k int }{
+		{1, 1, 1}, {14, 32, 128}, {15, 33, 7}, {5, 17, 3}, {29, 384, 128}, {6, 16, 512}, {41, 100, 130}, {3, 512, 128},
+	} {
+		for _, withRes := range []bool{false, true} {
+			ldx, ldy := s.k+3, s.n+5
+			x := detData(rng, s.rows*ldx, 1)
+			w := NewDetWeights(detData(rng, s.n*s.k, 0.1), detData(rng, s.n, 0.1), s.n, s.k)
+			var res []float32
+			if withRes {
+				res = detData(rng, s.rows*ldy, 1)
+			}
+			outs := onPaths(t, func() []float32 {
+				y := detData(rng, s.rows*ldy, 1) // garbage that must be overwritten (or kept past N)
+				copy(y, res)
+				r := res
+				if withRes {
+					r = y // in place: y = y + f(x)
+				}
+				DetLinear(y, ldy, x, ldx, s.rows, w, r, ldy)
+				// Columns past N keep what they held; compare only the product.
+				o := make([]float32, 0, s.rows*s.n)
+				for i := range s.rows {
+					o = append(o, y[i*ldy:i*ldy+s.n]...)
+				}
+				return o
+			})
+			sameOnPaths(t, fmt.Sprintf("DetLinear %+v res=%v", s, withRes), outs)
+		}
+	}
+}
+
+func TestDetLayerNormPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, d := range []int{1, 7, 8, 9, 16, 20, 31, 128, 130} {
+		rows := 1 + rng.IntN(9)
+		x := detData(rng, rows*d, 3)
+		for i := range x {
+			x[i] += 5 // a mean away from 0
+		}
+		g, b := detData(rng, d, 1), detData(rng, d, 1)
+		outs := onPaths(t, func() []float32 {
+			y := make([]float32, rows*d)
+			DetLayerNorm(y, x, rows, d, g, b, 1e-5)
+			return y
+		})
+		sameOnPaths(t, fmt.Sprintf("DetLayerNorm d=%d", d), outs)
+	}
+}
+
+func TestDetGELUPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := detData(rng, 10007, 3)
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	x = append(x, 0, inf, -inf, nan, 4*math.Sqrt2, -4*math.Sqrt2, 1e30, -1e30, math.SmallestNonzeroFloat32)
+	outs := onPaths(t, func() []float32 {
+		y := make([]float32, len(x))
+		DetGELU(y, x)
+		// and each tail length on its own
+		for n := range 17 {
+			DetGELU(y[len(y)-n:], x[len(x)-n:])
+		}
+		return y
+	})
+	sameOnPaths(t, "DetGELU", outs)
+	// Accuracy against float64.
+	y := outs["generic"]
+	for i, v := range x[:10007] {
+		want := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
+		if d := math.Abs(float64(y[i]) - want); d > 1e-6*math.Max(1, math.Abs(want)) {
+			t.Fatalf("GELU(%g) = %g, want %g", v, y[i], want)
+		}
+	}
+}
+
+func TestDetExp(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 100000 {
+		x := float32(rng.Float64()*175 - 87)
+		got, want := float64(DetExp(x)), math.Exp(float64(x))
+		if math.Abs(got-want) > 4e-7*want {
+			t.Fatalf("DetExp(%g) = %g, want %g", x, got, want)
+		}
+	}
+	if DetExp(-100) != 0 || !math.IsInf(float64(DetExp(100)), 1) || DetExp(0) != 1 {
+		t.Fatalf("DetExp edges: %g %g %g", DetExp(-100), DetExp(100), DetExp(0))
+	}
+}
+
+func TestDetAttentionPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, s := range []struct{ heads, hs, tpad int }{
+		{4, 32, 64}, {2, 16, 16}, {1, 64, 80}, {8, 8, 32}, {3, 12, 64}, {2, 5, 7}, {10, 16, 64},
+	} {
+		for _, n := range []int{1, 2, 15, 16, 17, 33, 49, 64, s.tpad} {
+			if n > s.tpad {
+				continue
+			}
+			c := s.heads * s.hs
+			ldv := c + 7
+			q := detData(rng, c, 1)
+			kt := detData(rng, c*s.tpad, 1)
+			v := detData(rng, n*ldv, 1)
+			outs := onPaths(t, func() []float32 {
+				out := make([]float32, c)
+				p := make([]float32, s.heads*s.tpad)
+				DetAttention(out, q, kt, v, n, s.heads, s.hs, s.tpad, ldv, 1/float32(math.Sqrt(float64(s.hs))), p)
+				for h := range s.heads {
+					out = append(out, p[h*s.tpad:h*s.tpad+n]...)
+				}
+				return out
+			})
+			sameOnPaths(t, fmt.Sprintf("DetAttention %+v n=%d", s, n), outs)
+		}
+	}
+}
+
+// TestDetAttentionMatchesSoftmax checks the kernel against a float64
+// reference, so that a path agreeing with a wrong twin would still fail.
+func TestDetAttentionMatchesSoftmax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	heads, hs, tpad, n := 4, 32, 64, 49
+	c := heads * hs
+	q, kt, v := detData(rng, c, 1), detData(rng, c*tpad, 1), detData(rng, n*c, 1)
+	out, p := make([]float32, c), make([]float32, heads*tpad)
+	scale := 1 / float32(math.Sqrt(float64(hs)))
+	DetAttention(out, q, kt, v, n, heads, hs, tpad, c, scale, p)
+	for h := range heads {
+		s := make([]float64, n)
+		m := math.Inf(-1)
+		for j := range n {
+			for d := range hs {
+				s[j] += float64(q[h*hs+d]) * float64(kt[(h*hs+d)*tpad+j])
+			}
+			s[j] *= float64(scale)
+			m = math.Max(m, s[j])
+		}
+		var z float64
+		for j := range s {
+			s[j] = math.Exp(s[j] - m)
+			z += s[j]
+		}
+		for d := range hs {
+			var o float64
+			for j := range n {
+				o += s[j] / z * float64(v[j*c+h*hs+d])
+			}
+			if math.Abs(o-float64(out[h*hs+d])) > 1e-5 {
+				t.Fatalf("head %d dim %d: %g, want %g", h, d, out[h*hs+d], o)
+			}
+		}
+	}
+}
+
+// TestDetPinned pins the bits of every deterministic kernel on fixed
+// inputs. Prior-coded files depend on them: if this fails, the numerics
+// changed, and stage2_prior/coding's numerics version must change too.
+func TestDetPinned(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	h := sha256.New()
+	put := func(x []float32) {
+		for _, v := range x {
+			h.Write(binary.LittleEndian.AppendUint32(nil, math.Float32bits(v)))
+		}
+	}
+	x := detData(rng, 20*130, 1)
+	w := NewDetWeights(detData(rng, 70*130, 0.1), detData(rng, 70, 0.1), 70, 130)
+	y := make([]float32, 20*70)
+	DetLinear(y, 70, x, 130, 20, w, nil, 0)
+	put(y)
+	g, b := detData(rng, 130, 1), detData(rng, 130, 1)
+	z := make([]float32, 20*130)
+	DetLayerNorm(z, x, 20, 130, g, b, 1e-5)
+	put(z)
+	DetGELU(z, x)
+	put(z)
+	out, p := make([]float32, 128), make([]float32, 4*64)
+	DetAttention(out, x[:128], detData(rng, 128*64, 1), detData(rng, 49*128, 1), 49, 4, 32, 64, 128, 0.17677669, p)
+	put(out)
+	e := make([]float32, 1000)
+	for i := range e {
+		e[i] = DetExp(float32(i)/10 - 90)
+	}
+	put(e)
+	got := hex.EncodeToString(h.Sum(nil))
+	if got != wantDetDigest {
+		t.Fatalf("deterministic kernels' digest %s, pinned %s (path %s)", got, wantDetDigest, DetPath())
+	}
+}
+
+const wantDetDigest = "e4677a250f63d4e25ab1c5f19745ea73f737f187978cf97b85a70e346026b06f"
