@@ -172,3 +172,40 @@ func Find(cum []uint32, slot uint32) int {
 	}
 	return lo
 }
+
+// QuantizeCounts sets freq[i] (len(freq) == len(counts) == K >= 1) to
+// frequencies summing to 2^bits, each at least 1, proportional to counts
+// (each >= 1): f_i = 1 + floor(c_i R / 2^32) with R = floor((2^bits - K)
+// 2^32 / sum c), the remainder to the first largest count. It is for
+// adaptive models of small alphabets (class labels) and uses integers
+// only. It panics if K > 2^bits, bits > MaxBits, a count is 0 or the
+// counts sum past 2^32.
+func QuantizeCounts(freq, counts []uint32, bits uint) {
+	k := len(counts)
+	if len(freq) != k || k < 1 || bits > MaxBits || uint64(k) > 1<<bits {
+		panic(fmt.Sprintf("entropy: QuantizeCounts: %d frequencies for %d counts at %d bits", len(freq), k, bits))
+	}
+	total := uint64(1) << bits
+	var sum uint64
+	top := 0
+	for i, c := range counts {
+		if c == 0 {
+			panic("entropy: QuantizeCounts: a count is 0")
+		}
+		sum += uint64(c)
+		if c > counts[top] {
+			top = i
+		}
+	}
+	if sum > 1<<32 {
+		panic("entropy: QuantizeCounts: counts sum past 2^32")
+	}
+	scale := (total - uint64(k)) << 32 / sum
+	var used uint64
+	for i, c := range counts {
+		f := 1 + uint32(uint64(c)*scale>>32)
+		freq[i] = f
+		used += uint64(f)
+	}
+	freq[top] += uint32(total - used)
+}

@@ -162,3 +162,34 @@ func TestQuantizePinned(t *testing.T) {
 		t.Fatalf("Quantize outputs digest %s, pinned %s: the rule changed, which breaks every coded file", got, wantQuantizeDigest)
 	}
 }
+
+func TestQuantizeCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 26))
+	for range 500 {
+		k := 1 + rng.IntN(300)
+		bits := Bits(k)
+		counts := make([]uint32, k)
+		var sum float64
+		for i := range counts {
+			counts[i] = 1 + uint32(rng.IntN(1+rng.IntN(100000)))
+			sum += float64(counts[i])
+		}
+		f := make([]uint32, k)
+		QuantizeCounts(f, counts, bits)
+		var s uint64
+		for i, v := range f {
+			if v < 1 {
+				t.Fatalf("freq[%d] = 0", i)
+			}
+			s += uint64(v)
+			// Within one count plus the remainder of the proportional share.
+			want := float64(counts[i]) / sum * float64(uint64(1)<<bits)
+			if float64(v) < want-float64(k)-1 {
+				t.Fatalf("freq[%d] = %d, far below its share %.1f", i, v, want)
+			}
+		}
+		if s != 1<<bits {
+			t.Fatalf("sum %d, want 2^%d", s, bits)
+		}
+	}
+}
