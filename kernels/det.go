@@ -24,10 +24,10 @@ package kernels
 //	              product, then a sum) gives v; rs = 1/sqrt(v/D + eps);
 //	              y = ((x - mean)*rs)*g + b, each step rounded.
 //	DetGELU       DetExp's and DetGELU's Horner steps in detGELU below.
-//	DetAttention  per key j: four chains c_g over the dims d = g mod 4,
-//	              s_j = ((c_0 + c_1) + (c_2 + c_3)) * scale; the maximum
-//	              and the sum of e_j = detExp(s_j - max) in 16 lanes
-//	              (key j in lane j mod 16) then the tree as above;
+//	DetAttention  per key j: 16 lanes of fma chains over the dims d = l
+//	              mod 16 of q_d k_jd, summed by the lane tree above, times
+//	              scale; the maximum and the sum of e_j = DetExp(s_j -
+//	              max) in 16 lanes (key j in lane j mod 16) then the tree;
 //	              p_j = e_j * (1/sum); out[c] = fma chain over j of
 //	              p_j * v[j, c].
 //
@@ -53,7 +53,7 @@ type detImpl struct {
 	linear func(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeights, res []float32, ldr int)
 	norm   func(y, x []float32, rows, d int, g, b []float32, eps float32)
 	gelu   func(y, x []float32)
-	attn   func(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32)
+	attn   func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32)
 }
 
 var detGeneric = &detImpl{
@@ -333,32 +333,38 @@ func detGELU(x float32) float32 {
 }
 
 // DetAttention computes one query's causal attention over n cached keys
-// for each of heads heads of size hs: q [heads*hs]; kt the keys transposed
-// per head, kt[(h*hs+d)*tpad + j] = key j's dim d of head h (tpad >= n);
-// v the values, v[j*ldv + h*hs + d]; out [heads*hs]; p scratch of
-// heads*tpad floats (left holding the probabilities). The order is the
-// package comment's.
-func DetAttention(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32) {
+// for each of heads heads of size hs: q [heads*hs]; key j's dim d of head h
+// at k[j*ldk + h*hs + d], its value at v[j*ldv + h*hs + d]; out
+// [heads*hs]; p scratch of at least heads*roundup(n, 16) floats (left
+// holding the probabilities, head h's at p[h*roundup(n, 16):]). The order
+// of operations is the package comment's.
+func DetAttention(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 	c := heads * hs
-	if n < 1 || heads < 1 || hs < 1 || tpad < n || ldv < c || len(out) < c || len(q) < c ||
-		len(kt) < c*tpad || len(v) < (n-1)*ldv+c || len(p) < heads*tpad {
-		panic(fmt.Sprintf("kernels: DetAttention: n %d, heads %d, hs %d, tpad %d, ldv %d; lengths out %d q %d kt %d v %d p %d",
-			n, heads, hs, tpad, ldv, len(out), len(q), len(kt), len(v), len(p)))
+	if n < 1 || heads < 1 || hs < 1 || ldk < c || ldv < c || len(out) < c || len(q) < c ||
+		len(k) < (n-1)*ldk+c || len(v) < (n-1)*ldv+c || len(p) < heads*detPStride(n) {
+		panic(fmt.Sprintf("kernels: DetAttention: n %d, heads %d, hs %d, ldk %d, ldv %d; lengths out %d q %d k %d v %d p %d",
+			n, heads, hs, ldk, ldv, len(out), len(q), len(k), len(v), len(p)))
 	}
-	detActive.attn(out, q, kt, v, n, heads, hs, tpad, ldv, scale, p)
+	detActive.attn(out, q, k, v, n, heads, hs, ldk, ldv, scale, p)
 }
 
-func detAttentionGo(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32) {
+// detPStride is the stride of a head's probabilities in DetAttention's
+// scratch: n rounded up to whole blocks of 16.
+func detPStride(n int) int { return (n + 15) / 16 * 16 }
+
+func detAttentionGo(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 	ninf := float32(math.Inf(-1))
+	ps := detPStride(n)
 	for h := range heads {
 		qh := q[h*hs : (h+1)*hs]
-		ph := p[h*tpad : h*tpad+n]
+		ph := p[h*ps : h*ps+n]
 		for j := range n {
-			var c [4]float32
+			kj := k[j*ldk+h*hs : j*ldk+(h+1)*hs]
+			var lane [16]float32
 			for d, qd := range qh {
-				c[d%4] = FMA32(qd, kt[(h*hs+d)*tpad+j], c[d%4])
+				lane[d%16] = FMA32(qd, kj[d], lane[d%16])
 			}
-			ph[j] = float32(((c[0] + c[1]) + (c[2] + c[3])) * scale)
+			ph[j] = float32(laneTree(&lane) * scale)
 		}
 		m := [16]float32{ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf, ninf}
 		for j, s := range ph {
@@ -381,7 +387,7 @@ func detAttentionGo(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale 
 		}
 	}
 	for h := range heads {
-		ph := p[h*tpad : h*tpad+n]
+		ph := p[h*ps : h*ps+n]
 		for d := h * hs; d < (h+1)*hs; d++ {
 			var o float32
 			for j, pj := range ph {

@@ -27,7 +27,7 @@ func detAsmPaths() []*detImpl {
 					detGeluAVX512(&y[0], &x[0], len(x))
 				}
 			},
-			attn: detAttentionVec(16, 4, detScoresAVX512, detSoftmaxAVX512, detAttnOutAVX512),
+			attn: detAttentionVec(16, detScoresAVX512, detSoftmaxAVX512, detAttnOutAVX512),
 		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -43,7 +43,7 @@ func detAsmPaths() []*detImpl {
 					detGeluAVX2(&y[0], &x[0], len(x))
 				}
 			},
-			attn: detAttentionVec(8, 1, detScoresAVX2, detSoftmaxAVX2, detAttnOutAVX2),
+			attn: detAttentionVec(8, detScoresAVX2, detSoftmaxAVX2, detAttnOutAVX2),
 		})
 	}
 	return p
@@ -95,32 +95,29 @@ func detLinearTiles(mr, nr int, tile detTile) func(y []float32, ldy int, x []flo
 	}
 }
 
-// detAttentionVec returns DetAttention on vector kernels of width w
-// (scores for up to maxBlk blocks of 16 keys a call); shapes the kernels
-// do not cover (hs not a multiple of w, tpad not a multiple of 16) take the
-// Go twin, which gives the same bits.
-func detAttentionVec(w, maxBlk int,
-	scores func(q, kt, s *float32, nblk, hs, tpad int, scale float32),
+// detAttentionVec returns DetAttention on vector kernels of width w;
+// head sizes the kernels do not cover (not a multiple of 16, or over 128)
+// take the Go twin, which gives the same bits.
+func detAttentionVec(w int,
+	scores func(q, k, s *float32, n, hs, ldk int, scale float32),
 	softmax func(p *float32, n int),
-	outv func(out, v *float32, n, ldv int, p *float32, offs *int32, vecs int)) func(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32) {
-	return func(out, q, kt, v []float32, n, heads, hs, tpad, ldv int, scale float32, p []float32) {
-		if hs%w != 0 || hs%4 != 0 || tpad%16 != 0 {
-			detAttentionGo(out, q, kt, v, n, heads, hs, tpad, ldv, scale, p)
+	outv func(out, v *float32, n, ldv int, p *float32, offs *int32, vecs int)) func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
+	return func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
+		if hs%16 != 0 || hs > 128 {
+			detAttentionGo(out, q, k, v, n, heads, hs, ldk, ldv, scale, p)
 			return
 		}
-		nb := (n + 15) / 16
+		ps := detPStride(n)
 		for h := range heads {
-			for b := 0; b < nb; b += maxBlk {
-				scores(&q[h*hs], &kt[h*hs*tpad+16*b], &p[h*tpad+16*b], min(maxBlk, nb-b), hs, tpad, scale)
-			}
-			softmax(&p[h*tpad], n)
+			scores(&q[h*hs], &k[h*hs], &p[h*ps], n, hs, ldk, scale)
+			softmax(&p[h*ps], n)
 		}
 		vecs := heads * hs / w
 		var offs [8]int32
 		for u0 := 0; u0 < vecs; u0 += 8 {
 			g := min(8, vecs-u0)
 			for u := range g {
-				offs[u] = int32((u0 + u) * w / hs * tpad * 4)
+				offs[u] = int32((u0 + u) * w / hs * ps * 4)
 			}
 			outv(&out[u0*w], &v[u0*w], n, ldv, &p[0], &offs[0], g)
 		}

@@ -254,6 +254,24 @@ DATA detconsts<>+984(SB)/4, $0xbc69b6a7
 DATA detconsts<>+988(SB)/4, $0xbc69b6a7
 GLOBL detconsts<>(SB), RODATA|NOPTR, $992
 
+DATA detpermidx<>+0(SB)/4, $0x00000000
+DATA detpermidx<>+4(SB)/4, $0x00000004
+DATA detpermidx<>+8(SB)/4, $0x00000008
+DATA detpermidx<>+12(SB)/4, $0x0000000c
+DATA detpermidx<>+16(SB)/4, $0x00000001
+DATA detpermidx<>+20(SB)/4, $0x00000005
+DATA detpermidx<>+24(SB)/4, $0x00000009
+DATA detpermidx<>+28(SB)/4, $0x0000000d
+DATA detpermidx<>+32(SB)/4, $0x00000002
+DATA detpermidx<>+36(SB)/4, $0x00000006
+DATA detpermidx<>+40(SB)/4, $0x0000000a
+DATA detpermidx<>+44(SB)/4, $0x0000000e
+DATA detpermidx<>+48(SB)/4, $0x00000003
+DATA detpermidx<>+52(SB)/4, $0x00000007
+DATA detpermidx<>+56(SB)/4, $0x0000000b
+DATA detpermidx<>+60(SB)/4, $0x0000000f
+GLOBL detpermidx<>(SB), RODATA|NOPTR, $64
+
 DATA dettailmask<>+0(SB)/4, $0xffffffff
 DATA dettailmask<>+4(SB)/4, $0xffffffff
 DATA dettailmask<>+8(SB)/4, $0xffffffff
@@ -1506,289 +1524,645 @@ detGeluAVX2_done:
 	VZEROUPPER
 	RET
 
-// func detScoresAVX512(q *float32, kt *float32, s *float32, nblk int, hs int, tpad int, scale float32)
+// func detScoresAVX512(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
 // Requires: AVX, AVX512F
 TEXT ·detScoresAVX512(SB), NOSPLIT, $0-52
 	MOVQ         q+0(FP), SI
-	MOVQ         kt+8(FP), DI
+	MOVQ         k+8(FP), DI
 	MOVQ         s+16(FP), R8
-	MOVQ         tpad+40(FP), R10
+	MOVQ         n+24(FP), CX
+	MOVQ         hs+32(FP), R9
+	SHRQ         $0x04, R9
+	MOVQ         ldk+40(FP), R10
 	SHLQ         $0x02, R10
-	LEAQ         (R10)(R10*2), R11
-	MOVQ         hs+32(FP), R12
-	SHLQ         $0x02, R12
 	VBROADCASTSS scale+48(FP), Z31
-	MOVQ         nblk+24(FP), CX
-	CMPQ         CX, $0x04
-	JGE          zs_g4
-	CMPQ         CX, $0x03
-	JGE          zs_g3
-	CMPQ         CX, $0x02
-	JGE          zs_g2
-	JMP          zs_g1
+	LEAQ         detpermidx<>+0(SB), AX
+	VMOVDQU32    (AX), Z30
+	CMPQ         R9, $0x00
+	JLE          zs_qdone
+	VMOVUPS      (SI), Z16
+	CMPQ         R9, $0x01
+	JLE          zs_qdone
+	VMOVUPS      64(SI), Z17
+	CMPQ         R9, $0x02
+	JLE          zs_qdone
+	VMOVUPS      128(SI), Z18
+	CMPQ         R9, $0x03
+	JLE          zs_qdone
+	VMOVUPS      192(SI), Z19
+	CMPQ         R9, $0x04
+	JLE          zs_qdone
+	VMOVUPS      256(SI), Z20
+	CMPQ         R9, $0x05
+	JLE          zs_qdone
+	VMOVUPS      320(SI), Z21
+	CMPQ         R9, $0x06
+	JLE          zs_qdone
+	VMOVUPS      384(SI), Z22
+	CMPQ         R9, $0x07
+	JLE          zs_qdone
+	VMOVUPS      448(SI), Z23
 
-zs_g4:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z4, Z4, Z4
-	VPXORD Z8, Z8, Z8
-	VPXORD Z12, Z12, Z12
-	VPXORD Z1, Z1, Z1
-	VPXORD Z5, Z5, Z5
-	VPXORD Z9, Z9, Z9
-	VPXORD Z13, Z13, Z13
-	VPXORD Z2, Z2, Z2
-	VPXORD Z6, Z6, Z6
-	VPXORD Z10, Z10, Z10
-	VPXORD Z14, Z14, Z14
-	VPXORD Z3, Z3, Z3
-	VPXORD Z7, Z7, Z7
-	VPXORD Z11, Z11, Z11
-	VPXORD Z15, Z15, Z15
-	XORQ   R9, R9
+zs_qdone:
+zs_block:
+	CMPQ        CX, $0x10
+	JL          zs_rest
+	MOVQ        DI, R11
+	VPXORD      Z0, Z0, Z0
+	CMPQ        R9, $0x00
+	JLE         zs_b0
+	VFMADD231PS (R11), Z16, Z0
+	CMPQ        R9, $0x01
+	JLE         zs_b0
+	VFMADD231PS 64(R11), Z17, Z0
+	CMPQ        R9, $0x02
+	JLE         zs_b0
+	VFMADD231PS 128(R11), Z18, Z0
+	CMPQ        R9, $0x03
+	JLE         zs_b0
+	VFMADD231PS 192(R11), Z19, Z0
+	CMPQ        R9, $0x04
+	JLE         zs_b0
+	VFMADD231PS 256(R11), Z20, Z0
+	CMPQ        R9, $0x05
+	JLE         zs_b0
+	VFMADD231PS 320(R11), Z21, Z0
+	CMPQ        R9, $0x06
+	JLE         zs_b0
+	VFMADD231PS 384(R11), Z22, Z0
+	CMPQ        R9, $0x07
+	JLE         zs_b0
+	VFMADD231PS 448(R11), Z23, Z0
 
-zs_g4_d:
-	VMOVUPS          (DI), Z16
-	VFMADD231PS.BCST (SI)(R9*1), Z16, Z0
-	VMOVUPS          64(DI), Z17
-	VFMADD231PS.BCST (SI)(R9*1), Z17, Z4
-	VMOVUPS          128(DI), Z18
-	VFMADD231PS.BCST (SI)(R9*1), Z18, Z8
-	VMOVUPS          192(DI), Z19
-	VFMADD231PS.BCST (SI)(R9*1), Z19, Z12
-	VMOVUPS          (DI)(R10*1), Z16
-	VFMADD231PS.BCST 4(SI)(R9*1), Z16, Z1
-	VMOVUPS          64(DI)(R10*1), Z17
-	VFMADD231PS.BCST 4(SI)(R9*1), Z17, Z5
-	VMOVUPS          128(DI)(R10*1), Z18
-	VFMADD231PS.BCST 4(SI)(R9*1), Z18, Z9
-	VMOVUPS          192(DI)(R10*1), Z19
-	VFMADD231PS.BCST 4(SI)(R9*1), Z19, Z13
-	VMOVUPS          (DI)(R10*2), Z16
-	VFMADD231PS.BCST 8(SI)(R9*1), Z16, Z2
-	VMOVUPS          64(DI)(R10*2), Z17
-	VFMADD231PS.BCST 8(SI)(R9*1), Z17, Z6
-	VMOVUPS          128(DI)(R10*2), Z18
-	VFMADD231PS.BCST 8(SI)(R9*1), Z18, Z10
-	VMOVUPS          192(DI)(R10*2), Z19
-	VFMADD231PS.BCST 8(SI)(R9*1), Z19, Z14
-	VMOVUPS          (DI)(R11*1), Z16
-	VFMADD231PS.BCST 12(SI)(R9*1), Z16, Z3
-	VMOVUPS          64(DI)(R11*1), Z17
-	VFMADD231PS.BCST 12(SI)(R9*1), Z17, Z7
-	VMOVUPS          128(DI)(R11*1), Z18
-	VFMADD231PS.BCST 12(SI)(R9*1), Z18, Z11
-	VMOVUPS          192(DI)(R11*1), Z19
-	VFMADD231PS.BCST 12(SI)(R9*1), Z19, Z15
-	LEAQ             (DI)(R10*4), DI
-	ADDQ             $0x10, R9
-	CMPQ             R9, R12
-	JL               zs_g4_d
-	VADDPS           Z1, Z0, Z0
-	VADDPS           Z3, Z2, Z2
-	VADDPS           Z2, Z0, Z0
-	VMULPS           Z31, Z0, Z0
-	VMOVUPS          Z0, (R8)
-	VADDPS           Z5, Z4, Z4
-	VADDPS           Z7, Z6, Z6
-	VADDPS           Z6, Z4, Z4
-	VMULPS           Z31, Z4, Z4
-	VMOVUPS          Z4, 64(R8)
-	VADDPS           Z9, Z8, Z8
-	VADDPS           Z11, Z10, Z10
-	VADDPS           Z10, Z8, Z8
-	VMULPS           Z31, Z8, Z8
-	VMOVUPS          Z8, 128(R8)
-	VADDPS           Z13, Z12, Z12
-	VADDPS           Z15, Z14, Z14
-	VADDPS           Z14, Z12, Z12
-	VMULPS           Z31, Z12, Z12
-	VMOVUPS          Z12, 192(R8)
-	JMP              zs_done
+zs_b0:
+	ADDQ        R10, R11
+	VPXORD      Z1, Z1, Z1
+	CMPQ        R9, $0x00
+	JLE         zs_b1
+	VFMADD231PS (R11), Z16, Z1
+	CMPQ        R9, $0x01
+	JLE         zs_b1
+	VFMADD231PS 64(R11), Z17, Z1
+	CMPQ        R9, $0x02
+	JLE         zs_b1
+	VFMADD231PS 128(R11), Z18, Z1
+	CMPQ        R9, $0x03
+	JLE         zs_b1
+	VFMADD231PS 192(R11), Z19, Z1
+	CMPQ        R9, $0x04
+	JLE         zs_b1
+	VFMADD231PS 256(R11), Z20, Z1
+	CMPQ        R9, $0x05
+	JLE         zs_b1
+	VFMADD231PS 320(R11), Z21, Z1
+	CMPQ        R9, $0x06
+	JLE         zs_b1
+	VFMADD231PS 384(R11), Z22, Z1
+	CMPQ        R9, $0x07
+	JLE         zs_b1
+	VFMADD231PS 448(R11), Z23, Z1
 
-zs_g3:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z4, Z4, Z4
-	VPXORD Z8, Z8, Z8
-	VPXORD Z1, Z1, Z1
-	VPXORD Z5, Z5, Z5
-	VPXORD Z9, Z9, Z9
-	VPXORD Z2, Z2, Z2
-	VPXORD Z6, Z6, Z6
-	VPXORD Z10, Z10, Z10
-	VPXORD Z3, Z3, Z3
-	VPXORD Z7, Z7, Z7
-	VPXORD Z11, Z11, Z11
-	XORQ   R9, R9
+zs_b1:
+	ADDQ        R10, R11
+	VPXORD      Z2, Z2, Z2
+	CMPQ        R9, $0x00
+	JLE         zs_b2
+	VFMADD231PS (R11), Z16, Z2
+	CMPQ        R9, $0x01
+	JLE         zs_b2
+	VFMADD231PS 64(R11), Z17, Z2
+	CMPQ        R9, $0x02
+	JLE         zs_b2
+	VFMADD231PS 128(R11), Z18, Z2
+	CMPQ        R9, $0x03
+	JLE         zs_b2
+	VFMADD231PS 192(R11), Z19, Z2
+	CMPQ        R9, $0x04
+	JLE         zs_b2
+	VFMADD231PS 256(R11), Z20, Z2
+	CMPQ        R9, $0x05
+	JLE         zs_b2
+	VFMADD231PS 320(R11), Z21, Z2
+	CMPQ        R9, $0x06
+	JLE         zs_b2
+	VFMADD231PS 384(R11), Z22, Z2
+	CMPQ        R9, $0x07
+	JLE         zs_b2
+	VFMADD231PS 448(R11), Z23, Z2
 
-zs_g3_d:
-	VMOVUPS          (DI), Z16
-	VFMADD231PS.BCST (SI)(R9*1), Z16, Z0
-	VMOVUPS          64(DI), Z17
-	VFMADD231PS.BCST (SI)(R9*1), Z17, Z4
-	VMOVUPS          128(DI), Z18
-	VFMADD231PS.BCST (SI)(R9*1), Z18, Z8
-	VMOVUPS          (DI)(R10*1), Z16
-	VFMADD231PS.BCST 4(SI)(R9*1), Z16, Z1
-	VMOVUPS          64(DI)(R10*1), Z17
-	VFMADD231PS.BCST 4(SI)(R9*1), Z17, Z5
-	VMOVUPS          128(DI)(R10*1), Z18
-	VFMADD231PS.BCST 4(SI)(R9*1), Z18, Z9
-	VMOVUPS          (DI)(R10*2), Z16
-	VFMADD231PS.BCST 8(SI)(R9*1), Z16, Z2
-	VMOVUPS          64(DI)(R10*2), Z17
-	VFMADD231PS.BCST 8(SI)(R9*1), Z17, Z6
-	VMOVUPS          128(DI)(R10*2), Z18
-	VFMADD231PS.BCST 8(SI)(R9*1), Z18, Z10
-	VMOVUPS          (DI)(R11*1), Z16
-	VFMADD231PS.BCST 12(SI)(R9*1), Z16, Z3
-	VMOVUPS          64(DI)(R11*1), Z17
-	VFMADD231PS.BCST 12(SI)(R9*1), Z17, Z7
-	VMOVUPS          128(DI)(R11*1), Z18
-	VFMADD231PS.BCST 12(SI)(R9*1), Z18, Z11
-	LEAQ             (DI)(R10*4), DI
-	ADDQ             $0x10, R9
-	CMPQ             R9, R12
-	JL               zs_g3_d
-	VADDPS           Z1, Z0, Z0
-	VADDPS           Z3, Z2, Z2
-	VADDPS           Z2, Z0, Z0
-	VMULPS           Z31, Z0, Z0
-	VMOVUPS          Z0, (R8)
-	VADDPS           Z5, Z4, Z4
-	VADDPS           Z7, Z6, Z6
-	VADDPS           Z6, Z4, Z4
-	VMULPS           Z31, Z4, Z4
-	VMOVUPS          Z4, 64(R8)
-	VADDPS           Z9, Z8, Z8
-	VADDPS           Z11, Z10, Z10
-	VADDPS           Z10, Z8, Z8
-	VMULPS           Z31, Z8, Z8
-	VMOVUPS          Z8, 128(R8)
-	JMP              zs_done
+zs_b2:
+	ADDQ        R10, R11
+	VPXORD      Z3, Z3, Z3
+	CMPQ        R9, $0x00
+	JLE         zs_b3
+	VFMADD231PS (R11), Z16, Z3
+	CMPQ        R9, $0x01
+	JLE         zs_b3
+	VFMADD231PS 64(R11), Z17, Z3
+	CMPQ        R9, $0x02
+	JLE         zs_b3
+	VFMADD231PS 128(R11), Z18, Z3
+	CMPQ        R9, $0x03
+	JLE         zs_b3
+	VFMADD231PS 192(R11), Z19, Z3
+	CMPQ        R9, $0x04
+	JLE         zs_b3
+	VFMADD231PS 256(R11), Z20, Z3
+	CMPQ        R9, $0x05
+	JLE         zs_b3
+	VFMADD231PS 320(R11), Z21, Z3
+	CMPQ        R9, $0x06
+	JLE         zs_b3
+	VFMADD231PS 384(R11), Z22, Z3
+	CMPQ        R9, $0x07
+	JLE         zs_b3
+	VFMADD231PS 448(R11), Z23, Z3
 
-zs_g2:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z4, Z4, Z4
-	VPXORD Z1, Z1, Z1
-	VPXORD Z5, Z5, Z5
-	VPXORD Z2, Z2, Z2
-	VPXORD Z6, Z6, Z6
-	VPXORD Z3, Z3, Z3
-	VPXORD Z7, Z7, Z7
-	XORQ   R9, R9
+zs_b3:
+	ADDQ        R10, R11
+	VPXORD      Z4, Z4, Z4
+	CMPQ        R9, $0x00
+	JLE         zs_b4
+	VFMADD231PS (R11), Z16, Z4
+	CMPQ        R9, $0x01
+	JLE         zs_b4
+	VFMADD231PS 64(R11), Z17, Z4
+	CMPQ        R9, $0x02
+	JLE         zs_b4
+	VFMADD231PS 128(R11), Z18, Z4
+	CMPQ        R9, $0x03
+	JLE         zs_b4
+	VFMADD231PS 192(R11), Z19, Z4
+	CMPQ        R9, $0x04
+	JLE         zs_b4
+	VFMADD231PS 256(R11), Z20, Z4
+	CMPQ        R9, $0x05
+	JLE         zs_b4
+	VFMADD231PS 320(R11), Z21, Z4
+	CMPQ        R9, $0x06
+	JLE         zs_b4
+	VFMADD231PS 384(R11), Z22, Z4
+	CMPQ        R9, $0x07
+	JLE         zs_b4
+	VFMADD231PS 448(R11), Z23, Z4
 
-zs_g2_d:
-	VMOVUPS          (DI), Z16
-	VFMADD231PS.BCST (SI)(R9*1), Z16, Z0
-	VMOVUPS          64(DI), Z17
-	VFMADD231PS.BCST (SI)(R9*1), Z17, Z4
-	VMOVUPS          (DI)(R10*1), Z16
-	VFMADD231PS.BCST 4(SI)(R9*1), Z16, Z1
-	VMOVUPS          64(DI)(R10*1), Z17
-	VFMADD231PS.BCST 4(SI)(R9*1), Z17, Z5
-	VMOVUPS          (DI)(R10*2), Z16
-	VFMADD231PS.BCST 8(SI)(R9*1), Z16, Z2
-	VMOVUPS          64(DI)(R10*2), Z17
-	VFMADD231PS.BCST 8(SI)(R9*1), Z17, Z6
-	VMOVUPS          (DI)(R11*1), Z16
-	VFMADD231PS.BCST 12(SI)(R9*1), Z16, Z3
-	VMOVUPS          64(DI)(R11*1), Z17
-	VFMADD231PS.BCST 12(SI)(R9*1), Z17, Z7
-	LEAQ             (DI)(R10*4), DI
-	ADDQ             $0x10, R9
-	CMPQ             R9, R12
-	JL               zs_g2_d
-	VADDPS           Z1, Z0, Z0
-	VADDPS           Z3, Z2, Z2
-	VADDPS           Z2, Z0, Z0
-	VMULPS           Z31, Z0, Z0
-	VMOVUPS          Z0, (R8)
-	VADDPS           Z5, Z4, Z4
-	VADDPS           Z7, Z6, Z6
-	VADDPS           Z6, Z4, Z4
-	VMULPS           Z31, Z4, Z4
-	VMOVUPS          Z4, 64(R8)
-	JMP              zs_done
+zs_b4:
+	ADDQ        R10, R11
+	VPXORD      Z5, Z5, Z5
+	CMPQ        R9, $0x00
+	JLE         zs_b5
+	VFMADD231PS (R11), Z16, Z5
+	CMPQ        R9, $0x01
+	JLE         zs_b5
+	VFMADD231PS 64(R11), Z17, Z5
+	CMPQ        R9, $0x02
+	JLE         zs_b5
+	VFMADD231PS 128(R11), Z18, Z5
+	CMPQ        R9, $0x03
+	JLE         zs_b5
+	VFMADD231PS 192(R11), Z19, Z5
+	CMPQ        R9, $0x04
+	JLE         zs_b5
+	VFMADD231PS 256(R11), Z20, Z5
+	CMPQ        R9, $0x05
+	JLE         zs_b5
+	VFMADD231PS 320(R11), Z21, Z5
+	CMPQ        R9, $0x06
+	JLE         zs_b5
+	VFMADD231PS 384(R11), Z22, Z5
+	CMPQ        R9, $0x07
+	JLE         zs_b5
+	VFMADD231PS 448(R11), Z23, Z5
 
-zs_g1:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	XORQ   R9, R9
+zs_b5:
+	ADDQ        R10, R11
+	VPXORD      Z6, Z6, Z6
+	CMPQ        R9, $0x00
+	JLE         zs_b6
+	VFMADD231PS (R11), Z16, Z6
+	CMPQ        R9, $0x01
+	JLE         zs_b6
+	VFMADD231PS 64(R11), Z17, Z6
+	CMPQ        R9, $0x02
+	JLE         zs_b6
+	VFMADD231PS 128(R11), Z18, Z6
+	CMPQ        R9, $0x03
+	JLE         zs_b6
+	VFMADD231PS 192(R11), Z19, Z6
+	CMPQ        R9, $0x04
+	JLE         zs_b6
+	VFMADD231PS 256(R11), Z20, Z6
+	CMPQ        R9, $0x05
+	JLE         zs_b6
+	VFMADD231PS 320(R11), Z21, Z6
+	CMPQ        R9, $0x06
+	JLE         zs_b6
+	VFMADD231PS 384(R11), Z22, Z6
+	CMPQ        R9, $0x07
+	JLE         zs_b6
+	VFMADD231PS 448(R11), Z23, Z6
 
-zs_g1_d:
-	VMOVUPS          (DI), Z16
-	VFMADD231PS.BCST (SI)(R9*1), Z16, Z0
-	VMOVUPS          (DI)(R10*1), Z16
-	VFMADD231PS.BCST 4(SI)(R9*1), Z16, Z1
-	VMOVUPS          (DI)(R10*2), Z16
-	VFMADD231PS.BCST 8(SI)(R9*1), Z16, Z2
-	VMOVUPS          (DI)(R11*1), Z16
-	VFMADD231PS.BCST 12(SI)(R9*1), Z16, Z3
-	LEAQ             (DI)(R10*4), DI
-	ADDQ             $0x10, R9
-	CMPQ             R9, R12
-	JL               zs_g1_d
-	VADDPS           Z1, Z0, Z0
-	VADDPS           Z3, Z2, Z2
-	VADDPS           Z2, Z0, Z0
-	VMULPS           Z31, Z0, Z0
-	VMOVUPS          Z0, (R8)
+zs_b6:
+	ADDQ        R10, R11
+	VPXORD      Z7, Z7, Z7
+	CMPQ        R9, $0x00
+	JLE         zs_b7
+	VFMADD231PS (R11), Z16, Z7
+	CMPQ        R9, $0x01
+	JLE         zs_b7
+	VFMADD231PS 64(R11), Z17, Z7
+	CMPQ        R9, $0x02
+	JLE         zs_b7
+	VFMADD231PS 128(R11), Z18, Z7
+	CMPQ        R9, $0x03
+	JLE         zs_b7
+	VFMADD231PS 192(R11), Z19, Z7
+	CMPQ        R9, $0x04
+	JLE         zs_b7
+	VFMADD231PS 256(R11), Z20, Z7
+	CMPQ        R9, $0x05
+	JLE         zs_b7
+	VFMADD231PS 320(R11), Z21, Z7
+	CMPQ        R9, $0x06
+	JLE         zs_b7
+	VFMADD231PS 384(R11), Z22, Z7
+	CMPQ        R9, $0x07
+	JLE         zs_b7
+	VFMADD231PS 448(R11), Z23, Z7
+
+zs_b7:
+	ADDQ        R10, R11
+	VPXORD      Z8, Z8, Z8
+	CMPQ        R9, $0x00
+	JLE         zs_b8
+	VFMADD231PS (R11), Z16, Z8
+	CMPQ        R9, $0x01
+	JLE         zs_b8
+	VFMADD231PS 64(R11), Z17, Z8
+	CMPQ        R9, $0x02
+	JLE         zs_b8
+	VFMADD231PS 128(R11), Z18, Z8
+	CMPQ        R9, $0x03
+	JLE         zs_b8
+	VFMADD231PS 192(R11), Z19, Z8
+	CMPQ        R9, $0x04
+	JLE         zs_b8
+	VFMADD231PS 256(R11), Z20, Z8
+	CMPQ        R9, $0x05
+	JLE         zs_b8
+	VFMADD231PS 320(R11), Z21, Z8
+	CMPQ        R9, $0x06
+	JLE         zs_b8
+	VFMADD231PS 384(R11), Z22, Z8
+	CMPQ        R9, $0x07
+	JLE         zs_b8
+	VFMADD231PS 448(R11), Z23, Z8
+
+zs_b8:
+	ADDQ        R10, R11
+	VPXORD      Z9, Z9, Z9
+	CMPQ        R9, $0x00
+	JLE         zs_b9
+	VFMADD231PS (R11), Z16, Z9
+	CMPQ        R9, $0x01
+	JLE         zs_b9
+	VFMADD231PS 64(R11), Z17, Z9
+	CMPQ        R9, $0x02
+	JLE         zs_b9
+	VFMADD231PS 128(R11), Z18, Z9
+	CMPQ        R9, $0x03
+	JLE         zs_b9
+	VFMADD231PS 192(R11), Z19, Z9
+	CMPQ        R9, $0x04
+	JLE         zs_b9
+	VFMADD231PS 256(R11), Z20, Z9
+	CMPQ        R9, $0x05
+	JLE         zs_b9
+	VFMADD231PS 320(R11), Z21, Z9
+	CMPQ        R9, $0x06
+	JLE         zs_b9
+	VFMADD231PS 384(R11), Z22, Z9
+	CMPQ        R9, $0x07
+	JLE         zs_b9
+	VFMADD231PS 448(R11), Z23, Z9
+
+zs_b9:
+	ADDQ        R10, R11
+	VPXORD      Z10, Z10, Z10
+	CMPQ        R9, $0x00
+	JLE         zs_b10
+	VFMADD231PS (R11), Z16, Z10
+	CMPQ        R9, $0x01
+	JLE         zs_b10
+	VFMADD231PS 64(R11), Z17, Z10
+	CMPQ        R9, $0x02
+	JLE         zs_b10
+	VFMADD231PS 128(R11), Z18, Z10
+	CMPQ        R9, $0x03
+	JLE         zs_b10
+	VFMADD231PS 192(R11), Z19, Z10
+	CMPQ        R9, $0x04
+	JLE         zs_b10
+	VFMADD231PS 256(R11), Z20, Z10
+	CMPQ        R9, $0x05
+	JLE         zs_b10
+	VFMADD231PS 320(R11), Z21, Z10
+	CMPQ        R9, $0x06
+	JLE         zs_b10
+	VFMADD231PS 384(R11), Z22, Z10
+	CMPQ        R9, $0x07
+	JLE         zs_b10
+	VFMADD231PS 448(R11), Z23, Z10
+
+zs_b10:
+	ADDQ        R10, R11
+	VPXORD      Z11, Z11, Z11
+	CMPQ        R9, $0x00
+	JLE         zs_b11
+	VFMADD231PS (R11), Z16, Z11
+	CMPQ        R9, $0x01
+	JLE         zs_b11
+	VFMADD231PS 64(R11), Z17, Z11
+	CMPQ        R9, $0x02
+	JLE         zs_b11
+	VFMADD231PS 128(R11), Z18, Z11
+	CMPQ        R9, $0x03
+	JLE         zs_b11
+	VFMADD231PS 192(R11), Z19, Z11
+	CMPQ        R9, $0x04
+	JLE         zs_b11
+	VFMADD231PS 256(R11), Z20, Z11
+	CMPQ        R9, $0x05
+	JLE         zs_b11
+	VFMADD231PS 320(R11), Z21, Z11
+	CMPQ        R9, $0x06
+	JLE         zs_b11
+	VFMADD231PS 384(R11), Z22, Z11
+	CMPQ        R9, $0x07
+	JLE         zs_b11
+	VFMADD231PS 448(R11), Z23, Z11
+
+zs_b11:
+	ADDQ        R10, R11
+	VPXORD      Z12, Z12, Z12
+	CMPQ        R9, $0x00
+	JLE         zs_b12
+	VFMADD231PS (R11), Z16, Z12
+	CMPQ        R9, $0x01
+	JLE         zs_b12
+	VFMADD231PS 64(R11), Z17, Z12
+	CMPQ        R9, $0x02
+	JLE         zs_b12
+	VFMADD231PS 128(R11), Z18, Z12
+	CMPQ        R9, $0x03
+	JLE         zs_b12
+	VFMADD231PS 192(R11), Z19, Z12
+	CMPQ        R9, $0x04
+	JLE         zs_b12
+	VFMADD231PS 256(R11), Z20, Z12
+	CMPQ        R9, $0x05
+	JLE         zs_b12
+	VFMADD231PS 320(R11), Z21, Z12
+	CMPQ        R9, $0x06
+	JLE         zs_b12
+	VFMADD231PS 384(R11), Z22, Z12
+	CMPQ        R9, $0x07
+	JLE         zs_b12
+	VFMADD231PS 448(R11), Z23, Z12
+
+zs_b12:
+	ADDQ        R10, R11
+	VPXORD      Z13, Z13, Z13
+	CMPQ        R9, $0x00
+	JLE         zs_b13
+	VFMADD231PS (R11), Z16, Z13
+	CMPQ        R9, $0x01
+	JLE         zs_b13
+	VFMADD231PS 64(R11), Z17, Z13
+	CMPQ        R9, $0x02
+	JLE         zs_b13
+	VFMADD231PS 128(R11), Z18, Z13
+	CMPQ        R9, $0x03
+	JLE         zs_b13
+	VFMADD231PS 192(R11), Z19, Z13
+	CMPQ        R9, $0x04
+	JLE         zs_b13
+	VFMADD231PS 256(R11), Z20, Z13
+	CMPQ        R9, $0x05
+	JLE         zs_b13
+	VFMADD231PS 320(R11), Z21, Z13
+	CMPQ        R9, $0x06
+	JLE         zs_b13
+	VFMADD231PS 384(R11), Z22, Z13
+	CMPQ        R9, $0x07
+	JLE         zs_b13
+	VFMADD231PS 448(R11), Z23, Z13
+
+zs_b13:
+	ADDQ        R10, R11
+	VPXORD      Z14, Z14, Z14
+	CMPQ        R9, $0x00
+	JLE         zs_b14
+	VFMADD231PS (R11), Z16, Z14
+	CMPQ        R9, $0x01
+	JLE         zs_b14
+	VFMADD231PS 64(R11), Z17, Z14
+	CMPQ        R9, $0x02
+	JLE         zs_b14
+	VFMADD231PS 128(R11), Z18, Z14
+	CMPQ        R9, $0x03
+	JLE         zs_b14
+	VFMADD231PS 192(R11), Z19, Z14
+	CMPQ        R9, $0x04
+	JLE         zs_b14
+	VFMADD231PS 256(R11), Z20, Z14
+	CMPQ        R9, $0x05
+	JLE         zs_b14
+	VFMADD231PS 320(R11), Z21, Z14
+	CMPQ        R9, $0x06
+	JLE         zs_b14
+	VFMADD231PS 384(R11), Z22, Z14
+	CMPQ        R9, $0x07
+	JLE         zs_b14
+	VFMADD231PS 448(R11), Z23, Z14
+
+zs_b14:
+	ADDQ        R10, R11
+	VPXORD      Z15, Z15, Z15
+	CMPQ        R9, $0x00
+	JLE         zs_b15
+	VFMADD231PS (R11), Z16, Z15
+	CMPQ        R9, $0x01
+	JLE         zs_b15
+	VFMADD231PS 64(R11), Z17, Z15
+	CMPQ        R9, $0x02
+	JLE         zs_b15
+	VFMADD231PS 128(R11), Z18, Z15
+	CMPQ        R9, $0x03
+	JLE         zs_b15
+	VFMADD231PS 192(R11), Z19, Z15
+	CMPQ        R9, $0x04
+	JLE         zs_b15
+	VFMADD231PS 256(R11), Z20, Z15
+	CMPQ        R9, $0x05
+	JLE         zs_b15
+	VFMADD231PS 320(R11), Z21, Z15
+	CMPQ        R9, $0x06
+	JLE         zs_b15
+	VFMADD231PS 384(R11), Z22, Z15
+	CMPQ        R9, $0x07
+	JLE         zs_b15
+	VFMADD231PS 448(R11), Z23, Z15
+
+zs_b15:
+	ADDQ       R10, R11
+	VSHUFF32X4 $0x44, Z1, Z0, Z24
+	VSHUFF32X4 $0xee, Z1, Z0, Z25
+	VADDPS     Z25, Z24, Z0
+	VSHUFF32X4 $0x44, Z3, Z2, Z24
+	VSHUFF32X4 $0xee, Z3, Z2, Z25
+	VADDPS     Z25, Z24, Z1
+	VSHUFF32X4 $0x44, Z5, Z4, Z24
+	VSHUFF32X4 $0xee, Z5, Z4, Z25
+	VADDPS     Z25, Z24, Z2
+	VSHUFF32X4 $0x44, Z7, Z6, Z24
+	VSHUFF32X4 $0xee, Z7, Z6, Z25
+	VADDPS     Z25, Z24, Z3
+	VSHUFF32X4 $0x44, Z9, Z8, Z24
+	VSHUFF32X4 $0xee, Z9, Z8, Z25
+	VADDPS     Z25, Z24, Z4
+	VSHUFF32X4 $0x44, Z11, Z10, Z24
+	VSHUFF32X4 $0xee, Z11, Z10, Z25
+	VADDPS     Z25, Z24, Z5
+	VSHUFF32X4 $0x44, Z13, Z12, Z24
+	VSHUFF32X4 $0xee, Z13, Z12, Z25
+	VADDPS     Z25, Z24, Z6
+	VSHUFF32X4 $0x44, Z15, Z14, Z24
+	VSHUFF32X4 $0xee, Z15, Z14, Z25
+	VADDPS     Z25, Z24, Z7
+	VSHUFF32X4 $0x88, Z1, Z0, Z24
+	VSHUFF32X4 $0xdd, Z1, Z0, Z25
+	VADDPS     Z25, Z24, Z0
+	VSHUFF32X4 $0x88, Z3, Z2, Z24
+	VSHUFF32X4 $0xdd, Z3, Z2, Z25
+	VADDPS     Z25, Z24, Z1
+	VSHUFF32X4 $0x88, Z5, Z4, Z24
+	VSHUFF32X4 $0xdd, Z5, Z4, Z25
+	VADDPS     Z25, Z24, Z2
+	VSHUFF32X4 $0x88, Z7, Z6, Z24
+	VSHUFF32X4 $0xdd, Z7, Z6, Z25
+	VADDPS     Z25, Z24, Z3
+	VSHUFPS    $0x44, Z1, Z0, Z24
+	VSHUFPS    $0xee, Z1, Z0, Z25
+	VADDPS     Z25, Z24, Z0
+	VSHUFPS    $0x44, Z3, Z2, Z24
+	VSHUFPS    $0xee, Z3, Z2, Z25
+	VADDPS     Z25, Z24, Z1
+	VSHUFPS    $0x88, Z1, Z0, Z24
+	VSHUFPS    $0xdd, Z1, Z0, Z25
+	VADDPS     Z25, Z24, Z0
+	VPERMPS    Z0, Z30, Z0
+	VMULPS     Z31, Z0, Z0
+	VMOVUPS    Z0, (R8)
+	ADDQ       $0x40, R8
+	MOVQ       R10, AX
+	SHLQ       $0x04, AX
+	ADDQ       AX, DI
+	SUBQ       $0x10, CX
+	JMP        zs_block
+
+zs_rest:
+	TESTQ       CX, CX
+	JZ          zs_done
+	VPXORD      Z0, Z0, Z0
+	CMPQ        R9, $0x00
+	JLE         zs_r
+	VFMADD231PS (DI), Z16, Z0
+	CMPQ        R9, $0x01
+	JLE         zs_r
+	VFMADD231PS 64(DI), Z17, Z0
+	CMPQ        R9, $0x02
+	JLE         zs_r
+	VFMADD231PS 128(DI), Z18, Z0
+	CMPQ        R9, $0x03
+	JLE         zs_r
+	VFMADD231PS 192(DI), Z19, Z0
+	CMPQ        R9, $0x04
+	JLE         zs_r
+	VFMADD231PS 256(DI), Z20, Z0
+	CMPQ        R9, $0x05
+	JLE         zs_r
+	VFMADD231PS 320(DI), Z21, Z0
+	CMPQ        R9, $0x06
+	JLE         zs_r
+	VFMADD231PS 384(DI), Z22, Z0
+	CMPQ        R9, $0x07
+	JLE         zs_r
+	VFMADD231PS 448(DI), Z23, Z0
+
+zs_r:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	VMULSS        X31, X0, X0
+	VMOVSS        X0, (R8)
+	ADDQ          $0x04, R8
+	ADDQ          R10, DI
+	DECQ          CX
+	JMP           zs_rest
 
 zs_done:
 	VZEROUPPER
 	RET
 
-// func detScoresAVX2(q *float32, kt *float32, s *float32, nblk int, hs int, tpad int, scale float32)
+// func detScoresAVX2(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
 // Requires: AVX, FMA3
 TEXT ·detScoresAVX2(SB), NOSPLIT, $0-52
-	MOVQ   q+0(FP), SI
-	MOVQ   kt+8(FP), DI
-	MOVQ   s+16(FP), R8
-	MOVQ   tpad+40(FP), R10
-	SHLQ   $0x02, R10
-	LEAQ   (R10)(R10*2), R11
-	MOVQ   hs+32(FP), R12
-	SHLQ   $0x02, R12
+	MOVQ         q+0(FP), SI
+	MOVQ         k+8(FP), DI
+	MOVQ         s+16(FP), R8
+	MOVQ         n+24(FP), CX
+	MOVQ         hs+32(FP), R9
+	SHLQ         $0x02, R9
+	MOVQ         ldk+40(FP), R10
+	SHLQ         $0x02, R10
+	VBROADCASTSS scale+48(FP), Y15
+
+ys_key:
+	TESTQ  CX, CX
+	JZ     ys_done
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
-	VXORPS Y2, Y2, Y2
-	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-	XORQ   R9, R9
+	XORQ   R11, R11
 
 ys_d:
-	VBROADCASTSS (SI)(R9*1), Y8
-	VFMADD231PS  (DI), Y8, Y0
-	VFMADD231PS  32(DI), Y8, Y1
-	VBROADCASTSS 4(SI)(R9*1), Y8
-	VFMADD231PS  (DI)(R10*1), Y8, Y2
-	VFMADD231PS  32(DI)(R10*1), Y8, Y3
-	VBROADCASTSS 8(SI)(R9*1), Y8
-	VFMADD231PS  (DI)(R10*2), Y8, Y4
-	VFMADD231PS  32(DI)(R10*2), Y8, Y5
-	VBROADCASTSS 12(SI)(R9*1), Y8
-	VFMADD231PS  (DI)(R11*1), Y8, Y6
-	VFMADD231PS  32(DI)(R11*1), Y8, Y7
-	LEAQ         (DI)(R10*4), DI
-	ADDQ         $0x10, R9
-	CMPQ         R9, R12
+	VMOVUPS      (SI)(R11*1), Y2
+	VMOVUPS      32(SI)(R11*1), Y3
+	VFMADD231PS  (DI)(R11*1), Y2, Y0
+	VFMADD231PS  32(DI)(R11*1), Y3, Y1
+	ADDQ         $0x40, R11
+	CMPQ         R11, R9
 	JL           ys_d
-	VBROADCASTSS scale+48(FP), Y9
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y6, Y4, Y4
-	VADDPS       Y4, Y0, Y0
-	VMULPS       Y9, Y0, Y0
-	VMOVUPS      Y0, (R8)
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y7, Y5, Y5
-	VADDPS       Y5, Y1, Y1
-	VMULPS       Y9, Y1, Y1
-	VMOVUPS      Y1, 32(R8)
+	VADDPS       Y1, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+	VMULSS       X15, X0, X0
+	VMOVSS       X0, (R8)
+	ADDQ         $0x04, R8
+	ADDQ         R10, DI
+	DECQ         CX
+	JMP          ys_key
+
+ys_done:
 	VZEROUPPER
 	RET
 

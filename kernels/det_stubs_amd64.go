@@ -22,11 +22,11 @@ func detNormAVX2(y *float32, x *float32, rows int, d int, gain *float32, bias *f
 // detGeluAVX2 sets y[i] = detGELU(x[i]) for i < n.
 func detGeluAVX2(y *float32, x *float32, n int)
 
-// detScoresAVX512 computes 16*nblk attention scores (see DetAttention).
-func detScoresAVX512(q *float32, kt *float32, s *float32, nblk int, hs int, tpad int, scale float32)
+// detScoresAVX512 computes n attention scores of one head (see DetAttention).
+func detScoresAVX512(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
 
-// detScoresAVX2 computes 16 attention scores (nblk must be 1; see DetAttention).
-func detScoresAVX2(q *float32, kt *float32, s *float32, nblk int, hs int, tpad int, scale float32)
+// detScoresAVX2 computes n attention scores of one head (see DetAttention).
+func detScoresAVX2(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
 
 // detSoftmaxAVX512 turns n attention scores into probabilities (see DetAttention).
 func detSoftmaxAVX512(p *float32, n int)

@@ -157,24 +157,22 @@ func TestDetExp(t *testing.T) {
 
 func TestDetAttentionPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, s := range []struct{ heads, hs, tpad int }{
-		{4, 32, 64}, {2, 16, 16}, {1, 64, 80}, {8, 8, 32}, {3, 12, 64}, {2, 5, 7}, {10, 16, 64},
+	for _, s := range []struct{ heads, hs int }{
+		{4, 32}, {2, 16}, {1, 64}, {1, 128}, {2, 144}, {8, 8}, {3, 12}, {2, 5}, {10, 16},
 	} {
-		for _, n := range []int{1, 2, 15, 16, 17, 33, 49, 64, s.tpad} {
-			if n > s.tpad {
-				continue
-			}
+		for _, n := range []int{1, 2, 15, 16, 17, 33, 49, 64, 70} {
 			c := s.heads * s.hs
-			ldv := c + 7
+			ldk, ldv := c+3, c+7
 			q := detData(rng, c, 1)
-			kt := detData(rng, c*s.tpad, 1)
+			k := detData(rng, n*ldk, 1)
 			v := detData(rng, n*ldv, 1)
 			outs := onPaths(t, func() []float32 {
 				out := make([]float32, c)
-				p := make([]float32, s.heads*s.tpad)
-				DetAttention(out, q, kt, v, n, s.heads, s.hs, s.tpad, ldv, 1/float32(math.Sqrt(float64(s.hs))), p)
+				ps := detPStride(n)
+				p := make([]float32, s.heads*ps)
+				DetAttention(out, q, k, v, n, s.heads, s.hs, ldk, ldv, 1/float32(math.Sqrt(float64(s.hs))), p)
 				for h := range s.heads {
-					out = append(out, p[h*s.tpad:h*s.tpad+n]...)
+					out = append(out, p[h*ps:h*ps+n]...)
 				}
 				return out
 			})
@@ -187,18 +185,18 @@ func TestDetAttentionPaths(t *testing.T) {
 // reference, so that a path agreeing with a wrong twin would still fail.
 func TestDetAttentionMatchesSoftmax(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	heads, hs, tpad, n := 4, 32, 64, 49
+	heads, hs, n := 4, 32, 49
 	c := heads * hs
-	q, kt, v := detData(rng, c, 1), detData(rng, c*tpad, 1), detData(rng, n*c, 1)
-	out, p := make([]float32, c), make([]float32, heads*tpad)
+	q, k, v := detData(rng, c, 1), detData(rng, n*c, 1), detData(rng, n*c, 1)
+	out, p := make([]float32, c), make([]float32, heads*64)
 	scale := 1 / float32(math.Sqrt(float64(hs)))
-	DetAttention(out, q, kt, v, n, heads, hs, tpad, c, scale, p)
+	DetAttention(out, q, k, v, n, heads, hs, c, c, scale, p)
 	for h := range heads {
 		s := make([]float64, n)
 		m := math.Inf(-1)
 		for j := range n {
 			for d := range hs {
-				s[j] += float64(q[h*hs+d]) * float64(kt[(h*hs+d)*tpad+j])
+				s[j] += float64(q[h*hs+d]) * float64(k[j*c+h*hs+d])
 			}
 			s[j] *= float64(scale)
 			m = math.Max(m, s[j])

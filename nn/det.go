@@ -73,44 +73,55 @@ func DetGELU(x []float32) { kernels.DetGELU(x, x) }
 // deterministic numerics: one new position per sequence per Step, against
 // a DetKVCache. It is safe for concurrent use with separate caches.
 type DetAttention struct {
-	C, H         int
-	CAttn, CProj *DetLinear
-	scale        float32
+	C, H int
+	// CAttn's rows for q, k and v as three products, so that k and v are
+	// written straight into the cache (each output element is computed
+	// the same way whichever rows share a product).
+	q, k, v *DetLinear
+	CProj   *DetLinear
+	scale   float32
 }
 
 // NewDetAttention copies a's weights.
 func NewDetAttention(a *CausalSelfAttention) *DetAttention {
-	return NewDetAttentionFrom(a.C, a.H, NewDetLinear(a.CAttn), NewDetLinear(a.CProj))
+	return NewDetAttentionFrom(a.C, a.H, a.CAttn, NewDetLinear(a.CProj))
 }
 
 // NewDetAttentionFrom is the DetAttention of c channels in h heads with
-// the given projections (c -> 3c, c -> c), for callers that hold the
-// weights rather than a CausalSelfAttention.
-func NewDetAttentionFrom(c, h int, cattn, cproj *DetLinear) *DetAttention {
+// the input projection cattn (c -> 3c: q, k, v) and the output projection
+// cproj (c -> c), for callers that hold the weights rather than a
+// CausalSelfAttention.
+func NewDetAttentionFrom(c, h int, cattn *Linear, cproj *DetLinear) *DetAttention {
 	if c < 1 || h < 1 || c%h != 0 || cattn.In != c || cattn.Out != 3*c || cproj.In != c || cproj.Out != c {
 		panic(fmt.Sprintf("nn: NewDetAttentionFrom: %d channels, %d heads, projections %dx%d and %dx%d", c, h, cattn.In, cattn.Out, cproj.In, cproj.Out))
 	}
-	return &DetAttention{C: c, H: h, CAttn: cattn, CProj: cproj, scale: (&CausalSelfAttention{C: c, H: h}).scale()}
+	part := func(i int) *DetLinear {
+		var b []float32
+		if cattn.Bias != nil {
+			b = cattn.Bias.Data.Data[i*c : (i+1)*c]
+		}
+		return &DetLinear{In: c, Out: c, w: kernels.NewDetWeights(cattn.Weight.Data.Data[i*c*c:(i+1)*c*c], b, c, c)}
+	}
+	return &DetAttention{C: c, H: h, q: part(0), k: part(1), v: part(2), CProj: cproj,
+		scale: (&CausalSelfAttention{C: c, H: h}).scale()}
 }
 
-// DetKVCache holds the keys (transposed: per sequence, one row of TPad
-// positions per channel, as kernels.DetAttention reads them) and values of
-// the positions seen so far.
+// DetKVCache holds the keys and values of the positions seen so far, each
+// sequence's [MaxT, C] back to back.
 type DetKVCache struct {
-	B, MaxT, TPad, C int
-	T                int // positions filled
-	max              int // sequences allocated
-	kt, v            []float32
-	qkv, out, p      []float32
+	B, MaxT, C int
+	T          int // positions filled
+	max        int // sequences allocated
+	k, v       []float32
+	q, out, p  []float32
 }
 
 // NewKVCache returns an empty cache for up to batch sequences of up to
 // maxT positions.
 func (a *DetAttention) NewKVCache(batch, maxT int) *DetKVCache {
-	tpad := (maxT + 15) / 16 * 16
-	return &DetKVCache{B: batch, MaxT: maxT, TPad: tpad, C: a.C, max: batch,
-		kt: make([]float32, batch*a.C*tpad), v: make([]float32, batch*maxT*a.C),
-		qkv: make([]float32, batch*3*a.C), out: make([]float32, batch*a.C), p: make([]float32, a.H*tpad)}
+	return &DetKVCache{B: batch, MaxT: maxT, C: a.C, max: batch,
+		k: make([]float32, batch*maxT*a.C), v: make([]float32, batch*maxT*a.C),
+		q: make([]float32, batch*a.C), out: make([]float32, batch*a.C), p: make([]float32, a.H*(maxT+15)/16*16)}
 }
 
 // Reset empties the cache for batch (at most the size it was made for)
@@ -134,18 +145,47 @@ func (a *DetAttention) StepAdd(x, h []float32, c *DetKVCache) {
 	if T >= c.MaxT {
 		panic(fmt.Sprintf("nn: DetAttention.StepAdd: cache holds %d positions, all used", c.MaxT))
 	}
-	a.CAttn.Forward(c.qkv, h, B)
-	hs := C / a.H
+	ld := c.MaxT * C // row stride of position T across sequences
+	kernels.DetLinear(c.q, C, h, C, B, a.q.w, nil, 0)
+	kernels.DetLinear(c.k[T*C:], ld, h, C, B, a.k.w, nil, 0)
+	kernels.DetLinear(c.v[T*C:], ld, h, C, B, a.v.w, nil, 0)
 	for b := range B {
-		qkv := c.qkv[b*3*C : (b+1)*3*C]
-		kt := c.kt[b*C*c.TPad : (b+1)*C*c.TPad]
-		for i, k := range qkv[C : 2*C] {
-			kt[i*c.TPad+T] = k
-		}
-		v := c.v[b*c.MaxT*C : (b+1)*c.MaxT*C]
-		copy(v[T*C:(T+1)*C], qkv[2*C:])
-		kernels.DetAttention(c.out[b*C:(b+1)*C], qkv[:C], kt, v, T+1, a.H, hs, c.TPad, C, a.scale, c.p)
+		kb, vb := c.k[b*ld:b*ld+(T+1)*C], c.v[b*ld:b*ld+(T+1)*C]
+		kernels.DetAttention(c.out[b*C:(b+1)*C], c.q[b*C:(b+1)*C], kb, vb, T+1, a.H, C/a.H, C, C, a.scale, c.p)
 	}
 	c.T++
 	a.CProj.ForwardAdd(x, c.out, B)
+}
+
+// DetAttnBuffers is DetAttention.ForwardAdd's scratch, reused across calls.
+type DetAttnBuffers struct{ q, k, v, out, p []float32 }
+
+// ForwardAdd runs attention over whole sequences: h [B, T, C] holds the
+// normalised inputs of B sequences of T positions, and x [B, T, C] gets x
+// + CProj(attention). Row t of a sequence is computed by the same kernels
+// on the same values as StepAdd computes position t, so a full pass and a
+// stepped one agree bit for bit; the full pass reads each sequence's keys
+// and values while they are in cache, which makes it the faster way to
+// get every position's output when all inputs are known.
+func (a *DetAttention) ForwardAdd(x, h []float32, B, T int, buf *DetAttnBuffers) {
+	C, rows := a.C, B*T
+	if len(x) < rows*C || len(h) < rows*C {
+		panic(fmt.Sprintf("nn: DetAttention.ForwardAdd: %d, %d floats for %d sequences of %d positions of %d channels", len(x), len(h), B, T, C))
+	}
+	buf.q = Scratch(buf.q, rows*C)
+	buf.k = Scratch(buf.k, rows*C)
+	buf.v = Scratch(buf.v, rows*C)
+	buf.out = Scratch(buf.out, rows*C)
+	buf.p = Scratch(buf.p, a.H*(T+15)/16*16)
+	a.q.Forward(buf.q, h, rows)
+	a.k.Forward(buf.k, h, rows)
+	a.v.Forward(buf.v, h, rows)
+	for b := range B {
+		kb, vb := buf.k[b*T*C:(b+1)*T*C], buf.v[b*T*C:(b+1)*T*C]
+		for t := range T {
+			r := (b*T + t) * C
+			kernels.DetAttention(buf.out[r:r+C], buf.q[r:r+C], kb, vb, t+1, a.H, C/a.H, C, C, a.scale, buf.p)
+		}
+	}
+	a.CProj.ForwardAdd(x, buf.out, rows)
 }

@@ -121,3 +121,36 @@ func TestDetAttentionBatchInvariant(t *testing.T) {
 		restore()
 	}
 }
+
+// TestDetAttentionFullEqualsStepped: the full pass gives the stepped
+// path's bits at every position.
+func TestDetAttentionFullEqualsStepped(t *testing.T) {
+	rng := NewRNG(5)
+	const B, T, C, H = 3, 20, 64, 2
+	a := NewCausalSelfAttention("a", C, H, rng)
+	d := NewDetAttention(a)
+	h := make([]float32, B*T*C)
+	rng.Normal(h, 0, 1)
+	full := make([]float32, B*T*C)
+	rng.Normal(full, 0, 1)
+	step := append([]float32(nil), full...)
+	var buf DetAttnBuffers
+	d.ForwardAdd(full, h, B, T, &buf)
+	c := d.NewKVCache(B, T)
+	c.Reset(B)
+	hx, xs := make([]float32, B*C), make([]float32, B*C)
+	for p := range T {
+		for b := range B {
+			copy(hx[b*C:(b+1)*C], h[(b*T+p)*C:])
+			copy(xs[b*C:(b+1)*C], step[(b*T+p)*C:])
+		}
+		d.StepAdd(xs, hx, c)
+		for b := range B {
+			for i := range C {
+				if math.Float32bits(xs[b*C+i]) != math.Float32bits(full[(b*T+p)*C+i]) {
+					t.Fatalf("sequence %d position %d channel %d: stepped %g, full %g", b, p, i, xs[b*C+i], full[(b*T+p)*C+i])
+				}
+			}
+		}
+	}
+}

@@ -66,16 +66,26 @@ const (
 // ErrCorrupt is wrapped by every error a Decoder reports about its input.
 var ErrCorrupt = errors.New("entropy: corrupt stream")
 
-type symbol struct {
-	start, freq uint32
-	bits        uint8
+// Symbol is one coded symbol: frequency Freq starting at cumulative
+// frequency Start in a model of total 2^Bits.
+type Symbol struct {
+	Start, Freq uint32
+	Bits        uint8
 }
 
 // Encoder collects symbols in decoding order and writes them as one rANS
 // stream when Finish is called. The zero value is ready to use.
 type Encoder struct {
-	syms  []symbol
+	syms  []Symbol
 	words []uint32
+}
+
+// Alloc appends n zero symbols and returns them for the caller to fill in
+// any order (each as Put would check it); a caller that computes symbols
+// out of decoding order uses it instead of Put.
+func (e *Encoder) Alloc(n int) []Symbol {
+	e.syms = append(e.syms, make([]Symbol, n)...)
+	return e.syms[len(e.syms)-n:]
 }
 
 // Reset drops the collected symbols, keeping the buffers.
@@ -91,7 +101,7 @@ func (e *Encoder) Put(start, freq uint32, bits uint) {
 	if bits < 1 || bits > MaxBits || freq == 0 || uint64(start)+uint64(freq) > 1<<bits {
 		panic(fmt.Sprintf("entropy: Put(start=%d, freq=%d, bits=%d): need 1 <= bits <= %d, freq >= 1, start+freq <= 2^bits", start, freq, bits, MaxBits))
 	}
-	e.syms = append(e.syms, symbol{start: start, freq: freq, bits: uint8(bits)})
+	e.syms = append(e.syms, Symbol{Start: start, Freq: freq, Bits: uint8(bits)})
 }
 
 // Finish codes the collected symbols, appends the stream to dst and resets
@@ -101,15 +111,18 @@ func (e *Encoder) Finish(dst []byte) []byte {
 	e.words = e.words[:0]
 	for i := len(e.syms) - 1; i >= 0; i-- {
 		s := e.syms[i]
-		if s.freq == 1<<s.bits {
+		if s.Bits < 1 || s.Bits > MaxBits || s.Freq == 0 || uint64(s.Start)+uint64(s.Freq) > 1<<s.Bits {
+			panic(fmt.Sprintf("entropy: symbol %d: start=%d freq=%d bits=%d: need 1 <= bits <= %d, freq >= 1, start+freq <= 2^bits", i, s.Start, s.Freq, s.Bits, MaxBits))
+		}
+		if s.Freq == 1<<s.Bits {
 			continue // probability 1: the update is the identity
 		}
 		// x must end below 2^64: x' < 2^64 iff x < freq * 2^(64-bits).
-		if x>>(64-uint(s.bits)) >= uint64(s.freq) {
+		if x>>(64-uint(s.Bits)) >= uint64(s.Freq) {
 			e.words = append(e.words, uint32(x))
 			x >>= 32
 		}
-		x = (x/uint64(s.freq))<<s.bits + x%uint64(s.freq) + uint64(s.start)
+		x = (x/uint64(s.Freq))<<s.Bits + x%uint64(s.Freq) + uint64(s.Start)
 	}
 	dst = binary.LittleEndian.AppendUint64(dst, x)
 	for i := len(e.words) - 1; i >= 0; i-- {

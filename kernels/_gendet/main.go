@@ -26,6 +26,7 @@ var (
 	consts     Mem
 	constIndex = map[string]int{}
 	tailMask   Mem
+	detPermIdx Mem
 )
 
 func defConst(name string, bits uint32) {
@@ -78,6 +79,12 @@ func main() {
 	}
 	for i, v := range erfQ {
 		defConst(fmt.Sprint("erfq", i), f32(v))
+	}
+	// detPermIdx puts the score network's output (element 4t+u holds key
+	// t+4u) in key order.
+	detPermIdx = GLOBL("detpermidx", RODATA|NOPTR)
+	for j := 0; j < 16; j++ {
+		DATA(4*j, U32(4*(j%4)+j/4))
 	}
 	// AVX2 masks: loading 8 lanes at byte offset 4*(8-n) gives n ones.
 	tailMask = GLOBL("dettailmask", RODATA|NOPTR)
@@ -757,129 +764,158 @@ func genNorm(v *isa) {
 
 // ---------------------------------------------------------------- attention
 
-// genScoresAVX512 emits detScoresAVX512(q, kt, s *float32, nblk, hs, tpad
-// int, scale float32): the scores of nblk (1..4) blocks of 16 keys, kt
-// pointing at the first block's lane 0 of dim 0 (rows of tpad floats, one
-// per dim), s receiving 16*nblk scores. Per key, four FMA chains over the
-// dims d = g mod 4 (hs a multiple of 4), then ((c0+c1)+(c2+c3))*scale.
+// genScoresAVX512 emits detScoresAVX512(q, k, s *float32, n, hs, ldk int,
+// scale float32): the scores s[j] of n keys for one head, key j at
+// k + j*ldk floats (hs a multiple of 16, at most 128). Per key, 16 lanes
+// hold FMA chains over the dims d = l mod 16, and the lane tree (l += l+8,
+// +4, +2, +1) sums them; a whole block of 16 keys runs the 16 trees at once
+// in a transpose-and-add network whose every add is one of those trees'
+// adds, and the keys left over take the tree one at a time.
 func genScoresAVX512() {
-	TEXT("detScoresAVX512", NOSPLIT, "func(q, kt, s *float32, nblk, hs, tpad int, scale float32)")
-	Doc("detScoresAVX512 computes 16*nblk attention scores (see DetAttention).")
-	q, kr, sp, t4, t43, hsb, d := RSI, RDI, R8, R10, R11, R12, R9
+	TEXT("detScoresAVX512", NOSPLIT, "func(q, k, s *float32, n, hs, ldk int, scale float32)")
+	Doc("detScoresAVX512 computes n attention scores of one head (see DetAttention).")
+	q, kp, sp, n, vq, ldk := RSI, RDI, R8, RCX, R9, R10
 	Load(Param("q"), q)
-	Load(Param("kt"), kr)
+	Load(Param("k"), kp)
 	Load(Param("s"), sp)
-	Load(Param("tpad"), t4)
-	SHLQ(U8(2), t4)
-	LEAQ(Mem{Base: t4, Index: t4, Scale: 2}, t43)
-	Load(Param("hs"), hsb)
-	SHLQ(U8(2), hsb)
+	Load(Param("n"), n)
+	Load(Param("hs"), vq)
+	SHRQ(U8(4), vq) // q vectors, 1..8
+	Load(Param("ldk"), ldk)
+	SHLQ(U8(2), ldk)
 	VBROADCASTSS(NewParamAddr("scale", 48), Z31)
-	Load(Param("nblk"), RCX)
-	for _, G := range []int{4, 3, 2} {
-		CMPQ(RCX, U8(G))
-		JGE(LabelRef(fmt.Sprintf("zs_g%d", G)))
+	LEAQ(detPermIdx, RAX)
+	VMOVDQU32(Mem{Base: RAX}, Z30)
+	// q in Z16..Z23 (only the first vq are used).
+	for v := 0; v < 8; v++ {
+		CMPQ(vq, U8(v))
+		JLE(LabelRef(fmt.Sprintf("zs_qdone")))
+		VMOVUPS(Mem{Base: q, Disp: 64 * v}, zmm(16+v))
 	}
-	JMP(LabelRef("zs_g1"))
-	for _, G := range []int{4, 3, 2, 1} {
-		Label(fmt.Sprintf("zs_g%d", G))
-		acc := func(g, b int) VecPhysical { return zmm(4*b + g) }
-		kv := func(b int) VecPhysical { return zmm(16 + b) }
-		for g := 0; g < 4; g++ {
-			for b := 0; b < G; b++ {
-				VPXORD(acc(g, b), acc(g, b), acc(g, b))
-			}
+	Label("zs_qdone")
+	// dot(j) accumulates key j's 16 lanes into zmm(j): FMA chain over the
+	// q vectors, from zero. kr points at the key.
+	dot := func(acc VecPhysical, kr Register, tag string) {
+		VPXORD(acc, acc, acc)
+		for v := 0; v < 8; v++ {
+			CMPQ(vq, U8(v))
+			JLE(LabelRef(tag))
+			VFMADD231PS(Mem{Base: kr, Disp: 64 * v}, zmm(16+v), acc) // acc = q*k + acc
 		}
-		XORQ(d, d)
-		dl := fmt.Sprintf("zs_g%d_d", G)
-		Label(dl)
-		for g := 0; g < 4; g++ {
-			row := Mem{Base: kr}
-			switch g {
-			case 1:
-				row = Mem{Base: kr, Index: t4, Scale: 1}
-			case 2:
-				row = Mem{Base: kr, Index: t4, Scale: 2}
-			case 3:
-				row = Mem{Base: kr, Index: t43, Scale: 1}
-			}
-			for b := 0; b < G; b++ {
-				m := row
-				m.Disp = 64 * b
-				VMOVUPS(m, kv(b))
-				VFMADD231PS_BCST(Mem{Base: q, Index: d, Scale: 1, Disp: 4 * g}, kv(b), acc(g, b)) // acc = k * q[d+g] + acc
-			}
-		}
-		LEAQ(Mem{Base: kr, Index: t4, Scale: 4}, kr)
-		ADDQ(U8(16), d)
-		CMPQ(d, hsb)
-		JL(LabelRef(dl))
-		for b := 0; b < G; b++ {
-			VADDPS(acc(1, b), acc(0, b), acc(0, b)) // c0 + c1
-			VADDPS(acc(3, b), acc(2, b), acc(2, b)) // c2 + c3
-			VADDPS(acc(2, b), acc(0, b), acc(0, b))
-			VMULPS(Z31, acc(0, b), acc(0, b)) // * scale
-			VMOVUPS(acc(0, b), Mem{Base: sp, Disp: 64 * b})
-		}
-		JMP(LabelRef("zs_done"))
+		Label(tag)
 	}
+	kr := R11
+	blk := 0
+	_ = blk
+	Label("zs_block")
+	CMPQ(n, U8(16))
+	JL(LabelRef("zs_rest"))
+	MOVQ(kp, kr)
+	for j := 0; j < 16; j++ {
+		dot(zmm(j), kr, fmt.Sprintf("zs_b%d", j))
+		ADDQ(ldk, kr)
+	}
+	// +8: B_i = [A_2i lo, A_2i+1 lo] + [A_2i hi, A_2i+1 hi]
+	t1, t2 := Z24, Z25
+	for i := 0; i < 8; i++ {
+		VSHUFF32X4(U8(0x44), zmm(2*i+1), zmm(2*i), t1)
+		VSHUFF32X4(U8(0xEE), zmm(2*i+1), zmm(2*i), t2)
+		VADDPS(t2, t1, zmm(i))
+	}
+	// +4: C_m = [B_2m q0, q2, B_2m+1 q0, q2] + [B_2m q1, q3, B_2m+1 q1, q3]
+	for m := 0; m < 4; m++ {
+		VSHUFF32X4(U8(0x88), zmm(2*m+1), zmm(2*m), t1)
+		VSHUFF32X4(U8(0xDD), zmm(2*m+1), zmm(2*m), t2)
+		VADDPS(t2, t1, zmm(m))
+	}
+	// +2 within 128-bit lanes, then +1.
+	for m := 0; m < 2; m++ {
+		VSHUFPS(U8(0x44), zmm(2*m+1), zmm(2*m), t1)
+		VSHUFPS(U8(0xEE), zmm(2*m+1), zmm(2*m), t2)
+		VADDPS(t2, t1, zmm(m))
+	}
+	VSHUFPS(U8(0x88), Z1, Z0, t1)
+	VSHUFPS(U8(0xDD), Z1, Z0, t2)
+	VADDPS(t2, t1, Z0)
+	// Element 4t+u holds key t+4u: put keys in order, scale, store.
+	VPERMPS(Z0, Z30, Z0)
+	VMULPS(Z31, Z0, Z0)
+	VMOVUPS(Z0, Mem{Base: sp})
+	ADDQ(U8(64), sp)
+	MOVQ(ldk, RAX)
+	SHLQ(U8(4), RAX)
+	ADDQ(RAX, kp)
+	SUBQ(U8(16), n)
+	JMP(LabelRef("zs_block"))
+
+	Label("zs_rest")
+	TESTQ(n, n)
+	JZ(LabelRef("zs_done"))
+	dot(Z0, kp, "zs_r")
+	VEXTRACTF64X4(U8(1), Z0, Y1)
+	VADDPS(Y1, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	VADDPS(X1, X0, X0)
+	VMOVHLPS(X0, X0, X1)
+	VADDPS(X1, X0, X0)
+	VMOVSHDUP(X0, X1)
+	VADDSS(X1, X0, X0)
+	VMULSS(X31, X0, X0)
+	VMOVSS(X0, Mem{Base: sp})
+	ADDQ(U8(4), sp)
+	ADDQ(ldk, kp)
+	DECQ(n)
+	JMP(LabelRef("zs_rest"))
 	Label("zs_done")
 	VZEROUPPER()
 	RET()
 }
 
-// genScoresAVX2 emits detScoresAVX2 for one block of 16 keys (two ymm
-// halves per chain).
+// genScoresAVX2 emits detScoresAVX2: each key's 16 lanes in two ymm
+// halves, then the lane tree.
 func genScoresAVX2() {
-	TEXT("detScoresAVX2", NOSPLIT, "func(q, kt, s *float32, nblk, hs, tpad int, scale float32)")
-	Doc("detScoresAVX2 computes 16 attention scores (nblk must be 1; see DetAttention).")
-	q, kr, sp, t4, t43, hsb, d := RSI, RDI, R8, R10, R11, R12, R9
+	TEXT("detScoresAVX2", NOSPLIT, "func(q, k, s *float32, n, hs, ldk int, scale float32)")
+	Doc("detScoresAVX2 computes n attention scores of one head (see DetAttention).")
+	q, kp, sp, n, hsb, ldk, d := RSI, RDI, R8, RCX, R9, R10, R11
 	Load(Param("q"), q)
-	Load(Param("kt"), kr)
+	Load(Param("k"), kp)
 	Load(Param("s"), sp)
-	Load(Param("tpad"), t4)
-	SHLQ(U8(2), t4)
-	LEAQ(Mem{Base: t4, Index: t4, Scale: 2}, t43)
+	Load(Param("n"), n)
 	Load(Param("hs"), hsb)
 	SHLQ(U8(2), hsb)
-	acc := func(g, h int) VecPhysical { return ymm(2*g + h) }
-	qv := Y8
-	for g := 0; g < 4; g++ {
-		for h := 0; h < 2; h++ {
-			VXORPS(acc(g, h), acc(g, h), acc(g, h))
-		}
-	}
+	Load(Param("ldk"), ldk)
+	SHLQ(U8(2), ldk)
+	VBROADCASTSS(NewParamAddr("scale", 48), Y15)
+	Label("ys_key")
+	TESTQ(n, n)
+	JZ(LabelRef("ys_done"))
+	// Two keys' chains at a time would hide more latency; one keeps the
+	// code short, and AVX2 is the fallback path.
+	VXORPS(Y0, Y0, Y0)
+	VXORPS(Y1, Y1, Y1)
 	XORQ(d, d)
 	Label("ys_d")
-	for g := 0; g < 4; g++ {
-		row := Mem{Base: kr}
-		switch g {
-		case 1:
-			row = Mem{Base: kr, Index: t4, Scale: 1}
-		case 2:
-			row = Mem{Base: kr, Index: t4, Scale: 2}
-		case 3:
-			row = Mem{Base: kr, Index: t43, Scale: 1}
-		}
-		VBROADCASTSS(Mem{Base: q, Index: d, Scale: 1, Disp: 4 * g}, qv)
-		for h := 0; h < 2; h++ {
-			m := row
-			m.Disp = 32 * h
-			VFMADD231PS(m, qv, acc(g, h)) // acc = q[d+g] * k + acc
-		}
-	}
-	LEAQ(Mem{Base: kr, Index: t4, Scale: 4}, kr)
-	ADDQ(U8(16), d)
+	VMOVUPS(Mem{Base: q, Index: d, Scale: 1}, Y2)
+	VMOVUPS(Mem{Base: q, Index: d, Scale: 1, Disp: 32}, Y3)
+	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1}, Y2, Y0)         // lanes 0-7
+	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1, Disp: 32}, Y3, Y1) // lanes 8-15
+	ADDQ(U8(64), d)
 	CMPQ(d, hsb)
 	JL(LabelRef("ys_d"))
-	VBROADCASTSS(NewParamAddr("scale", 48), Y9)
-	for h := 0; h < 2; h++ {
-		VADDPS(acc(1, h), acc(0, h), acc(0, h))
-		VADDPS(acc(3, h), acc(2, h), acc(2, h))
-		VADDPS(acc(2, h), acc(0, h), acc(0, h))
-		VMULPS(Y9, acc(0, h), acc(0, h))
-		VMOVUPS(acc(0, h), Mem{Base: sp, Disp: 32 * h})
-	}
+	VADDPS(Y1, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	VADDPS(X1, X0, X0)
+	VMOVHLPS(X0, X0, X1)
+	VADDPS(X1, X0, X0)
+	VMOVSHDUP(X0, X1)
+	VADDSS(X1, X0, X0)
+	VMULSS(X15, X0, X0)
+	VMOVSS(X0, Mem{Base: sp})
+	ADDQ(U8(4), sp)
+	ADDQ(ldk, kp)
+	DECQ(n)
+	JMP(LabelRef("ys_key"))
+	Label("ys_done")
 	VZEROUPPER()
 	RET()
 }

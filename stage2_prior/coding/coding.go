@@ -82,10 +82,11 @@ var ErrMismatch = errors.New("prior-coded chunk does not decode to what was writ
 // Codec codes chunks of code grids with a prior. It implements
 // datasets.CodeChunkCodec and is safe for concurrent use.
 type Codec struct {
-	m     *detTransformer
-	id    datasets.CodePrior
-	pool  sync.Pool // *detStepper
-	check error
+	m      *detTransformer
+	id     datasets.CodePrior
+	pool   sync.Pool // *detStepper
+	passes sync.Pool // *detPass
+	check  error
 }
 
 // New returns the codec of p, a Transformer prior; path is its file (its
@@ -151,6 +152,18 @@ func (c *Codec) classes(cls []int32, h *datasets.CodeHeader, labels []int32, n i
 			cls[i] = int32(c.m.info.Classes) // the null class
 		}
 	}
+}
+
+// passGrids is the number of grids a full pass takes at once: enough rows
+// (32*49) for efficient products, few enough that the activations stay in
+// the last-level cache.
+const passGrids = 32
+
+func (c *Codec) pass() *detPass {
+	if p, _ := c.passes.Get().(*detPass); p != nil {
+		return p
+	}
+	return c.m.newPass(passGrids)
 }
 
 func (c *Codec) stepper(n int) *detStepper {
@@ -237,23 +250,26 @@ func (c *Codec) EncodeChunk(dst []byte, h *datasets.CodeHeader, codes []uint16, 
 	}
 	cls := make([]int32, n)
 	c.classes(cls, h, labels, n)
-	s := c.stepper(n)
-	defer c.pool.Put(s)
-	s.reset(n, cls)
+	// The grids' symbols, position-major, from full passes over groups of
+	// grids (bitwise the stepper's logits; see detPass).
+	syms := enc.Alloc(n * cells)
+	p := c.pass()
+	defer c.passes.Put(p)
 	bits := entropy.Bits(k)
 	freq := make([]uint32, k)
-	prev := make([]int32, n)
-	for pos := range cells {
-		logits := s.next(prev)
-		for i := range n {
-			sym := codes[i*cells+pos]
-			entropy.Quantize(freq, logits[i*k:(i+1)*k], bits)
-			var start uint32
-			for _, f := range freq[:sym] {
-				start += f
+	for i0 := 0; i0 < n; i0 += p.max {
+		g := min(p.max, n-i0)
+		logits := p.run(codes[i0*cells:], cls[i0:], g)
+		for i := range g {
+			for pos := range cells {
+				sym := codes[(i0+i)*cells+pos]
+				entropy.Quantize(freq, logits[(i*cells+pos)*k:][:k], bits)
+				var start uint32
+				for _, f := range freq[:sym] {
+					start += f
+				}
+				syms[pos*n+i0+i] = entropy.Symbol{Start: start, Freq: freq[sym], Bits: uint8(bits)}
 			}
-			enc.Put(start, freq[sym], bits)
-			prev[i] = int32(sym)
 		}
 	}
 	dst = binary.LittleEndian.AppendUint16(dst, NumericsVersion)

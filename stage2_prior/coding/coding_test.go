@@ -432,3 +432,63 @@ func FuzzDecodeChunk(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncodeChunk(b *testing.B) {
+	s, err := NewBenchSetup(512, 512)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Encode(1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(512*b.N)/b.Elapsed().Seconds(), "img/s")
+}
+
+func BenchmarkDecodeChunk(b *testing.B) {
+	s, err := NewBenchSetup(512, 512)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunks, err := s.Encode(1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := s.Decode(chunks, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(512*b.N)/b.Elapsed().Seconds(), "img/s")
+}
+
+// TestPassEqualsStepper: the encoder's full pass and the decoder's stepper
+// give the same logits bit for bit, on every kernel path.
+func TestPassEqualsStepper(t *testing.T) {
+	m := testPrior(t, 33, 3, 5, 2, 15)
+	d, err := newDetTransformer(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, labels := sampleGrids(t, m, 7, 16)
+	for _, path := range kernels.DetPaths() {
+		restore := kernels.SetDetPath(path)
+		full := d.newPass(7).run(codes, labels, 7)
+		s := d.newStepper(7)
+		s.reset(7, labels)
+		prev := make([]int32, 7)
+		for pos := range 15 {
+			got := s.next(prev)
+			for i := range 7 {
+				for j := range 33 {
+					if math.Float32bits(got[i*33+j]) != math.Float32bits(full[(i*15+pos)*33+j]) {
+						t.Fatalf("path %s grid %d pos %d logit %d: stepper %g, pass %g", path, i, pos, j, got[i*33+j], full[(i*15+pos)*33+j])
+					}
+				}
+				prev[i] = int32(codes[i*15+pos])
+			}
+		}
+		restore()
+	}
+}

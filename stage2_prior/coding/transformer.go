@@ -113,7 +113,8 @@ func newDetTransformer(m *prior.Transformer) (*detTransformer, error) {
 		name := fmt.Sprintf("transformer.h.%d", i)
 		b := detBlock{ln1: norm(name + ".ln_1"), ln2: norm(name + ".ln_2"),
 			fc: linear(name+".mlp.c_fc", d, md, true), proj: linear(name+".mlp.c_proj", md, d, true)}
-		cattn, cproj := linear(name+".attn.c_attn", d, 3*d, true), linear(name+".attn.c_proj", d, d, true)
+		cattn := &nn.Linear{In: d, Out: 3 * d, Weight: must(name+".attn.c_attn.weight", 3*d, d), Bias: must(name+".attn.c_attn.bias", 3*d)}
+		cproj := linear(name+".attn.c_proj", d, d, true)
 		if err != nil {
 			return nil, err
 		}
@@ -229,4 +230,72 @@ func (s *detStepper) next(prev []int32) []float32 {
 	m.head.Forward(s.logits[:n*k], h, n)
 	s.pos++
 	return s.logits[:n*k]
+}
+
+// detPass runs the model over whole grids at once (teacher forcing), up
+// to max grids a call. Every row is computed by the same kernels on the
+// same values as detStepper computes that position, so its logits are the
+// stepper's bit for bit; it is the encoder's path, where all codes are
+// known and each grid's keys and values stay in cache.
+type detPass struct {
+	m       *detTransformer
+	max     int
+	x, h, f []float32 // [rows, D], [rows, D], [rows, MD]
+	logits  []float32 // [rows, K]
+	attn    nn.DetAttnBuffers
+}
+
+func (m *detTransformer) newPass(max int) *detPass {
+	rows, d := max*m.info.Positions(), m.cfg.Dim
+	return &detPass{m: m, max: max, x: make([]float32, rows*d), h: make([]float32, rows*d),
+		f: make([]float32, rows*m.cfg.MLPMult*d), logits: make([]float32, rows*m.info.K)}
+}
+
+// run returns the logits [n*T, K] of n grids (codes: n grids back to back;
+// classes: each grid's conditioning class, ignored by an unconditional
+// prior); row i*T+p is position p of grid i.
+func (s *detPass) run(codes []uint16, classes []int32, n int) []float32 {
+	m := s.m
+	d, w, k, t := m.cfg.Dim, m.info.W, m.info.K, m.info.Positions()
+	if n < 1 || n > s.max {
+		panic(fmt.Sprintf("coding: pass over %d grids: made for 1..%d", n, s.max))
+	}
+	rows := n * t
+	for b := range n {
+		for pos := range t {
+			row := m.wpeRow[(pos/w)*d:][:d]
+			col := m.wpeCol[(pos%w)*d:][:d]
+			tok := int32(k)
+			if m.wcls != nil {
+				tok = int32(k) + classes[b]
+			}
+			if pos > 0 {
+				tok = int32(codes[b*t+pos-1])
+			}
+			e := m.wte[int(tok)*d:][:d]
+			x := s.x[(b*t+pos)*d:][:d]
+			if m.wcls != nil {
+				cls := m.wcls[int(classes[b])*d:][:d]
+				for i := range x {
+					x[i] = e[i] + row[i] + col[i] + cls[i]
+				}
+			} else {
+				for i := range x {
+					x[i] = e[i] + row[i] + col[i]
+				}
+			}
+		}
+	}
+	x, h, f := s.x[:rows*d], s.h[:rows*d], s.f[:rows*m.cfg.MLPMult*d]
+	for _, blk := range m.blocks {
+		nn.DetLayerNormRows(h, x, blk.ln1, rows)
+		blk.attn.ForwardAdd(x, h, n, t, &s.attn)
+		nn.DetLayerNormRows(h, x, blk.ln2, rows)
+		blk.fc.Forward(f, h, rows)
+		nn.DetGELU(f)
+		blk.proj.ForwardAdd(x, f, rows)
+	}
+	nn.DetLayerNormRows(h, x, m.lnF, rows)
+	m.head.Forward(s.logits[:rows*k], h, rows)
+	return s.logits[:rows*k]
 }
