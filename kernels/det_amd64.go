@@ -100,7 +100,7 @@ func detLinearTiles(mr, nr int, tile detTile) func(y []float32, ldy int, x []flo
 // take the Go twin, which gives the same bits.
 func detAttentionVec(w int,
 	scores func(q, k, s *float32, n, hs, ldk int, scale float32),
-	softmax func(p *float32, n int),
+	softmax func(p *float32, n, heads, ps int),
 	outv func(out, v *float32, n, ldv int, p *float32, offs *int32, vecs int)) func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 	return func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 		if hs%16 != 0 || hs > 128 {
@@ -110,8 +110,8 @@ func detAttentionVec(w int,
 		ps := detPStride(n)
 		for h := range heads {
 			scores(&q[h*hs], &k[h*hs], &p[h*ps], n, hs, ldk, scale)
-			softmax(&p[h*ps], n)
 		}
+		softmax(&p[0], n, heads, ps)
 		vecs := heads * hs / w
 		var offs [8]int32
 		for u0 := 0; u0 < vecs; u0 += 8 {

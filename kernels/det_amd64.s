@@ -1077,25 +1077,25 @@ gy_done:
 	RET
 
 // func detNormAVX512(y *float32, x *float32, rows int, d int, gain *float32, bias *float32, eps float32, fd float32)
-// Requires: AVX, AVX512DQ, AVX512F, SSE
+// Requires: AVX, AVX512DQ, AVX512F
 TEXT ·detNormAVX512(SB), NOSPLIT, $0-56
-	MOVQ  y+0(FP), DI
-	MOVQ  x+8(FP), SI
-	MOVQ  rows+16(FP), BX
-	MOVQ  d+24(FP), DX
-	MOVQ  DX, R11
-	ANDQ  $0x0f, R11
-	MOVQ  R11, CX
-	MOVL  $0x00000001, AX
-	SHLL  CL, AX
-	DECL  AX
-	KMOVW AX, K1
-	MOVSS fd+52(FP), X0
-	MOVSS eps+48(FP), X1
-	MOVQ  DX, R13
-	SUBQ  R11, R13
-	SHLQ  $0x02, R13
-	SHLQ  $0x02, DX
+	MOVQ   y+0(FP), DI
+	MOVQ   x+8(FP), SI
+	MOVQ   rows+16(FP), BX
+	MOVQ   d+24(FP), DX
+	MOVQ   DX, R11
+	ANDQ   $0x0f, R11
+	MOVQ   R11, CX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	VMOVSS fd+52(FP), X0
+	VMOVSS eps+48(FP), X1
+	MOVQ   DX, R13
+	SUBQ   R11, R13
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, DX
 
 detNormAVX512_row:
 	TESTQ  BX, BX
@@ -1161,7 +1161,7 @@ detNormAVX512_var_end:
 	VDIVSS        X0, X3, X3
 	VADDSS        X1, X3, X3
 	VSQRTSS       X3, X3, X3
-	MOVSS         detconsts<>+0(SB), X4
+	VMOVSS        detconsts<>+0(SB), X4
 	VDIVSS        X3, X4, X4
 	VBROADCASTSS  X4, Z3
 	MOVQ          gain+32(FP), R8
@@ -1280,7 +1280,7 @@ detGeluAVX512_done:
 	RET
 
 // func detNormAVX2(y *float32, x *float32, rows int, d int, gain *float32, bias *float32, eps float32, fd float32)
-// Requires: AVX, AVX2, SSE
+// Requires: AVX, AVX2
 TEXT ·detNormAVX2(SB), NOSPLIT, $0-56
 	MOVQ    y+0(FP), DI
 	MOVQ    x+8(FP), SI
@@ -1305,12 +1305,12 @@ detNormAVX2_lofull:
 	VMOVDQU (AX)(R12*4), Y1
 
 detNormAVX2_masks:
-	MOVSS fd+52(FP), X2
-	MOVSS eps+48(FP), X3
-	MOVQ  DX, R13
-	SUBQ  R11, R13
-	SHLQ  $0x02, R13
-	SHLQ  $0x02, DX
+	VMOVSS fd+52(FP), X2
+	VMOVSS eps+48(FP), X3
+	MOVQ   DX, R13
+	SUBQ   R11, R13
+	SHLQ   $0x02, R13
+	SHLQ   $0x02, DX
 
 detNormAVX2_row:
 	TESTQ  BX, BX
@@ -1390,7 +1390,7 @@ detNormAVX2_var_end:
 	VDIVSS       X2, X5, X5
 	VADDSS       X3, X5, X5
 	VSQRTSS      X5, X5, X5
-	MOVSS        detconsts<>+0(SB), X6
+	VMOVSS       detconsts<>+0(SB), X6
 	VDIVSS       X5, X6, X6
 	VBROADCASTSS X6, Y5
 	MOVQ         gain+32(FP), R8
@@ -2166,23 +2166,28 @@ ys_done:
 	VZEROUPPER
 	RET
 
-// func detSoftmaxAVX512(p *float32, n int)
-// Requires: AVX, AVX512DQ, AVX512F, SSE
-TEXT ·detSoftmaxAVX512(SB), NOSPLIT, $0-16
-	MOVQ         p+0(FP), SI
-	MOVQ         n+8(FP), CX
-	MOVQ         CX, DX
-	DECQ         DX
-	ANDQ         $-16, DX
-	SHLQ         $0x02, DX
-	DECQ         CX
-	ANDQ         $0x0f, CX
-	INCQ         CX
-	MOVL         $0x00000001, AX
-	SHLL         CL, AX
-	DECL         AX
-	KMOVW        AX, K1
-	XORQ         AX, AX
+// func detSoftmaxAVX512(p *float32, n int, heads int, ps int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·detSoftmaxAVX512(SB), NOSPLIT, $0-32
+	MOVQ  p+0(FP), SI
+	MOVQ  heads+16(FP), BX
+	MOVQ  ps+24(FP), R10
+	SHLQ  $0x02, R10
+	MOVQ  n+8(FP), CX
+	MOVQ  CX, DX
+	DECQ  DX
+	ANDQ  $-16, DX
+	SHLQ  $0x02, DX
+	DECQ  CX
+	ANDQ  $0x0f, CX
+	INCQ  CX
+	MOVL  $0x00000001, AX
+	SHLL  CL, AX
+	DECL  AX
+	KMOVW AX, K1
+	XORQ  AX, AX
+
+detSoftmaxAVX512_head:
 	VBROADCASTSS detconsts<>+320(SB), Z0
 	XORQ         AX, AX
 
@@ -2253,7 +2258,7 @@ detSoftmaxAVX512_expstore:
 	VADDPS        X1, X0, X0
 	VMOVSHDUP     X0, X1
 	VADDSS        X1, X0, X0
-	MOVSS         detconsts<>+0(SB), X1
+	VMOVSS        detconsts<>+0(SB), X1
 	VDIVSS        X0, X1, X1
 	VBROADCASTSS  X1, Z0
 	XORQ          AX, AX
@@ -2264,6 +2269,9 @@ detSoftmaxAVX512_norm:
 	ADDQ    $0x40, AX
 	CMPQ    AX, DX
 	JLE     detSoftmaxAVX512_norm
+	ADDQ    R10, SI
+	DECQ    BX
+	JNZ     detSoftmaxAVX512_head
 	VZEROUPPER
 	RET
 
@@ -2627,10 +2635,13 @@ detAttnOutAVX512_done:
 	VZEROUPPER
 	RET
 
-// func detSoftmaxAVX2(p *float32, n int)
-// Requires: AVX, AVX2, FMA3, SSE
-TEXT ·detSoftmaxAVX2(SB), NOSPLIT, $0-16
+// func detSoftmaxAVX2(p *float32, n int, heads int, ps int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·detSoftmaxAVX2(SB), NOSPLIT, $0-32
 	MOVQ    p+0(FP), SI
+	MOVQ    heads+16(FP), BX
+	MOVQ    ps+24(FP), R10
+	SHLQ    $0x02, R10
 	MOVQ    n+8(FP), CX
 	MOVQ    CX, DX
 	DECQ    DX
@@ -2655,6 +2666,7 @@ detSoftmaxAVX2_lofull:
 	VMOVDQU (R8)(R9*4), Y1
 
 detSoftmaxAVX2_masks:
+detSoftmaxAVX2_head:
 	VBROADCASTSS detconsts<>+320(SB), Y2
 	VBROADCASTSS detconsts<>+320(SB), Y3
 	XORQ         AX, AX
@@ -2754,26 +2766,29 @@ detSoftmaxAVX2_expstore:
 	ADDQ         $0x40, AX
 	CMPQ         AX, DX
 	JLE          detSoftmaxAVX2_exp
-	VADDPS       Y4, Y3, Y0
-	VEXTRACTF128 $0x01, Y0, X1
-	VADDPS       X1, X0, X0
-	VMOVHLPS     X0, X0, X1
-	VADDPS       X1, X0, X0
-	VMOVSHDUP    X0, X1
-	VADDSS       X1, X0, X0
-	MOVSS        detconsts<>+0(SB), X1
-	VDIVSS       X0, X1, X1
-	VBROADCASTSS X1, Y0
+	VADDPS       Y4, Y3, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X3, X2, X2
+	VMOVHLPS     X2, X2, X3
+	VADDPS       X3, X2, X2
+	VMOVSHDUP    X2, X3
+	VADDSS       X3, X2, X2
+	VMOVSS       detconsts<>+0(SB), X3
+	VDIVSS       X2, X3, X3
+	VBROADCASTSS X3, Y2
 	XORQ         AX, AX
 
 detSoftmaxAVX2_norm:
-	VMULPS  (SI)(AX*1), Y0, Y1
-	VMOVUPS Y1, (SI)(AX*1)
-	VMULPS  32(SI)(AX*1), Y0, Y1
-	VMOVUPS Y1, 32(SI)(AX*1)
+	VMULPS  (SI)(AX*1), Y2, Y3
+	VMOVUPS Y3, (SI)(AX*1)
+	VMULPS  32(SI)(AX*1), Y2, Y3
+	VMOVUPS Y3, 32(SI)(AX*1)
 	ADDQ    $0x40, AX
 	CMPQ    AX, DX
 	JLE     detSoftmaxAVX2_norm
+	ADDQ    R10, SI
+	DECQ    BX
+	JNZ     detSoftmaxAVX2_head
 	VZEROUPPER
 	RET
 

@@ -28,14 +28,14 @@ func detScoresAVX512(q *float32, k *float32, s *float32, n int, hs int, ldk int,
 // detScoresAVX2 computes n attention scores of one head (see DetAttention).
 func detScoresAVX2(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
 
-// detSoftmaxAVX512 turns n attention scores into probabilities (see DetAttention).
-func detSoftmaxAVX512(p *float32, n int)
+// detSoftmaxAVX512 turns n attention scores of each of heads heads (rows ps floats apart) into probabilities (see DetAttention).
+func detSoftmaxAVX512(p *float32, n int, heads int, ps int)
 
 // detAttnOutAVX512 accumulates attention outputs for up to 8 column vectors (see DetAttention).
 func detAttnOutAVX512(out *float32, v *float32, n int, ldv int, p *float32, offs *int32, vecs int)
 
-// detSoftmaxAVX2 turns n attention scores into probabilities (see DetAttention).
-func detSoftmaxAVX2(p *float32, n int)
+// detSoftmaxAVX2 turns n attention scores of each of heads heads (rows ps floats apart) into probabilities (see DetAttention).
+func detSoftmaxAVX2(p *float32, n int, heads int, ps int)
 
 // detAttnOutAVX2 accumulates attention outputs for up to 8 column vectors (see DetAttention).
 func detAttnOutAVX2(out *float32, v *float32, n int, ldv int, p *float32, offs *int32, vecs int)

@@ -646,9 +646,11 @@ func genNorm(v *isa) {
 		Label(fn + "_masks")
 		zmask = []VecVirtual{lo, hi}
 	}
+	// VMOVSS, not Load's MOVSS: a legacy-SSE instruction among AVX-512
+	// ones costs a state transition (measured ~170 ns a call).
 	fd, eps := XMM(), XMM()
-	Load(Param("fd"), fd)
-	Load(Param("eps"), eps)
+	VMOVSS(NewParamAddr("fd", 52), fd)
+	VMOVSS(NewParamAddr("eps", 48), eps)
 	// full = d - tail: bytes of whole 16-lane chunks.
 	full := R13
 	MOVQ(d, full)
@@ -729,7 +731,7 @@ func genNorm(v *isa) {
 	VADDSS(eps, vs, vs)
 	VSQRTSS(vs, vs, vs)
 	one := XMM()
-	MOVSS(c("one"), one)
+	VMOVSS(c("one"), one)
 	VDIVSS(vs, one, one) // rs = 1 / sqrt
 	rs := v.reg()
 	VBROADCASTSS(one, rs)
@@ -925,10 +927,13 @@ func genScoresAVX2() {
 // rounded up to 16 floats.
 func genSoftmax(v *isa) {
 	fn := "detSoftmax" + v.name
-	TEXT(fn, NOSPLIT, "func(p *float32, n int)")
-	Doc(fn + " turns n attention scores into probabilities (see DetAttention).")
-	p, last, blk := RSI, RDX, RAX
+	TEXT(fn, NOSPLIT, "func(p *float32, n, heads, ps int)")
+	Doc(fn + " turns n attention scores of each of heads heads (rows ps floats apart) into probabilities (see DetAttention).")
+	p, last, blk, heads, ps := RSI, RDX, RAX, RBX, R10
 	Load(Param("p"), p)
+	Load(Param("heads"), heads)
+	Load(Param("ps"), ps)
+	SHLQ(U8(2), ps)
 	Load(Param("n"), RCX)
 	// last = byte offset of the last block; its lanes < tail are valid.
 	MOVQ(RCX, last)
@@ -966,6 +971,7 @@ func genSoftmax(v *isa) {
 		ym = []VecVirtual{lo, hi}
 	}
 	mem := func(h int) Mem { return Mem{Base: p, Index: blk, Scale: 1, Disp: 32 * h} }
+	Label(fn + "_head")
 	// Maximum: m = maxps(m, s), the last block's padding lanes keeping m.
 	m := make([]VecVirtual, halves)
 	for h := range m {
@@ -1027,7 +1033,7 @@ func genSoftmax(v *isa) {
 	JLE(LabelRef(fn + "_exp"))
 	sum := tree16(v, z, vaddps, vaddss)
 	one := XMM()
-	MOVSS(c("one"), one)
+	VMOVSS(c("one"), one)
 	VDIVSS(sum, one, one) // 1 / sum
 	inv := v.reg()
 	VBROADCASTSS(one, inv)
@@ -1041,6 +1047,9 @@ func genSoftmax(v *isa) {
 	ADDQ(U8(64), blk)
 	CMPQ(blk, last)
 	JLE(LabelRef(fn + "_norm"))
+	ADDQ(ps, p)
+	DECQ(heads)
+	JNZ(LabelRef(fn + "_head"))
 	VZEROUPPER()
 	RET()
 }

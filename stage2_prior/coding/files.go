@@ -1,0 +1,120 @@
+package coding
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/vqgen/vqgen/datasets"
+	prior "github.com/vqgen/vqgen/stage2_prior"
+)
+
+// Load reads a prior checkpoint and returns its codec with the checkpoint.
+func Load(path string) (*Codec, *prior.Checkpoint, error) {
+	ck, err := prior.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := New(ck.Prior, ck.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, ck, nil
+}
+
+// CheckCodes refuses a prior that does not belong to a code file's codes:
+// trained on another VQ-VAE's codes, or for other grids. Prior coding
+// works with any prior of the right K and grid in principle, but a prior
+// of another VQ-VAE codes them poorly, and the mistake is almost always
+// a wrong path.
+func CheckCodes(ck *prior.Checkpoint, h datasets.CodeHeader) error {
+	return ck.CheckMatches(h.Fingerprint.String(), h.K, h.GridH, h.GridW)
+}
+
+// OpenCodes opens a code file of any layout; a prior-coded one gets
+// codec for its chunks (codec may be nil for other layouts). A prior-coded
+// file without a codec, or with another prior's, is an error naming the
+// prior it needs (datasets.ErrCodeNeedsPrior).
+func OpenCodes(path string, codec *Codec) (*datasets.CodeFile, error) {
+	f, err := datasets.OpenCodeFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if f.Header().Layout != datasets.CodeLayoutPrior {
+		return f, nil
+	}
+	if codec == nil {
+		f.Close()
+		return nil, fmt.Errorf("code file %s: %w: pass --prior with %v", path, datasets.ErrCodeNeedsPrior, f.Header().Prior)
+	}
+	if err := f.SetChunkCodec(codec); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ConvertStats reports a conversion.
+type ConvertStats struct {
+	Images           int64
+	SrcBytes         int64
+	DstBytes         int64
+	SrcLayout        datasets.CodeLayout
+	DstLayout        datasets.CodeLayout
+	DstBytesPerImage float64
+}
+
+// Convert rewrites the code file src as dst in another layout: to
+// datasets.CodeLayoutPrior (coded with codec), or to a zstd layout (0 for
+// the default), reading a prior-coded src with codec. chunkImages sets
+// dst's chunk size (0: the layout's default). dst is written atomically
+// and an existing file is kept unless overwrite is set.
+func Convert(src, dst string, layout datasets.CodeLayout, chunkImages int, codec *Codec, overwrite bool) (ConvertStats, error) {
+	f, err := OpenCodes(src, codec)
+	if err != nil {
+		return ConvertStats{}, err
+	}
+	defer f.Close()
+	h := f.Header()
+	st := ConvertStats{Images: h.Count, SrcBytes: f.Size(), SrcLayout: h.Layout}
+	out := h
+	out.Layout, out.ChunkImages, out.Prior = layout, chunkImages, datasets.CodePrior{}
+	var cw *datasets.CodeWriter
+	if layout == datasets.CodeLayoutPrior {
+		if codec == nil {
+			return st, errors.New("converting to the prior layout needs the prior (--prior)")
+		}
+		if err := codec.checkHeader(&out); err != nil {
+			return st, fmt.Errorf("%s: %w", src, err)
+		}
+		cw, err = datasets.CreateCodeFileCodec(dst, out, overwrite, codec)
+	} else {
+		cw, err = datasets.CreateCodeFile(dst, out, overwrite)
+	}
+	if err != nil {
+		return st, err
+	}
+	// Whole chunks of src at a time: a prior-coded src decodes them in
+	// parallel, and the writer encodes dst's chunks in parallel.
+	codes, labels, err := f.LoadAll()
+	if err != nil {
+		cw.Abort()
+		return st, err
+	}
+	if err := cw.WriteBatch(codes, labels); err != nil {
+		cw.Abort()
+		return st, err
+	}
+	if err := cw.Close(); err != nil {
+		return st, err
+	}
+	g, err := datasets.OpenCodeFile(dst)
+	if err != nil {
+		return st, err
+	}
+	defer g.Close()
+	st.DstBytes, st.DstLayout = g.Size(), g.Header().Layout
+	if h.Count > 0 {
+		st.DstBytesPerImage = float64(st.DstBytes) / float64(h.Count)
+	}
+	return st, nil
+}
