@@ -54,6 +54,10 @@ type detImpl struct {
 	norm   func(y, x []float32, rows, d int, g, b []float32, eps float32)
 	gelu   func(y, x []float32)
 	attn   func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32)
+	// The quantizer's loops (quant.go); nil selects the Go loops.
+	quantMax     func(x *float32, n int) (float32, int)
+	quantWeights func(w *uint32, x *float32, n int, m, scale float32, tab *uint32) uint64
+	quantScale   func(f *uint32, n int, r uint32) uint64
 }
 
 var detGeneric = &detImpl{

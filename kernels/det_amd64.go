@@ -27,7 +27,10 @@ func detAsmPaths() []*detImpl {
 					detGeluAVX512(&y[0], &x[0], len(x))
 				}
 			},
-			attn: detAttentionVec(16, detScoresAVX512, detSoftmaxAVX512, detAttnOutAVX512),
+			attn:         detAttentionVec(16, detScoresAVX512, detSoftmaxAVX512, detAttnOutAVX512),
+			quantMax:     quantMaxAVX512,
+			quantWeights: quantWeightsAVX512,
+			quantScale:   quantScaleAVX512,
 		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {

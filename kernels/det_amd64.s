@@ -3151,3 +3151,232 @@ detAttnOutAVX2_g1_j:
 detAttnOutAVX2_done:
 	VZEROUPPER
 	RET
+
+// func quantMaxAVX512(x *float32, n int) (m float32, top int)
+// Requires: AVX, AVX512F, BMI, SSE
+TEXT ·quantMaxAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), DX
+	MOVQ         DX, CX
+	ANDQ         $0x0f, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS detconsts<>+320(SB), Z0
+	XORQ         AX, AX
+	MOVQ         DX, R8
+	ANDQ         $-16, R8
+	SHLQ         $0x02, R8
+
+qm_loop:
+	CMPQ    AX, R8
+	JGE     qm_tail
+	VMOVUPS (SI)(AX*1), Z1
+	VMAXPS  Z0, Z1, Z0
+	ADDQ    $0x40, AX
+	JMP     qm_loop
+
+qm_tail:
+	TESTQ     $0x0000000f, DX
+	JZ        qm_reduce
+	VMOVUPS.Z (SI)(AX*1), K1, Z1
+	VMAXPS    Z0, Z1, K1, Z0
+
+qm_reduce:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VMAXPS        X1, X0, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	MOVSS         X0, m+16(FP)
+	VBROADCASTSS  X0, Z2
+	XORQ          AX, AX
+
+qt_loop:
+	CMPQ   AX, R8
+	JGE    qt_tail
+	VCMPPS $0x00, (SI)(AX*1), Z2, K2
+	KMOVW  K2, CX
+	TESTL  CX, CX
+	JNZ    qt_found
+	ADDQ   $0x40, AX
+	JMP    qt_loop
+
+qt_tail:
+	TESTQ     $0x0000000f, DX
+	JZ        qt_none
+	VMOVUPS.Z (SI)(AX*1), K1, Z1
+	VCMPPS    $0x00, Z1, Z2, K1, K2
+	KMOVW     K2, CX
+	TESTL     CX, CX
+	JNZ       qt_found
+
+qt_none:
+	MOVQ $-1, AX
+	MOVQ AX, top+24(FP)
+	VZEROUPPER
+	RET
+
+qt_found:
+	TZCNTL CX, CX
+	SHRQ   $0x02, AX
+	ADDQ   CX, AX
+	MOVQ   AX, top+24(FP)
+	VZEROUPPER
+	RET
+
+// func quantWeightsAVX512(w *uint32, x *float32, n int, m float32, scale float32, tab *uint32) uint64
+// Requires: AVX, AVX2, AVX512F
+TEXT ·quantWeightsAVX512(SB), NOSPLIT, $0-48
+	MOVQ         w+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         n+16(FP), DX
+	MOVQ         tab+32(FP), R9
+	MOVQ         DX, CX
+	ANDQ         $0x0f, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS m+24(FP), Z16
+	VBROADCASTSS scale+28(FP), Z17
+	MOVL         $0x46fffe00, CX
+	VPBROADCASTD CX, Z18
+	MOVL         $0x00007fff, CX
+	VPBROADCASTD CX, Z19
+	MOVL         $0x000003ff, CX
+	VPBROADCASTD CX, Z20
+	VPXORQ       Z21, Z21, Z21
+	VPXORQ       Z22, Z22, Z22
+	MOVQ         DX, R8
+	ANDQ         $-16, R8
+	SHLQ         $0x02, R8
+	XORQ         AX, AX
+
+qw_loop:
+	CMPQ          AX, R8
+	JGE           qw_tail
+	VMOVUPS       (SI)(AX*1), Z1
+	VSUBPS        Z1, Z16, Z1
+	VMULPS        Z17, Z1, Z1
+	VCMPPS        $0x11, Z18, Z1, K2
+	VCVTTPS2DQ    Z1, Z2
+	VPBLENDMD     Z2, Z19, K2, Z2
+	VPANDD        Z20, Z2, Z3
+	VPSRLD        $0x0a, Z2, Z2
+	VPXORD        Z4, Z4, Z4
+	KXNORW        K3, K3, K3
+	VPGATHERDD    (R9)(Z3*4), K3, Z4
+	VPSRLVD       Z2, Z4, Z4
+	VMOVDQU32     Z4, (DI)(AX*1)
+	VPMOVZXDQ     Y4, Z5
+	VPADDQ        Z5, Z21, Z21
+	VEXTRACTI64X4 $0x01, Z4, Y4
+	VPMOVZXDQ     Y4, Z5
+	VPADDQ        Z5, Z22, Z22
+	ADDQ          $0x40, AX
+	JMP           qw_loop
+
+qw_tail:
+	TESTQ         $0x0000000f, DX
+	JZ            qw_sum
+	VMOVUPS.Z     (SI)(AX*1), K1, Z1
+	VSUBPS        Z1, Z16, Z1
+	VMULPS        Z17, Z1, Z1
+	VCMPPS        $0x11, Z18, Z1, K2
+	VCVTTPS2DQ    Z1, Z2
+	VPBLENDMD     Z2, Z19, K2, Z2
+	VPANDD        Z20, Z2, Z3
+	VPSRLD        $0x0a, Z2, Z2
+	VPXORD        Z4, Z4, Z4
+	KMOVW         K1, K3
+	VPGATHERDD    (R9)(Z3*4), K3, Z4
+	VPSRLVD       Z2, Z4, Z4
+	VMOVDQU32     Z4, K1, (DI)(AX*1)
+	VPMOVZXDQ     Y4, Z5
+	VPADDQ        Z5, Z21, Z21
+	VEXTRACTI64X4 $0x01, Z4, Y4
+	VPMOVZXDQ     Y4, Z5
+	VPADDQ        Z5, Z22, Z22
+
+qw_sum:
+	VPADDQ        Z22, Z21, Z21
+	VEXTRACTI64X4 $0x01, Z21, Y1
+	VPADDQ        Y1, Y21, Y1
+	VEXTRACTI128  $0x01, Y1, X2
+	VPADDQ        X2, X1, X1
+	VPSHUFD       $0x4e, X1, X2
+	VPADDQ        X2, X1, X1
+	VMOVQ         X1, AX
+	MOVQ          AX, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func quantScaleAVX512(f *uint32, n int, r uint32) uint64
+// Requires: AVX, AVX2, AVX512F
+TEXT ·quantScaleAVX512(SB), NOSPLIT, $0-32
+	MOVQ         f+0(FP), DI
+	MOVQ         n+8(FP), DX
+	MOVQ         DX, CX
+	ANDQ         $0x0f, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	MOVL         r+16(FP), CX
+	VPBROADCASTQ CX, Z16
+	MOVL         $0x00000001, CX
+	VPBROADCASTD CX, Z17
+	MOVL         $0x0000aaaa, CX
+	KMOVW        CX, K4
+	VPXORD       Z18, Z18, Z18
+	MOVQ         DX, R8
+	ANDQ         $-16, R8
+	SHLQ         $0x02, R8
+	XORQ         AX, AX
+
+qs_loop:
+	CMPQ      AX, R8
+	JGE       qs_tail
+	VMOVDQU32 (DI)(AX*1), Z1
+	VPMULUDQ  Z16, Z1, Z2
+	VPSRLQ    $0x20, Z1, Z3
+	VPMULUDQ  Z16, Z3, Z3
+	VPSRLQ    $0x20, Z2, Z2
+	VPBLENDMD Z3, Z2, K4, Z2
+	VPADDD    Z17, Z2, Z2
+	VMOVDQU32 Z2, (DI)(AX*1)
+	VPADDD    Z2, Z18, Z18
+	ADDQ      $0x40, AX
+	JMP       qs_loop
+
+qs_tail:
+	TESTQ       $0x0000000f, DX
+	JZ          qs_sum
+	VMOVDQU32.Z (DI)(AX*1), K1, Z1
+	VPMULUDQ    Z16, Z1, Z2
+	VPSRLQ      $0x20, Z1, Z3
+	VPMULUDQ    Z16, Z3, Z3
+	VPSRLQ      $0x20, Z2, Z2
+	VPBLENDMD   Z3, Z2, K4, Z2
+	VPADDD      Z17, Z2, Z2
+	VMOVDQU32   Z2, K1, (DI)(AX*1)
+	VPADDD      Z2, Z18, K1, Z18
+
+qs_sum:
+	VEXTRACTI64X4 $0x01, Z18, Y1
+	VPADDD        Y1, Y18, Y1
+	VEXTRACTI128  $0x01, Y1, X2
+	VPADDD        X2, X1, X1
+	VPSHUFD       $0x4e, X1, X2
+	VPADDD        X2, X1, X1
+	VPSHUFD       $0xb1, X1, X2
+	VPADDD        X2, X1, X1
+	VMOVD         X1, AX
+	MOVQ          AX, ret+24(FP)
+	VZEROUPPER
+	RET

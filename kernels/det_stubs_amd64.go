@@ -39,3 +39,12 @@ func detSoftmaxAVX2(p *float32, n int, heads int, ps int)
 
 // detAttnOutAVX2 accumulates attention outputs for up to 8 column vectors (see DetAttention).
 func detAttnOutAVX2(out *float32, v *float32, n int, ldv int, p *float32, offs *int32, vecs int)
+
+// quantMaxAVX512 returns the largest non-NaN x[i] (-Inf if none) and the first index holding it (-1 if none).
+func quantMaxAVX512(x *float32, n int) (m float32, top int)
+
+// quantWeightsAVX512 computes entropy.Quantize's weights and their sum.
+func quantWeightsAVX512(w *uint32, x *float32, n int, m float32, scale float32, tab *uint32) uint64
+
+// quantScaleAVX512 turns entropy.Quantize's weights into frequencies and returns their sum.
+func quantScaleAVX512(f *uint32, n int, r uint32) uint64

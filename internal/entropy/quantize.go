@@ -34,6 +34,8 @@ import (
 	"math/big"
 	"math/bits"
 	"sync"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 const (
@@ -107,24 +109,10 @@ func Quantize(freq []uint32, logits []float32, bits uint) {
 		panic(fmt.Sprintf("entropy: Quantize: %d frequencies for %d logits at %d bits", len(freq), k, bits))
 	}
 	total := uint64(1) << bits
-	m, top := float32(math.Inf(-1)), -1
-	for i, v := range logits {
-		if v > m {
-			m, top = v, i
-		}
-	}
-	tab := expTable()
-	var sum uint64
-	for i, v := range logits {
-		t := (m - v) * uScale
-		u := uint32(uMax)
-		if t < uMax { // false for NaN
-			u = uint32(t)
-		}
-		w := tab[u&(tableSize-1)] >> (u >> TableBits)
-		freq[i] = w
-		sum += uint64(w)
-	}
+	// The loops run in package kernels (vector code where the CPU has it,
+	// the same integers either way).
+	m, top := kernels.QuantMax(logits)
+	sum := kernels.QuantWeights(freq, logits, m, uScale, expTable())
 	if sum == 0 || math.IsInf(float64(m), 1) {
 		// No finite maximum: uniform.
 		q, r := uint32(total/uint64(k)), int(total%uint64(k))
@@ -136,13 +124,9 @@ func Quantize(freq []uint32, logits []float32, bits uint) {
 		}
 		return
 	}
+	// sum >= T[0] = 2^30 (the top logit's weight), so scale < 2^30.
 	scale := (total - uint64(k)) << 32 / sum
-	var used uint64
-	for i, w := range freq {
-		f := 1 + uint32(uint64(w)*scale>>32)
-		freq[i] = f
-		used += uint64(f)
-	}
+	used := kernels.QuantScale(freq, uint32(scale))
 	freq[top] += uint32(total - used)
 }
 

@@ -108,6 +108,9 @@ func main() {
 		genSoftmax(v)
 		genAttnOut(v)
 	}
+	genQuantMax()
+	genQuantWeights()
+	genQuantScale()
 	Generate()
 }
 
@@ -899,7 +902,7 @@ func genScoresAVX2() {
 	Label("ys_d")
 	VMOVUPS(Mem{Base: q, Index: d, Scale: 1}, Y2)
 	VMOVUPS(Mem{Base: q, Index: d, Scale: 1, Disp: 32}, Y3)
-	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1}, Y2, Y0)         // lanes 0-7
+	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1}, Y2, Y0)           // lanes 0-7
 	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1, Disp: 32}, Y3, Y1) // lanes 8-15
 	ADDQ(U8(64), d)
 	CMPQ(d, hsb)
@@ -1111,6 +1114,246 @@ func genAttnOut(v *isa) {
 		JMP(LabelRef(fn + "_done"))
 	}
 	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// ---------------------------------------------------------------- quantizer
+
+// The quantizer kernels (entropy.Quantize's loops) are integer-exact after
+// one float32 subtract and multiply per element, so any evaluation order
+// gives the Go loops' results; AVX-512 only.
+
+// tailMaskK1 sets K1 to the low n&15 lanes (all 16 when n&15 == 0 is not
+// wanted: callers branch on a non-zero tail).
+func tailMaskK1(n Register) {
+	MOVQ(n, RCX)
+	ANDQ(U8(15), RCX)
+	MOVL(U32(1), EAX)
+	SHLL(CL, EAX)
+	DECL(EAX)
+	KMOVW(EAX, K1)
+}
+
+// genQuantMax emits quantMaxAVX512(x *float32, n int) (m float32, top
+// int): the largest x[i] that is not NaN (-Inf if none) and the first i
+// where x[i] == m (-1 if none).
+func genQuantMax() {
+	TEXT("quantMaxAVX512", NOSPLIT, "func(x *float32, n int) (m float32, top int)")
+	Doc("quantMaxAVX512 returns the largest non-NaN x[i] (-Inf if none) and the first index holding it (-1 if none).")
+	x, n, i := RSI, RDX, RAX
+	Load(Param("x"), x)
+	Load(Param("n"), n)
+	tailMaskK1(n)
+	m := Z0
+	VBROADCASTSS(c("ninf"), m)
+	XORQ(i, i)
+	MOVQ(n, R8)
+	ANDQ(I32(-16), R8) // whole vectors
+	SHLQ(U8(2), R8)
+	Label("qm_loop")
+	CMPQ(i, R8)
+	JGE(LabelRef("qm_tail"))
+	VMOVUPS(Mem{Base: x, Index: i, Scale: 1}, Z1)
+	VMAXPS(m, Z1, m) // m = x > m ? x : m (a NaN x keeps m)
+	ADDQ(U8(64), i)
+	JMP(LabelRef("qm_loop"))
+	Label("qm_tail")
+	TESTQ(U32(15), n)
+	JZ(LabelRef("qm_reduce"))
+	VMOVUPS_Z(Mem{Base: x, Index: i, Scale: 1}, K1, Z1)
+	VMAXPS(m, Z1, K1, m)
+	Label("qm_reduce")
+	VEXTRACTF64X4(U8(1), m, Y1)
+	VMAXPS(Y1, Y0, Y0)
+	VEXTRACTF128(U8(1), Y0, X1)
+	VMAXPS(X1, X0, X0)
+	VMOVHLPS(X0, X0, X1)
+	VMAXPS(X1, X0, X0)
+	VMOVSHDUP(X0, X1)
+	VMAXSS(X1, X0, X0)
+	Store(X0, ReturnIndex(0))
+	// First index equal to m.
+	VBROADCASTSS(X0, Z2)
+	XORQ(i, i)
+	Label("qt_loop")
+	CMPQ(i, R8)
+	JGE(LabelRef("qt_tail"))
+	VCMPPS(U8(0), Mem{Base: x, Index: i, Scale: 1}, Z2, K2) // EQ_OQ
+	KMOVW(K2, ECX)
+	TESTL(ECX, ECX)
+	JNZ(LabelRef("qt_found"))
+	ADDQ(U8(64), i)
+	JMP(LabelRef("qt_loop"))
+	Label("qt_tail")
+	TESTQ(U32(15), n)
+	JZ(LabelRef("qt_none"))
+	VMOVUPS_Z(Mem{Base: x, Index: i, Scale: 1}, K1, Z1)
+	VCMPPS(U8(0), Z1, Z2, K1, K2)
+	KMOVW(K2, ECX)
+	TESTL(ECX, ECX)
+	JNZ(LabelRef("qt_found"))
+	Label("qt_none")
+	MOVQ(I32(-1), RAX)
+	Store(RAX, ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+	Label("qt_found")
+	TZCNTL(ECX, ECX)
+	SHRQ(U8(2), i)
+	ADDQ(RCX, i)
+	Store(i, ReturnIndex(1))
+	VZEROUPPER()
+	RET()
+}
+
+// genQuantWeights emits quantWeightsAVX512(w *uint32, x *float32, n int,
+// m, scale float32, tab *uint32) uint64: u = trunc((m - x[i])*scale) where
+// that is below 32767 (else, NaN included, 32767), w[i] = tab[u & 1023] >>
+// (u >> 10), and the sum of the w[i].
+func genQuantWeights() {
+	TEXT("quantWeightsAVX512", NOSPLIT, "func(w *uint32, x *float32, n int, m, scale float32, tab *uint32) uint64")
+	Doc("quantWeightsAVX512 computes entropy.Quantize's weights and their sum.")
+	wp, x, n, tab, i := RDI, RSI, RDX, R9, RAX
+	Load(Param("w"), wp)
+	Load(Param("x"), x)
+	Load(Param("n"), n)
+	Load(Param("tab"), tab)
+	tailMaskK1(n)
+	mb, sb, umaxF, umaxI, low := Z16, Z17, Z18, Z19, Z20
+	VBROADCASTSS(NewParamAddr("m", 24), mb)
+	VBROADCASTSS(NewParamAddr("scale", 28), sb)
+	MOVL(U32(math.Float32bits(32767)), ECX)
+	VPBROADCASTD(ECX, umaxF)
+	MOVL(U32(32767), ECX)
+	VPBROADCASTD(ECX, umaxI)
+	MOVL(U32(1023), ECX)
+	VPBROADCASTD(ECX, low)
+	acc0, acc1 := Z21, Z22
+	VPXORQ(acc0, acc0, acc0)
+	VPXORQ(acc1, acc1, acc1)
+	MOVQ(n, R8)
+	ANDQ(I32(-16), R8)
+	SHLQ(U8(2), R8)
+	XORQ(i, i)
+	body := func(masked bool) {
+		if masked {
+			VMOVUPS_Z(Mem{Base: x, Index: i, Scale: 1}, K1, Z1)
+		} else {
+			VMOVUPS(Mem{Base: x, Index: i, Scale: 1}, Z1)
+		}
+		VSUBPS(Z1, mb, Z1)              // m - x
+		VMULPS(sb, Z1, Z1)              // * scale
+		VCMPPS(U8(0x11), umaxF, Z1, K2) // LT_OQ: t < 32767, false for NaN
+		VCVTTPS2DQ(Z1, Z2)              // trunc
+		VPBLENDMD(Z2, umaxI, K2, Z2)    // u = t < 32767 ? trunc(t) : 32767
+		VPANDD(low, Z2, Z3)             // u & 1023
+		VPSRLD(U8(10), Z2, Z2)          // u >> 10
+		VPXORD(Z4, Z4, Z4)
+		if masked {
+			KMOVW(K1, K3)
+		} else {
+			KXNORW(K3, K3, K3)
+		}
+		VPGATHERDD(Mem{Base: tab, Index: Z3, Scale: 4}, K3, Z4)
+		VPSRLVD(Z2, Z4, Z4) // w >> (u >> 10)
+		if masked {
+			VMOVDQU32(Z4, K1, Mem{Base: wp, Index: i, Scale: 1})
+		} else {
+			VMOVDQU32(Z4, Mem{Base: wp, Index: i, Scale: 1})
+		}
+		VPMOVZXDQ(Y4, Z5)
+		VPADDQ(Z5, acc0, acc0)
+		VEXTRACTI64X4(U8(1), Z4, Y4)
+		VPMOVZXDQ(Y4, Z5)
+		VPADDQ(Z5, acc1, acc1)
+	}
+	Label("qw_loop")
+	CMPQ(i, R8)
+	JGE(LabelRef("qw_tail"))
+	body(false)
+	ADDQ(U8(64), i)
+	JMP(LabelRef("qw_loop"))
+	Label("qw_tail")
+	TESTQ(U32(15), n)
+	JZ(LabelRef("qw_sum"))
+	body(true)
+	Label("qw_sum")
+	VPADDQ(acc1, acc0, acc0)
+	VEXTRACTI64X4(U8(1), acc0, Y1)
+	VPADDQ(Y1, Y21, Y1)
+	VEXTRACTI128(U8(1), Y1, X2)
+	VPADDQ(X2, X1, X1)
+	VPSHUFD(U8(0x4e), X1, X2)
+	VPADDQ(X2, X1, X1)
+	VMOVQ(X1, RAX)
+	Store(RAX, ReturnIndex(0))
+	VZEROUPPER()
+	RET()
+}
+
+// genQuantScale emits quantScaleAVX512(f *uint32, n int, r uint32) uint64:
+// f[i] = 1 + (f[i]*r >> 32) in place, and their sum.
+func genQuantScale() {
+	TEXT("quantScaleAVX512", NOSPLIT, "func(f *uint32, n int, r uint32) uint64")
+	Doc("quantScaleAVX512 turns entropy.Quantize's weights into frequencies and returns their sum.")
+	fp, n, i := RDI, RDX, RAX
+	Load(Param("f"), fp)
+	Load(Param("n"), n)
+	tailMaskK1(n)
+	rb, one, acc := Z16, Z17, Z18
+	MOVL(NewParamAddr("r", 16), ECX)
+	VPBROADCASTQ(RCX, rb)
+	MOVL(U32(1), ECX)
+	VPBROADCASTD(ECX, one)
+	MOVL(U32(0xaaaa), ECX)
+	KMOVW(ECX, K4) // odd dword lanes
+	VPXORD(acc, acc, acc)
+	MOVQ(n, R8)
+	ANDQ(I32(-16), R8)
+	SHLQ(U8(2), R8)
+	XORQ(i, i)
+	body := func(masked bool) {
+		if masked {
+			VMOVDQU32_Z(Mem{Base: fp, Index: i, Scale: 1}, K1, Z1)
+		} else {
+			VMOVDQU32(Mem{Base: fp, Index: i, Scale: 1}, Z1)
+		}
+		VPMULUDQ(rb, Z1, Z2)      // even lanes' 64-bit products
+		VPSRLQ(U8(32), Z1, Z3)    // odd lanes moved down
+		VPMULUDQ(rb, Z3, Z3)      // odd lanes' products
+		VPSRLQ(U8(32), Z2, Z2)    // even products' high halves, in the even lanes
+		VPBLENDMD(Z3, Z2, K4, Z2) // odd lanes: odd products' high halves
+		VPADDD(one, Z2, Z2)
+		if masked {
+			VMOVDQU32(Z2, K1, Mem{Base: fp, Index: i, Scale: 1})
+			VPADDD(Z2, acc, K1, acc)
+		} else {
+			VMOVDQU32(Z2, Mem{Base: fp, Index: i, Scale: 1})
+			VPADDD(Z2, acc, acc)
+		}
+	}
+	Label("qs_loop")
+	CMPQ(i, R8)
+	JGE(LabelRef("qs_tail"))
+	body(false)
+	ADDQ(U8(64), i)
+	JMP(LabelRef("qs_loop"))
+	Label("qs_tail")
+	TESTQ(U32(15), n)
+	JZ(LabelRef("qs_sum"))
+	body(true)
+	Label("qs_sum")
+	VEXTRACTI64X4(U8(1), acc, Y1)
+	VPADDD(Y1, Y18, Y1)
+	VEXTRACTI128(U8(1), Y1, X2)
+	VPADDD(X2, X1, X1)
+	VPSHUFD(U8(0x4e), X1, X2)
+	VPADDD(X2, X1, X1)
+	VPSHUFD(U8(0xb1), X1, X2)
+	VPADDD(X2, X1, X1)
+	VMOVD(X1, EAX)
+	Store(RAX, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
 }
