@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vqgen/vqgen/datasets"
+	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
@@ -117,4 +118,53 @@ func Convert(src, dst string, layout datasets.CodeLayout, chunkImages int, codec
 		st.DstBytesPerImage = float64(st.DstBytes) / float64(h.Count)
 	}
 	return st, nil
+}
+
+// EncodeDataset writes every image of ds as its code grid, prior-coded
+// with codec, to a code file at path (written atomically; an existing file
+// is kept unless overwrite is set): what `vqgen encode --prior P` does.
+// progress, if not nil, is called after each batch of images.
+func EncodeDataset(vq *vqvae.Model, ds *datasets.Dataset, path string, codec *Codec, overwrite bool, progress func(done, total int)) (err error) {
+	if ds.C != vq.Image.Channels || ds.H != vq.Image.ImageSize || ds.W != vq.Image.ImageSize {
+		return fmt.Errorf("%s has %dx%dx%d images; the VQ-VAE was trained on %dx%dx%d", ds.Name, ds.C, ds.H, ds.W,
+			vq.Image.Channels, vq.Image.ImageSize, vq.Image.ImageSize)
+	}
+	h := vq.CodeHeader(ds)
+	h.Layout = datasets.CodeLayoutPrior
+	if err := codec.checkHeader(&h); err != nil {
+		return fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
+	}
+	w, err := datasets.CreateCodeFileCodec(path, h, overwrite, codec)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			w.Abort()
+		}
+	}()
+	step := 8 * imageBatch
+	images := make([][]float32, 0, step)
+	for lo := 0; lo < ds.N; lo += step {
+		hi := min(lo+step, ds.N)
+		images = images[:0]
+		for i := lo; i < hi; i++ {
+			images = append(images, ds.Image(i))
+		}
+		grids, err := encodeImages(vq, images)
+		if err != nil {
+			return err
+		}
+		var labels []int32
+		if ds.Labels != nil {
+			labels = ds.Labels[lo:hi]
+		}
+		if err := w.WriteBatch(grids, labels); err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(hi, ds.N)
+		}
+	}
+	return w.Close()
 }

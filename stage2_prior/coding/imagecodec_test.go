@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
@@ -136,5 +138,41 @@ func TestCodecRowJSON(t *testing.T) {
 		`{"codec":"jpeg","bytes":0,"bytes_per_image":0,"bits_per_pixel":0,"quality":7,"psnr_db":20.5,"lossless":false}]`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+}
+
+// TestEncodeDataset: `vqgen encode --prior` writes the grids stage one's
+// encoder writes, prior-coded.
+func TestEncodeDataset(t *testing.T) {
+	vq, codec := tinyCodec(t, 5)
+	imgs := blobs(40, 6)
+	ds := &datasets.Dataset{Name: "blobs", N: 40, C: 1, H: 28, W: 28, Classes: 10, Labels: make([]int32, 40)}
+	for i, im := range imgs {
+		ds.Pixels = append(ds.Pixels, im...)
+		ds.Labels[i] = int32(i * 7 % 10)
+	}
+	dir := t.TempDir()
+	if err := vqvae.EncodeDataset(vq, ds, filepath.Join(dir, "z.vqc"), false, 16, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	if err := EncodeDataset(vq, ds, filepath.Join(dir, "p.vqc"), codec, false, func(done, total int) { calls++ }); err != nil {
+		t.Fatal(err)
+	}
+	z, err := OpenCodes(filepath.Join(dir, "z.vqc"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenCodes(filepath.Join(dir, "p.vqc"), codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zc, zl, err1 := z.LoadAll()
+	pc, pl, err2 := p.LoadAll()
+	if err1 != nil || err2 != nil || !slices.Equal(zc, pc) || !slices.Equal(zl, pl) || calls == 0 {
+		t.Fatalf("prior-coded encode differs from stage one's (%v, %v, %d progress calls)", err1, err2, calls)
+	}
+	if p.Header().Fingerprint != z.Header().Fingerprint {
+		t.Fatal("fingerprint differs")
 	}
 }
