@@ -203,19 +203,44 @@ func DetLinear(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeigh
 
 func detLinearGo(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeights, res []float32, ldr int) {
 	n, k := w.N, w.K
+	out := func(i, j int, acc float32) {
+		v := acc + w.bias[j]
+		if res != nil {
+			v = res[i*ldr+j] + v
+		}
+		y[i*ldy+j] = v
+	}
 	for i := range rows {
 		xi := x[i*ldx : i*ldx+k]
-		for j := range n {
+		j := 0
+		// Four outputs at a time: four independent chains keep the FPU
+		// busy (one chain waits on each FMA32's latency); each output's
+		// own chain is unchanged.
+		for ; j+4 <= n; j += 4 {
+			w0, w1, w2, w3 := w.w[j*k:(j+1)*k], w.w[(j+1)*k:(j+2)*k], w.w[(j+2)*k:(j+3)*k], w.w[(j+3)*k:(j+4)*k]
+			var a0, a1, a2, a3 float32
+			for p, a := range xi {
+				r0, ok0 := fma32Fast(a, w0[p], a0)
+				r1, ok1 := fma32Fast(a, w1[p], a1)
+				r2, ok2 := fma32Fast(a, w2[p], a2)
+				r3, ok3 := fma32Fast(a, w3[p], a3)
+				if !(ok0 && ok1 && ok2 && ok3) {
+					r0, r1, r2, r3 = FMA32(a, w0[p], a0), FMA32(a, w1[p], a1), FMA32(a, w2[p], a2), FMA32(a, w3[p], a3)
+				}
+				a0, a1, a2, a3 = r0, r1, r2, r3
+			}
+			out(i, j, a0)
+			out(i, j+1, a1)
+			out(i, j+2, a2)
+			out(i, j+3, a3)
+		}
+		for ; j < n; j++ {
 			wj := w.w[j*k : (j+1)*k]
 			var acc float32
 			for p, a := range xi {
 				acc = FMA32(a, wj[p], acc)
 			}
-			v := acc + w.bias[j]
-			if res != nil {
-				v = res[i*ldr+j] + v
-			}
-			y[i*ldy+j] = v
+			out(i, j, acc)
 		}
 	}
 }

@@ -14,33 +14,30 @@ import "math"
 // to the correctly rounded result (round-to-odd with 29 extra bits is
 // innocuous for double rounding).
 func FMA32(x, y, z float32) float32 {
-	p := float64(x) * float64(y)
-	s := p + float64(z)
+	p := float64(x) * float64(y) // exact
+	w := float64(z)
+	s := p + w
+	// TwoSum: e is the exact rounding error of s = p + w.
+	v := s - p
+	e := (p - (s - v)) + (w - v)
 	b := math.Float64bits(s)
-	// Normal float32 range (exponent >= -126) and not a tie: one rounding.
-	if b&(1<<29-1) != 1<<28 && b&(0x7ff<<52) >= (1023-126)<<52 && b&(0x7ff<<52) != 0x7ff<<52 {
-		return float32(s)
+	// Round to odd: an inexact s with an even last bit moves one ulp
+	// towards the exact value (e's side). Not for Inf or NaN, where e is NaN.
+	if e != 0 && e == e && b&1 == 0 {
+		b += 1 - 2*((math.Float64bits(e)^b)>>63)
 	}
-	return fma32Slow(p, float64(z), s)
+	return float32(math.Float64frombits(b))
 }
 
-func fma32Slow(p, z, s float64) float32 {
-	if math.IsInf(s, 0) || math.IsNaN(s) {
-		return float32(s)
-	}
-	// TwoSum: e is the exact rounding error of s = p + z.
-	bb := s - p
-	e := (p - (s - bb)) + (z - bb)
+// fma32Fast is FMA32's common case, small enough for the compiler to
+// inline into the Go twins' inner loops: x*y + z rounded to float64 then
+// float32, and ok when that single rounding is exact rounding (not a
+// float32 tie, and in float32's normal range or above); otherwise the
+// caller takes FMA32.
+func fma32Fast(x, y, z float32) (float32, bool) {
+	s := float64(x)*float64(y) + float64(z)
 	b := math.Float64bits(s)
-	if e != 0 && b&1 == 0 {
-		if (e > 0) == (s > 0) {
-			b++
-		} else {
-			b--
-		}
-		s = math.Float64frombits(b)
-	}
-	return float32(s)
+	return float32(s), b&(1<<29-1) != 1<<28 && (b>>52&0x7ff)-(1023-126) < 0x7ff-(1023-126)
 }
 
 // minps and maxps are the x86 MINPS/MAXPS semantics that the assembly
