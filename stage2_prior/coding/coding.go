@@ -1,8 +1,10 @@
 // Package coding turns an autoregressive prior into a lossless coder for
 // code grids: the prior's probability of each code, given the codes before
 // it, drives an entropy coder (internal/entropy's rANS), so a grid costs
-// about its negative log-likelihood under the prior: 17.4 bytes for a
-// default MNIST grid instead of 49.7 for zstd over the raw indices.
+// about its negative log-likelihood under the prior: the default MNIST
+// run's test codes take 17.86 bytes per image (labels and container
+// included) instead of 49.6 with zstd over the raw indices
+// (docs/prior-coding.md).
 //
 // # Chunk format (numerics version 1)
 //
@@ -36,8 +38,11 @@
 // kernels.Det* (every value one fixed sequence of IEEE operations on every
 // kernel path, for any batch size or GOMAXPROCS), and Quantize maps logits
 // to frequencies with integer arithmetic after one float32 subtract and
-// multiply. Encoder and decoder run the same stepped computation. The
-// numerics version names this whole arithmetic; a chunk of another version
+// multiply. The encoder runs full passes over groups of grids (detPass),
+// the decoder steps a chunk's grids position by position (detStepper);
+// both apply the same kernels to the same values for every row, so their
+// logits are equal bit for bit (TestPassEqualsStepper). The numerics
+// version names this whole arithmetic; a chunk of another version
 // is refused, and the CRC catches anything that still differs (a platform
 // whose arithmetic deviates decodes other symbols, which the rANS final
 // state and the CRC expose: decoding never returns wrong data silently).

@@ -2,8 +2,11 @@ package coding
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -492,3 +495,39 @@ func TestPassEqualsStepper(t *testing.T) {
 		restore()
 	}
 }
+
+// TestChunkPinned pins the bytes of a chunk coded with a fixed model:
+// everything the numerics version names (the kernels, detTransformer's
+// order of operations, the quantizer, the label model, the stream
+// layout). If it fails, files written before no longer decode: bump
+// NumericsVersion, then update the digest. Weights and codes are drawn
+// from integers only, so they are the same on every platform.
+func TestChunkPinned(t *testing.T) {
+	m, err := prior.NewTransformer(configs.Transformer{Layers: 2, Dim: 32, Heads: 2, MLPMult: 2},
+		prior.Info{K: 40, H: 3, W: 4, Classes: 3}, nn.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := rand.New(rand.NewPCG(41, 42))
+	for _, p := range m.Params() {
+		for i := range p.Data.Data {
+			p.Data.Data[i] = float32(int32(u.Uint32())) / (1 << 31) * 0.6
+		}
+	}
+	codec := newCodec(t, m)
+	const n = 9
+	codes, labels := make([]uint16, n*12), make([]int32, n)
+	for i := range codes {
+		codes[i] = uint16(u.IntN(40))
+	}
+	for i := range labels {
+		labels[i] = int32(u.IntN(3))
+	}
+	b := roundTrip(t, codec, header(m, true), codes, labels, n)
+	sum := sha256.Sum256(b)
+	if got := hex.EncodeToString(sum[:]); got != wantChunkDigest {
+		t.Fatalf("chunk digest %s (%d bytes), pinned %s: the numerics changed (path %s)", got, len(b), wantChunkDigest, kernels.DetPath())
+	}
+}
+
+const wantChunkDigest = "f949fdf25a57401318fd183967dd28d5e8e87fddb7acfb9a23ab6f7cad71ae8d"
