@@ -24,12 +24,15 @@ package kernels
 //	              product, then a sum) gives v; rs = 1/sqrt(v/D + eps);
 //	              y = ((x - mean)*rs)*g + b, each step rounded.
 //	DetGELU       DetExp's and DetGELU's Horner steps in detGELU below.
-//	DetAttention  per key j: 16 lanes of fma chains over the dims d = l
-//	              mod 16 of q_d k_jd, summed by the lane tree above, times
-//	              scale; the maximum and the sum of e_j = DetExp(s_j -
-//	              max) in 16 lanes (key j in lane j mod 16) then the tree;
-//	              p_j = e_j * (1/sum); out[c] = fma chain over j of
-//	              p_j * v[j, c].
+//	DetHalf       round to nearest even half precision (IEEE binary16);
+//	              keys and values are cached so, which halves the memory
+//	              that stepping streams.
+//	DetAttention  keys and values in half precision, widened exactly; per
+//	              key j: 16 lanes of fma chains over the dims d = l mod 16
+//	              of q_d k_jd, summed by the lane tree above, times scale;
+//	              the maximum and the sum of e_j = DetExp(s_j - max) in 16
+//	              lanes (key j in lane j mod 16) then the tree; p_j = e_j *
+//	              (1/sum); out[c] = fma chain over j of p_j * v[j, c].
 //
 // Changing any of these changes the bits that coded files were written
 // with: the pinned digests in det_test.go fail, and the prior-coding
@@ -53,7 +56,8 @@ type detImpl struct {
 	linear func(y []float32, ldy int, x []float32, ldx int, rows int, w *DetWeights, res []float32, ldr int)
 	norm   func(y, x []float32, rows, d int, g, b []float32, eps float32)
 	gelu   func(y, x []float32)
-	attn   func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32)
+	attn   func(out, q []float32, k, v []uint16, n, heads, hs, ldk, ldv int, scale float32, p []float32)
+	half   func(dst []uint16, src []float32)
 	// The quantizer's loops (quant.go); nil selects the Go loops.
 	quantMax     func(x *float32, n int) (float32, int)
 	quantWeights func(w *uint32, x *float32, n int, m, scale float32, tab *uint32) uint64
@@ -70,6 +74,7 @@ var detGeneric = &detImpl{
 		}
 	},
 	attn: detAttentionGo,
+	half: detHalfGo,
 }
 
 var (
@@ -363,11 +368,12 @@ func detGELU(x float32) float32 {
 
 // DetAttention computes one query's causal attention over n cached keys
 // for each of heads heads of size hs: q [heads*hs]; key j's dim d of head h
-// at k[j*ldk + h*hs + d], its value at v[j*ldv + h*hs + d]; out
-// [heads*hs]; p scratch of at least heads*roundup(n, 16) floats (left
-// holding the probabilities, head h's at p[h*roundup(n, 16):]). The order
-// of operations is the package comment's.
-func DetAttention(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
+// at k[j*ldk + h*hs + d], its value at v[j*ldv + h*hs + d], both in half
+// precision (DetHalf); out [heads*hs]; p scratch of at least
+// heads*roundup(n, 16) floats (left holding the probabilities, head h's at
+// p[h*roundup(n, 16):]). The order of operations is the package
+// comment's.
+func DetAttention(out, q []float32, k, v []uint16, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 	c := heads * hs
 	if n < 1 || heads < 1 || hs < 1 || ldk < c || ldv < c || len(out) < c || len(q) < c ||
 		len(k) < (n-1)*ldk+c || len(v) < (n-1)*ldv+c || len(p) < heads*detPStride(n) {
@@ -381,7 +387,77 @@ func DetAttention(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale floa
 // scratch: n rounded up to whole blocks of 16.
 func detPStride(n int) int { return (n + 15) / 16 * 16 }
 
-func detAttentionGo(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
+// DetHalf sets dst[i] to src[i] rounded to half precision (IEEE binary16,
+// to nearest even; NaNs quieted as x86's VCVTPS2PH does).
+func DetHalf(dst []uint16, src []float32) {
+	if len(dst) != len(src) {
+		panic(fmt.Sprintf("kernels: DetHalf: %d halves for %d floats", len(dst), len(src)))
+	}
+	detActive.half(dst, src)
+}
+
+func detHalfGo(dst []uint16, src []float32) {
+	for i, x := range src {
+		dst[i] = F32ToF16(x)
+	}
+}
+
+// F32ToF16 rounds x to the nearest binary16 value, ties to even, as x86's
+// VCVTPS2PH with rounding control 0 does: overflow to infinity, results
+// below binary16's range to (signed) zero or its subnormals, and a NaN to
+// the quiet NaN with x's sign and the top 9 bits of its payload.
+func F32ToF16(x float32) uint16 {
+	b := math.Float32bits(x)
+	sign := uint16(b>>16) & 0x8000
+	exp := int(b>>23) & 0xff
+	man := b & 0x7fffff
+	switch {
+	case exp == 0xff && man != 0:
+		return sign | 0x7e00 | uint16(man>>13)
+	case exp == 0xff || exp >= 127+16:
+		return sign | 0x7c00 // infinity, or at least 2^16: beyond rounding to 65504
+	case exp >= 127-14: // normal binary16 (possibly rounding up to infinity)
+		r := uint32(exp-127+15)<<10 | man>>13
+		rem := man & 0x1fff
+		if rem > 0x1000 || rem == 0x1000 && r&1 == 1 {
+			r++
+		}
+		return sign | uint16(r)
+	}
+	// Subnormal binary16: units of 2^-24.
+	m := man | 0x800000 // value = m * 2^(exp-150)
+	shift := uint(126 - exp)
+	if exp == 0 || shift > 24 {
+		return sign // below half the smallest subnormal (float32 subnormals included)
+	}
+	r := m >> shift
+	rem := m & (1<<shift - 1)
+	half := uint32(1) << (shift - 1)
+	if rem > half || rem == half && r&1 == 1 {
+		r++
+	}
+	return sign | uint16(r)
+}
+
+// F16ToF32 widens a binary16 value exactly, as VCVTPH2PS does (a NaN keeps
+// its payload and becomes quiet).
+func F16ToF32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	man := uint32(h & 0x3ff)
+	switch {
+	case exp == 0x1f && man != 0:
+		return math.Float32frombits(sign | 0x7fc00000 | man<<13)
+	case exp == 0x1f:
+		return math.Float32frombits(sign | 0x7f800000)
+	case exp == 0:
+		v := float32(man) * (1.0 / (1 << 24)) // exact
+		return math.Float32frombits(math.Float32bits(v) | sign)
+	}
+	return math.Float32frombits(sign | (exp-15+127)<<23 | man<<13)
+}
+
+func detAttentionGo(out, q []float32, k, v []uint16, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 	ninf := float32(math.Inf(-1))
 	ps := detPStride(n)
 	for h := range heads {
@@ -391,7 +467,7 @@ func detAttentionGo(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale fl
 			kj := k[j*ldk+h*hs : j*ldk+(h+1)*hs]
 			var lane [16]float32
 			for d, qd := range qh {
-				lane[d%16] = FMA32(qd, kj[d], lane[d%16])
+				lane[d%16] = FMA32(qd, F16ToF32(kj[d]), lane[d%16])
 			}
 			ph[j] = float32(laneTree(&lane) * scale)
 		}
@@ -420,7 +496,7 @@ func detAttentionGo(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale fl
 		for d := h * hs; d < (h+1)*hs; d++ {
 			var o float32
 			for j, pj := range ph {
-				o = FMA32(pj, v[j*ldv+d], o)
+				o = FMA32(pj, F16ToF32(v[j*ldv+d]), o)
 			}
 			out[d] = o
 		}

@@ -14,6 +14,8 @@ import (
 // best first.
 func detAsmPaths() []*detImpl {
 	var p []*detImpl
+	// The half-precision conversions are F16C on AVX2 machines (AVX-512F
+	// has them).
 	if cpu.X86.HasAVX512F {
 		p = append(p, &detImpl{name: "avx512", mr: 14, nr: 32,
 			linear: detLinearTiles(14, 32, detGemmAVX512),
@@ -28,12 +30,13 @@ func detAsmPaths() []*detImpl {
 				}
 			},
 			attn:         detAttentionVec(16, detScoresAVX512, detSoftmaxAVX512, detAttnOutAVX512),
+			half:         detHalfVec(16, detHalfAVX512),
 			quantMax:     quantMaxAVX512,
 			quantWeights: quantWeightsAVX512,
 			quantScale:   quantScaleAVX512,
 		})
 	}
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C {
 		p = append(p, &detImpl{name: "avx2", mr: 6, nr: 16,
 			linear: detLinearTiles(6, 16, detGemmAVX2),
 			norm: func(y, x []float32, rows, d int, g, b []float32, eps float32) {
@@ -47,6 +50,7 @@ func detAsmPaths() []*detImpl {
 				}
 			},
 			attn: detAttentionVec(8, detScoresAVX2, detSoftmaxAVX2, detAttnOutAVX2),
+			half: detHalfVec(8, detHalfAVX2),
 		})
 	}
 	return p
@@ -102,10 +106,10 @@ func detLinearTiles(mr, nr int, tile detTile) func(y []float32, ldy int, x []flo
 // head sizes the kernels do not cover (not a multiple of 16, or over 128)
 // take the Go twin, which gives the same bits.
 func detAttentionVec(w int,
-	scores func(q, k, s *float32, n, hs, ldk int, scale float32),
+	scores func(q *float32, k *uint16, s *float32, n, hs, ldk int, scale float32),
 	softmax func(p *float32, n, heads, ps int),
-	outv func(out, v *float32, n, ldv int, p *float32, offs *int32, vecs int)) func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
-	return func(out, q, k, v []float32, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
+	outv func(out *float32, v *uint16, n, ldv int, p *float32, offs *int32, vecs int)) func(out, q []float32, k, v []uint16, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
+	return func(out, q []float32, k, v []uint16, n, heads, hs, ldk, ldv int, scale float32, p []float32) {
 		if hs%16 != 0 || hs > 128 {
 			detAttentionGo(out, q, k, v, n, heads, hs, ldk, ldv, scale, p)
 			return
@@ -124,5 +128,17 @@ func detAttentionVec(w int,
 			}
 			outv(&out[u0*w], &v[u0*w], n, ldv, &p[0], &offs[0], g)
 		}
+	}
+}
+
+// detHalfVec converts whole vectors of w with the kernel and the rest with
+// the Go twin (the same rounding).
+func detHalfVec(w int, kern func(dst *uint16, src *float32, n int)) func(dst []uint16, src []float32) {
+	return func(dst []uint16, src []float32) {
+		n := len(src) / w * w
+		if n > 0 {
+			kern(&dst[0], &src[0], n)
+		}
+		detHalfGo(dst[n:], src[n:])
 	}
 }

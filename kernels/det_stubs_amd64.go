@@ -23,22 +23,28 @@ func detNormAVX2(y *float32, x *float32, rows int, d int, gain *float32, bias *f
 func detGeluAVX2(y *float32, x *float32, n int)
 
 // detScoresAVX512 computes n attention scores of one head (see DetAttention).
-func detScoresAVX512(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
+func detScoresAVX512(q *float32, k *uint16, s *float32, n int, hs int, ldk int, scale float32)
 
 // detScoresAVX2 computes n attention scores of one head (see DetAttention).
-func detScoresAVX2(q *float32, k *float32, s *float32, n int, hs int, ldk int, scale float32)
+func detScoresAVX2(q *float32, k *uint16, s *float32, n int, hs int, ldk int, scale float32)
 
 // detSoftmaxAVX512 turns n attention scores of each of heads heads (rows ps floats apart) into probabilities (see DetAttention).
 func detSoftmaxAVX512(p *float32, n int, heads int, ps int)
 
 // detAttnOutAVX512 accumulates attention outputs for up to 8 column vectors (see DetAttention).
-func detAttnOutAVX512(out *float32, v *float32, n int, ldv int, p *float32, offs *int32, vecs int)
+func detAttnOutAVX512(out *float32, v *uint16, n int, ldv int, p *float32, offs *int32, vecs int)
 
 // detSoftmaxAVX2 turns n attention scores of each of heads heads (rows ps floats apart) into probabilities (see DetAttention).
 func detSoftmaxAVX2(p *float32, n int, heads int, ps int)
 
 // detAttnOutAVX2 accumulates attention outputs for up to 8 column vectors (see DetAttention).
-func detAttnOutAVX2(out *float32, v *float32, n int, ldv int, p *float32, offs *int32, vecs int)
+func detAttnOutAVX2(out *float32, v *uint16, n int, ldv int, p *float32, offs *int32, vecs int)
+
+// detHalfAVX512 rounds n floats (a multiple of the vector width) to half precision.
+func detHalfAVX512(dst *uint16, src *float32, n int)
+
+// detHalfAVX2 rounds n floats (a multiple of the vector width) to half precision.
+func detHalfAVX2(dst *uint16, src *float32, n int)
 
 // quantMaxAVX512 returns the largest non-NaN x[i] (-Inf if none) and the first index holding it (-1 if none).
 func quantMaxAVX512(x *float32, n int) (m float32, top int)

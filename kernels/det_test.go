@@ -164,8 +164,9 @@ func TestDetAttentionPaths(t *testing.T) {
 			c := s.heads * s.hs
 			ldk, ldv := c+3, c+7
 			q := detData(rng, c, 1)
-			k := detData(rng, n*ldk, 1)
-			v := detData(rng, n*ldv, 1)
+			k, v := make([]uint16, n*ldk), make([]uint16, n*ldv)
+			DetHalf(k, detData(rng, n*ldk, 1))
+			DetHalf(v, detData(rng, n*ldv, 1))
 			outs := onPaths(t, func() []float32 {
 				out := make([]float32, c)
 				ps := detPStride(n)
@@ -187,7 +188,10 @@ func TestDetAttentionMatchesSoftmax(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	heads, hs, n := 4, 32, 49
 	c := heads * hs
-	q, k, v := detData(rng, c, 1), detData(rng, n*c, 1), detData(rng, n*c, 1)
+	q := detData(rng, c, 1)
+	k, v := make([]uint16, n*c), make([]uint16, n*c)
+	DetHalf(k, detData(rng, n*c, 1))
+	DetHalf(v, detData(rng, n*c, 1))
 	out, p := make([]float32, c), make([]float32, heads*64)
 	scale := 1 / float32(math.Sqrt(float64(hs)))
 	DetAttention(out, q, k, v, n, heads, hs, c, c, scale, p)
@@ -196,7 +200,7 @@ func TestDetAttentionMatchesSoftmax(t *testing.T) {
 		m := math.Inf(-1)
 		for j := range n {
 			for d := range hs {
-				s[j] += float64(q[h*hs+d]) * float64(k[j*c+h*hs+d])
+				s[j] += float64(q[h*hs+d]) * float64(F16ToF32(k[j*c+h*hs+d]))
 			}
 			s[j] *= float64(scale)
 			m = math.Max(m, s[j])
@@ -209,7 +213,7 @@ func TestDetAttentionMatchesSoftmax(t *testing.T) {
 		for d := range hs {
 			var o float64
 			for j := range n {
-				o += s[j] / z * float64(v[j*c+h*hs+d])
+				o += s[j] / z * float64(F16ToF32(v[j*c+h*hs+d]))
 			}
 			if math.Abs(o-float64(out[h*hs+d])) > 1e-5 {
 				t.Fatalf("head %d dim %d: %g, want %g", h, d, out[h*hs+d], o)
@@ -234,7 +238,10 @@ func TestDetSelfCheck(t *testing.T) {
 // 1..49 keys, 4 heads of 32), as the encoder's full pass does.
 func BenchmarkDetAttention(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	q, k, v := detData(rng, 49*128, 1), detData(rng, 49*128, 1), detData(rng, 49*128, 1)
+	q := detData(rng, 49*128, 1)
+	k, v := make([]uint16, 49*128), make([]uint16, 49*128)
+	DetHalf(k, detData(rng, 49*128, 1))
+	DetHalf(v, detData(rng, 49*128, 1))
 	out, p := make([]float32, 128), make([]float32, 4*64)
 	for b.Loop() {
 		for n := 1; n <= 49; n++ {
@@ -253,4 +260,64 @@ func BenchmarkDetLinear(b *testing.B) {
 		DetLinear(y, n, x, k, m, w, nil, 0)
 	}
 	b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// TestDetHalf checks F32ToF16 against the definition (the nearest binary16,
+// ties to the even one) and every path's DetHalf against it, on random
+// bit patterns and the edges of binary16's range.
+func TestDetHalf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	var xs []float32
+	for range 1 << 18 {
+		xs = append(xs, math.Float32frombits(rng.Uint32()))
+	}
+	for e := 127 - 26; e <= 127+17; e++ { // around binary16's subnormals, normals and overflow
+		for range 2000 {
+			xs = append(xs, math.Float32frombits(uint32(rng.IntN(2))<<31|uint32(e)<<23|rng.Uint32()&0x7fffff))
+		}
+		for _, m := range []uint32{0, 0x1000, 0x2000, 0x3000, 0x7fffff, 0x7fe000, 0x7ff000} {
+			xs = append(xs, math.Float32frombits(uint32(e)<<23|m))
+		}
+	}
+	xs = append(xs, 65504, 65519.996, 65520, -65520, 5.9604645e-08, 2.9802322e-08, 2.9802326e-08, 8.940697e-08)
+	for _, x := range xs {
+		h := F32ToF16(x)
+		if x != x {
+			if F16ToF32(h) == F16ToF32(h) || h&0x8000 != uint16(math.Float32bits(x)>>16)&0x8000 {
+				t.Fatalf("F32ToF16(NaN %#x) = %#x", math.Float32bits(x), h)
+			}
+			continue
+		}
+		r := float64(F16ToF32(h))
+		// The two binary16 neighbours of the result must be no nearer.
+		for _, nb := range []uint16{h + 1, h - 1} {
+			if nb&0x7fff > 0x7c00 {
+				continue
+			}
+			o := float64(F16ToF32(nb))
+			dr, do := math.Abs(float64(x)-r), math.Abs(float64(x)-o)
+			if math.IsInf(r, 0) && math.Abs(float64(x)) < 65520 {
+				t.Fatalf("F32ToF16(%g) overflowed", x)
+			}
+			if !math.IsInf(r, 0) && !math.IsInf(o, 0) && (do < dr || do == dr && h&1 == 1) {
+				t.Fatalf("F32ToF16(%g) = %#x (%g), but %#x (%g) is nearer or the even tie", x, h, r, nb, o)
+			}
+		}
+	}
+	outs := onPaths(t, func() []float32 {
+		hs := make([]uint16, len(xs))
+		DetHalf(hs, xs)
+		out := make([]float32, len(hs))
+		for i, h := range hs {
+			out[i] = math.Float32frombits(uint32(h))
+		}
+		return out
+	})
+	sameOnPaths(t, "DetHalf", outs)
+	for i := range 1 << 16 { // every binary16 round-trips
+		h := uint16(i)
+		if F16ToF32(h) == F16ToF32(h) && F32ToF16(F16ToF32(h)) != h {
+			t.Fatalf("binary16 %#x widens to %g and rounds back to %#x", h, F16ToF32(h), F32ToF16(F16ToF32(h)))
+		}
+	}
 }

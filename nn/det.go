@@ -106,22 +106,25 @@ func NewDetAttentionFrom(c, h int, cattn *Linear, cproj *DetLinear) *DetAttentio
 		scale: (&CausalSelfAttention{C: c, H: h}).scale()}
 }
 
-// DetKVCache holds the keys and values of the positions seen so far, each
-// sequence's [MaxT, C] back to back.
+// DetKVCache holds the keys and values of the positions seen so far, in
+// half precision (kernels.DetHalf), each sequence's [MaxT, C] back to back:
+// 4 bytes per channel and position per layer.
 type DetKVCache struct {
 	B, MaxT, C int
 	T          int // positions filled
 	max        int // sequences allocated
-	k, v       []float32
+	k, v       []uint16
 	q, out, p  []float32
+	kv         []float32 // the new position's keys or values before rounding
 }
 
 // NewKVCache returns an empty cache for up to batch sequences of up to
 // maxT positions.
 func (a *DetAttention) NewKVCache(batch, maxT int) *DetKVCache {
 	return &DetKVCache{B: batch, MaxT: maxT, C: a.C, max: batch,
-		k: make([]float32, batch*maxT*a.C), v: make([]float32, batch*maxT*a.C),
-		q: make([]float32, batch*a.C), out: make([]float32, batch*a.C), p: make([]float32, a.H*(maxT+15)/16*16)}
+		k: make([]uint16, batch*maxT*a.C), v: make([]uint16, batch*maxT*a.C),
+		q: make([]float32, batch*a.C), out: make([]float32, batch*a.C), p: make([]float32, a.H*(maxT+15)/16*16),
+		kv: make([]float32, batch*a.C)}
 }
 
 // Reset empties the cache for batch (at most the size it was made for)
@@ -145,10 +148,18 @@ func (a *DetAttention) StepAdd(x, h []float32, c *DetKVCache) {
 	if T >= c.MaxT {
 		panic(fmt.Sprintf("nn: DetAttention.StepAdd: cache holds %d positions, all used", c.MaxT))
 	}
-	ld := c.MaxT * C // row stride of position T across sequences
+	ld := c.MaxT * C // a sequence's cache
 	kernels.DetLinear(c.q, C, h, C, B, a.q.w, nil, 0)
-	kernels.DetLinear(c.k[T*C:], ld, h, C, B, a.k.w, nil, 0)
-	kernels.DetLinear(c.v[T*C:], ld, h, C, B, a.v.w, nil, 0)
+	for i, w := range []*DetLinear{a.k, a.v} {
+		cache := c.k
+		if i == 1 {
+			cache = c.v
+		}
+		w.Forward(c.kv, h, B)
+		for b := range B {
+			kernels.DetHalf(cache[b*ld+T*C:b*ld+(T+1)*C], c.kv[b*C:(b+1)*C])
+		}
+	}
 	for b := range B {
 		kb, vb := c.k[b*ld:b*ld+(T+1)*C], c.v[b*ld:b*ld+(T+1)*C]
 		kernels.DetAttention(c.out[b*C:(b+1)*C], c.q[b*C:(b+1)*C], kb, vb, T+1, a.H, C/a.H, C, C, a.scale, c.p)
@@ -158,7 +169,10 @@ func (a *DetAttention) StepAdd(x, h []float32, c *DetKVCache) {
 }
 
 // DetAttnBuffers is DetAttention.ForwardAdd's scratch, reused across calls.
-type DetAttnBuffers struct{ q, k, v, out, p []float32 }
+type DetAttnBuffers struct {
+	q, kv, out, p []float32
+	k, v          []uint16
+}
 
 // ForwardAdd runs attention over whole sequences: h [B, T, C] holds the
 // normalised inputs of B sequences of T positions, and x [B, T, C] gets x
@@ -173,13 +187,18 @@ func (a *DetAttention) ForwardAdd(x, h []float32, B, T int, buf *DetAttnBuffers)
 		panic(fmt.Sprintf("nn: DetAttention.ForwardAdd: %d, %d floats for %d sequences of %d positions of %d channels", len(x), len(h), B, T, C))
 	}
 	buf.q = Scratch(buf.q, rows*C)
-	buf.k = Scratch(buf.k, rows*C)
-	buf.v = Scratch(buf.v, rows*C)
+	buf.kv = Scratch(buf.kv, rows*C)
 	buf.out = Scratch(buf.out, rows*C)
 	buf.p = Scratch(buf.p, a.H*(T+15)/16*16)
+	if cap(buf.k) < rows*C {
+		buf.k, buf.v = make([]uint16, rows*C), make([]uint16, rows*C)
+	}
+	buf.k, buf.v = buf.k[:rows*C], buf.v[:rows*C]
 	a.q.Forward(buf.q, h, rows)
-	a.k.Forward(buf.k, h, rows)
-	a.v.Forward(buf.v, h, rows)
+	a.k.Forward(buf.kv, h, rows)
+	kernels.DetHalf(buf.k, buf.kv)
+	a.v.Forward(buf.kv, h, rows)
+	kernels.DetHalf(buf.v, buf.kv)
 	for b := range B {
 		kb, vb := buf.k[b*T*C:(b+1)*T*C], buf.v[b*T*C:(b+1)*T*C]
 		for t := range T {

@@ -71,7 +71,8 @@ func TestDetAttentionMatchesForward(t *testing.T) {
 		out := make([]float32, B*C)
 		d.StepAdd(out, h, c)
 		for b := range B {
-			closeTo(t, "DetAttention step", out[b*C:(b+1)*C], want.Data[(b*T+p)*C:(b*T+p+1)*C], 2e-5)
+			// Keys and values are cached in half precision (11 bits).
+			closeTo(t, "DetAttention step", out[b*C:(b+1)*C], want.Data[(b*T+p)*C:(b*T+p+1)*C], 2e-3)
 		}
 	}
 }

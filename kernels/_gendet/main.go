@@ -108,6 +108,7 @@ func main() {
 		genSoftmax(v)
 		genAttnOut(v)
 	}
+	genHalf()
 	genQuantMax()
 	genQuantWeights()
 	genQuantScale()
@@ -769,15 +770,16 @@ func genNorm(v *isa) {
 
 // ---------------------------------------------------------------- attention
 
-// genScoresAVX512 emits detScoresAVX512(q, k, s *float32, n, hs, ldk int,
-// scale float32): the scores s[j] of n keys for one head, key j at
-// k + j*ldk floats (hs a multiple of 16, at most 128). Per key, 16 lanes
+// genScoresAVX512 emits detScoresAVX512(q *float32, k *uint16, s *float32,
+// n, hs, ldk int, scale float32): the scores s[j] of n keys for one head,
+// key j's hs half-precision values at k + j*ldk (hs a multiple of 16, at
+// most 128), widened exactly to float32. Per key, 16 lanes
 // hold FMA chains over the dims d = l mod 16, and the lane tree (l += l+8,
 // +4, +2, +1) sums them; a whole block of 16 keys runs the 16 trees at once
 // in a transpose-and-add network whose every add is one of those trees'
 // adds, and the keys left over take the tree one at a time.
 func genScoresAVX512() {
-	TEXT("detScoresAVX512", NOSPLIT, "func(q, k, s *float32, n, hs, ldk int, scale float32)")
+	TEXT("detScoresAVX512", NOSPLIT, "func(q *float32, k *uint16, s *float32, n, hs, ldk int, scale float32)")
 	Doc("detScoresAVX512 computes n attention scores of one head (see DetAttention).")
 	q, kp, sp, n, vq, ldk := RSI, RDI, R8, RCX, R9, R10
 	Load(Param("q"), q)
@@ -787,7 +789,7 @@ func genScoresAVX512() {
 	Load(Param("hs"), vq)
 	SHRQ(U8(4), vq) // q vectors, 1..8
 	Load(Param("ldk"), ldk)
-	SHLQ(U8(2), ldk)
+	SHLQ(U8(1), ldk) // halves
 	VBROADCASTSS(NewParamAddr("scale", 48), Z31)
 	LEAQ(detPermIdx, RAX)
 	VMOVDQU32(Mem{Base: RAX}, Z30)
@@ -805,7 +807,8 @@ func genScoresAVX512() {
 		for v := 0; v < 8; v++ {
 			CMPQ(vq, U8(v))
 			JLE(LabelRef(tag))
-			VFMADD231PS(Mem{Base: kr, Disp: 64 * v}, zmm(16+v), acc) // acc = q*k + acc
+			VCVTPH2PS(Mem{Base: kr, Disp: 32 * v}, Z26) // 16 half keys, exact
+			VFMADD231PS(Z26, zmm(16+v), acc)            // acc = q*k + acc
 		}
 		Label(tag)
 	}
@@ -879,17 +882,16 @@ func genScoresAVX512() {
 // genScoresAVX2 emits detScoresAVX2: each key's 16 lanes in two ymm
 // halves, then the lane tree.
 func genScoresAVX2() {
-	TEXT("detScoresAVX2", NOSPLIT, "func(q, k, s *float32, n, hs, ldk int, scale float32)")
+	TEXT("detScoresAVX2", NOSPLIT, "func(q *float32, k *uint16, s *float32, n, hs, ldk int, scale float32)")
 	Doc("detScoresAVX2 computes n attention scores of one head (see DetAttention).")
 	q, kp, sp, n, hsb, ldk, d := RSI, RDI, R8, RCX, R9, R10, R11
 	Load(Param("q"), q)
 	Load(Param("k"), kp)
 	Load(Param("s"), sp)
 	Load(Param("n"), n)
-	Load(Param("hs"), hsb)
-	SHLQ(U8(2), hsb)
+	Load(Param("hs"), hsb) // elements
 	Load(Param("ldk"), ldk)
-	SHLQ(U8(2), ldk)
+	SHLQ(U8(1), ldk) // halves
 	VBROADCASTSS(NewParamAddr("scale", 48), Y15)
 	Label("ys_key")
 	TESTQ(n, n)
@@ -900,11 +902,13 @@ func genScoresAVX2() {
 	VXORPS(Y1, Y1, Y1)
 	XORQ(d, d)
 	Label("ys_d")
-	VMOVUPS(Mem{Base: q, Index: d, Scale: 1}, Y2)
-	VMOVUPS(Mem{Base: q, Index: d, Scale: 1, Disp: 32}, Y3)
-	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1}, Y2, Y0)           // lanes 0-7
-	VFMADD231PS(Mem{Base: kp, Index: d, Scale: 1, Disp: 32}, Y3, Y1) // lanes 8-15
-	ADDQ(U8(64), d)
+	VMOVUPS(Mem{Base: q, Index: d, Scale: 4}, Y2)
+	VMOVUPS(Mem{Base: q, Index: d, Scale: 4, Disp: 32}, Y3)
+	VCVTPH2PS(Mem{Base: kp, Index: d, Scale: 2}, Y4)
+	VCVTPH2PS(Mem{Base: kp, Index: d, Scale: 2, Disp: 16}, Y5)
+	VFMADD231PS(Y4, Y2, Y0) // lanes 0-7
+	VFMADD231PS(Y5, Y3, Y1) // lanes 8-15
+	ADDQ(U8(16), d)
 	CMPQ(d, hsb)
 	JL(LabelRef("ys_d"))
 	VADDPS(Y1, Y0, Y0)
@@ -1057,18 +1061,19 @@ func genSoftmax(v *isa) {
 	RET()
 }
 
-// genAttnOut emits detAttnOut<ISA>(out, v *float32, n, ldv int, p
+// genAttnOut emits detAttnOut<ISA>(out *float32, v *uint16, n, ldv int, p
 // *float32, offs *int32, vecs int): for vecs (1..8) column vectors u of
-// width w, out[u] = fma chain over j < n of p[offs[u]/4 + j] * v[j*ldv + u].
+// width w, out[u] = fma chain over j < n of p[offs[u]/4 + j] * v[j*ldv +
+// u], the half-precision values widened exactly.
 func genAttnOut(v *isa) {
 	fn := "detAttnOut" + v.name
-	TEXT(fn, NOSPLIT, "func(out, v *float32, n, ldv int, p *float32, offs *int32, vecs int)")
+	TEXT(fn, NOSPLIT, "func(out *float32, v *uint16, n, ldv int, p *float32, offs *int32, vecs int)")
 	Doc(fn + " accumulates attention outputs for up to 8 column vectors (see DetAttention).")
 	pr := []Register{RAX, RBX, RDX, RSI, RDI, R8, R9, R12}
 	vr, ldv, j, offs, pb := R11, R10, RCX, R13, R14
 	Load(Param("v"), vr)
 	Load(Param("ldv"), ldv)
-	SHLQ(U8(2), ldv)
+	SHLQ(U8(1), ldv) // halves
 	Load(Param("offs"), offs)
 	Load(Param("p"), pb)
 	Load(Param("vecs"), RCX)
@@ -1096,11 +1101,12 @@ func genAttnOut(v *isa) {
 		Label(jl)
 		for u := 0; u < G; u++ {
 			if v.z {
-				VMOVUPS(Mem{Base: vr, Disp: bw * u}, reg(8+u))
+				VCVTPH2PS(Mem{Base: vr, Disp: bw / 2 * u}, reg(8+u)) // exact
 				VFMADD231PS_BCST(Mem{Base: pr[u]}, reg(8+u), reg(u)) // acc = v * p[j] + acc
 			} else {
 				VBROADCASTSS(Mem{Base: pr[u]}, reg(8))
-				VFMADD231PS(Mem{Base: vr, Disp: bw * u}, reg(8), reg(u)) // acc = p[j] * v + acc
+				VCVTPH2PS(Mem{Base: vr, Disp: bw / 2 * u}, reg(9))
+				VFMADD231PS(reg(9), reg(8), reg(u)) // acc = p[j] * v + acc
 			}
 			ADDQ(U8(4), pr[u])
 		}
@@ -1356,4 +1362,36 @@ func genQuantScale() {
 	Store(RAX, ReturnIndex(0))
 	VZEROUPPER()
 	RET()
+}
+
+// genHalf emits detHalf<ISA>(dst *uint16, src *float32, n int): dst[i] =
+// src[i] rounded to half precision, to nearest even (VCVTPS2PH with
+// imm8 = 0), for whole vectors only: n must be a multiple of 16 (AVX-512)
+// or 8 (AVX2); the caller converts the rest.
+func genHalf() {
+	for _, v := range []*isa{{name: "AVX512", w: 16, z: true}, {name: "AVX2", w: 8}} {
+		fn := "detHalf" + v.name
+		TEXT(fn, NOSPLIT, "func(dst *uint16, src *float32, n int)")
+		Doc(fn + " rounds n floats (a multiple of the vector width) to half precision.")
+		Load(Param("dst"), RDI)
+		Load(Param("src"), RSI)
+		Load(Param("n"), RCX)
+		Label(fn + "_loop")
+		TESTQ(RCX, RCX)
+		JZ(LabelRef(fn + "_done"))
+		if v.z {
+			VMOVUPS(Mem{Base: RSI}, Z0)
+			VCVTPS2PH(U8(0), Z0, Mem{Base: RDI})
+		} else {
+			VMOVUPS(Mem{Base: RSI}, Y0)
+			VCVTPS2PH(U8(0), Y0, Mem{Base: RDI})
+		}
+		ADDQ(U8(4*v.w), RSI)
+		ADDQ(U8(2*v.w), RDI)
+		SUBQ(U8(v.w), RCX)
+		JMP(LabelRef(fn + "_loop"))
+		Label(fn + "_done")
+		VZEROUPPER()
+		RET()
+	}
 }

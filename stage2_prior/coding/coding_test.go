@@ -106,8 +106,8 @@ func newCodec(t testing.TB, m *prior.Transformer) *Codec {
 }
 
 // TestDetTransformerMatchesForward: the deterministic stepper is the same
-// model as prior.Transformer (to float rounding), for conditional and
-// unconditional priors.
+// model as prior.Transformer (to rounding, half-precision keys and values
+// included), for conditional and unconditional priors.
 func TestDetTransformerMatchesForward(t *testing.T) {
 	for _, classes := range []int{0, 3} {
 		m := testPrior(t, 20, 3, 4, classes, 1)
@@ -132,7 +132,11 @@ func TestDetTransformerMatchesForward(t *testing.T) {
 			for i := range 5 {
 				for j := range k {
 					g, w := got[i*k+j], want.Data[(i*cells+pos)*k+j]
-					if math.Abs(float64(g-w)) > 1e-4*math.Max(1, math.Abs(float64(w))) {
+					// Keys and values are cached in half precision, so the
+					// logits differ from float32's in the fourth digit; a
+					// model that computed something else would differ in
+					// the first.
+					if math.Abs(float64(g-w)) > 5e-3*math.Max(1, math.Abs(float64(w))) {
 						t.Fatalf("classes %d, grid %d pos %d logit %d: %g, want %g", classes, i, pos, j, g, w)
 					}
 				}
@@ -530,4 +534,4 @@ func TestChunkPinned(t *testing.T) {
 	}
 }
 
-const wantChunkDigest = "f949fdf25a57401318fd183967dd28d5e8e87fddb7acfb9a23ab6f7cad71ae8d"
+const wantChunkDigest = "7dd349f9bf92658e890e9625d8fcfc86af26f9cb28e4bd29db0645f0e90cf2cf"
