@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+
+	"github.com/vqgen/vqgen/internal/atomicfile"
 )
 
 // CodeNoLabel is the label to pass to CodeWriter.Write when the header has
@@ -273,72 +273,30 @@ func (cw *CodeWriter) Abort() {
 	}
 }
 
-// CreateCodeFile starts a code file at path. The data goes to a temporary
-// file in the same directory, which Close syncs and renames to path, so a
-// crash or error never leaves a half-written file under the real name. An
-// existing file at path is an error unless overwrite is set; without
-// overwrite the final step links the file into place, which also fails if
-// another process created path in the meantime.
+// CreateCodeFile starts a code file at path. The data goes through package
+// atomicfile to a temporary file in the same directory, which Close syncs
+// and moves to path, so a crash or error never leaves a half-written file
+// under the real name. An existing file at path is an error (matching
+// fs.ErrExist) unless overwrite is set; without overwrite the final step
+// also fails if another process created path in the meantime.
 func CreateCodeFile(path string, hdr CodeHeader, overwrite bool) (*CodeWriter, error) {
 	return createCodeFile(path, hdr, overwrite, nil)
 }
 
 func createCodeFile(path string, hdr CodeHeader, overwrite bool, codec CodeChunkCodec) (*CodeWriter, error) {
-	if !overwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return nil, fmt.Errorf("code file %s already exists (refusing to overwrite)", path)
-		}
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := atomicfile.Create(path, overwrite)
 	if err != nil {
-		return nil, fmt.Errorf("code file %s: %w", path, err)
+		return nil, fmt.Errorf("code file: %w", err)
 	}
-	// CreateTemp makes the file private (0600); a dataset is an ordinary
-	// file that other users and tools may read.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("code file %s: %w", path, err)
-	}
-	cleanup := func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}
-	cw, err := newCodeWriter(tmp, hdr, path, codec)
+	cw, err := newCodeWriter(f, hdr, path, codec)
 	if err != nil {
-		cleanup()
+		f.Abort()
 		return nil, err
 	}
-	cw.abort = cleanup
+	cw.abort = func() { f.Abort() }
 	cw.finish = func() error {
-		if err := tmp.Sync(); err != nil {
-			cleanup()
-			return fmt.Errorf("code file %s: sync: %w", path, err)
-		}
-		if err := tmp.Close(); err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("code file %s: close: %w", path, err)
-		}
-		if overwrite {
-			err = os.Rename(tmp.Name(), path)
-		} else if err = os.Link(tmp.Name(), path); err == nil {
-			err = os.Remove(tmp.Name())
-		} else if errors.Is(err, os.ErrExist) {
-			err = fmt.Errorf("already exists (refusing to overwrite)")
-		} else if _, serr := os.Lstat(path); serr == nil {
-			err = fmt.Errorf("already exists (refusing to overwrite)")
-		} else {
-			// No hard links on this file system: fall back to a rename,
-			// having just checked that path is still free.
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("code file %s: %w", path, err)
+		if err := f.Commit(); err != nil {
+			return fmt.Errorf("code file: %w", err)
 		}
 		return nil
 	}

@@ -174,11 +174,21 @@ func firstErr(errs []error) error {
 // channels 1 (grayscale, ITU-R 601 luma) or 3 (RGB), as CHW values in [0, 1].
 // Transparent pixels are composited over black, the MNIST background.
 func ReadImage(path string, size, channels int) ([]float32, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeImage(path, data, size, channels)
+}
+
+// DecodeImage is ReadImage for an image already in memory (an upload); name
+// labels errors.
+func DecodeImage(name string, data []byte, size, channels int) ([]float32, error) {
 	if size < 1 || size > 4096 || (channels != 1 && channels != 3) {
-		return nil, fmt.Errorf("%s: size %d, channels %d: want size 1 to 4096 and channels 1 or 3", path, size, channels)
+		return nil, fmt.Errorf("%s: size %d, channels %d: want size 1 to 4096 and channels 1 or 3", name, size, channels)
 	}
 	out := make([]float32, channels*size*size)
-	if err := readImageInto(path, size, channels, out); err != nil {
+	if err := decodeImageInto(name, data, size, channels, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -189,16 +199,20 @@ func readImageInto(path string, size, channels int, dst []float32) error {
 	if err != nil {
 		return err
 	}
+	return decodeImageInto(path, data, size, channels, dst)
+}
+
+func decodeImageInto(name string, data []byte, size, channels int, dst []float32) error {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%s: cannot decode image: %v", path, decodeErr(err))
+		return fmt.Errorf("%s: cannot decode image: %v", name, decodeErr(err))
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return fmt.Errorf("%s: %s image is %dx%d pixels, want 1 to %d pixels", path, format, cfg.Width, cfg.Height, maxImagePixels)
+		return fmt.Errorf("%s: %s image is %dx%d pixels, want 1 to %d pixels", name, format, cfg.Width, cfg.Height, maxImagePixels)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%s: cannot decode %s image: %v", path, format, decodeErr(err))
+		return fmt.Errorf("%s: cannot decode %s image: %v", name, format, decodeErr(err))
 	}
 	planes, w, h := toPlanes(img, channels)
 	resizeCrop(planes, channels, w, h, size, dst)

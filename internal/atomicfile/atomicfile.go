@@ -1,9 +1,20 @@
-// Package atomicfile writes files so that a reader (or a crash) sees either
-// the old contents or the complete new ones, never a torn file: data goes to
-// a temporary file in the same directory, is fsynced, and is then renamed over
-// the target (rename within one directory is atomic on POSIX file systems).
-// An existing file is only replaced when the caller asks for it, because
-// training outputs must never be overwritten by accident.
+// Package atomicfile is the one place vqgen writes its outputs: checkpoints,
+// code files, PNGs, reports, run state, configs and metrics logs all go
+// through it.
+//
+// A whole file (Create, WriteFile) is written so that a reader, or a crash,
+// sees either the old contents or the complete new ones, never a torn file:
+// data goes to a temporary file in the same directory, is fsynced, and is
+// then renamed over the target (rename within one directory is atomic on
+// POSIX file systems). An existing file is only replaced when the caller
+// asks for it, because results must never be overwritten by accident.
+//
+// A log (CreateLog, AppendLog) is the other kind of output: a file that
+// grows by whole records while a training runs, so it can be tailed and
+// survives a crash up to its last record.
+//
+// Every write, sync and rename passes one counter, so a test can make the
+// Nth of them fail (FailNth) and check that nothing half-written is left.
 package atomicfile
 
 import (
@@ -60,7 +71,19 @@ func (a *File) Write(p []byte) (int, error) {
 	if a.done {
 		return 0, &fs.PathError{Op: "write", Path: a.path, Err: fs.ErrClosed}
 	}
+	if err := fault(OpWrite, a.path); err != nil {
+		return 0, err
+	}
 	return a.f.Write(p)
+}
+
+// Seek moves the write position within the temporary file, for formats
+// that patch a header once the body is written.
+func (a *File) Seek(offset int64, whence int) (int64, error) {
+	if a.done {
+		return 0, &fs.PathError{Op: "seek", Path: a.path, Err: fs.ErrClosed}
+	}
+	return a.f.Seek(offset, whence)
 }
 
 // Commit flushes the data to disk and moves the file into place. After a
@@ -76,11 +99,14 @@ func (a *File) Commit() (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if err := a.f.Sync(); err != nil {
+	if err := syncFile(a.f, a.path); err != nil {
 		a.f.Close()
 		return err
 	}
 	if err := a.f.Close(); err != nil {
+		return err
+	}
+	if err := fault(OpRename, a.path); err != nil {
 		return err
 	}
 	if a.overwrite {
@@ -131,6 +157,60 @@ func WriteFile(path string, data []byte, overwrite bool) error {
 		return err
 	}
 	return f.Commit()
+}
+
+// Log is an append-only output such as a training's metrics: each Write
+// goes to the end of the file in one system call, so readers never see
+// half a record unless the machine dies mid-write.
+type Log struct {
+	f    *os.File
+	path string
+}
+
+// CreateLog starts a new log at path, refusing to replace an existing
+// file.
+func CreateLog(path string) (*Log, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Log{f: f, path: path}, nil
+}
+
+// AppendLog reopens an existing log for appending.
+func AppendLog(path string) (*Log, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Log{f: f, path: path}, nil
+}
+
+// Name is the log's path.
+func (l *Log) Name() string { return l.path }
+
+// Write appends p.
+func (l *Log) Write(p []byte) (int, error) {
+	if err := fault(OpWrite, l.path); err != nil {
+		return 0, err
+	}
+	return l.f.Write(p)
+}
+
+// Close syncs and closes the file.
+func (l *Log) Close() error {
+	serr := syncFile(l.f, l.path)
+	if err := l.f.Close(); err != nil {
+		return err
+	}
+	return serr
+}
+
+func syncFile(f *os.File, path string) error {
+	if err := fault(OpSync, path); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // syncDir makes the rename itself durable. Errors are ignored: some

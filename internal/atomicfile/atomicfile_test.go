@@ -152,3 +152,63 @@ func TestMissingDirectory(t *testing.T) {
 		t.Fatal("no error")
 	}
 }
+
+// TestFailNth: a failed write, sync or rename leaves the old file as it was
+// and no temporary file behind; the fault fires exactly once.
+func TestFailNth(t *testing.T) {
+	for _, op := range []Op{OpWrite, OpSync, OpRename} {
+		t.Run(op.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out.bin")
+			os.WriteFile(path, []byte("old"), 0o644)
+			disarm := FailNth(op, 2, nil)
+			defer disarm()
+			if err := WriteFile(filepath.Join(dir, "first"), []byte("1"), false); err != nil {
+				t.Fatalf("first output: %v", err)
+			}
+			err := WriteFile(path, []byte("new"), true)
+			var pe *fs.PathError
+			if !errors.Is(err, ErrInjected) || !errors.As(err, &pe) || pe.Path != path || pe.Op != op.String() {
+				t.Fatalf("second output: %v, want the injected %s fault naming %s", err, op, path)
+			}
+			if got, _ := os.ReadFile(path); string(got) != "old" {
+				t.Errorf("target changed to %q", got)
+			}
+			if names := entries(t, dir); len(names) != 2 {
+				t.Errorf("leftover files: %v", names)
+			}
+			if err := WriteFile(path, []byte("new"), true); err != nil {
+				t.Errorf("third output: %v", err)
+			}
+			if Count(op) != 3 {
+				t.Errorf("Count(%s) = %d, want 3", op, Count(op))
+			}
+		})
+	}
+}
+
+func TestLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	l, err := CreateLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write([]byte("a\n"))
+	l.Close()
+	if _, err := CreateLog(path); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second CreateLog: %v", err)
+	}
+	l, err = AppendLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer FailNth(OpWrite, 2, nil)()
+	l.Write([]byte("b\n"))
+	if _, err := l.Write([]byte("c\n")); !errors.Is(err, ErrInjected) {
+		t.Errorf("second write: %v", err)
+	}
+	l.Close()
+	if got, _ := os.ReadFile(path); string(got) != "a\nb\n" {
+		t.Errorf("log %q", got)
+	}
+}
