@@ -131,38 +131,25 @@ const gemmSig = "func(k int, a *float32, lda int, b, c *float32, ldc int, bias, 
 // rowAddr addresses row r (< 14) of A at byte offset disp along k, from
 // three row pointers b0 (row 0), b1 (row 5) and b2 (row 10) and the row
 // stride l and 3*l in bytes: A is read in place, row-major, with no packing.
+// Row r is base + index*scale for the first form in rowForms that gives r.
 func rowAddr(r, disp int, b0, b1, b2, l, l3 Register) Mem {
-	switch r {
-	case 0:
-		return Mem{Base: b0, Disp: disp}
-	case 1:
-		return Mem{Base: b0, Index: l, Scale: 1, Disp: disp}
-	case 2:
-		return Mem{Base: b0, Index: l, Scale: 2, Disp: disp}
-	case 3:
-		return Mem{Base: b0, Index: l3, Scale: 1, Disp: disp}
-	case 4:
-		return Mem{Base: b0, Index: l, Scale: 4, Disp: disp}
-	case 5:
-		return Mem{Base: b1, Disp: disp}
-	case 6:
-		return Mem{Base: b0, Index: l3, Scale: 2, Disp: disp}
-	case 7:
-		return Mem{Base: b1, Index: l, Scale: 2, Disp: disp}
-	case 8:
-		return Mem{Base: b0, Index: l, Scale: 8, Disp: disp}
-	case 9:
-		return Mem{Base: b1, Index: l, Scale: 4, Disp: disp}
-	case 10:
-		return Mem{Base: b2, Disp: disp}
-	case 11:
-		return Mem{Base: b1, Index: l3, Scale: 2, Disp: disp}
-	case 12:
-		return Mem{Base: b0, Index: l3, Scale: 4, Disp: disp}
-	case 13:
-		return Mem{Base: b1, Index: l, Scale: 8, Disp: disp}
+	bases := []Register{b0, b1, b2}
+	for base, row0 := range []int{0, 5, 10} {
+		if r == row0 {
+			return Mem{Base: bases[base], Disp: disp}
+		}
+		for _, ix := range []struct {
+			reg  Register
+			mult int
+		}{{l, 1}, {l3, 3}} {
+			for _, scale := range []int{1, 2, 4, 8} {
+				if row0+ix.mult*scale == r {
+					return Mem{Base: bases[base], Index: ix.reg, Scale: uint8(scale), Disp: disp}
+				}
+			}
+		}
 	}
-	panic("row")
+	panic(fmt.Sprintf("row %d has no address form", r))
 }
 
 // genGemmAVX512 emits the 14x32 tile: acc[r][:] = fma chain over p of

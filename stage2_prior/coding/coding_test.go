@@ -357,15 +357,7 @@ func TestCodeFileRoundTrip(t *testing.T) {
 	hdr.ChunkImages, hdr.Count = 8, 45
 	var buf bytes.Buffer
 	cw, err := datasets.NewCodeWriterCodec(&plain{&buf}, hdr, codec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cw.WriteBatch(codes, labels); err != nil {
-		t.Fatal(err)
-	}
-	if err := cw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, cw, err, codes, labels)
 	f, err := datasets.NewCodeReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()), "test.vqc")
 	if err != nil {
 		t.Fatal(err)
@@ -384,6 +376,21 @@ func TestCodeFileRoundTrip(t *testing.T) {
 		t.Fatalf("LoadAll: %v", err)
 	}
 	t.Logf("45 grids of 3x3, K=25: %d bytes all in", buf.Len())
+}
+
+// writeAll writes codes and labels through cw (from a constructor that
+// returned err) and closes it.
+func writeAll(t *testing.T, cw *datasets.CodeWriter, err error, codes []uint16, labels []int32) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.WriteBatch(codes, labels); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 type plain struct{ b *bytes.Buffer }

@@ -87,15 +87,7 @@ func crossWrite(t *testing.T, dir string) {
 		} else {
 			cw, err = datasets.CreateCodeFile(filepath.Join(dir, f.name), hh, true)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cw.WriteBatch(codes, labels); err != nil {
-			t.Fatal(err)
-		}
-		if err := cw.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeAll(t, cw, err, codes, labels)
 	}
 	t.Logf("wrote %s on path %s", dir, kernels.DetPath())
 }

@@ -151,6 +151,35 @@ func fingerprint(m *prior.Transformer) [32]byte {
 	return fp
 }
 
+// embed sets x [D] to the input of position pos of a grid whose token
+// there is tok (the start token, or the code before pos) and whose class
+// is cls: wte[tok] + wpe_row[row] + wpe_col[col] (+ wcls[cls]), added in
+// that order.
+func (m *detTransformer) embed(x []float32, tok int32, pos int, cls int32) {
+	d, w := m.cfg.Dim, m.info.W
+	e := m.wte[int(tok)*d:][:d]
+	row := m.wpeRow[(pos/w)*d:][:d]
+	col := m.wpeCol[(pos%w)*d:][:d]
+	if m.wcls == nil {
+		for i := range x {
+			x[i] = e[i] + row[i] + col[i]
+		}
+		return
+	}
+	c := m.wcls[int(cls)*d:][:d]
+	for i := range x {
+		x[i] = e[i] + row[i] + col[i] + c[i]
+	}
+}
+
+// startToken is the wte row of position 0 of a grid of class cls.
+func (m *detTransformer) startToken(cls int32) int32 {
+	if m.wcls == nil {
+		return int32(m.info.K)
+	}
+	return int32(m.info.K) + cls
+}
+
 // detStepper runs one position of n grids per call, all grids in
 // lockstep, against per-layer key/value caches.
 type detStepper struct {
@@ -192,30 +221,14 @@ func (s *detStepper) reset(n int, classes []int32) {
 // prev[i], grid i's code at pos-1 (ignored at pos 0).
 func (s *detStepper) next(prev []int32) []float32 {
 	m := s.m
-	d, w, n, k := m.cfg.Dim, m.info.W, s.n, m.info.K
+	d, n, k := m.cfg.Dim, s.n, m.info.K
 	pos := s.pos
-	row := m.wpeRow[(pos/w)*d:][:d]
-	col := m.wpeCol[(pos%w)*d:][:d]
 	for b := range n {
-		tok := int32(k) // an unconditional prior's start token
-		if m.wcls != nil {
-			tok = int32(k) + s.classes[b]
-		}
+		tok := m.startToken(s.classes[b])
 		if pos > 0 {
 			tok = prev[b]
 		}
-		e := m.wte[int(tok)*d:][:d]
-		x := s.x[b*d : (b+1)*d]
-		if m.wcls != nil {
-			cls := m.wcls[int(s.classes[b])*d:][:d]
-			for i := range x {
-				x[i] = e[i] + row[i] + col[i] + cls[i]
-			}
-		} else {
-			for i := range x {
-				x[i] = e[i] + row[i] + col[i]
-			}
-		}
+		m.embed(s.x[b*d:(b+1)*d], tok, pos, s.classes[b])
 	}
 	x, h, f := s.x[:n*d], s.h[:n*d], s.f[:n*m.cfg.MLPMult*d]
 	for li, blk := range m.blocks {
@@ -256,34 +269,18 @@ func (m *detTransformer) newPass(max int) *detPass {
 // prior); row i*T+p is position p of grid i.
 func (s *detPass) run(codes []uint16, classes []int32, n int) []float32 {
 	m := s.m
-	d, w, k, t := m.cfg.Dim, m.info.W, m.info.K, m.info.Positions()
+	d, k, t := m.cfg.Dim, m.info.K, m.info.Positions()
 	if n < 1 || n > s.max {
 		panic(fmt.Sprintf("coding: pass over %d grids: made for 1..%d", n, s.max))
 	}
 	rows := n * t
 	for b := range n {
 		for pos := range t {
-			row := m.wpeRow[(pos/w)*d:][:d]
-			col := m.wpeCol[(pos%w)*d:][:d]
-			tok := int32(k)
-			if m.wcls != nil {
-				tok = int32(k) + classes[b]
-			}
+			tok := m.startToken(classes[b])
 			if pos > 0 {
 				tok = int32(codes[b*t+pos-1])
 			}
-			e := m.wte[int(tok)*d:][:d]
-			x := s.x[(b*t+pos)*d:][:d]
-			if m.wcls != nil {
-				cls := m.wcls[int(classes[b])*d:][:d]
-				for i := range x {
-					x[i] = e[i] + row[i] + col[i] + cls[i]
-				}
-			} else {
-				for i := range x {
-					x[i] = e[i] + row[i] + col[i]
-				}
-			}
+			m.embed(s.x[(b*t+pos)*d:(b*t+pos+1)*d], tok, pos, classes[b])
 		}
 	}
 	x, h, f := s.x[:rows*d], s.h[:rows*d], s.f[:rows*m.cfg.MLPMult*d]
