@@ -113,6 +113,13 @@ const (
 	// ...), which puts values from the same spatial context side by side.
 	CodeLayoutPlanesByPos CodeLayout = 4
 	codeLayoutCount                  = 5
+
+	// CodeLayoutPrior stores each chunk coded with a prior's probabilities
+	// (an entropy coder driven by the model) instead of zstd: see CODES.md,
+	// "Prior-coded chunks". Reading and writing such files needs a
+	// CodeChunkCodec for the prior that CodeHeader.Prior names. It is not in
+	// CodeLayouts, which lists the layouts readable without a model.
+	CodeLayoutPrior CodeLayout = 5
 )
 
 // CodeLayouts lists the layouts a reader understands, in id order.
@@ -134,6 +141,8 @@ func (l CodeLayout) String() string {
 		return "planes"
 	case CodeLayoutPlanesByPos:
 		return "planes-by-pos"
+	case CodeLayoutPrior:
+		return "prior"
 	}
 	return fmt.Sprintf("layout(%d)", uint8(l))
 }
@@ -169,6 +178,10 @@ type CodeHeader struct {
 	Layout CodeLayout
 	// Fingerprint identifies the VQ-VAE that made the codes.
 	Fingerprint CodeFingerprint
+	// Prior identifies the prior that codes the chunks when Layout is
+	// CodeLayoutPrior (a writer takes it from its CodeChunkCodec); it is
+	// the zero value for every other layout.
+	Prior CodePrior
 }
 
 // Cells returns the number of indices per image, GridH*GridW.
@@ -238,8 +251,11 @@ func (h *CodeHeader) validate() error {
 		return bad("classes", h.NumClasses, "must be 0 when labels are absent")
 	case h.ChunkImages < 1:
 		return bad("chunk images", h.ChunkImages, "must be at least 1")
-	case h.Layout == CodeLayoutDefault || h.Layout >= codeLayoutCount:
+	case (h.Layout == CodeLayoutDefault || h.Layout >= codeLayoutCount) && h.Layout != CodeLayoutPrior:
 		return bad("layout", uint8(h.Layout), "unknown layout id")
+	}
+	if err := h.Prior.validate(h.Layout == CodeLayoutPrior); err != nil {
+		return err
 	}
 	if int64(h.GridH)*int64(h.GridW)*2+2 > codeMaxChunkRaw {
 		return bad("grid", fmt.Sprintf("%dx%d", h.GridH, h.GridW), "too many cells for one image")
@@ -281,6 +297,9 @@ func (h *CodeHeader) marshal() []byte {
 	binary.LittleEndian.PutUint32(b[40:], uint32(h.Channels))
 	binary.LittleEndian.PutUint32(b[44:], uint32(h.NumClasses))
 	copy(b[48:80], h.Fingerprint[:])
+	if h.Layout == CodeLayoutPrior {
+		h.Prior.marshal(b[codePriorAt:codeHeaderCRCAt])
+	}
 	binary.LittleEndian.PutUint32(b[codeHeaderCRCAt:], codeCRC(b[:codeHeaderCRCAt]))
 	return b
 }
@@ -299,9 +318,17 @@ func unmarshalCodeHeader(b []byte) (CodeHeader, error) {
 	if got, want := binary.LittleEndian.Uint32(b[codeHeaderCRCAt:]), codeCRC(b[:codeHeaderCRCAt]); got != want {
 		return h, fmt.Errorf("header checksum mismatch (stored %08x, computed %08x)", got, want)
 	}
-	for i := 80; i < codeHeaderCRCAt; i++ {
-		if b[i] != 0 {
-			return h, fmt.Errorf("header reserved byte %d is %d, want 0", i, b[i])
+	if CodeLayout(b[10]) == CodeLayoutPrior {
+		p, err := unmarshalCodePrior(b[codePriorAt:codeHeaderCRCAt])
+		if err != nil {
+			return h, err
+		}
+		h.Prior = p
+	} else {
+		for i := codePriorAt; i < codeHeaderCRCAt; i++ {
+			if b[i] != 0 {
+				return h, fmt.Errorf("header reserved byte %d is %d, want 0", i, b[i])
+			}
 		}
 	}
 	flags := b[11]
@@ -317,6 +344,7 @@ func unmarshalCodeHeader(b []byte) (CodeHeader, error) {
 		return h, fmt.Errorf("header field count = %d: must be at most %d", count, int64(codeMaxCount))
 	}
 	h = CodeHeader{
+		Prior:       h.Prior,
 		Layout:      CodeLayout(b[10]),
 		Labels:      flags&codeFlagLabels != 0,
 		Keys:        flags&codeFlagKeys != 0,
@@ -525,10 +553,14 @@ func decodeCodePayload(p []byte, h *CodeHeader, n int, codes []uint16, labels []
 	return nil
 }
 
-// codeChunkBound bounds a chunk's stored size: its compressed payload and,
-// with keys, a key block of ChunkImages keys of the longest length.
+// codeChunkBound bounds a chunk's stored size: its compressed (or
+// prior-coded) payload and, with keys, a key block of ChunkImages keys of
+// the longest length.
 func codeChunkBound(h *CodeHeader) int64 {
 	b := int64(codeCompressBound(codePayloadSize(h, h.ChunkImages)))
+	if h.Layout == CodeLayoutPrior {
+		b = codePriorChunkBound(h, h.ChunkImages)
+	}
 	if h.Keys {
 		b += codeKeyBlockHead + int64(codeCompressBound(h.ChunkImages*codeKeyRawMax))
 	}

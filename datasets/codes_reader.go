@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 )
 
 // CodeFile is an open code file. Opening checks the header, the trailer and
@@ -20,6 +21,9 @@ type CodeFile struct {
 	size   int64
 	hdr    CodeHeader
 	index  []codeChunkEntry
+
+	mu    sync.Mutex
+	codec CodeChunkCodec // prior-coded files only (SetChunkCodec)
 }
 
 // OpenCodeFile opens and validates the code file at path.
@@ -117,6 +121,7 @@ func (f *CodeFile) open() error {
 	f.index = make([]codeChunkEntry, nChunks)
 	next := int64(codeHeaderSize)
 	bound := codeChunkBound(&h)
+	prior := h.Layout == CodeLayoutPrior
 	for i := range f.index {
 		b := idx[i*codeIndexEntrySize:]
 		e := codeChunkEntry{
@@ -132,7 +137,7 @@ func (f *CodeFile) open() error {
 			return f.corrupt("chunk %d: index says %d images, want %d", i, e.images, h.chunkLen(int64(i)))
 		case e.size < 1 || e.size > bound:
 			return f.corrupt("chunk %d: index size %d bytes outside [1, %d]", i, e.size, bound)
-		case int64(codePayloadSize(&h, e.images)) > codeZstdMaxRatio*e.size:
+		case !prior && int64(codePayloadSize(&h, e.images)) > codeZstdMaxRatio*e.size:
 			return f.corrupt("chunk %d: %d compressed bytes cannot hold %d images (%d bytes)", i, e.size, e.images, codePayloadSize(&h, e.images))
 		}
 		next += e.size
@@ -227,6 +232,9 @@ func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int
 	if got := codeCRC(buf); got != e.crc {
 		return buf, f.corrupt("chunk %d (bytes %d..%d): checksum mismatch (stored %08x, computed %08x)", i, e.offset, e.offset+e.size, e.crc, got)
 	}
+	if f.hdr.Layout == CodeLayoutPrior {
+		return buf, f.decodePriorChunk(i, buf, e.images, grids, labels, keys)
+	}
 	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels, keys); err != nil {
 		return buf, f.corrupt("chunk %d: %v", i, err)
 	}
@@ -303,6 +311,9 @@ func (f *CodeFile) Keys() ([]string, error) {
 // Memory grows with the data actually decoded, not with the header's claim,
 // so a crafted count cannot make it allocate more than the chunks deliver.
 func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
+	if f.hdr.Layout == CodeLayoutPrior {
+		return f.loadAllCoded()
+	}
 	cells := int64(f.hdr.Cells())
 	total := f.hdr.Count * cells
 	if total > math.MaxInt/4 {

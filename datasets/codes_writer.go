@@ -40,6 +40,9 @@ type CodeWriter struct {
 	err    error // sticky: a writer that failed stays failed
 	closed bool
 
+	codec    CodeChunkCodec // prior-coded files (NewCodeWriterCodec)
+	inflight []*codedChunk  // chunks the codec is encoding, oldest first
+
 	// finish and abort complete or undo CreateCodeFile's temporary file.
 	finish func() error
 	abort  func()
@@ -51,10 +54,13 @@ type CodeWriter struct {
 // so hdr.Count must be exact and Close fails if a different number of images
 // was written. Close does not close w.
 func NewCodeWriter(w io.Writer, hdr CodeHeader) (*CodeWriter, error) {
-	return newCodeWriter(w, hdr, "code stream")
+	return newCodeWriter(w, hdr, "code stream", nil)
 }
 
-func newCodeWriter(w io.Writer, hdr CodeHeader, name string) (*CodeWriter, error) {
+func newCodeWriter(w io.Writer, hdr CodeHeader, name string, codec CodeChunkCodec) (*CodeWriter, error) {
+	if hdr.Layout == CodeLayoutPrior && codec == nil {
+		return nil, fmt.Errorf("code file %s: the prior layout needs a chunk codec (NewCodeWriterCodec, CreateCodeFileCodec)", name)
+	}
 	if hdr.ChunkImages == 0 {
 		hdr.ChunkImages = CodeDefaultChunkImages
 	}
@@ -64,7 +70,7 @@ func newCodeWriter(w io.Writer, hdr CodeHeader, name string) (*CodeWriter, error
 	if err := hdr.validate(); err != nil {
 		return nil, fmt.Errorf("code file %s: %w", name, err)
 	}
-	cw := &CodeWriter{name: name, hdr: hdr, dst: w, start: -1}
+	cw := &CodeWriter{name: name, hdr: hdr, dst: w, start: -1, codec: codec}
 	if ws, ok := w.(io.WriteSeeker); ok {
 		pos, err := ws.Seek(0, io.SeekCurrent)
 		if err == nil {
@@ -211,6 +217,10 @@ func (cw *CodeWriter) flushChunk() {
 	if cw.err != nil || cw.n == 0 {
 		return
 	}
+	if cw.codec != nil {
+		cw.flushCoded()
+		return
+	}
 	cw.payload = encodeCodePayload(cw.payload[:0], &cw.hdr, cw.codes, cw.labels, cw.n)
 	cw.comp = cw.comp[:0]
 	if cw.hdr.Keys {
@@ -250,6 +260,7 @@ func (cw *CodeWriter) Close() error {
 
 func (cw *CodeWriter) finishStream() error {
 	cw.flushChunk()
+	cw.drainAllCoded()
 	if cw.err != nil {
 		return cw.err
 	}
@@ -315,11 +326,15 @@ func (cw *CodeWriter) Abort() {
 // fs.ErrExist) unless overwrite is set; without overwrite the final step
 // also fails if another process created path in the meantime.
 func CreateCodeFile(path string, hdr CodeHeader, overwrite bool) (*CodeWriter, error) {
+	return createCodeFile(path, hdr, overwrite, nil)
+}
+
+func createCodeFile(path string, hdr CodeHeader, overwrite bool, codec CodeChunkCodec) (*CodeWriter, error) {
 	f, err := atomicfile.Create(path, overwrite)
 	if err != nil {
 		return nil, fmt.Errorf("code file: %w", err)
 	}
-	cw, err := newCodeWriter(f, hdr, path)
+	cw, err := newCodeWriter(f, hdr, path, codec)
 	if err != nil {
 		f.Abort()
 		return nil, err
