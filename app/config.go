@@ -22,7 +22,7 @@ func BuiltinConfigs() []string { return configs.BuiltinNames() }
 // "tiny.toml") when no such file exists, so the binary works outside the
 // source tree.
 func LoadConfig(path string) (*configs.Config, error) {
-	if _, err := os.Stat(path); err == nil {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		return configs.Load(path)
 	}
 	name := strings.TrimSuffix(filepath.Base(path), ".toml")
