@@ -16,7 +16,7 @@ func runBackend(t testing.TB) Backend {
 		b, _ := tinyBackends(t)
 		return b
 	}
-	b, err := OpenPair(filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors"))
+	b, err := Open(filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}

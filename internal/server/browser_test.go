@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // findChromium returns the browser to drive. Without one the browser test
@@ -181,6 +185,7 @@ func TestBrowserEdit(t *testing.T) {
 	if st.Current.What != "test image 0" || len(st.Current.Codes) != info.GridH*info.GridW {
 		t.Fatalf("on load: %+v", st.Current)
 	}
+	pageDefaults(t, ctx, info)
 
 	// Pick test image 7 by typing its number.
 	do1(t, ctx, chromedp.SetValue("#test-index", "7"), chromedp.Click("#load-image"))
@@ -337,6 +342,35 @@ func TestBrowserEdit(t *testing.T) {
 	}
 	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector("#view-edit").hidden`)); !vis {
 		t.Fatal("the edit view is not shown")
+	}
+}
+
+// pageDefaults checks that every field the page opens with holds the
+// default /api/info sent, which package app read from the prior: the page
+// has none of its own.
+func pageDefaults(t *testing.T, ctx context.Context, info Info) {
+	t.Helper()
+	gibbs, raster := info.EditMethods[app.MethodGibbs], info.EditMethods[app.MethodRaster]
+	want := map[string]float64{
+		"#edit-sweeps": float64(gibbs.Sweeps), "#edit-temperature": info.Edit.Temperature,
+		"#edit-topk": float64(raster.TopK), "#edit-topp": raster.TopP,
+		"#edit-seed": float64(info.Edit.Seed), "#edit-n": float64(info.Edit.N),
+		"#sample-n": float64(info.Sample.N), "#sample-temperature": info.Sample.Temperature,
+		"#sample-topk": float64(info.Sample.TopK), "#sample-topp": info.Sample.TopP,
+		"#sample-guidance": info.Sample.Guidance, "#sample-seed": float64(info.Sample.Seed),
+	}
+	for sel, v := range want {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, sel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := strconv.ParseFloat(got, 64); err != nil || math.Abs(f-v) > 1e-9 {
+			t.Errorf("%s opens with %q, want the default %g", sel, got, v)
+		}
+	}
+	method, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#edit-method button.on").dataset.method`))
+	if err != nil || method != info.Edit.Method {
+		t.Errorf("the page opens with method %q (%v), want the default %q", method, err, info.Edit.Method)
 	}
 }
 
