@@ -8,11 +8,21 @@ import (
 	"github.com/vqgen/vqgen/app"
 )
 
+// fromRoot resolves a path an environment variable gives relative to the
+// repository root, where the command that sets it is typed: go test runs
+// in the package's folder.
+func fromRoot(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join("..", "..", p)
+}
+
 // runBackend opens the run in VQGEN_SERVE_RUN (the default MNIST run, for
 // the README's screenshot), or else the tiny test models.
 func runBackend(t testing.TB) Backend {
 	t.Helper()
-	run := os.Getenv("VQGEN_SERVE_RUN")
+	run := fromRoot(os.Getenv("VQGEN_SERVE_RUN"))
 	if run == "" {
 		b, _ := tinyBackends(t)
 		return b

@@ -173,7 +173,8 @@ func notBlank(t *testing.T, name string, shot []byte, minColours int) image.Imag
 //
 // VQGEN_SCREENSHOT=docs/serve-edit.png also writes the edit view's
 // screenshot there; VQGEN_SERVE_RUN=DIR serves DIR/vqvae.safetensors and
-// DIR/prior.safetensors instead of the tiny test models (for that picture).
+// DIR/prior.safetensors instead of the tiny test models (for that picture);
+// relative paths are from the repository root.
 func TestBrowserEdit(t *testing.T) {
 	ctx := browser(t)
 	b := runBackend(t)
@@ -272,7 +273,7 @@ func TestBrowserEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	notBlank(t, "canvas screenshot", canvasShot, 8)
-	if p := os.Getenv("VQGEN_SCREENSHOT"); p != "" {
+	if p := fromRoot(os.Getenv("VQGEN_SCREENSHOT")); p != "" {
 		if err := os.WriteFile(p, shot, 0o644); err != nil {
 			t.Fatal(err)
 		}
