@@ -49,11 +49,7 @@ func Encode(ctx context.Context, o EncodeOptions, prog Progress) (*Encoded, erro
 	if err := CheckOutputs(o.Force, o.Out); err != nil {
 		return nil, err
 	}
-	v, err := LoadVQVAE(o.VQVAE)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := v.LoadData(o.Data, o.Limit)
+	v, ds, err := loadVQVAEData(o.VQVAE, o.Data, o.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +100,7 @@ func Reconstruct(ctx context.Context, o ReconstructOptions) error {
 	if err := CheckOutputs(o.Force, o.Out); err != nil {
 		return err
 	}
-	v, err := LoadVQVAE(o.VQVAE)
-	if err != nil {
-		return err
-	}
-	ds, err := v.LoadData(o.Data, o.N)
+	v, ds, err := loadVQVAEData(o.VQVAE, o.Data, o.N)
 	if err != nil {
 		return err
 	}

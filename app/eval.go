@@ -91,11 +91,7 @@ type EvalVQVAEOptions struct {
 // squared error per pixel, the PSNR, the perplexity of the code
 // distribution and how many codes occur.
 func EvalVQVAE(ctx context.Context, o EvalVQVAEOptions) (*VQVAEEval, error) {
-	v, err := LoadVQVAE(o.VQVAE)
-	if err != nil {
-		return nil, err
-	}
-	ds, err := v.LoadData(o.Data, o.Limit)
+	v, ds, err := loadVQVAEData(o.VQVAE, o.Data, o.Limit)
 	if err != nil {
 		return nil, err
 	}

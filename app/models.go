@@ -111,6 +111,16 @@ func (v *VQVAE) loadData(spec string, limit int, do vqvae.DataOptions) (*dataset
 	return ds, nil
 }
 
+// loadVQVAEData loads a VQ-VAE and images at its size (LoadData).
+func loadVQVAEData(path, spec string, limit int) (*VQVAE, *datasets.Dataset, error) {
+	v, err := LoadVQVAE(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	ds, err := v.LoadData(spec, limit)
+	return v, ds, err
+}
+
 // Encode returns the code grids of images (len(images)*Cells codes).
 func (v *VQVAE) Encode(images [][]float32) ([]int32, error) {
 	s := v.Shape()
@@ -131,26 +141,6 @@ func (v *VQVAE) Encode(images [][]float32) ([]int32, error) {
 		v.m.Encode(x, codes[lo*s.Cells():hi*s.Cells()])
 	}
 	return codes, nil
-}
-
-// encodeDataset returns the code grids of every image of ds.
-func (v *VQVAE) encodeDataset(ds *datasets.Dataset) []int32 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	cells := v.Shape().Cells()
-	codes := make([]int32, ds.N*cells)
-	idx := make([]int, 0, encodeBatch)
-	var x *nn.Tensor
-	for lo := 0; lo < ds.N; lo += encodeBatch {
-		hi := min(lo+encodeBatch, ds.N)
-		idx = idx[:0]
-		for i := lo; i < hi; i++ {
-			idx = append(idx, i)
-		}
-		x, _ = ds.Batch(idx, x, nil)
-		v.m.Encode(x, codes[lo*cells:hi*cells])
-	}
-	return codes
 }
 
 // Decode turns n code grids into n images.

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/vqgen/vqgen/internal/atomicfile"
-	"github.com/vqgen/vqgen/sampler/evaluate"
 )
 
 // RunReport is DIR/report.json. Every key is always present; figures a run
@@ -18,7 +17,7 @@ type RunReport struct {
 	Stage1  stage1Result    `json:"stage1"`
 	Codes   encodeResult    `json:"codes"`
 	Prior   priorRunResult  `json:"prior"`
-	Samples reportSamples   `json:"samples"`
+	Samples map[string]any  `json:"samples"`
 	Sample  sampleRunResult `json:"sampling"`
 	Edit    editRunResult   `json:"edit"`
 	// Sets are the exact options of every set of samples the run drew,
@@ -26,23 +25,6 @@ type RunReport struct {
 	// (samples-by-class.png) and "eval" (the judged set).
 	Sets    map[string]SampleSet `json:"sample_sets"`
 	Seconds reportSeconds        `json:"seconds"`
-}
-
-type reportSamples struct {
-	N                int               `json:"n"`
-	ShareConf09      *float64          `json:"share_conf_0_9"`
-	ClassEntropyBits *float64          `json:"class_entropy_bits"`
-	Frechet          *float64          `json:"frechet"`
-	CondAccuracy     *float64          `json:"cond_accuracy"`
-	Reference        *evaluate.Metrics `json:"reference"`
-	Classifier       *ClassifierCard   `json:"classifier"`
-	Skipped          string            `json:"skipped,omitempty"`
-	// How they were drawn (the judged set's options; those of
-	// samples.png when nothing was judged).
-	Temperature float64 `json:"temperature"`
-	TopK        int     `json:"top_k"`
-	TopP        float64 `json:"top_p"`
-	Guidance    float64 `json:"guidance"`
 }
 
 type reportSeconds struct {
@@ -78,16 +60,26 @@ func (p *pipeline) buildReport() (*RunReport, *evalRunResult, error) {
 	if r.Sample.ByClass != nil {
 		r.Sets["by_class"] = *r.Sample.ByClass
 	}
+	// The judged set's metrics (SampleEval's JSON: figures a run did not
+	// measure are null) and how it was drawn; without an evaluation, the
+	// options of samples.png.
+	r.Samples = map[string]any{"n": 0, "share_conf_0_9": nil, "class_entropy_bits": nil, "frechet": nil, "cond_accuracy": nil,
+		"reference": nil, "classifier": nil}
 	drawn := r.Sample.Set.Options
 	if e := ev.Eval; e != nil {
-		r.Samples = reportSamples{N: e.N, ShareConf09: ptr(e.ShareConf09), ClassEntropyBits: ptr(e.ClassEntropyBits),
-			Frechet: ptr(e.Frechet), CondAccuracy: ptr(e.CondAccuracy), Reference: &e.Reference, Classifier: &e.Classifier}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := json.Unmarshal(b, &r.Samples); err != nil {
+			return nil, nil, err
+		}
 		r.Sets["eval"] = *ev.Set
 		drawn = ev.Set.Options
 	} else {
-		r.Samples.Skipped = ev.Skipped
+		r.Samples["skipped"] = ev.Skipped
 	}
-	r.Samples.Temperature, r.Samples.TopK, r.Samples.TopP, r.Samples.Guidance = drawn.Temperature, drawn.TopK, drawn.TopP, drawn.Guidance
+	r.Samples["temperature"], r.Samples["top_k"], r.Samples["top_p"], r.Samples["guidance"] = drawn.Temperature, drawn.TopK, drawn.TopP, drawn.Guidance
 	sec := func(name string) float64 { return p.state.Stages[name].Seconds }
 	r.Seconds = reportSeconds{Stage1: sec("stage1"), Encode: sec("encode"), Prior: sec("prior"), Sample: sec("sample"), Edit: sec("edit"), Eval: sec("eval")}
 	r.Seconds.Total = r.Seconds.Stage1 + r.Seconds.Encode + r.Seconds.Prior + r.Seconds.Sample + r.Seconds.Edit + r.Seconds.Eval
@@ -152,20 +144,16 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 	pf("| | unigram baseline | %.2f bits/image (prior %.1f%% %s) |\n", r.Prior.UnigramBitsPerImage, gain, dir)
 	pf("| sampling | speed (%d samples, incl. decoding) | %.1f images/s |\n", r.Sample.N, r.Sample.ImagesPerSec)
 	pf("| editing | %d %s edits of a 3x3-cell hole (cells %s) | %.2f s |\n", r.Edit.N, r.Edit.Method, r.Edit.Hole, r.Edit.FirstSeconds)
-	s := r.Samples
-	if ev.Eval != nil {
-		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, ev.Set.Options, optNum(s.ShareConf09, 3), optNum(ptr(s.Reference.ShareConf09), 3))
-		pf("| | class entropy | %s bits (real %s, max 3.32) |\n", optNum(s.ClassEntropyBits, 3), optNum(ptr(s.Reference.ClassEntropyBits), 3))
-		pf("| | Frechet distance to test digits | %s (real %s) |\n", optNum(s.Frechet, 2), optNum(ptr(s.Reference.Frechet), 2))
-		pf("| | judged as the requested class | %s (real %s) |\n", optNum(s.CondAccuracy, 3), optNum(ptr(s.Reference.CondAccuracy), 3))
-	} else {
-		pf("| samples | quality | not measured: %s |\n", s.Skipped)
-	}
-	pf("\n")
-	if ev.Eval != nil {
-		c := ev.Eval.Classifier
+	if s := ev.Eval; s != nil {
+		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, ev.Set.Options, optNum(ptr(s.ShareConf09), 3), optNum(ptr(s.Reference.ShareConf09), 3))
+		pf("| | class entropy | %s bits (real %s, max 3.32) |\n", optNum(ptr(s.ClassEntropyBits), 3), optNum(ptr(s.Reference.ClassEntropyBits), 3))
+		pf("| | Frechet distance to test digits | %s (real %s) |\n", optNum(ptr(s.Frechet), 2), optNum(ptr(s.Reference.Frechet), 2))
+		pf("| | judged as the requested class | %s (real %s) |\n\n", optNum(ptr(s.CondAccuracy), 3), optNum(ptr(s.Reference.CondAccuracy), 3))
+		c := s.Classifier
 		pf("The judge is an MNIST CNN with %.2f%% accuracy and an expected calibration error of %.2f%% on %d held-out test digits; ", 100*c.TestAccuracy, 100*c.ECE, c.TestImages)
 		pf("the real-digit figures are %d training digits it never saw. With a class-conditional prior each sample's class is drawn uniformly, so one set gives both the unconditional figures and the conditional accuracy.\n\n", s.Reference.N)
+	} else {
+		pf("| samples | quality | not measured: %s |\n\n", ev.Skipped)
 	}
 	so := r.Sample.Set.Options
 	pf("`vqgen sample --vqvae vqvae.safetensors --prior prior.safetensors --n %d --seed %d` draws samples.png again: the sampling settings default to the [sample] section stored in the prior.\n\n", so.N, so.Seed)
