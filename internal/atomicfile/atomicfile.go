@@ -23,6 +23,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/vqgen/vqgen/internal/crashpoint"
 )
 
 // File is a pending write; nothing appears at its path until Commit.
@@ -49,7 +51,7 @@ func Create(path string, overwrite bool) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern(base))
 	if err != nil {
 		return nil, err
 	}
@@ -106,6 +108,7 @@ func (a *File) Commit() (err error) {
 	if err := a.f.Close(); err != nil {
 		return err
 	}
+	crashpoint.Hit() // the moment a crash test most wants: all written, nothing renamed
 	if err := fault(OpRename, a.path); err != nil {
 		return err
 	}
