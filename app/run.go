@@ -13,6 +13,7 @@ import (
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/internal/atomicfile"
 	"github.com/vqgen/vqgen/internal/crashpoint"
+	"github.com/vqgen/vqgen/internal/memguard"
 	"github.com/vqgen/vqgen/internal/rundir"
 	"github.com/vqgen/vqgen/sampler/evaluate"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
@@ -132,6 +133,9 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 	}
 	if o.Out == "" {
 		return nil, optionErr("out", `"": give the run folder`)
+	}
+	if err := memguard.Check(memguard.Run(cfg)...); err != nil {
+		return nil, err
 	}
 	text, err := cfg.Encode()
 	if err != nil {
