@@ -47,6 +47,9 @@ func TestWriteFaults(t *testing.T) {
 		op, errno := ops[i%len(ops)], errnos[i/len(ops)%len(errnos)]
 		var key string
 		disarm := atomicfile.Inject(atomicfile.Fault{Op: op, N: 1, Err: errno, Match: func(p string) bool {
+			if !strings.HasPrefix(p, dir+string(filepath.Separator)) {
+				return false
+			}
 			k := "new " + p
 			if _, err := os.Lstat(p); err == nil {
 				k = "replace " + p
