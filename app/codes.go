@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/memguard"
 	"github.com/vqgen/vqgen/internal/plots"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
@@ -49,7 +51,15 @@ func Encode(ctx context.Context, o EncodeOptions, prog Progress) (*Encoded, erro
 	if err := CheckOutputs(o.Force, o.Out); err != nil {
 		return nil, err
 	}
-	v, ds, err := loadVQVAEData(o.VQVAE, o.Data, o.Limit)
+	v, err := LoadVQVAE(o.VQVAE)
+	if err != nil {
+		return nil, err
+	}
+	spec := map[string]string{"train": v.cfg.Data.Train, "test": v.cfg.Data.Test}[o.Data]
+	if err := memguard.Check(memguard.Encode(v.cfg, cmp.Or(spec, o.Data))); err != nil {
+		return nil, err
+	}
+	ds, err := v.LoadData(o.Data, o.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -47,8 +47,15 @@
 // Errors never name command-line flags. A bad option is an *OptionError
 // whose Option is the options struct's JSON name ("top_p"); refusals match
 // the sentinels ErrExists, ErrFolderInUse, ErrNotRunFolder, ErrConfigChanged,
-// ErrInterrupted, ErrNoTrainCodes and ErrNonFinite, to which a front end adds
-// its own advice ("use --force to replace it").
+// ErrInterrupted, ErrNoTrainCodes, ErrNonFinite and ErrTooBig, to which a
+// front end adds its own advice ("use --force to replace it").
+//
+// # Memory
+//
+// Run, TrainVQVAE, TrainPrior and Encode estimate the memory they will
+// need from the config before loading data or building a model, and
+// refuse with ErrTooBig, the estimate and the keys that drive it when it
+// exceeds what is available (package internal/memguard).
 //
 // # Outputs
 //

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/vqgen/vqgen/internal/memguard"
 	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/internal/rundir"
 	"github.com/vqgen/vqgen/internal/trainloop"
@@ -48,6 +49,10 @@ var (
 	// ErrNoTrainCodes: the unigram baseline of a prior needs the code
 	// file it was trained on, and it was not found; pass it explicitly.
 	ErrNoTrainCodes = prior.ErrTrainCodesNotFound
+	// ErrTooBig: the work would need more memory than is available; it
+	// was refused before anything large was allocated. The message gives
+	// the estimate and the config keys that drive it.
+	ErrTooBig = memguard.ErrTooBig
 )
 
 // OptionError is a bad value of one option. Option is the option's JSON

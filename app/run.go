@@ -12,6 +12,8 @@ import (
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/internal/atomicfile"
+	"github.com/vqgen/vqgen/internal/crashpoint"
+	"github.com/vqgen/vqgen/internal/memguard"
 	"github.com/vqgen/vqgen/internal/rundir"
 	"github.com/vqgen/vqgen/sampler/evaluate"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
@@ -135,9 +137,13 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 	if o.Out == "" {
 		return nil, optionErr("out", `"": give the run folder`)
 	}
-	// Every stage's config against the data, before any work.
+	// Every stage's config against the data, and the memory it needs,
+	// before any work.
 	resolved, err := checkData(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := memguard.Check(memguard.Run(resolved)...); err != nil {
 		return nil, err
 	}
 	text, err := cfg.Encode()
@@ -148,7 +154,7 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{ctx: ctx, prog: prog, opt: o, cfg: cfg, resolved: resolved, dir: o.Out, state: st}
+	p := &pipeline{ctx: ctx, prog: crashProgress{prog}, opt: o, cfg: cfg, resolved: resolved, dir: o.Out, state: st}
 	if err := p.saveState(); err != nil {
 		return nil, err
 	}
@@ -161,6 +167,7 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 			continue
 		}
 		redo = true
+		crashpoint.Enter(s.name)
 		// Mark it unfinished first, so a crash mid-stage is not
 		// mistaken for a finished stage with stale outputs.
 		delete(p.state.Stages, s.name)
@@ -183,8 +190,18 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 			return nil, err
 		}
 	}
+	crashpoint.Enter("")
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// crashProgress makes every progress update of the pipeline a moment at
+// which a crash test may kill it (see internal/crashpoint).
+type crashProgress struct{ Progress }
+
+func (c crashProgress) Update(done int, fields ...Field) {
+	c.Progress.Update(done, fields...)
+	crashpoint.Hit()
 }
 
 // openRunDir applies the folder policy and returns the state to continue

@@ -10,6 +10,7 @@ import (
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/internal/atomicfile"
+	"github.com/vqgen/vqgen/internal/memguard"
 	"github.com/vqgen/vqgen/internal/metrics"
 	"github.com/vqgen/vqgen/internal/rundir"
 	"github.com/vqgen/vqgen/nn"
@@ -106,6 +107,9 @@ func TrainVQVAE(ctx context.Context, o TrainVQVAEOptions, prog Progress) (*VQVAE
 	prog = nop(prog)
 	cfg, err := resolveConfig(o.Loaded, o.Config)
 	if err != nil {
+		return nil, err
+	}
+	if err := memguard.Check(memguard.TrainVQVAE(cfg)); err != nil {
 		return nil, err
 	}
 	resume, err := o.prepare(vqvae.LastFile)
@@ -233,6 +237,9 @@ func TrainPrior(ctx context.Context, o TrainPriorOptions, prog Progress) (*Prior
 	}
 	codes, err := prior.LoadCodes(o.Codes)
 	if err != nil {
+		return nil, err
+	}
+	if err := memguard.Check(memguard.TrainPrior(cfg, codes.N, codes.Info.Classes)); err != nil {
 		return nil, err
 	}
 	resume, err := o.prepare(prior.LastFile)

@@ -132,7 +132,15 @@ func tinyJudgeCache(t *testing.T) string {
 	return judgeOnce.dir
 }
 
+// asMainEnv makes the test binary run as the vqgen command itself, so that
+// subprocess tests (kill -9) need no separate build.
+const asMainEnv = "VQGEN_TEST_AS_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(asMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
 	code := m.Run()
 	if shared.dir != "" {
 		os.RemoveAll(filepath.Dir(shared.dir))

@@ -13,8 +13,15 @@
 // grows by whole records while a training runs, so it can be tailed and
 // survives a crash up to its last record.
 //
-// Every write, sync and rename passes one counter, so a test can make the
-// Nth of them fail (FailNth) and check that nothing half-written is left.
+// A pending file is .NAME.tmp-PID-RANDOM beside its target, so that the
+// litter of a process killed mid-write can be told from a live writer's
+// and removed when the work resumes (RemoveStale). Errors name the target,
+// never the temporary file.
+//
+// Every write, sync and rename passes one hook, so a test can make the Nth
+// of them fail, on any output or a chosen one (Inject, FailNth), with the
+// error a full or failing disk gives, and check that nothing half-written
+// is left; Watch tells a test each time an output is complete.
 package atomicfile
 
 import (
@@ -23,6 +30,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/vqgen/vqgen/internal/crashpoint"
 )
 
 // File is a pending write; nothing appears at its path until Commit.
@@ -49,16 +58,16 @@ func Create(path string, overwrite bool) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern(base))
 	if err != nil {
-		return nil, err
+		return nil, named("create", path, err)
 	}
 	// CreateTemp makes 0600 files; results are meant to be shared like any
 	// file the user writes.
 	if err := f.Chmod(0o644); err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return nil, err
+		return nil, named("chmod", path, err)
 	}
 	return &File{f: f, path: path, overwrite: overwrite}, nil
 }
@@ -74,7 +83,8 @@ func (a *File) Write(p []byte) (int, error) {
 	if err := fault(OpWrite, a.path); err != nil {
 		return 0, err
 	}
-	return a.f.Write(p)
+	n, err := a.f.Write(p)
+	return n, named("write", a.path, err)
 }
 
 // Seek moves the write position within the temporary file, for formats
@@ -104,14 +114,15 @@ func (a *File) Commit() (err error) {
 		return err
 	}
 	if err := a.f.Close(); err != nil {
-		return err
+		return named("close", a.path, err)
 	}
+	crashpoint.Hit() // the moment a crash test most wants: all written, nothing renamed
 	if err := fault(OpRename, a.path); err != nil {
 		return err
 	}
 	if a.overwrite {
 		if err := os.Rename(tmp, a.path); err != nil {
-			return err
+			return named("rename", a.path, err)
 		}
 	} else {
 		// A hard link never replaces an existing name, so a file that
@@ -125,13 +136,14 @@ func (a *File) Commit() (err error) {
 				return existsError(a.path)
 			}
 			if err := os.Rename(tmp, a.path); err != nil {
-				return err
+				return named("rename", a.path, err)
 			}
 		} else {
 			os.Remove(tmp)
 		}
 	}
 	syncDir(filepath.Dir(a.path))
+	changed(a.path)
 	return nil
 }
 
@@ -194,14 +206,19 @@ func (l *Log) Write(p []byte) (int, error) {
 	if err := fault(OpWrite, l.path); err != nil {
 		return 0, err
 	}
-	return l.f.Write(p)
+	n, err := l.f.Write(p)
+	if err != nil {
+		return n, named("write", l.path, err)
+	}
+	changed(l.path)
+	return n, nil
 }
 
 // Close syncs and closes the file.
 func (l *Log) Close() error {
 	serr := syncFile(l.f, l.path)
 	if err := l.f.Close(); err != nil {
-		return err
+		return named("close", l.path, err)
 	}
 	return serr
 }
@@ -210,7 +227,27 @@ func syncFile(f *os.File, path string) error {
 	if err := fault(OpSync, path); err != nil {
 		return err
 	}
-	return f.Sync()
+	return named("sync", path, f.Sync())
+}
+
+// named makes a failed step's error name the output's final path: the
+// system's own error names the temporary file, which the user never asked
+// for and which is gone by the time they read the message.
+func named(op, path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe) && pe.Path == path:
+		return err
+	case errors.As(err, &pe):
+		err = pe.Err
+	case errors.As(err, &le):
+		err = le.Err
+	}
+	return &fs.PathError{Op: op, Path: path, Err: err}
 }
 
 // syncDir makes the rename itself durable. Errors are ignored: some

@@ -146,10 +146,41 @@ func TestRaceWithoutOverwrite(t *testing.T) {
 	}
 }
 
+// A failure of the system names the output, not the temporary file.
 func TestMissingDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "a.txt")
-	if err := WriteFile(path, []byte("x"), false); err == nil {
-		t.Fatal("no error")
+	err := WriteFile(path, []byte("x"), false)
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != path || !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), ".tmp-") {
+		t.Fatalf("got %v, want a not-exist error naming %s", err, path)
+	}
+}
+
+// TestFaultOnPath: a fault armed for one output leaves the others alone,
+// and Watch sees each output once it is complete.
+func TestFaultOnPath(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	var seen []string
+	Watch(func(p string) { seen = append(seen, filepath.Base(p)) })
+	defer Watch(nil)
+	defer Inject(Fault{Op: OpWrite, Path: b, N: 2})()
+	for i := 0; i < 3; i++ {
+		if err := WriteFile(a, []byte("a"), true); err != nil {
+			t.Fatalf("a, write %d: %v", i+1, err)
+		}
+	}
+	if err := WriteFile(b, []byte("1"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(b, []byte("2"), true); !errors.Is(err, ErrInjected) || Fired() != b {
+		t.Fatalf("second write of b: %v (fired at %q)", err, Fired())
+	}
+	if got, _ := os.ReadFile(b); string(got) != "1" {
+		t.Errorf("b = %q, want its first version", got)
+	}
+	if strings.Join(seen, " ") != "a a a b" {
+		t.Errorf("watched %v, want a a a b", seen)
 	}
 }
 

@@ -57,8 +57,9 @@ var (
 )
 
 // Prepare makes dir ready for a run in the given mode. On success dir exists
-// and carries the marker; in Resume mode its other contents are untouched, in
-// the other modes it holds nothing else.
+// and carries the marker; in Resume mode its other contents are untouched
+// but for the temporary files of writers that died (atomicfile.RemoveStale),
+// in the other modes it holds nothing else.
 func Prepare(dir string, mode Mode) error {
 	if dir == "" {
 		return errors.New("output directory: empty path")
@@ -84,6 +85,9 @@ func Prepare(dir string, mode Mode) error {
 	}
 	switch mode {
 	case Resume:
+		// Temporary files of a run that was killed mid-write are
+		// litter, never results; cleaning up is best effort.
+		atomicfile.RemoveStale(dir)
 		return writeMarker(dir)
 	case Force:
 		if err := clearDir(dir, names); err != nil {
