@@ -22,8 +22,9 @@ type CodeFile struct {
 	hdr    CodeHeader
 	index  []codeChunkEntry
 
-	mu    sync.Mutex
-	codec CodeChunkCodec // prior-coded files only (SetChunkCodec)
+	mu       sync.Mutex
+	codec    CodeChunkCodec // prior-coded files only (SetChunkCodec)
+	progress func(done int64) error
 }
 
 // OpenCodeFile opens and validates the code file at path.
@@ -223,6 +224,29 @@ func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int
 	return buf, nil
 }
 
+// SetProgress makes LoadAll, Iterate and Stats call fn with the number of
+// images read so far after each chunk (after each wave of chunks that
+// LoadAll decodes in parallel), from the goroutine that called them: a
+// prior-coded file takes seconds per thousand images, which a front end
+// shows as a progress bar. An error from fn stops the read and is
+// returned. nil removes the hook.
+func (f *CodeFile) SetProgress(fn func(done int64) error) {
+	f.mu.Lock()
+	f.progress = fn
+	f.mu.Unlock()
+}
+
+// reportProgress calls the SetProgress hook, if any.
+func (f *CodeFile) reportProgress(done int64) error {
+	f.mu.Lock()
+	fn := f.progress
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(done)
+}
+
 // Iterate calls fn for every image in order with its index, grid and label
 // (CodeNoLabel when the file has none). grid is reused after fn returns.
 // Iteration stops at the first error, from the file or from fn.
@@ -249,6 +273,9 @@ func (f *CodeFile) Iterate(fn func(i int64, grid []uint16, label int32) error) e
 				return err
 			}
 			img++
+		}
+		if err := f.reportProgress(img); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -288,6 +315,9 @@ func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
 		if buf, err = f.readChunkInto(c, buf, codes[start:], l); err != nil {
 			return nil, nil, err
 		}
+		if err := f.reportProgress(int64(len(codes) / int(cells))); err != nil {
+			return nil, nil, err
+		}
 	}
 	return codes, labels, nil
 }
@@ -319,16 +349,33 @@ func (f *CodeFile) Stats() (CodeStats, error) {
 	if f.hdr.Labels {
 		s.LabelCounts = make([]int64, f.hdr.NumClasses)
 	}
-	err := f.Iterate(func(_ int64, grid []uint16, label int32) error {
+	count := func(grid []uint16, label int32) {
 		for _, v := range grid {
 			s.Usage[v]++
 		}
 		if label >= 0 {
 			s.LabelCounts[label]++
 		}
+	}
+	if f.hdr.Layout == CodeLayoutPrior {
+		// Prior-coded chunks decode slowly; LoadAll decodes several at
+		// once, one per core.
+		codes, labels, err := f.LoadAll()
+		if err != nil {
+			return CodeStats{}, err
+		}
+		cells := f.hdr.Cells()
+		for i := range len(codes) / cells {
+			l := CodeNoLabel
+			if labels != nil {
+				l = labels[i]
+			}
+			count(codes[i*cells:(i+1)*cells], l)
+		}
+	} else if err := f.Iterate(func(_ int64, grid []uint16, label int32) error {
+		count(grid, label)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return CodeStats{}, err
 	}
 	s.EntropyBits, s.CodesUsed = codeEntropy(s.Usage)

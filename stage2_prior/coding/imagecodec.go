@@ -7,6 +7,7 @@ package coding
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -14,9 +15,11 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"path/filepath"
 	"sort"
 
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
@@ -88,22 +91,18 @@ func compressHeader(vq *vqvae.Model, n int, labels []int32, classes int) dataset
 
 // Compress encodes images (each C*H*W floats in [0, 1] at the VQ-VAE's
 // image size; labels nil, or one class in [0, classes) each) with vq and
-// writes their grids prior-coded to w (a .vqz stream). It returns the
-// grids.
-func Compress(w io.Writer, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int) ([]uint16, error) {
-	grids, err := encodeImages(vq, images)
+// writes their grids prior-coded to w (a .vqz stream), reporting to prog
+// (nil: silent) and stopping when ctx is done. It returns the grids.
+func Compress(ctx context.Context, w io.Writer, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, prog progress.Reporter) ([]uint16, error) {
+	grids, h, err := compressGrids(vq, codec, images, labels, classes)
 	if err != nil {
 		return nil, err
-	}
-	h := compressHeader(vq, len(images), labels, classes)
-	if err := codec.checkHeader(&h); err != nil {
-		return nil, fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
 	}
 	cw, err := datasets.NewCodeWriterCodec(w, h, codec)
 	if err != nil {
 		return nil, err
 	}
-	if err := cw.WriteBatch(grids, labels); err != nil {
+	if err := writeInSteps(ctx, cw, grids, labels, len(images), "compress", prog); err != nil {
 		cw.Abort()
 		return nil, err
 	}
@@ -112,30 +111,37 @@ func Compress(w io.Writer, vq *vqvae.Model, codec *Codec, images [][]float32, la
 
 // CompressFile is Compress to a file, written atomically; an existing file
 // is kept unless overwrite is set.
-func CompressFile(path string, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, overwrite bool) error {
-	grids, err := encodeImages(vq, images)
+func CompressFile(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, overwrite bool, prog progress.Reporter) ([]uint16, error) {
+	grids, h, err := compressGrids(vq, codec, images, labels, classes)
 	if err != nil {
-		return err
-	}
-	h := compressHeader(vq, len(images), labels, classes)
-	if err := codec.checkHeader(&h); err != nil {
-		return fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
+		return nil, err
 	}
 	cw, err := datasets.CreateCodeFileCodec(path, h, overwrite, codec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := cw.WriteBatch(grids, labels); err != nil {
+	if err := writeInSteps(ctx, cw, grids, labels, len(images), "compress "+filepath.Base(path), prog); err != nil {
 		cw.Abort()
-		return err
+		return nil, err
 	}
-	return cw.Close()
+	return grids, cw.Close()
+}
+
+// compressGrids encodes images to grids and checks the prior against the
+// file's header.
+func compressGrids(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int) ([]uint16, datasets.CodeHeader, error) {
+	h := compressHeader(vq, len(images), labels, classes)
+	if err := codec.checkHeader(&h); err != nil {
+		return nil, h, fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
+	}
+	grids, err := encodeImages(vq, images)
+	return grids, h, err
 }
 
 // Decompress reads a .vqz file and returns its images (C*H*W floats in
 // [0, 1] each) and labels (nil when it has none). The file must name vq's
 // fingerprint and codec's prior.
-func Decompress(path string, vq *vqvae.Model, codec *Codec) ([][]float32, []int32, error) {
+func Decompress(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, prog progress.Reporter) ([][]float32, []int32, error) {
 	f, err := OpenCodes(path, codec)
 	if err != nil {
 		return nil, nil, err
@@ -145,9 +151,14 @@ func Decompress(path string, vq *vqvae.Model, codec *Codec) ([][]float32, []int3
 	if fp := datasets.CodeFingerprint(vq.Fingerprint()); h.Fingerprint != fp {
 		return nil, nil, fmt.Errorf("%s was made by the VQ-VAE with fingerprint %s, not this one's %s: decompress with the run that compressed it", path, h.Fingerprint, fp)
 	}
+	end := ReportReads(ctx, f, prog)
 	grids, labels, err := f.LoadAll()
+	end()
 	if err != nil {
 		return nil, nil, err
+	}
+	if !h.Labels {
+		labels = nil
 	}
 	imgs, err := decodeImages(vq, grids, int(h.Count))
 	return imgs, labels, err
@@ -194,7 +205,8 @@ type CodecEval struct {
 // EvalCodec measures vqgen, PNG and JPEG on images (C*H*W floats in [0,
 // 1] at the VQ-VAE's size; labels nil or classes-valued). PSNR is over
 // 8-bit pixels, as a user gets them in an image file.
-func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int) (*CodecEval, error) {
+// It reports to prog (nil: silent) and stops when ctx is done.
+func EvalCodec(ctx context.Context, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, prog progress.Reporter) (*CodecEval, error) {
 	if len(images) == 0 {
 		return nil, fmt.Errorf("eval codec: no images")
 	}
@@ -215,7 +227,7 @@ func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32
 	}
 	// vqgen: the .vqz stream's size, and the 8-bit reconstruction.
 	var buf bytes.Buffer
-	grids, err := Compress(&buf, vq, codec, images, labels, classes)
+	grids, err := Compress(ctx, &buf, vq, codec, images, labels, classes, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -234,14 +246,23 @@ func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32
 	target := psnr(sq, pixels*float64(c))
 	ev.Rows = append(ev.Rows, row("vqgen", int64(buf.Len()), target, 0))
 	// PNG, lossless.
+	prog = progress.Or(prog)
+	prog.Begin(progress.Phase{Name: "png", Total: n, ItemsPerUnit: 1, Item: "img"})
 	var pngEach int64
-	for _, im := range orig {
+	for i, im := range orig {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			prog.Update(i)
+		}
 		b, err := encodePNG(im)
 		if err != nil {
 			return nil, err
 		}
 		pngEach += int64(len(b))
 	}
+	prog.End()
 	ev.Rows = append(ev.Rows, row("png (one file per image)", pngEach, math.Inf(1), 0))
 	mosaic := mosaicOf(orig)
 	b, err := encodePNG(mosaic)
@@ -254,7 +275,9 @@ func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32
 		name string
 		ims  []image.Image
 	}{{"jpeg (one file per image)", orig}, {"jpeg (one mosaic)", []image.Image{mosaic}}} {
-		q, size, p, err := jpegAtPSNR(set.ims, target, pixels*float64(c))
+		prog.Begin(progress.Phase{Name: set.name, Total: jpegProbes})
+		q, size, p, err := jpegAtPSNR(ctx, set.ims, target, pixels*float64(c), func(probes int) { prog.Update(probes) })
+		prog.End()
 		if err != nil {
 			return nil, err
 		}
@@ -269,10 +292,15 @@ func encodePNG(im image.Image) ([]byte, error) {
 	return b.Bytes(), err
 }
 
+// jpegProbes is the number of qualities jpegAtPSNR's binary search over
+// 1..100 tries: ceil(log2 101).
+const jpegProbes = 7
+
 // jpegAtPSNR finds the lowest quality whose PSNR over ims reaches target
 // (PSNR grows with quality, so a binary search over 1..100), returning the
-// quality, total bytes and PSNR; quality 100 if none reaches it.
-func jpegAtPSNR(ims []image.Image, target, values float64) (int, int64, float64, error) {
+// quality, total bytes and PSNR; quality 100 if none reaches it. probed is
+// called with the number of qualities measured so far.
+func jpegAtPSNR(ctx context.Context, ims []image.Image, target, values float64, probed func(int)) (int, int64, float64, error) {
 	type res struct {
 		size int64
 		psnr float64
@@ -283,6 +311,9 @@ func jpegAtPSNR(ims []image.Image, target, values float64) (int, int64, float64,
 			return r, nil
 		}
 		var r res
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
 		var sq float64
 		for _, im := range ims {
 			var b bytes.Buffer
@@ -298,6 +329,7 @@ func jpegAtPSNR(ims []image.Image, target, values float64) (int, int64, float64,
 		}
 		r.psnr = psnr(sq, values)
 		cache[q] = r
+		probed(len(cache))
 		return r, nil
 	}
 	var ferr error

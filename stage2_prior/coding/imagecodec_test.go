@@ -2,8 +2,11 @@ package coding
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
@@ -50,6 +54,7 @@ func blobs(n int, seed uint64) [][]float32 {
 }
 
 func TestCompressDecompress(t *testing.T) {
+	ctx := context.Background()
 	vq, codec := tinyCodec(t, 1)
 	images := blobs(37, 2)
 	labels := make([]int32, len(images))
@@ -57,13 +62,17 @@ func TestCompressDecompress(t *testing.T) {
 		labels[i] = int32(i % 10)
 	}
 	path := filepath.Join(t.TempDir(), "x.vqz")
-	if err := CompressFile(path, vq, codec, images, labels, 10, false); err != nil {
+	var rec phases
+	if _, err := CompressFile(ctx, path, vq, codec, images, labels, 10, false, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := CompressFile(path, vq, codec, images, labels, 10, false); err == nil {
+	if rec.last["compress x.vqz"] != len(images) {
+		t.Errorf("progress %v, want compress x.vqz to reach %d", rec.last, len(images))
+	}
+	if _, err := CompressFile(ctx, path, vq, codec, images, labels, 10, false, nil); err == nil {
 		t.Fatal("CompressFile replaced an existing file")
 	}
-	got, gotL, err := Decompress(path, vq, codec)
+	got, gotL, err := Decompress(ctx, path, vq, codec, &rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +83,9 @@ func TestCompressDecompress(t *testing.T) {
 	want, err := decodeImages(vq, grids, len(images))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rec.last["decode x.vqz"] != len(images) {
+		t.Errorf("progress %v, want decode x.vqz to reach %d", rec.last, len(images))
 	}
 	for i := range want {
 		for j := range want[i] {
@@ -87,21 +99,33 @@ func TestCompressDecompress(t *testing.T) {
 	}
 	// Another VQ-VAE, another prior: errors that say which.
 	other, otherCodec := tinyCodec(t, 9)
-	if _, _, err := Decompress(path, other, codec); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+	if _, _, err := Decompress(ctx, path, other, codec, nil); err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("decompress with another VQ-VAE: %v", err)
 	}
-	if _, _, err := Decompress(path, vq, otherCodec); err == nil || !strings.Contains(err.Error(), "prior.safetensors") {
+	if _, _, err := Decompress(ctx, path, vq, otherCodec, nil); err == nil || !strings.Contains(err.Error(), "prior.safetensors") {
 		t.Errorf("decompress with another prior: %v", err)
 	}
-	if _, _, err := Decompress(path, vq, nil); err == nil || !strings.Contains(err.Error(), "--prior") {
+	if _, _, err := Decompress(ctx, path, vq, nil, nil); !errors.Is(err, datasets.ErrCodeNeedsPrior) || !strings.Contains(err.Error(), "prior.safetensors") ||
+		!strings.Contains(err.Error(), codec.Prior().FingerprintString()) {
 		t.Errorf("decompress without a prior: %v", err)
+	}
+	// A cancelled context stops compression and leaves no file.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	gone := filepath.Join(t.TempDir(), "y.vqz")
+	if _, err := CompressFile(cancelled, gone, vq, codec, images, labels, 10, false, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("compress with a cancelled context: %v", err)
+	}
+	if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a cancelled compression left %s (%v)", gone, err)
 	}
 }
 
 func TestEvalCodec(t *testing.T) {
 	vq, codec := tinyCodec(t, 3)
 	images := blobs(30, 4)
-	ev, err := EvalCodec(vq, codec, images, nil, 0)
+	var rec phases
+	ev, err := EvalCodec(context.Background(), vq, codec, images, nil, 0, &rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +133,12 @@ func TestEvalCodec(t *testing.T) {
 		t.Fatalf("eval %+v", ev)
 	}
 	var buf bytes.Buffer
-	if _, err := Compress(&buf, vq, codec, images, nil, 0); err != nil {
+	for _, ph := range []string{"compress", "png", "jpeg (one file per image)", "jpeg (one mosaic)"} {
+		if _, ok := rec.last[ph]; !ok {
+			t.Errorf("no progress phase %q: %v", ph, rec.last)
+		}
+	}
+	if _, err := Compress(context.Background(), &buf, vq, codec, images, nil, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	vq0 := ev.Rows[0]
@@ -155,8 +184,8 @@ func TestEncodeDataset(t *testing.T) {
 	if err := vqvae.EncodeDataset(vq, ds, filepath.Join(dir, "z.vqc"), false, 16, nil); err != nil {
 		t.Fatal(err)
 	}
-	calls := 0
-	if err := EncodeDataset(vq, ds, filepath.Join(dir, "p.vqc"), codec, false, func(done, total int) { calls++ }); err != nil {
+	var rec phases
+	if err := EncodeDataset(context.Background(), vq, ds, filepath.Join(dir, "p.vqc"), codec, false, &rec); err != nil {
 		t.Fatal(err)
 	}
 	z, err := OpenCodes(filepath.Join(dir, "z.vqc"), nil)
@@ -169,10 +198,32 @@ func TestEncodeDataset(t *testing.T) {
 	}
 	zc, zl, err1 := z.LoadAll()
 	pc, pl, err2 := p.LoadAll()
-	if err1 != nil || err2 != nil || !slices.Equal(zc, pc) || !slices.Equal(zl, pl) || calls == 0 {
-		t.Fatalf("prior-coded encode differs from stage one's (%v, %v, %d progress calls)", err1, err2, calls)
+	if err1 != nil || err2 != nil || !slices.Equal(zc, pc) || !slices.Equal(zl, pl) || rec.last["encode p.vqc"] != 40 {
+		t.Fatalf("prior-coded encode differs from stage one's (%v, %v, progress %v)", err1, err2, rec.last)
 	}
 	if p.Header().Fingerprint != z.Header().Fingerprint {
 		t.Fatal("fingerprint differs")
 	}
 }
+
+// phases records progress: the last count of each phase, and that phases
+// are begun and ended in pairs.
+type phases struct {
+	cur  string
+	open bool
+	last map[string]int
+}
+
+func (p *phases) Begin(ph progress.Phase) {
+	if p.last == nil {
+		p.last = map[string]int{}
+	}
+	if p.open {
+		panic("phase " + ph.Name + " begun inside " + p.cur)
+	}
+	p.cur, p.open = ph.Name, true
+	p.last[ph.Name] = 0
+}
+func (p *phases) Update(done int, _ ...progress.Field) { p.last[p.cur] = done }
+func (p *phases) Note(string)                          {}
+func (p *phases) End()                                 { p.open = false }
