@@ -24,7 +24,10 @@ func newBenchCmd() *cobra.Command {
   core      SGEMM GFLOP/s on one thread next to the core's FMA peak, and a
             3x3 convolution's forward+backward time on all cores
   pipeline  stage-one training and encoding images/s, prior training
-            grids/s and sampling images/s for each architecture
+            grids/s and sampling images/s for each architecture, and
+            prior coding's encoding and decoding images/s
+            (prior_encode_img_s, prior_decode_img_s: chunks of 512 random
+            7x7 grids under the default Transformer, one chunk per core)
 
 With no argument it runs both. --json prints one object per line:
 {"name": ..., "value": ..., "unit": ...}; bench/results.sh turns such lines

@@ -50,7 +50,7 @@ func OpenCodes(path string, codec *Codec) (*datasets.CodeFile, error) {
 	}
 	if codec == nil {
 		f.Close()
-		return nil, fmt.Errorf("code file %s: %w: it needs the prior %v", path, datasets.ErrCodeNeedsPrior, f.Header().Prior)
+		return nil, fmt.Errorf("%s: %w: it needs the prior %v", path, datasets.ErrCodeNeedsPrior, f.Header().Prior)
 	}
 	if err := f.SetChunkCodec(codec); err != nil {
 		f.Close()

@@ -235,15 +235,10 @@ func EvalCodec(ctx context.Context, vq *vqvae.Model, codec *Codec, images [][]fl
 	if err != nil {
 		return nil, err
 	}
-	var sq float64
-	for i, r := range recon {
-		im, err := datasets.ToImage(r, c, s, s)
-		if err != nil {
-			return nil, err
-		}
-		sq += sqErr(orig[i], im)
+	target, err := psnrOf(orig, recon, c, s)
+	if err != nil {
+		return nil, err
 	}
-	target := psnr(sq, pixels*float64(c))
 	ev.Rows = append(ev.Rows, row("vqgen", int64(buf.Len()), target, 0))
 	// PNG, lossless.
 	prog = progress.Or(prog)
@@ -378,6 +373,38 @@ func grayAt(im image.Image, x, y int) uint8 {
 	}
 	r, _, _, _ := im.At(x, y).RGBA() // JPEG decodes grey images to *image.Gray; others by their red channel
 	return uint8(r >> 8)
+}
+
+// PSNR is the peak signal-to-noise ratio in dB of recon against orig
+// (each C*H*W floats in [0, 1], H = W = size), over 8-bit pixels as a user
+// gets them in an image file: what EvalCodec reports for vqgen; +Inf when
+// they are equal.
+func PSNR(orig, recon [][]float32, channels, size int) (float64, error) {
+	if len(orig) != len(recon) || len(orig) == 0 {
+		return 0, fmt.Errorf("psnr: %d images against %d", len(recon), len(orig))
+	}
+	ims := make([]image.Image, len(orig))
+	for i, o := range orig {
+		im, err := datasets.ToImage(o, channels, size, size)
+		if err != nil {
+			return 0, err
+		}
+		ims[i] = im
+	}
+	return psnrOf(ims, recon, channels, size)
+}
+
+// psnrOf is PSNR against images already in 8-bit form.
+func psnrOf(orig []image.Image, recon [][]float32, channels, size int) (float64, error) {
+	var sq float64
+	for i, r := range recon {
+		im, err := datasets.ToImage(r, channels, size, size)
+		if err != nil {
+			return 0, err
+		}
+		sq += sqErr(orig[i], im)
+	}
+	return psnr(sq, float64(len(recon)*channels*size*size)), nil
 }
 
 // psnr is 10 log10(1/MSE) for a sum of squared errors over values values
