@@ -141,7 +141,7 @@ images (headers paid once, their best case).`,
 				return printJSON(w, e)
 			}
 			fmt.Fprintf(w, "%s: %d images of %d pixels\n\n", o.Data, e.Images, e.Pixels)
-			rows := []string{"CODEC\tBYTES/IMAGE\tBITS/PIXEL\tPSNR (dB)\t"}
+			rows := []string{"CODEC\tBYTES/IMAGE\tBITS/PIXEL\tPSNR (dB)"}
 			for _, r := range e.Rows {
 				name, psnr := r.Codec, "lossless"
 				if !math.IsInf(r.PSNR, 1) {
@@ -150,7 +150,7 @@ images (headers paid once, their best case).`,
 				if r.Quality > 0 {
 					name += fmt.Sprintf(", quality %d", r.Quality)
 				}
-				rows = append(rows, fmt.Sprintf("%s\t%.2f\t%.3f\t%s\t", name, r.BytesPerImg, r.BitsPerPixel, psnr))
+				rows = append(rows, fmt.Sprintf("%s\t%.2f\t%.3f\t%s", name, r.BytesPerImg, r.BitsPerPixel, psnr))
 			}
 			return table(w, 0, rows...)
 		},
