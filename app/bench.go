@@ -98,6 +98,14 @@ func Benchmarks(set string, only []string) ([]Benchmark, error) {
 	default:
 		return nil, fmt.Errorf("unknown benchmark set %q: want core or pipeline", set)
 	}
+	return SelectBenchmarks(list, only, set)
+}
+
+// SelectBenchmarks keeps the benchmarks of list named in only (all of them
+// when only is empty; a name selects its _gflops line too), in list's
+// order. A name not in list is an error; set names list in it. Front ends
+// that add benchmarks of their own (the web server's) select with it.
+func SelectBenchmarks(list []Benchmark, only []string, set string) ([]Benchmark, error) {
 	if len(only) == 0 {
 		return list, nil
 	}

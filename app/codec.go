@@ -349,9 +349,7 @@ func Compress(ctx context.Context, o CompressOptions, prog Progress) (*Compresse
 	if err != nil {
 		return nil, err
 	}
-	var ims [][]float32
-	var labels []int32
-	classes := 0
+	ims := &coding.Images{}
 	switch {
 	case len(o.Images) > 0 && o.Data != "":
 		return nil, optionErr("images", "and data both given: give one")
@@ -362,28 +360,30 @@ func Compress(ctx context.Context, o CompressOptions, prog Progress) (*Compresse
 			if err != nil {
 				return nil, err
 			}
-			ims = append(ims, px)
+			ims.Pixels = append(ims.Pixels, px)
+			ims.Keys = append(ims.Keys, filepath.Base(p))
 		}
 	case o.Data != "":
 		ds, err := m.v.LoadData(o.Data, o.Limit)
 		if err != nil {
 			return nil, err
 		}
-		ims = make([][]float32, ds.N)
-		for i := range ims {
-			ims[i] = ds.Image(i)
+		ims.Pixels = make([][]float32, ds.N)
+		for i := range ims.Pixels {
+			ims.Pixels[i] = ds.Image(i)
 		}
-		labels, classes = ds.Labels, ds.Classes
+		ims.Labels, ims.Classes, ims.Keys = ds.Labels, ds.Classes, ds.Keys
 	default:
 		return nil, optionErr("images", "not given: give image files or a dataset spec (data)")
 	}
-	if len(ims) == 0 {
+	n := len(ims.Pixels)
+	if n == 0 {
 		return nil, optionErr("data", "%s: no images", o.Data)
 	}
 	start := time.Now()
 	s := m.v.Shape()
 	m.v.mu.Lock()
-	grids, err := coding.CompressFile(ctx, o.Out, m.v.m, m.codec, ims, labels, classes, o.Force, prog)
+	grids, err := coding.CompressFile(ctx, o.Out, m.v.m, m.codec, ims, o.Force, prog)
 	m.v.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -396,16 +396,15 @@ func Compress(ctx context.Context, o CompressOptions, prog Progress) (*Compresse
 	for i, g := range grids {
 		codes[i] = int32(g)
 	}
-	recon, err := m.v.Decode(codes, len(ims))
+	recon, err := m.v.Decode(codes, n)
 	if err != nil {
 		return nil, err
 	}
-	psnr, err := coding.PSNR(ims, recon, s.Channels, s.Size)
+	psnr, err := coding.PSNR(ims.Pixels, recon, s.Channels, s.Size)
 	if err != nil {
 		return nil, err
 	}
-	n := len(ims)
-	return &Compressed{Path: o.Out, Images: n, Labels: labels != nil, Bytes: st.Size(), BytesPerImage: float64(st.Size()) / float64(n),
+	return &Compressed{Path: o.Out, Images: n, Labels: ims.Labels != nil, Bytes: st.Size(), BytesPerImage: float64(st.Size()) / float64(n),
 		BitsPerPixel: 8 * float64(st.Size()) / float64(n*s.Size*s.Size), PSNR: psnr, Seconds: time.Since(start).Seconds()}, nil
 }
 
@@ -413,9 +412,8 @@ func Compress(ctx context.Context, o CompressOptions, prog Progress) (*Compresse
 type DecompressOptions struct {
 	RunModels
 	In string `json:"in"` // the .vqz file
-	// Out is the folder for the images: image-0000.png, ... in the
-	// order they were compressed, and labels.txt (one label per line)
-	// when the file holds labels.
+	// Out is the folder for the images, one PNG each, and labels.txt
+	// (one label per line) when the file holds labels.
 	Out   string `json:"out"`
 	Force bool   `json:"force"`
 }
@@ -430,11 +428,33 @@ type Decompressed struct {
 	Labels string   `json:"labels,omitempty"` // the labels file, if the .vqz holds labels
 }
 
-// imageName is the file name of image i of n in a decompressed folder:
-// zero-padded so that names sort in order.
-func imageName(i, n int) string {
-	digits := len(fmt.Sprint(max(n-1, 0)))
-	return fmt.Sprintf("image-%0*d.png", max(4, digits), i)
+// OutputNames names the images of a decompressed folder: after the keys
+// the file holds (the compressed files' names, or their paths in a
+// dataset's folder), with the extension .png, when they make distinct
+// file names inside the folder; otherwise image-0000.png, image-0001.png,
+// ... in order (zero-padded to sort).
+func OutputNames(keys []string, n int) []string {
+	names := make([]string, n)
+	if len(keys) == n {
+		seen := map[string]bool{}
+		ok := true
+		for i, k := range keys {
+			name := filepath.FromSlash(strings.TrimSuffix(k, filepath.Ext(k)) + ".png")
+			if !filepath.IsLocal(name) || strings.ContainsRune(k, '\\') || seen[name] {
+				ok = false
+				break
+			}
+			seen[name], names[i] = true, name
+		}
+		if ok {
+			return names
+		}
+	}
+	digits := max(4, len(fmt.Sprint(max(n-1, 0))))
+	for i := range names {
+		names[i] = fmt.Sprintf("image-%0*d.png", digits, i)
+	}
+	return names
 }
 
 // Decompress turns a .vqz file back into images with the VQ-VAE and prior
@@ -451,7 +471,11 @@ func Decompress(ctx context.Context, o DecompressOptions, prog Progress) (*Decom
 		return nil, err
 	}
 	h := f.Header()
+	keys, err := f.Keys()
 	f.Close()
+	if err != nil {
+		return nil, err
+	}
 	if h.Layout != datasets.CodeLayoutPrior {
 		return nil, fmt.Errorf("%s is a code file in layout %s, not a compressed image file; vqgen decode turns code files into images", o.In, h.Layout)
 	}
@@ -461,11 +485,10 @@ func Decompress(ctx context.Context, o DecompressOptions, prog Progress) (*Decom
 		return nil, err
 	}
 	n := int(h.Count)
-	names := make([]string, n)
+	names := OutputNames(keys, n)
 	paths := make([]string, 0, n+1)
-	for i := range names {
-		names[i] = imageName(i, n)
-		paths = append(paths, filepath.Join(o.Out, names[i]))
+	for _, name := range names {
+		paths = append(paths, filepath.Join(o.Out, name))
 	}
 	if h.Labels {
 		paths = append(paths, filepath.Join(o.Out, LabelsFile))
@@ -474,19 +497,19 @@ func Decompress(ctx context.Context, o DecompressOptions, prog Progress) (*Decom
 		return nil, err
 	}
 	m.v.mu.Lock()
-	ims, labels, err := coding.Decompress(ctx, o.In, m.v.m, m.codec, prog)
+	ims, err := coding.Decompress(ctx, o.In, m.v.m, m.codec, prog)
 	m.v.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
 	s := m.v.Shape()
-	if err := writeEachNamed(o.Out, ims, s.Channels, s.Size, o.Force, func(i int) string { return names[i] }); err != nil {
+	if err := writeEachNamed(o.Out, ims.Pixels, s.Channels, s.Size, o.Force, func(i int) string { return names[i] }); err != nil {
 		return nil, err
 	}
 	d := &Decompressed{Dir: o.Out, Files: paths[:n]}
 	if h.Labels {
 		var b strings.Builder
-		for _, l := range labels {
+		for _, l := range ims.Labels {
 			fmt.Fprintln(&b, l)
 		}
 		d.Labels = paths[n]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -41,5 +42,31 @@ func TestConvertCancel(t *testing.T) {
 	var oe *OptionError
 	if _, err := Convert(context.Background(), ConvertOptions{In: filepath.Join(run, CodesTrainFile), Out: out, Layout: "prior"}, nil); !errors.As(err, &oe) || oe.Option != "prior" {
 		t.Errorf("layout prior without a prior: %v, want an error naming the option prior", err)
+	}
+}
+
+// TestOutputNames: decompressed images are named after their keys when
+// those make distinct file names inside the folder, and numbered
+// otherwise.
+func TestOutputNames(t *testing.T) {
+	numbered := []string{"image-0000.png", "image-0001.png"}
+	for _, c := range []struct {
+		keys, want []string
+	}{
+		{nil, numbered},
+		{[]string{"a.jpg", "b.png"}, []string{"a.png", "b.png"}},
+		{[]string{"2024/06/x.jpeg", "y"}, []string{filepath.Join("2024", "06", "x.png"), "y.png"}},
+		{[]string{"a.jpg", "a.png"}, numbered},                            // the same name twice
+		{[]string{"../a.png", "b.png"}, numbered},                         // outside the folder
+		{[]string{"/etc/a.png", "b.png"}, numbered},                       // absolute
+		{[]string{`a\b.png`, "c.png"}, numbered},                          // a separator elsewhere
+		{[]string{"a.png"}, []string{"image-0000.png", "image-0001.png"}}, // not one per image
+	} {
+		if got := OutputNames(c.keys, 2); !slices.Equal(got, c.want) {
+			t.Errorf("OutputNames(%q) = %q, want %q", c.keys, got, c.want)
+		}
+	}
+	if got := OutputNames(nil, 12345); got[12344] != "image-12344.png" || got[0] != "image-00000.png" {
+		t.Errorf("12345 images: %s ... %s", got[0], got[12344])
 	}
 }

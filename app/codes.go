@@ -271,11 +271,20 @@ type CodesReport struct {
 	// Prior describes the prior of a prior-coded file: its file name,
 	// fingerprint and numerics version.
 	Prior string `json:"prior,omitempty"`
+	// Keys says whether images carry keys (their source files, for images
+	// encoded from a folder); FirstKey and LastKey are the first and last
+	// in file order, AllKeys every key when InspectOptions.Keys is set.
+	Keys     bool     `json:"keys"`
+	FirstKey string   `json:"first_key,omitempty"`
+	LastKey  string   `json:"last_key,omitempty"`
+	AllKeys  []string `json:"all_keys,omitempty"`
 }
 
 // InspectOptions configure describing a code file.
 type InspectOptions struct {
 	Path string `json:"path"`
+	// Keys lists every image's key in the report.
+	Keys bool `json:"keys"`
 	// Histogram, if set, is a PNG of code usage to write.
 	Histogram string `json:"histogram,omitempty"`
 	// Prior is the prior that reads a prior-coded file.
@@ -311,9 +320,21 @@ func InspectCodes(ctx context.Context, o InspectOptions, prog Progress) (*CodesR
 		Fingerprint: h.Fingerprint.String(), CodesUsed: st.CodesUsed, EntropyBits: st.EntropyBits,
 		FileBytes: st.FileBytes, BytesPerImage: st.BytesPerImage, RawImageBytes: h.ImageH * h.ImageW * h.Channels,
 		BitPackedBytes: float64(h.GridH*h.GridW*bitsPer) / 8, DiskBitsPerCode: st.DiskBitsPerCode,
-		Layout: h.Layout.String(), Chunks: f.NumChunks()}
+		Layout: h.Layout.String(), Chunks: f.NumChunks(), Keys: h.Keys}
 	if h.Layout == datasets.CodeLayoutPrior {
 		r.Prior = h.Prior.String()
+	}
+	if h.Keys {
+		keys, err := f.Keys()
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) > 0 {
+			r.FirstKey, r.LastKey = keys[0], keys[len(keys)-1]
+		}
+		if o.Keys {
+			r.AllKeys = keys
+		}
 	}
 	if o.Histogram != "" {
 		counts := make([]float64, len(st.Usage))

@@ -13,11 +13,16 @@ import (
 // or the same file built into the binary.
 const DefaultConfig = "configs/mnist.toml"
 
+// BuiltinConfigs names the configurations shipped inside the binary
+// (mnist, tiny, photos32, photos64).
+func BuiltinConfigs() []string { return configs.BuiltinNames() }
+
 // LoadConfig reads a config file, or a built-in one by name ("mnist",
-// "tiny", also as "configs/tiny.toml" or "tiny.toml") when no such file
-// exists, so the binary works outside the source tree.
+// "tiny", "photos32", "photos64", also as "configs/tiny.toml" or
+// "tiny.toml") when no such file exists, so the binary works outside the
+// source tree.
 func LoadConfig(path string) (*configs.Config, error) {
-	if _, err := os.Stat(path); err == nil {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		return configs.Load(path)
 	}
 	name := strings.TrimSuffix(filepath.Base(path), ".toml")

@@ -80,31 +80,10 @@ func (m *Models) Edit(ctx context.Context, grid []int32, keep []bool, o EditOpti
 	if len(grid) != s.Cells() || len(keep) != s.Cells() {
 		return nil, fmt.Errorf("edit: a grid of %d cells and a mask of %d, the VQ-VAE's grids have %dx%d", len(grid), len(keep), s.GridH, s.GridW)
 	}
-	if o.N <= 0 {
-		return nil, optionErr("n", "%d: want at least 1 edit", o.N)
-	}
-	if o.Method != MethodGibbs && o.Method != MethodRaster {
-		return nil, optionErr("method", "%q: want %s or %s", o.Method, MethodGibbs, MethodRaster)
-	}
-	if o.Sweeps < 0 || o.Method == MethodGibbs && o.Sweeps == 0 {
-		return nil, optionErr("sweeps", "%d: want at least 1 sweep", o.Sweeps)
-	}
-	if err := checkFilter(o.Temperature, o.TopK, o.TopP); err != nil {
-		return nil, err
-	}
-	if o.Method == MethodGibbs && (o.TopK != 0 || o.TopP != 1) {
-		return nil, optionErr("top_k", "%d with top-p %g: gibbs samples the tempered prior given the kept cells, and truncating the conditionals leaves no distribution to sample; use the raster method for top-k/top-p, or leave them at 0 and 1", o.TopK, o.TopP)
-	}
-	if err := m.checkClass("class", o.Class); err != nil {
+	if err := m.CheckEdit(o); err != nil {
 		return nil, err
 	}
 	classes := m.ck.Prior.Info().Classes
-	if classes > 0 && o.Class < 0 {
-		return nil, optionErr("class", "-1: the prior is class-conditional: give the class (0 to %d) the edits are drawn for", classes-1)
-	}
-	if o.Batch < 0 {
-		return nil, optionErr("batch", "%d: want >= 0 (0: %d)", o.Batch, sampler.DefaultBatch)
-	}
 	free := 0
 	for _, k := range keep {
 		if !k {

@@ -98,7 +98,11 @@ func writeEachNamed(dir string, ims [][]float32, channels, size int, force bool,
 		if err := EncodePNG(&buf, im, channels, size); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, name(i)), buf.Bytes(), true); err != nil {
+		path := filepath.Join(dir, name(i))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(path, buf.Bytes(), true); err != nil {
 			return err
 		}
 	}
@@ -108,19 +112,31 @@ func writeEachNamed(dir string, ims [][]float32, channels, size int, force bool,
 // writeGridCodes saves grids as a code file the VQ-VAE v can decode; the
 // classes (nil for none) become labels of a file with numClasses classes.
 func writeGridCodes(path string, v *VQVAE, codes, classes []int32, n, numClasses int, force bool) error {
+	w, err := datasets.CreateCodeFile(path, gridCodeHeader(v, n, classes != nil, numClasses), force)
+	if err != nil {
+		return err
+	}
+	return writeGrids(w, codes, classes)
+}
+
+// gridCodeHeader is the header of a code file of n grids of v, labelled
+// with one of numClasses classes each or unlabelled.
+func gridCodeHeader(v *VQVAE, n int, labelled bool, numClasses int) datasets.CodeHeader {
 	s := v.Shape()
 	hdr := datasets.CodeHeader{
 		Count: int64(n), GridH: s.GridH, GridW: s.GridW, K: s.K,
 		ImageH: s.Size, ImageW: s.Size, Channels: s.Channels,
-		Labels: classes != nil, Fingerprint: datasets.CodeFingerprint(v.m.Fingerprint()),
+		Labels: labelled, Fingerprint: datasets.CodeFingerprint(v.m.Fingerprint()),
 	}
-	if classes != nil {
+	if labelled {
 		hdr.NumClasses = numClasses
 	}
-	w, err := datasets.CreateCodeFile(path, hdr, force)
-	if err != nil {
-		return err
-	}
+	return hdr
+}
+
+// writeGrids writes the grids and their classes (nil for none) and closes
+// w, or aborts it on failure.
+func writeGrids(w *datasets.CodeWriter, codes, classes []int32) error {
 	grids := make([]uint16, len(codes))
 	for i, c := range codes {
 		grids[i] = uint16(c)

@@ -41,16 +41,15 @@ func (v *VQVAE) LoadImages(src ImageSource) (names []string, images [][]float32,
 		}
 		return []string{src.Image}, [][]float32{px}, nil, nil
 	case src.Data != "":
-		ds, err := v.LoadData(src.Data, 0)
+		set, err := v.LoadSet(src.Data)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		names = make([]string, ds.N)
-		images = make([][]float32, ds.N)
-		for i := range images {
-			names[i], images[i] = fmt.Sprint(i), ds.Image(i)
+		names = make([]string, len(set.Images))
+		for i := range names {
+			names[i] = fmt.Sprint(i)
 		}
-		return names, images, ds.Labels, nil
+		return names, set.Images, set.Labels, nil
 	}
 	return nil, nil, nil, optionErr("image", "not given: give an image file or a dataset spec (data)")
 }

@@ -78,18 +78,26 @@ func (v *VQVAE) Fingerprint() string { return v.m.FingerprintHex() }
 // split named in the model's own config ([data] train or test, with
 // train_limit or test_limit applied). limit > 0 keeps the first limit
 // images.
+//
+// Labels follow the model's own config (data.labels), so a VQ-VAE trained
+// on photos with labels = "none" encodes a folder of dated subfolders as
+// unlabelled images, as it saw them in training.
 func (v *VQVAE) LoadData(spec string, limit int) (*datasets.Dataset, error) {
+	return v.loadData(spec, limit, vqvae.DataOptions{})
+}
+
+func (v *VQVAE) loadData(spec string, limit int, do vqvae.DataOptions) (*datasets.Dataset, error) {
 	var ds *datasets.Dataset
 	var err error
 	switch spec {
 	case "train":
-		ds, err = loadTrainSplit(v.cfg)
+		ds, err = vqvae.LoadTrain(v.cfg, do)
 	case "test":
-		ds, err = vqvae.LoadTest(v.cfg)
+		ds, err = vqvae.LoadTest(v.cfg, do)
 	case "":
 		return nil, optionErr("data", `"": give a dataset spec (%s), or train or test for the VQ-VAE's own splits`, datasets.SpecForms)
 	default:
-		ds, err = datasets.Load(spec, datasets.Options{Size: v.m.Image.ImageSize, Channels: v.m.Image.Channels})
+		ds, err = datasets.Load(spec, datasets.Options{Size: v.m.Image.ImageSize, Channels: v.m.Image.Channels, Labels: v.cfg.Data.Labels})
 	}
 	if err != nil {
 		return nil, err
@@ -99,20 +107,6 @@ func (v *VQVAE) LoadData(spec string, limit int) (*datasets.Dataset, error) {
 	}
 	if limit > 0 && limit < ds.N {
 		ds = ds.Slice(0, limit)
-	}
-	return ds, nil
-}
-
-// loadTrainSplit is the whole configured training split (validation part
-// included) with train_limit applied: what the pipeline encodes, so that the
-// prior can carve its own validation grids from the end.
-func loadTrainSplit(cfg *configs.Config) (*datasets.Dataset, error) {
-	ds, err := datasets.Load(cfg.Data.Train, datasets.Options{Size: cfg.Data.ImageSize, Channels: cfg.Data.Channels})
-	if err != nil {
-		return nil, fmt.Errorf("data.train: %w", err)
-	}
-	if l := cfg.Data.TrainLimit; l > 0 && l < ds.N {
-		ds = ds.Slice(0, l)
 	}
 	return ds, nil
 }

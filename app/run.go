@@ -104,12 +104,15 @@ var stages = []stage{
 
 // pipeline is one Run in progress.
 type pipeline struct {
-	ctx   context.Context
-	prog  Progress
-	opt   RunOptions
-	cfg   *configs.Config
-	dir   string
-	state *runState
+	ctx  context.Context
+	prog Progress
+	opt  RunOptions
+	cfg  *configs.Config
+	// resolved is cfg with what the data decides filled in
+	// (prior.conditional = "auto").
+	resolved *configs.Config
+	dir      string
+	state    *runState
 }
 
 func (p *pipeline) path(name string) string { return filepath.Join(p.dir, name) }
@@ -132,6 +135,11 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 	if o.Out == "" {
 		return nil, optionErr("out", `"": give the run folder`)
 	}
+	// Every stage's config against the data, before any work.
+	resolved, err := checkData(cfg)
+	if err != nil {
+		return nil, err
+	}
 	text, err := cfg.Encode()
 	if err != nil {
 		return nil, err
@@ -140,7 +148,7 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pipeline{ctx: ctx, prog: prog, opt: o, cfg: cfg, dir: o.Out, state: st}
+	p := &pipeline{ctx: ctx, prog: prog, opt: o, cfg: cfg, resolved: resolved, dir: o.Out, state: st}
 	if err := p.saveState(); err != nil {
 		return nil, err
 	}
@@ -263,7 +271,7 @@ func (p *pipeline) stage1() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	test, err := vqvae.LoadTest(p.cfg)
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.dir, p.prog))
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +297,7 @@ func (p *pipeline) encode() (any, error) {
 	// they are not finished results.
 	var enc [2]*Encoded
 	for i, split := range []struct{ data, file string }{{"train", CodesTrainFile}, {"test", CodesTestFile}} {
-		ds, err := v.LoadData(split.data, 0)
+		ds, err := v.loadData(split.data, 0, dataOptions(p.dir, p.prog))
 		if err != nil {
 			return nil, err
 		}
@@ -334,7 +342,7 @@ func (p *pipeline) prior() (any, error) {
 		return nil, err
 	}
 	p.prog.Note(fmt.Sprintf("test codes: %.2f bits/image (unigram %.2f)", ev.BitsPerImage, ev.UnigramBitsPerImage))
-	return priorRunResult{ev.Arch, p.cfg.Prior.Conditional, ev.BitsPerImage, ev.BitsPerCode, ev.UnigramBitsPerImage,
+	return priorRunResult{ev.Arch, p.resolved.Prior.Conditional == configs.SwitchOn, ev.BitsPerImage, ev.BitsPerCode, ev.UnigramBitsPerImage,
 		res.Val.BitsPerImage, res.GridsPerSecond}, nil
 }
 
@@ -408,7 +416,7 @@ func (p *pipeline) edit() (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	test, err := vqvae.LoadTest(p.cfg)
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.dir, p.prog))
 	if err != nil {
 		return nil, err
 	}

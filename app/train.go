@@ -80,7 +80,7 @@ func writeConfig(dir string, cfg *configs.Config) error {
 
 // TrainVQVAEOptions configure stage one.
 type TrainVQVAEOptions struct {
-	// Config is a config file or a built-in name (mnist, tiny); "" is
+	// Config is a config file or a built-in name (see BuiltinConfigs); "" is
 	// DefaultConfig. Loaded, when set, is used instead.
 	Config string          `json:"config"`
 	Loaded *configs.Config `json:"-"`
@@ -112,7 +112,10 @@ func TrainVQVAE(ctx context.Context, o TrainVQVAEOptions, prog Progress) (*VQVAE
 	if err != nil {
 		return nil, err
 	}
-	train, val, _, err := vqvae.LoadData(cfg)
+	if _, err := checkData(cfg); err != nil {
+		return nil, err
+	}
+	train, val, _, err := vqvae.LoadData(cfg, dataOptions(o.Out, prog))
 	if err != nil {
 		return nil, err
 	}

@@ -193,10 +193,16 @@ func (cw *CodeWriter) flushCoded() {
 	if h.Labels {
 		labels = append([]int32(nil), cw.labels[:n]...)
 	}
+	// The key block goes first, as in every layout (CODES.md, "Keys"); the
+	// codec appends the coded grids after it.
+	var head []byte
+	if h.Keys {
+		head, _ = appendCodeKeyBlock(nil, cw.keys[:n], nil)
+	}
 	c := &codedChunk{done: make(chan struct{}), n: n}
 	go func() {
 		defer close(c.done)
-		c.bytes, c.err = cw.codec.EncodeChunk(nil, h, codes, labels, n)
+		c.bytes, c.err = cw.codec.EncodeChunk(head, h, codes, labels, n)
 	}()
 	cw.inflight = append(cw.inflight, c)
 	cw.n = 0
@@ -266,10 +272,16 @@ func (f *CodeFile) chunkCodec() CodeChunkCodec {
 
 // decodePriorChunk decodes a prior-coded chunk's bytes (CRC already
 // checked).
-func (f *CodeFile) decodePriorChunk(i int, buf []byte, n int, grids []uint16, labels []int32) error {
+func (f *CodeFile) decodePriorChunk(i int, buf []byte, n int, grids []uint16, labels []int32, keys []string) error {
 	codec := f.chunkCodec()
 	if codec == nil {
 		return f.needsPrior()
+	}
+	if f.hdr.Keys {
+		var err error
+		if buf, err = splitCodeKeyBlock(buf, n, keys); err != nil {
+			return f.corrupt("chunk %d: %v", i, err)
+		}
 	}
 	if err := codec.DecodeChunk(buf, &f.hdr, n, grids, labels); err != nil {
 		return f.corrupt("chunk %d: %v", i, err)
@@ -311,7 +323,7 @@ func (f *CodeFile) loadAllCoded() (codes []uint16, labels []int32, err error) {
 				if labels != nil {
 					l = labels[first : first+int64(n)]
 				}
-				_, errs[c-c0] = f.readChunkInto(c, nil, codes[int(first)*cells:(int(first)+n)*cells], l)
+				_, errs[c-c0] = f.readChunkInto(c, nil, codes[int(first)*cells:(int(first)+n)*cells], l, nil)
 			}()
 		}
 		wg.Wait()

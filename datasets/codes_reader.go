@@ -121,11 +121,8 @@ func (f *CodeFile) open() error {
 	}
 	f.index = make([]codeChunkEntry, nChunks)
 	next := int64(codeHeaderSize)
-	bound := int64(codeCompressBound(codePayloadSize(&h, h.ChunkImages)))
+	bound := codeChunkBound(&h)
 	prior := h.Layout == CodeLayoutPrior
-	if prior {
-		bound = codePriorChunkBound(&h, h.ChunkImages)
-	}
 	for i := range f.index {
 		b := idx[i*codeIndexEntrySize:]
 		e := codeChunkEntry{
@@ -195,30 +192,45 @@ func (f *CodeFile) ReadChunk(i int) (grids []uint16, labels []int32, err error) 
 	if f.hdr.Labels {
 		labels = make([]int32, n)
 	}
-	if _, err := f.readChunkInto(i, nil, grids, labels); err != nil {
+	if _, err := f.readChunkInto(i, nil, grids, labels, nil); err != nil {
 		return nil, nil, err
 	}
 	return grids, labels, nil
 }
 
-// readChunkInto decodes chunk i into grids and labels, using buf (grown as
-// needed) for the compressed bytes; it returns the buffer for reuse.
-func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int32) ([]byte, error) {
-	e := &f.index[i]
-	if int64(cap(buf)) < e.size {
-		buf = make([]byte, e.size)
+// ReadChunkKeys reads chunk i alone, like ReadChunk, and also returns its
+// images' keys (nil when the file has none).
+func (f *CodeFile) ReadChunkKeys(i int) (grids []uint16, labels []int32, keys []string, err error) {
+	if i < 0 || i >= len(f.index) {
+		return nil, nil, nil, fmt.Errorf("code file %s: chunk %d out of range [0, %d)", f.name, i, len(f.index))
 	}
-	buf = buf[:e.size]
-	if err := f.readAt(buf, e.offset, fmt.Sprintf("chunk %d", i)); err != nil {
+	n := f.index[i].images
+	grids = make([]uint16, n*f.hdr.Cells())
+	if f.hdr.Labels {
+		labels = make([]int32, n)
+	}
+	if f.hdr.Keys {
+		keys = make([]string, n)
+	}
+	if _, err := f.readChunkInto(i, nil, grids, labels, keys); err != nil {
+		return nil, nil, nil, err
+	}
+	return grids, labels, keys, nil
+}
+
+// readChunkInto decodes chunk i into grids, labels and keys (when not nil),
+// using buf (grown as needed) for the compressed bytes; it returns the
+// buffer for reuse.
+func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int32, keys []string) ([]byte, error) {
+	e := &f.index[i]
+	buf, err := f.readChunkBytes(i, buf)
+	if err != nil {
 		return buf, err
 	}
-	if got := codeCRC(buf); got != e.crc {
-		return buf, f.corrupt("chunk %d (bytes %d..%d): checksum mismatch (stored %08x, computed %08x)", i, e.offset, e.offset+e.size, e.crc, got)
-	}
 	if f.hdr.Layout == CodeLayoutPrior {
-		return buf, f.decodePriorChunk(i, buf, e.images, grids, labels)
+		return buf, f.decodePriorChunk(i, buf, e.images, grids, labels, keys)
 	}
-	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels); err != nil {
+	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels, keys); err != nil {
 		return buf, f.corrupt("chunk %d: %v", i, err)
 	}
 	return buf, nil
@@ -247,29 +259,63 @@ func (f *CodeFile) reportProgress(done int64) error {
 	return fn(done)
 }
 
+// readChunkBytes reads chunk i's bytes into buf (grown as needed) and
+// checks their CRC.
+func (f *CodeFile) readChunkBytes(i int, buf []byte) ([]byte, error) {
+	e := &f.index[i]
+	if int64(cap(buf)) < e.size {
+		buf = make([]byte, e.size)
+	}
+	buf = buf[:e.size]
+	if err := f.readAt(buf, e.offset, fmt.Sprintf("chunk %d", i)); err != nil {
+		return buf, err
+	}
+	if got := codeCRC(buf); got != e.crc {
+		return buf, f.corrupt("chunk %d (bytes %d..%d): checksum mismatch (stored %08x, computed %08x)", i, e.offset, e.offset+e.size, e.crc, got)
+	}
+	return buf, nil
+}
+
 // Iterate calls fn for every image in order with its index, grid and label
 // (CodeNoLabel when the file has none). grid is reused after fn returns.
 // Iteration stops at the first error, from the file or from fn.
 func (f *CodeFile) Iterate(fn func(i int64, grid []uint16, label int32) error) error {
+	return f.iterate(false, func(i int64, grid []uint16, label int32, _ string) error { return fn(i, grid, label) })
+}
+
+// IterateKeyed is Iterate with each image's key ("" when the file has
+// none): what a merge of shards by key reads.
+func (f *CodeFile) IterateKeyed(fn func(i int64, grid []uint16, label int32, key string) error) error {
+	return f.iterate(true, fn)
+}
+
+func (f *CodeFile) iterate(wantKeys bool, fn func(i int64, grid []uint16, label int32, key string) error) error {
 	cells := f.hdr.Cells()
 	grids := make([]uint16, f.hdr.ChunkImages*cells)
 	var labels []int32
 	if f.hdr.Labels {
 		labels = make([]int32, f.hdr.ChunkImages)
 	}
+	var keys []string
+	if wantKeys && f.hdr.Keys {
+		keys = make([]string, f.hdr.ChunkImages)
+	}
 	var buf []byte
 	var img int64
 	for c := range f.index {
 		var err error
-		if buf, err = f.readChunkInto(c, buf, grids, labels); err != nil {
+		if buf, err = f.readChunkInto(c, buf, grids, labels, keys); err != nil {
 			return err
 		}
 		for j := range f.index[c].images {
-			l := CodeNoLabel
+			l, k := CodeNoLabel, ""
 			if labels != nil {
 				l = labels[j]
 			}
-			if err := fn(img, grids[j*cells:(j+1)*cells], l); err != nil {
+			if keys != nil {
+				k = keys[j]
+			}
+			if err := fn(img, grids[j*cells:(j+1)*cells], l, k); err != nil {
 				return err
 			}
 			img++
@@ -279,6 +325,29 @@ func (f *CodeFile) Iterate(fn func(i int64, grid []uint16, label int32) error) e
 		}
 	}
 	return nil
+}
+
+// Keys reads every image's key, in order; nil when the file has none. It
+// reads only each chunk's key block, which comes first in the chunk, so it
+// needs no prior for a prior-coded file and decodes no codes.
+func (f *CodeFile) Keys() ([]string, error) {
+	if !f.hdr.Keys {
+		return nil, nil
+	}
+	var keys []string
+	var buf []byte
+	for i := range f.index {
+		e := &f.index[i]
+		var err error
+		if buf, err = f.readChunkBytes(i, buf); err != nil {
+			return nil, err
+		}
+		keys = slices.Grow(keys, e.images)[:len(keys)+e.images]
+		if _, err := splitCodeKeyBlock(buf, e.images, keys[len(keys)-e.images:]); err != nil {
+			return nil, f.corrupt("chunk %d: %v", i, err)
+		}
+	}
+	return keys, nil
 }
 
 // LoadAll reads the whole file: all grids back to back (Count*GridH*GridW
@@ -312,7 +381,7 @@ func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
 			labels = slices.Grow(labels, n)[:len(labels)+n]
 			l = labels[len(labels)-n:]
 		}
-		if buf, err = f.readChunkInto(c, buf, codes[start:], l); err != nil {
+		if buf, err = f.readChunkInto(c, buf, codes[start:], l, nil); err != nil {
 			return nil, nil, err
 		}
 		if err := f.reportProgress(int64(len(codes) / int(cells))); err != nil {

@@ -29,11 +29,13 @@ type CodeWriter struct {
 
 	codes   []uint16
 	labels  []int32
+	keys    []string
 	n       int // images in the current chunk
 	written int64
 	index   []codeChunkEntry
 	payload []byte
 	comp    []byte
+	keyRaw  []byte
 
 	err    error // sticky: a writer that failed stays failed
 	closed bool
@@ -80,6 +82,9 @@ func newCodeWriter(w io.Writer, hdr CodeHeader, name string, codec CodeChunkCode
 	if hdr.Labels {
 		cw.labels = make([]int32, chunk)
 	}
+	if hdr.Keys {
+		cw.keys = make([]string, chunk)
+	}
 	cw.bw = bufio.NewWriterSize(w, 1<<16)
 	cw.put(hdr.marshal())
 	if cw.err != nil {
@@ -109,8 +114,27 @@ func (cw *CodeWriter) put(b []byte) {
 // row-major; label is its class in [0, NumClasses), or CodeNoLabel when the
 // header has no labels. An invalid image is rejected with an error naming
 // it and the cell or label, and the writer stays usable; a write failure of
-// the underlying writer is final.
+// the underlying writer is final. A header with keys needs WriteKeyed.
 func (cw *CodeWriter) Write(grid []uint16, label int32) error {
+	if cw.hdr.Keys {
+		return fmt.Errorf("code file %s: image %d: the header has keys; use WriteKeyed", cw.name, cw.written)
+	}
+	return cw.write(grid, label, "")
+}
+
+// WriteKeyed is Write for a header with keys: key names the image (1 to
+// CodeMaxKeyLen bytes).
+func (cw *CodeWriter) WriteKeyed(grid []uint16, label int32, key string) error {
+	if !cw.hdr.Keys {
+		return fmt.Errorf("code file %s: image %d: key %q given but the header has no keys", cw.name, cw.written, key)
+	}
+	if len(key) < 1 || len(key) > CodeMaxKeyLen {
+		return fmt.Errorf("code file %s: image %d: key of %d bytes, want 1 to %d", cw.name, cw.written, len(key), CodeMaxKeyLen)
+	}
+	return cw.write(grid, label, key)
+}
+
+func (cw *CodeWriter) write(grid []uint16, label int32, key string) error {
 	if cw.err != nil {
 		return cw.err
 	}
@@ -139,6 +163,9 @@ func (cw *CodeWriter) Write(grid []uint16, label int32) error {
 		return fmt.Errorf("code file %s: more than %d images", cw.name, int64(codeMaxCount))
 	}
 	copy(cw.codes[cw.n*cells:], grid)
+	if h.Keys {
+		cw.keys[cw.n] = key
+	}
 	cw.n++
 	cw.written++
 	if cw.n == h.ChunkImages {
@@ -149,8 +176,14 @@ func (cw *CodeWriter) Write(grid []uint16, label int32) error {
 
 // WriteBatch appends len(labels) images (or len(grids)/cells without
 // labels): grids holds their grids back to back. labels must be nil when
-// the header has no labels.
+// the header has no labels. A header with keys needs WriteBatchKeyed.
 func (cw *CodeWriter) WriteBatch(grids []uint16, labels []int32) error {
+	return cw.WriteBatchKeyed(grids, labels, nil)
+}
+
+// WriteBatchKeyed is WriteBatch with one key per image; keys must be nil
+// exactly when the header has no keys.
+func (cw *CodeWriter) WriteBatchKeyed(grids []uint16, labels []int32, keys []string) error {
 	cells := cw.hdr.Cells()
 	if len(grids)%cells != 0 {
 		return fmt.Errorf("code file %s: batch of %d codes is not a multiple of the grid's %d cells", cw.name, len(grids), cells)
@@ -159,12 +192,21 @@ func (cw *CodeWriter) WriteBatch(grids []uint16, labels []int32) error {
 	if cw.hdr.Labels != (labels != nil) || (labels != nil && len(labels) != n) {
 		return fmt.Errorf("code file %s: batch of %d grids with %d labels; header labels=%v", cw.name, n, len(labels), cw.hdr.Labels)
 	}
+	if cw.hdr.Keys != (keys != nil) || (keys != nil && len(keys) != n) {
+		return fmt.Errorf("code file %s: batch of %d grids with %d keys; header keys=%v", cw.name, n, len(keys), cw.hdr.Keys)
+	}
 	for i := range n {
 		l := CodeNoLabel
 		if labels != nil {
 			l = labels[i]
 		}
-		if err := cw.Write(grids[i*cells:(i+1)*cells], l); err != nil {
+		var err error
+		if keys != nil {
+			err = cw.WriteKeyed(grids[i*cells:(i+1)*cells], l, keys[i])
+		} else {
+			err = cw.Write(grids[i*cells:(i+1)*cells], l)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -180,7 +222,11 @@ func (cw *CodeWriter) flushChunk() {
 		return
 	}
 	cw.payload = encodeCodePayload(cw.payload[:0], &cw.hdr, cw.codes, cw.labels, cw.n)
-	cw.comp = codeEncoder().EncodeAll(cw.payload, cw.comp[:0])
+	cw.comp = cw.comp[:0]
+	if cw.hdr.Keys {
+		cw.comp, cw.keyRaw = appendCodeKeyBlock(cw.comp, cw.keys[:cw.n], cw.keyRaw)
+	}
+	cw.comp = codeEncoder().EncodeAll(cw.payload, cw.comp)
 	e := codeChunkEntry{offset: cw.offset, size: int64(len(cw.comp)), images: cw.n, crc: codeCRC(cw.comp)}
 	cw.index = append(cw.index, e)
 	cw.put(cw.comp)

@@ -107,9 +107,7 @@ func (t *Trainer) Params() []*nn.Param {
 // Forward reconstructs the next batch: the loss is the reconstruction MSE
 // plus the quantizer's codebook and commitment terms.
 func (t *Trainer) Forward(int) (float32, trainloop.Record) {
-	idx, _ := t.batcher.Next()
-	t.x, _ = t.Train.Batch(idx, t.x, nil)
-	shift(t.x)
+	t.nextBatch()
 	m := t.Model
 	q, vqLoss := m.VQ.Forward(m.Enc.Forward(t.x))
 	recon := t.mse.Forward(m.Dec.Forward(q), t.x)

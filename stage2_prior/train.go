@@ -164,7 +164,7 @@ func NewTrainer(cfg *configs.Config, codes *Codes, dir string, resume bool) (*Tr
 			codes.Name, codes.Info.H, codes.Info.W, codes.Info.K, g, g, cfg.VQVAE.K)
 	}
 	info := codes.Info
-	if !cfg.Prior.Conditional {
+	if !cfg.Prior.Conditional.On(info.Classes > 0) {
 		info.Classes = 0
 	} else if info.Classes == 0 {
 		return nil, fmt.Errorf("prior.conditional = true, but %s has no labels", codes.Name)

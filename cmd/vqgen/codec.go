@@ -32,7 +32,8 @@ predictions spends about -log2 p bits on each code. An MNIST digit takes about
 Images are PNG or JPEG files, resized and centre-cropped to the VQ-VAE's size,
 or --data, a dataset spec whose labels are kept too. The models come from a
 run folder (--run) or from --vqvae and --prior; the .vqz file names both by
-fingerprint, and vqgen decompress needs the same two.
+fingerprint, and vqgen decompress needs the same two. The file keeps the
+images' file names (or a dataset's keys and labels).
 
 It prints the file's size in bytes per image and bits per pixel, and the PSNR
 of what decompression returns against the images given.`,
@@ -76,11 +77,14 @@ func newDecompressCmd() *cobra.Command {
 		Use:   "decompress FILE.vqz",
 		Short: "Turn a .vqz file back into images",
 		Long: `decompress decodes a .vqz file (vqgen compress) with the prior and the VQ-VAE
-that made it and writes one PNG per image into --out: image-0000.png,
-image-0001.png, ... in the order the images were compressed, and labels.txt
-(one label per line, the format vqgen eval samples --labels reads) when the
-file holds labels. Without the right models it says which it needs: the
-VQ-VAE's fingerprint, the prior's file name and fingerprint.`,
+that made it and writes one PNG per image into --out, named after the images
+compressed (digit.jpg comes back as digit.png; a dataset folder's subfolders
+are kept), or image-0000.png, image-0001.png, ... in their order when they
+had no names (a dataset such as mnist:test) or the names would clash; and
+labels.txt (one label per line, the format vqgen eval samples --labels
+reads) when the file holds labels. The images are the VQ-VAE's
+reconstructions at its size. Without the right models it says which it
+needs: the VQ-VAE's fingerprint, the prior's file name and fingerprint.`,
 		Example: `  vqgen decompress digits.vqz --run runs/mnist --out digits/
   vqgen decompress test.vqz --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --out test/`,
 		Args: cobra.ExactArgs(1),

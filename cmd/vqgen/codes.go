@@ -116,6 +116,7 @@ in every zstd layout the format has and prints the sizes (datasets/CODES.md).
 A prior-coded file needs its prior (--prior) to be read; the report names it.`,
 		Example: `  vqgen codes inspect runs/mnist/codes-train.vqc
   vqgen codes inspect runs/mnist/codes-train.vqc --json --histogram usage.png
+  vqgen codes inspect runs/photos/codes-test.vqc --keys
   vqgen codes inspect codes-test-prior.vqc --prior runs/mnist/prior.safetensors`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -151,6 +152,7 @@ A prior-coded file needs its prior (--prior) to be read; the report names it.`,
 				fmt.Sprintf("file\t%s (%d bytes, %d chunks, layout %s)", r.Path, r.FileBytes, r.Chunks, r.Layout),
 				fmt.Sprintf("images\t%d, grid %dx%d, K=%d", r.Count, r.GridH, r.GridW, r.K),
 				"labels\t" + labels,
+				"keys\t" + keysLine(r),
 				fmt.Sprintf("image\t%dx%dx%d", r.ImageH, r.ImageW, r.Channels),
 				"fingerprint\t" + r.Fingerprint,
 				fmt.Sprintf("codes used\t%d of %d", r.CodesUsed, r.K),
@@ -164,7 +166,18 @@ A prior-coded file needs its prior (--prior) to be read; the report names it.`,
 			if o.Histogram != "" {
 				rows = append(rows, "histogram\t"+o.Histogram)
 			}
-			return table(w, 0, rows...)
+			if err := table(w, 0, rows...); err != nil {
+				return err
+			}
+			if o.Keys && r.Keys {
+				rows = []string{"INDEX\tKEY"}
+				for i, k := range r.AllKeys {
+					rows = append(rows, fmt.Sprintf("%d\t%s", i, k))
+				}
+				fmt.Fprintln(w)
+				return table(w, 0, rows...)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&layouts, "layouts", false, "instead: compress the file's codes in every layout and print the sizes")
@@ -172,7 +185,19 @@ A prior-coded file needs its prior (--prior) to be read; the report names it.`,
 	cmd.Flags().StringVar(&o.Histogram, "histogram", "", "also write a PNG histogram of code usage")
 	priorReadFlag(cmd, &o.Prior, "FILE")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "replace an existing --histogram")
+	cmd.Flags().BoolVar(&o.Keys, "keys", false, "also list every image's key (its source file, for images encoded from a folder), in file order")
 	return cmd
+}
+
+// keysLine describes a code file's keys in one line.
+func keysLine(r *app.CodesReport) string {
+	switch {
+	case !r.Keys:
+		return "none"
+	case r.Count == 0:
+		return "yes (no images)"
+	}
+	return fmt.Sprintf("%q ... %q (--keys lists them all)", r.FirstKey, r.LastKey)
 }
 
 func newConvertCmd() *cobra.Command {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/internal/server"
 )
 
@@ -34,14 +35,17 @@ SIGTERM lets running jobs finish for a few seconds and exits.`,
 				if vq != "" || pr != "" {
 					return errors.New("give --run DIR, or --vqvae and --prior, not both")
 				}
-				vq, pr = filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors")
+				vq, pr = runPair(run)
 			}
 			if vq == "" || pr == "" {
 				return errors.New("give the run folder (--run DIR) or both checkpoints (--vqvae and --prior)")
 			}
-			b, err := server.OpenPair(vq, pr)
+			b, err := server.Open(vq, pr)
 			if err != nil {
 				return err
+			}
+			if msg := b.Info().TestSetError; msg != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no test images to pick from (%s): the page edits uploads only\n", msg)
 			}
 			cfg.MaxUpload = maxUploadMiB << 20
 			cfg.Log = cmd.ErrOrStderr()
@@ -62,4 +66,10 @@ SIGTERM lets running jobs finish for a few seconds and exits.`,
 	f.IntVar(&cfg.MaxN, "max-n", cfg.MaxN, "most images one sample or edit request may ask for")
 	f.StringSliceVar(&cfg.AllowHosts, "allow-host", nil, "further host names the server answers to (with --addr beyond loopback)")
 	return cmd
+}
+
+// runPair names the VQ-VAE and prior checkpoints of a run folder (what
+// `vqgen run` leaves there).
+func runPair(dir string) (vqvae, prior string) {
+	return filepath.Join(dir, app.VQVAEFile), filepath.Join(dir, app.PriorFile)
 }

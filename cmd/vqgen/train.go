@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,7 @@ import (
 
 // folderFlags registers the flags of a training folder.
 func folderFlags(cmd *cobra.Command, f *app.TrainFolder, config *string, defaultOut string) {
-	cmd.Flags().StringVar(config, "config", app.DefaultConfig, "TOML config file (or a built-in name: mnist, tiny)")
+	cmd.Flags().StringVar(config, "config", app.DefaultConfig, "TOML config file (or a built-in name: "+strings.Join(app.BuiltinConfigs(), ", ")+")")
 	cmd.Flags().StringVar(&f.Out, "out", defaultOut, "output folder")
 	cmd.Flags().BoolVar(&f.Resume, "resume", false, "continue an interrupted run in --out from its last checkpoint")
 	cmd.Flags().BoolVar(&f.Force, "force", false, "delete an earlier run in --out and start over")
@@ -65,7 +66,7 @@ quarter of an hour on two cores.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&o.Config, "config", app.DefaultConfig, "TOML config file (or a built-in name: mnist, tiny)")
+	cmd.Flags().StringVar(&o.Config, "config", app.DefaultConfig, "TOML config file (or a built-in name: "+strings.Join(app.BuiltinConfigs(), ", ")+")")
 	cmd.Flags().StringVar(&o.Out, "out", "runs/mnist", "output folder")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "delete an earlier run in --out and start over")
 	return cmd

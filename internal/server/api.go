@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/app"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -24,6 +24,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // messages quote "> 0"; nothing here goes into HTML
 	enc.Encode(v)
 }
 
@@ -37,9 +38,12 @@ func writeError(w http.ResponseWriter, e *apiError) {
 // failure turns an error from a job or the backend into a response.
 func (s *Server) failure(err error) *apiError {
 	var fe *FieldError
+	var oe *app.OptionError
 	switch {
 	case errors.As(err, &fe):
 		return badField(fe.Field, "%v", fe.Err)
+	case errors.As(err, &oe):
+		return badField(oe.Option, "%v", oe)
 	case errors.Is(err, errQueueFull):
 		return &apiError{status: http.StatusServiceUnavailable, Message: fmt.Sprintf("the server is busy: %d jobs running and %d waiting; retry shortly", s.cfg.Workers, s.cfg.Queue)}
 	case errors.Is(err, errShuttingDown):
@@ -80,7 +84,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/api/decode", post(s.handleDecode))
 	mux.HandleFunc("/api/codes", post(s.handleCodes))
 	mux.HandleFunc("/api/sample", post(drawHandler(s, "sample", s.sampleOptions, s.b.Sample)))
-	mux.HandleFunc("/api/edit", post(drawHandler(s, "edit", s.editOptions, s.b.Edit)))
+	mux.HandleFunc("/api/edit", post(drawHandler(s, "edit", s.editOptions, func(ctx context.Context, j editJob, p app.Progress) (*Result, error) {
+		return s.b.Edit(ctx, j.grid, j.keep, j.o, p)
+	})))
 	mux.HandleFunc("/api/jobs/{id}", get(s.handleJob))
 	mux.HandleFunc("/api/jobs/{id}/cancel", post(s.handleCancel))
 	mux.HandleFunc("/api/jobs/{id}/images/{file}", get(s.handleJobImage))
@@ -120,7 +126,7 @@ type pictureJSON struct {
 
 func (s *Server) png(pix []float32) ([]byte, error) {
 	var buf bytes.Buffer
-	err := datasets.EncodePNG(&buf, pix, s.info.Channels, s.info.ImageSize, s.info.ImageSize)
+	err := app.EncodePNG(&buf, pix, s.info.Channels, s.info.Size)
 	return buf.Bytes(), err
 }
 
@@ -172,14 +178,14 @@ func (s *Server) handleTestImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.info.TestImages == 0 {
-		writeError(w, &apiError{status: http.StatusNotFound, Field: "index", Message: "the run has no test set to pick images from; upload one with POST /api/encode"})
+		writeError(w, &apiError{status: http.StatusNotFound, Field: "index", Message: fmt.Sprintf("the run has no test set to pick images from (%s); upload one with POST /api/encode", s.info.TestSetError)})
 		return
 	}
 	if idx < 0 || idx >= s.info.TestImages {
 		writeError(w, &apiError{status: http.StatusNotFound, Field: "index", Message: fmt.Sprintf("index %d: the test set %s has images 0 to %d", idx, s.info.TestSet, s.info.TestImages-1)})
 		return
 	}
-	out, ok := s.runSync(w, r, "test-image", func(ctx context.Context, _ Progress) (any, error) {
+	out, ok := s.runSync(w, r, "test-image", func(ctx context.Context, _ app.Progress) (any, error) {
 		p, err := s.b.TestImage(ctx, idx)
 		if err != nil {
 			return nil, err
@@ -247,7 +253,7 @@ func (s *Server) handleEncode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	out, ok := s.runSync(w, r, "encode", func(ctx context.Context, _ Progress) (any, error) {
+	out, ok := s.runSync(w, r, "encode", func(ctx context.Context, _ app.Progress) (any, error) {
 		p, err := s.b.Encode(ctx, data)
 		if err != nil {
 			return nil, err
@@ -259,29 +265,26 @@ func (s *Server) handleEncode(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// readCodes reads and checks the body of /api/decode and /api/codes.
-func (s *Server) readCodes(w http.ResponseWriter, r *http.Request) (*codesRequest, bool) {
-	var req codesRequest
-	e := decodeJSON(w, r, &req)
+// readGrid decodes a JSON body holding a code grid into req and checks
+// the grid (*codes, a field of req), or answers with the error.
+func (s *Server) readGrid(w http.ResponseWriter, r *http.Request, req any, codes *[]int32) bool {
+	e := decodeJSON(w, r, req)
 	if e == nil {
-		e = s.checkGrid(req.Codes)
-	}
-	if e == nil {
-		e = s.checkClass(req.Class)
+		e = s.checkGrid(*codes)
 	}
 	if e != nil {
 		writeError(w, e)
-		return nil, false
+		return false
 	}
-	return &req, true
+	return true
 }
 
 func (s *Server) handleDecode(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readCodes(w, r)
-	if !ok {
+	var req decodeRequest
+	if !s.readGrid(w, r, &req, &req.Codes) {
 		return
 	}
-	out, ok := s.runSync(w, r, "decode", func(ctx context.Context, _ Progress) (any, error) {
+	out, ok := s.runSync(w, r, "decode", func(ctx context.Context, _ app.Progress) (any, error) {
 		ims, err := s.b.Decode(ctx, [][]int32{req.Codes})
 		if err != nil {
 			return nil, err
@@ -296,20 +299,12 @@ func (s *Server) handleDecode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCodes(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readCodes(w, r)
-	if !ok {
+	var req codesRequest
+	if !s.readGrid(w, r, &req, &req.Codes) {
 		return
 	}
-	var classes []int
-	if s.info.Classes > 0 {
-		if req.Class == nil {
-			writeError(w, badField("class", "class: the prior is class-conditional; give the grid's class (0 to %d) to store with it", s.info.Classes-1))
-			return
-		}
-		classes = []int{*req.Class}
-	}
 	var buf bytes.Buffer
-	if err := s.b.WriteCodes(&buf, [][]int32{req.Codes}, classes); err != nil {
+	if err := s.b.WriteCodes(&buf, req.Codes, req.Class); err != nil {
 		writeError(w, s.failure(err))
 		return
 	}
@@ -335,7 +330,8 @@ func (s *Server) render(r *Result) ([]item, error) {
 		}
 		items[i] = item{codes: r.Grids[i], png: png}
 		if r.Classes != nil {
-			items[i].class = &r.Classes[i]
+			c := int(r.Classes[i])
+			items[i].class = &c
 		}
 	}
 	return items, nil
@@ -344,7 +340,7 @@ func (s *Server) render(r *Result) ([]item, error) {
 // drawHandler answers POST /api/sample and /api/edit: it parses the
 // request, checks its options, and starts the job that draws and renders.
 func drawHandler[Req, Opt any](s *Server, kind string, options func(*Req) (Opt, *apiError),
-	draw func(context.Context, Opt, Progress) (*Result, error)) http.HandlerFunc {
+	draw func(context.Context, Opt, app.Progress) (*Result, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req Req
 		if e := decodeJSON(w, r, &req); e != nil {
@@ -356,7 +352,7 @@ func drawHandler[Req, Opt any](s *Server, kind string, options func(*Req) (Opt, 
 			writeError(w, e)
 			return
 		}
-		s.start(w, r, kind, func(ctx context.Context, pr Progress) (any, error) {
+		s.start(w, r, kind, func(ctx context.Context, pr app.Progress) (any, error) {
 			res, err := draw(ctx, opt, pr)
 			if err != nil {
 				return nil, err

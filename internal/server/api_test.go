@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/datasets"
 )
 
@@ -51,15 +52,30 @@ func testImage(t testing.TB, url string, i int) pictureJSON {
 	return p
 }
 
+// TestInfo: /api/info describes the pair, and its defaults are package
+// app's for this prior (the server has none of its own).
 func TestInfo(t *testing.T) {
 	cond, _ := tinyBackends(t)
 	ts, _ := testServer(t, cond, Config{MaxN: 10})
 	var info infoJSON
 	r := get(t, ts.URL+"/api/info")
 	r.json(t, &info)
-	if r.status != 200 || info.GridH != 7 || info.GridW != 7 || info.K != 32 || info.Classes != 10 || info.ImageSize != 28 ||
-		info.TestImages != 100 || info.Limits.MaxN != 10 || info.Edit.Method != "gibbs" || info.Sample.N != 16 {
+	if r.status != 200 || info.GridH != 7 || info.GridW != 7 || info.K != 32 || info.Classes != 10 || info.Size != 28 ||
+		info.TestImages != 100 || info.TestSet == "" || info.Limits.MaxN != 10 || info.Edit.Method != "gibbs" || info.Sample.N != 16 {
 		t.Fatalf("info: %d %+v", r.status, info)
+	}
+	p := tinyModels(t)
+	m, err := app.LoadModels(p.vq, p.prior)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Sample != m.SampleDefaults() || info.Edit != m.EditDefaults("") {
+		t.Errorf("defaults: sample %+v edit %+v; app says %+v and %+v", info.Sample, info.Edit, m.SampleDefaults(), m.EditDefaults(""))
+	}
+	for _, method := range []string{app.MethodGibbs, app.MethodRaster} {
+		if got, want := info.EditMethods[method], m.EditDefaults(method); got != want {
+			t.Errorf("%s defaults %+v, app says %+v", method, got, want)
+		}
 	}
 	if got := r.header.Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
 		t.Errorf("Content-Security-Policy %q", got)
@@ -214,6 +230,8 @@ func TestDecodeAndCodes(t *testing.T) {
 		{"short grid", "decode", map[string]any{"codes": p.Codes[:48]}, "codes"},
 		{"code out of range", "decode", map[string]any{"codes": bad}, "codes[10]"},
 		{"codes not numbers", "decode", `{"codes": ["a"]}`, "codes"},
+		{"class to decode", "decode", map[string]any{"codes": p.Codes, "class": 1}, "class"},
+		{"short grid to save", "codes", map[string]any{"codes": p.Codes[:48], "class": 1}, "codes"},
 		{"conditional without class", "codes", map[string]any{"codes": p.Codes}, "class"},
 		{"unknown class", "codes", map[string]any{"codes": p.Codes, "class": 10}, "class"},
 	} {
@@ -301,7 +319,7 @@ func TestSample(t *testing.T) {
 		{"n zero", `{"n": 0}`, "n"},
 		{"n over the limit", `{"n": 65}`, "n"},
 		{"unknown class", `{"class": 10}`, "class"},
-		{"negative class", `{"class": -1}`, "class"},
+		{"negative class", `{"class": -2}`, "class"},
 		{"temperature zero", `{"temperature": 0}`, "temperature"},
 		{"top_p over 1", `{"top_p": 1.5}`, "top_p"},
 		{"negative top_k", `{"top_k": -2}`, "top_k"},

@@ -4,74 +4,63 @@ import (
 	"context"
 	"errors"
 	"io"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // Backend is the pipeline as the server sees it: one VQ-VAE and prior pair,
 // loaded once. The server parses requests, bounds how many calls run at
-// once, and renders the answers; everything about models, defaults and
-// sampling lives behind this interface.
+// once, and renders the answers; models, defaults and the checks of every
+// option live behind this interface, in package app (see Open). Tests wrap
+// a Backend to control how long calls take.
 //
 // Implementations must be safe for concurrent use. Every call that computes
 // takes a context and returns promptly (with the context's error) once it
-// is cancelled. Errors caused by the caller's input should be *FieldError
-// so the client learns which field to fix; any other error is reported as
-// a server error.
+// is cancelled. A bad option is reported as an *app.OptionError or a
+// *FieldError, which the client gets as a 400 naming the field; any other
+// error is a server error.
 type Backend interface {
+	// Info describes the pair and the defaults of every option.
 	Info() Info
 	// TestImage returns image index of the run's test set with its codes.
 	TestImage(ctx context.Context, index int) (*Picture, error)
-	// Encode decodes a PNG or JPEG file, resizes it as the CLI does and
-	// encodes it.
+	// Encode decodes an uploaded PNG or JPEG file, resizes it as the CLI
+	// does and encodes it.
 	Encode(ctx context.Context, file []byte) (*Picture, error)
-	// Decode turns code grids (H*W codes each) into images.
+	// Decode turns code grids (GridH*GridW codes each) into images.
 	Decode(ctx context.Context, grids [][]int32) ([][]float32, error)
+	// CheckSample and CheckEdit refuse bad options before a job is
+	// queued, with the errors Sample and Edit would return.
+	CheckSample(app.SampleOptions) error
+	CheckEdit(app.EditOptions) error
 	// Sample draws new grids and decodes them.
-	Sample(ctx context.Context, opt SampleOptions, progress Progress) (*Result, error)
-	// Edit redraws the cells of opt.Grid where opt.Redraw is true.
-	Edit(ctx context.Context, opt EditOptions, progress Progress) (*Result, error)
-	// WriteCodes writes grids (with their classes, or nil) as a code file
-	// that `vqgen decode` reads.
-	WriteCodes(w io.Writer, grids [][]int32, classes []int) error
+	Sample(ctx context.Context, o app.SampleOptions, progress app.Progress) (*Result, error)
+	// Edit redraws the cells of grid where keep is false.
+	Edit(ctx context.Context, grid []int32, keep []bool, o app.EditOptions, progress app.Progress) (*Result, error)
+	// WriteCodes writes one grid, with its class (nil for an
+	// unconditional prior), as a code file that `vqgen decode` reads.
+	WriteCodes(w io.Writer, grid []int32, class *int) error
 }
 
-// Progress is told how many of total units of work are done.
-type Progress func(done, total int)
-
-// Info describes the loaded pair and the defaults its checkpoint records.
+// Info describes the loaded pair; /api/info sends it. Every default the
+// page shows and every option a request leaves out comes from here, that is
+// from package app, which reads them from the prior's checkpoint.
 type Info struct {
-	ImageSize  int    `json:"image_size"`
-	Channels   int    `json:"channels"`
-	GridH      int    `json:"grid_h"`
-	GridW      int    `json:"grid_w"`
-	K          int    `json:"k"`
-	Classes    int    `json:"classes"` // 0: an unconditional prior
-	Arch       string `json:"arch"`
-	TestSet    string `json:"test_set"`    // dataset spec, "" if none
-	TestImages int    `json:"test_images"` // images in it
-	// Sample and Edit are what an option left out of a request becomes.
-	Sample SampleDefaults `json:"sample"`
-	Edit   EditDefaults   `json:"edit"`
-}
-
-// SampleDefaults are the sampling options a request leaves out.
-type SampleDefaults struct {
-	N           int     `json:"n"`
-	Temperature float64 `json:"temperature"`
-	TopK        int     `json:"top_k"`
-	TopP        float64 `json:"top_p"`
-	Guidance    float64 `json:"guidance"`
-	Seed        uint64  `json:"seed"`
-}
-
-// EditDefaults are the editing options a request leaves out.
-type EditDefaults struct {
-	Method      string  `json:"method"`
-	Sweeps      int     `json:"sweeps"`
-	N           int     `json:"n"`
-	Temperature float64 `json:"temperature"`
-	TopK        int     `json:"top_k"`
-	TopP        float64 `json:"top_p"`
-	Seed        uint64  `json:"seed"`
+	app.Shape     // image_size, channels, grid_h, grid_w, k
+	app.PriorInfo // arch, classes (0: unconditional), step
+	// TestSet is the dataset spec of the VQ-VAE's test split and
+	// TestImages its size; TestSetError says why there is none (0 images).
+	TestSet      string `json:"test_set"`
+	TestImages   int    `json:"test_images"`
+	TestSetError string `json:"test_set_error,omitempty"`
+	// Sample holds the sampling options a request leaves out.
+	Sample app.SampleOptions `json:"sample"`
+	// Edit holds the editing options a request leaves out, for the
+	// config's own method; EditMethods those of each method (an edit
+	// that names its method starts from that method's defaults: raster
+	// takes the [sample] filters, gibbs none).
+	Edit        app.EditOptions            `json:"edit"`
+	EditMethods map[string]app.EditOptions `json:"edit_methods"`
 }
 
 // Picture is one image with its code grid.
@@ -82,38 +71,11 @@ type Picture struct {
 	Label  int       // the test set's label, -1 if none
 }
 
-// SampleOptions are the options of Sample; nil and zero fields take the
-// defaults of Info.Sample.
-type SampleOptions struct {
-	N           int
-	Class       *int // nil: a class drawn per image (conditional priors)
-	Temperature *float64
-	TopK        *int
-	TopP        *float64
-	Guidance    *float64
-	Seed        *uint64
-}
-
-// EditOptions are the options of Edit; nil and zero fields take the
-// defaults of Info.Edit.
-type EditOptions struct {
-	Grid        []int32 // GridH*GridW codes
-	Redraw      []bool  // GridH*GridW; true: the cell is drawn anew
-	N           int
-	Method      string
-	Sweeps      *int
-	Class       *int // required by a conditional prior
-	Temperature *float64
-	TopK        *int
-	TopP        *float64
-	Seed        *uint64
-}
-
 // Result is what Sample and Edit return: one grid, class (or none) and
 // image per variant.
 type Result struct {
 	Grids   [][]int32
-	Classes []int // nil for an unconditional prior
+	Classes []int32 // nil for an unconditional prior
 	Images  [][]float32
 }
 

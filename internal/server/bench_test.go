@@ -4,58 +4,55 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vqgen/vqgen/app"
 )
 
+// fromRoot resolves a path an environment variable gives relative to the
+// repository root, where the command that sets it is typed: go test runs
+// in the package's folder.
+func fromRoot(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join("..", "..", p)
+}
+
 // runBackend opens the run in VQGEN_SERVE_RUN (the default MNIST run, for
-// the acceptance figures and the README's screenshot), or else the tiny
-// test models.
+// the README's screenshot), or else the tiny test models.
 func runBackend(t testing.TB) Backend {
 	t.Helper()
-	run := os.Getenv("VQGEN_SERVE_RUN")
+	run := fromRoot(os.Getenv("VQGEN_SERVE_RUN"))
 	if run == "" {
 		b, _ := tinyBackends(t)
 		return b
 	}
-	b, err := OpenPair(filepath.Join(run, "vqvae.safetensors"), filepath.Join(run, "prior.safetensors"))
+	b, err := Open(filepath.Join(run, app.VQVAEFile), filepath.Join(run, app.PriorFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func benchServer(b *testing.B) (string, Info) {
-	be := runBackend(b)
-	ts, _ := testServer(b, be, Config{})
-	return ts.URL, be.Info()
-}
-
-// BenchmarkServeEdit3x3x8: one edit request through the HTTP API, a 3x3
-// hole in test image 0 redrawn as 8 variants with the run's default method
-// (the serve_edit_3x3_8variants_s line of vqgen bench).
-func BenchmarkServeEdit3x3x8(b *testing.B) {
-	url, info := benchServer(b)
-	p := testImage(b, url, 0)
-	body := map[string]any{"codes": p.Codes, "redraw": redrawCells(2, 2, 4, 4), "n": 8}
-	if info.Classes > 0 {
-		body["class"] = *p.Label
+// TestBenchmarkLines runs vqgen bench's serve lines briefly over the tiny
+// models (or VQGEN_SERVE_RUN): they open the pair once, answer through
+// the API and report a time. The figures are logged, not asserted.
+func TestBenchmarkLines(t *testing.T) {
+	opened := 0
+	lines, stop := Benchmarks(func() (Backend, error) { opened++; return runBackend(t), nil })
+	defer stop()
+	want := []string{"serve_edit_3x3_8variants_s", "serve_sample_16_s"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %v", len(lines), want)
 	}
-	postJSON(b, url+"/api/edit?wait=1", body) // warm
-	for i := 0; b.Loop(); i++ {
-		body["seed"] = i
-		if r := postJSON(b, url+"/api/edit?wait=1", body); r.status != 200 {
-			b.Fatalf("%d %s", r.status, r.body)
+	for i, l := range lines {
+		v, err := l.Run(0)
+		if err != nil || !(v > 0) || l.Name != want[i] || l.Unit != "s" {
+			t.Fatalf("%s: %g %s, %v", l.Name, v, l.Unit, err)
 		}
+		t.Logf("%s %.3f s (%s)", l.Name, v, l.What)
 	}
-}
-
-// BenchmarkServeSample16: 16 samples with the run's defaults through the
-// HTTP API (the serve_sample_16_s line of vqgen bench).
-func BenchmarkServeSample16(b *testing.B) {
-	url, _ := benchServer(b)
-	postJSON(b, url+"/api/sample?wait=1", map[string]any{"n": 16}) // warm
-	for i := 0; b.Loop(); i++ {
-		if r := postJSON(b, url+"/api/sample?wait=1", map[string]any{"n": 16, "seed": i}); r.status != 200 {
-			b.Fatalf("%d %s", r.status, r.body)
-		}
+	if opened != 1 {
+		t.Errorf("the pair was opened %d times, want once", opened)
 	}
 }

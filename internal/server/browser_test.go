@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // findChromium returns the browser to drive. Without one the browser test
@@ -169,7 +173,8 @@ func notBlank(t *testing.T, name string, shot []byte, minColours int) image.Imag
 //
 // VQGEN_SCREENSHOT=docs/serve-edit.png also writes the edit view's
 // screenshot there; VQGEN_SERVE_RUN=DIR serves DIR/vqvae.safetensors and
-// DIR/prior.safetensors instead of the tiny test models (for that picture).
+// DIR/prior.safetensors instead of the tiny test models (for that picture);
+// relative paths are from the repository root.
 func TestBrowserEdit(t *testing.T) {
 	ctx := browser(t)
 	b := runBackend(t)
@@ -181,6 +186,7 @@ func TestBrowserEdit(t *testing.T) {
 	if st.Current.What != "test image 0" || len(st.Current.Codes) != info.GridH*info.GridW {
 		t.Fatalf("on load: %+v", st.Current)
 	}
+	pageDefaults(t, ctx, info)
 
 	// Pick test image 7 by typing its number.
 	do1(t, ctx, chromedp.SetValue("#test-index", "7"), chromedp.Click("#load-image"))
@@ -267,7 +273,7 @@ func TestBrowserEdit(t *testing.T) {
 		t.Fatal(err)
 	}
 	notBlank(t, "canvas screenshot", canvasShot, 8)
-	if p := os.Getenv("VQGEN_SCREENSHOT"); p != "" {
+	if p := fromRoot(os.Getenv("VQGEN_SCREENSHOT")); p != "" {
 		if err := os.WriteFile(p, shot, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -337,6 +343,35 @@ func TestBrowserEdit(t *testing.T) {
 	}
 	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector("#view-edit").hidden`)); !vis {
 		t.Fatal("the edit view is not shown")
+	}
+}
+
+// pageDefaults checks that every field the page opens with holds the
+// default /api/info sent, which package app read from the prior: the page
+// has none of its own.
+func pageDefaults(t *testing.T, ctx context.Context, info Info) {
+	t.Helper()
+	gibbs, raster := info.EditMethods[app.MethodGibbs], info.EditMethods[app.MethodRaster]
+	want := map[string]float64{
+		"#edit-sweeps": float64(gibbs.Sweeps), "#edit-temperature": info.Edit.Temperature,
+		"#edit-topk": float64(raster.TopK), "#edit-topp": raster.TopP,
+		"#edit-seed": float64(info.Edit.Seed), "#edit-n": float64(info.Edit.N),
+		"#sample-n": float64(info.Sample.N), "#sample-temperature": info.Sample.Temperature,
+		"#sample-topk": float64(info.Sample.TopK), "#sample-topp": info.Sample.TopP,
+		"#sample-guidance": info.Sample.Guidance, "#sample-seed": float64(info.Sample.Seed),
+	}
+	for sel, v := range want {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).value`, sel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := strconv.ParseFloat(got, 64); err != nil || math.Abs(f-v) > 1e-9 {
+			t.Errorf("%s opens with %q, want the default %g", sel, got, v)
+		}
+	}
+	method, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#edit-method button.on").dataset.method`))
+	if err != nil || method != info.Edit.Method {
+		t.Errorf("the page opens with method %q (%v), want the default %q", method, err, info.Edit.Method)
 	}
 }
 

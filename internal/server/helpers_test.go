@@ -23,8 +23,8 @@ func tinyBackends(t testing.TB) (cond, uncond Backend) {
 	t.Helper()
 	p := tinyModels(t)
 	pairs.once.Do(func() {
-		pairs.cond, pairs.err1 = OpenPair(p.vq, p.prior)
-		pairs.unc, pairs.err2 = OpenPair(p.vq, p.uncond)
+		pairs.cond, pairs.err1 = Open(p.vq, p.prior)
+		pairs.unc, pairs.err2 = Open(p.vq, p.uncond)
 	})
 	if pairs.err1 != nil || pairs.err2 != nil {
 		t.Fatal(pairs.err1, pairs.err2)

@@ -8,6 +8,8 @@ import (
 	"log"
 	"sync"
 	"time"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // Job states.
@@ -43,7 +45,7 @@ type job struct {
 	out            any // what run returned, once done
 }
 
-type jobFunc func(ctx context.Context, progress Progress) (any, error)
+type jobFunc func(ctx context.Context, progress app.Progress) (any, error)
 
 // scheduler admits at most workers+queue jobs, runs at most workers at
 // once, and keeps the finished ones for polling, the newest first out.
@@ -122,7 +124,7 @@ func (s *scheduler) execute(j *job, kept bool, f jobFunc) {
 		j.state, j.started = stateRunning, time.Now()
 		j.mu.Unlock()
 		ctx, cancel := context.WithTimeoutCause(j.ctx, s.timeout, context.DeadlineExceeded)
-		out, err = f(ctx, j.progress)
+		out, err = f(ctx, j)
 		cancel()
 		<-s.run
 	case <-j.ctx.Done():
@@ -166,11 +168,23 @@ func (s *scheduler) get(id string) *job {
 	return s.jobs[id]
 }
 
-func (j *job) progress(done, total int) {
+// A job is its operation's app.Progress: clients polling it see the
+// current phase's units done and total.
+
+func (j *job) Begin(p app.Phase) {
 	j.mu.Lock()
-	j.done, j.total = done, total
+	j.done, j.total = p.Done, p.Total
 	j.mu.Unlock()
 }
+
+func (j *job) Update(done int, _ ...app.Field) {
+	j.mu.Lock()
+	j.done = done
+	j.mu.Unlock()
+}
+
+func (j *job) Note(string) {}
+func (j *job) End()        {}
 
 // shutdown refuses new jobs, cancels the queued ones, lets the running
 // ones finish for up to grace, then cancels them too and waits for every

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // gated is a backend whose samples run until released or cancelled,
@@ -22,11 +24,12 @@ func newGated(b Backend) *gated {
 	return &gated{Backend: b, release: make(chan struct{}), stopped: make(chan error, 100)}
 }
 
-func (g *gated) Sample(ctx context.Context, opt SampleOptions, progress Progress) (*Result, error) {
+func (g *gated) Sample(ctx context.Context, opt app.SampleOptions, progress app.Progress) (*Result, error) {
 	g.running.Add(1)
 	defer g.running.Add(-1)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
+	progress.Begin(app.Phase{Name: "gate", Total: 100})
 	for i := 0; ; i++ {
 		select {
 		case <-g.release:
@@ -36,7 +39,7 @@ func (g *gated) Sample(ctx context.Context, opt SampleOptions, progress Progress
 			g.stopped <- ctx.Err()
 			return nil, ctx.Err()
 		case <-tick.C:
-			progress(i%100, 100)
+			progress.Update(i % 100)
 		}
 	}
 }

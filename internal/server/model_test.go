@@ -7,16 +7,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/configs"
-	"github.com/vqgen/vqgen/nn"
-	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
-	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
-// tinyModels trains configs/tiny.toml's VQ-VAE and conditional prior once
-// per test binary (fewer steps and images, so it takes seconds), and saves
-// an untrained unconditional prior beside them for the checks that need
-// one. The env var VQGEN_SERVE_TEST_MODELS names a folder that already
+// tinyModels trains configs/tiny.toml's VQ-VAE, a conditional prior and an
+// unconditional one once per test binary (fewer steps and images, so it
+// takes seconds). The env var VQGEN_SERVE_TEST_MODELS names a folder that already
 // holds them (the SIGTERM test's child process uses it).
 var tiny struct {
 	once sync.Once
@@ -42,11 +39,15 @@ func tinyModels(t testing.TB) tinyPaths {
 		t.Fatalf("training the tiny models: %v", tiny.err)
 	}
 	d := tiny.dir
-	return tinyPaths{filepath.Join(d, vqvae.BestFile), filepath.Join(d, prior.BestFile), filepath.Join(d, "uncond.safetensors")}
+	return tinyPaths{filepath.Join(d, app.VQVAEFile), filepath.Join(d, app.PriorFile), filepath.Join(d, "uncond", app.PriorFile)}
 }
 
+// trainTiny trains through package app, as `vqgen train` does, into dir
+// laid out as a run folder (vqvae.safetensors and prior.safetensors side
+// by side, as the SIGTERM test's child opens them); the unconditional
+// prior goes to dir/uncond.
 func trainTiny(dir string) error {
-	cfg, err := configs.Builtin("tiny")
+	cfg, err := app.LoadConfig("tiny")
 	if err != nil {
 		return err
 	}
@@ -54,47 +55,31 @@ func trainTiny(dir string) error {
 	cfg.Prior.ValCount = 200
 	cfg.VQVAE.Train.Steps, cfg.VQVAE.Train.EvalEvery, cfg.VQVAE.Train.CheckpointEvery = 20, 10, 10
 	cfg.Prior.Train.Steps, cfg.Prior.Train.EvalEvery, cfg.Prior.Train.CheckpointEvery = 20, 10, 10
-	train, val, _, err := vqvae.LoadData(cfg)
-	if err != nil {
-		return err
-	}
-	tr, err := vqvae.NewTrainer(cfg, train, val, dir, false)
-	if err != nil {
-		return err
-	}
 	ctx := context.Background()
-	if err := tr.Run(ctx, func(vqvae.Event) {}); err != nil {
+	stage1 := filepath.Join(dir, "stage1")
+	if _, err := app.TrainVQVAE(ctx, app.TrainVQVAEOptions{Loaded: cfg, TrainFolder: app.TrainFolder{Out: stage1}}, nil); err != nil {
 		return err
 	}
-	m, _, err := vqvae.Load(filepath.Join(dir, vqvae.BestFile))
-	if err != nil {
+	vq := filepath.Join(dir, app.VQVAEFile)
+	if err := os.Rename(filepath.Join(stage1, app.VQVAEFile), vq); err != nil {
 		return err
 	}
-	codesPath := filepath.Join(dir, "codes-train.vqc")
-	if err := vqvae.EncodeDataset(m, train, codesPath, false, 200, nil); err != nil {
+	codes := filepath.Join(dir, app.CodesTrainFile)
+	if _, err := app.Encode(ctx, app.EncodeOptions{VQVAE: vq, Data: "train", Out: codes}, nil); err != nil {
 		return err
 	}
-	codes, err := prior.LoadCodes(codesPath)
-	if err != nil {
-		return err
+	for _, conditional := range []bool{true, false} {
+		c := *cfg
+		c.Prior.Conditional = configs.Of(conditional)
+		out := filepath.Join(dir, "uncond")
+		if conditional {
+			out = filepath.Join(dir, app.PriorDir)
+		}
+		if _, err := app.TrainPrior(ctx, app.TrainPriorOptions{Loaded: &c, Codes: codes, TrainFolder: app.TrainFolder{Out: out}}, nil); err != nil {
+			return err
+		}
 	}
-	pt, err := prior.NewTrainer(cfg, codes, dir, false)
-	if err != nil {
-		return err
-	}
-	if err := pt.Run(ctx, func(prior.Event) {}); err != nil {
-		return err
-	}
-	ucfg := *cfg
-	ucfg.Prior.Conditional = false
-	info := codes.Info
-	info.Classes = 0
-	info.Arch = cfg.Prior.Arch
-	up, err := prior.New(&ucfg, info, nn.NewRNG(3))
-	if err != nil {
-		return err
-	}
-	return prior.Save(filepath.Join(dir, "uncond.safetensors"), up, &ucfg, m.FingerprintHex(), "", 0)
+	return os.Rename(filepath.Join(dir, app.PriorDir, app.PriorFile), filepath.Join(dir, app.PriorFile))
 }
 
 func TestMain(m *testing.M) {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // slow delays every sample by a fixed time (returning early when
@@ -23,7 +25,7 @@ type slow struct {
 	delay time.Duration
 }
 
-func (s slow) Sample(ctx context.Context, opt SampleOptions, progress Progress) (*Result, error) {
+func (s slow) Sample(ctx context.Context, opt app.SampleOptions, progress app.Progress) (*Result, error) {
 	select {
 	case <-time.After(s.delay):
 	case <-ctx.Done():
@@ -36,7 +38,7 @@ func (s slow) Sample(ctx context.Context, opt SampleOptions, progress Progress) 
 // ListenAndServe, stopped by SIGTERM as `vqgen serve` is.
 func serveChild() int {
 	dir := os.Getenv("VQGEN_SERVE_TEST_MODELS")
-	b, err := OpenPair(filepath.Join(dir, "vqvae.safetensors"), filepath.Join(dir, "prior.safetensors"))
+	b, err := Open(filepath.Join(dir, app.VQVAEFile), filepath.Join(dir, app.PriorFile))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // maxJSON bounds a JSON request body: a grid of 64x64 codes with a full
@@ -105,7 +108,10 @@ func jsonKind(goKind string) string {
 	return goKind
 }
 
-// filterRequest holds the options sample and edit share.
+// filterRequest holds the options sample and edit share. A field left out
+// keeps its default from Info (package app's, read from the prior's
+// checkpoint); package app checks every value (Backend.CheckSample and
+// CheckEdit), the server only its own limits and the request's shape.
 type filterRequest struct {
 	N           *int     `json:"n"`
 	Class       *int     `json:"class"`
@@ -128,54 +134,44 @@ type editRequest struct {
 	Sweeps *int    `json:"sweeps"`
 }
 
+type decodeRequest struct {
+	Codes []int32 `json:"codes"`
+}
+
 type codesRequest struct {
 	Codes []int32 `json:"codes"`
 	Class *int    `json:"class"`
 }
 
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-
-// check validates the shared options against the model and the server's
-// limits; it returns n with 0 meaning the model's default.
-func (s *Server) checkFilter(f *filterRequest) (int, *apiError) {
-	n := 0
-	if f.N != nil {
-		n = *f.N
-		if n < 1 || n > s.cfg.MaxN {
-			return 0, badField("n", "n %d: want 1 to %d images", n, s.cfg.MaxN)
-		}
+// set overwrites *dst with the request's value, if it has one.
+func set[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
 	}
-	if e := s.checkClass(f.Class); e != nil {
-		return 0, e
-	}
-	if t := f.Temperature; t != nil && !(*t > 0 && finite(*t)) {
-		return 0, badField("temperature", "temperature %g: want a number > 0 (1 leaves the prior as trained)", *t)
-	}
-	if k := f.TopK; k != nil && *k < 0 {
-		return 0, badField("top_k", "top_k %d: want >= 0 (0 turns it off)", *k)
-	}
-	if p := f.TopP; p != nil && !(*p > 0 && *p <= 1) {
-		return 0, badField("top_p", "top_p %g: want a value in (0, 1] (1 turns it off)", *p)
-	}
-	return n, nil
 }
 
-func (s *Server) checkClass(c *int) *apiError {
-	if c == nil {
-		return nil
-	}
-	if s.info.Classes == 0 {
-		return badField("class", "class %d: the prior is unconditional (trained without labels); leave class out", *c)
-	}
-	if *c < 0 || *c >= s.info.Classes {
-		return badField("class", "class %d: the prior knows classes 0 to %d", *c, s.info.Classes-1)
+// apply sets the shared options the request gives.
+func (f *filterRequest) apply(n, class *int, temperature *float64, topK *int, topP *float64, seed *uint64) {
+	set(n, f.N)
+	set(class, f.Class)
+	set(temperature, f.Temperature)
+	set(topK, f.TopK)
+	set(topP, f.TopP)
+	set(seed, f.Seed)
+}
+
+// checkN holds a request to the server's limit on images per job.
+func (s *Server) checkN(n int) *apiError {
+	if n < 1 || n > s.cfg.MaxN {
+		return badField("n", "n %d: want 1 to %d images", n, s.cfg.MaxN)
 	}
 	return nil
 }
 
-// checkGrid validates a code grid for the loaded model.
+// checkGrid validates a code grid for the loaded model, naming the first
+// bad cell.
 func (s *Server) checkGrid(codes []int32) *apiError {
-	hw := s.info.GridH * s.info.GridW
+	hw := s.info.Cells()
 	if len(codes) != hw {
 		return badField("codes", "codes: %d values, want the %dx%d grid's %d in raster order", len(codes), s.info.GridH, s.info.GridW, hw)
 	}
@@ -187,69 +183,64 @@ func (s *Server) checkGrid(codes []int32) *apiError {
 	return nil
 }
 
-func (s *Server) sampleOptions(r *sampleRequest) (SampleOptions, *apiError) {
-	n, e := s.checkFilter(&r.filterRequest)
-	if e != nil {
-		return SampleOptions{}, e
+func (s *Server) sampleOptions(r *sampleRequest) (app.SampleOptions, *apiError) {
+	o := s.info.Sample
+	r.apply(&o.N, &o.Class, &o.Temperature, &o.TopK, &o.TopP, &o.Seed)
+	set(&o.Guidance, r.Guidance)
+	if e := s.checkN(o.N); e != nil {
+		return o, e
 	}
-	if g := r.Guidance; g != nil {
-		if !(*g >= 0 && finite(*g)) {
-			return SampleOptions{}, badField("guidance", "guidance %g: want a finite number >= 0 (1 turns it off)", *g)
-		}
-		if *g != 1 && *g != 0 && s.info.Classes == 0 {
-			return SampleOptions{}, badField("guidance", "guidance %g: the prior is unconditional, so there is no class to guide towards (1 turns it off)", *g)
-		}
+	if err := s.b.CheckSample(o); err != nil {
+		return o, s.failure(err)
 	}
-	f := r.filterRequest
-	return SampleOptions{N: n, Class: f.Class, Temperature: f.Temperature, TopK: f.TopK, TopP: f.TopP,
-		Guidance: r.Guidance, Seed: f.Seed}, nil
+	return o, nil
 }
 
-func (s *Server) editOptions(r *editRequest) (EditOptions, *apiError) {
-	n, e := s.checkFilter(&r.filterRequest)
-	if e != nil {
-		return EditOptions{}, e
-	}
+// editJob is a checked edit request.
+type editJob struct {
+	grid []int32
+	keep []bool
+	o    app.EditOptions
+}
+
+func (s *Server) editOptions(r *editRequest) (editJob, *apiError) {
 	if e := s.checkGrid(r.Codes); e != nil {
-		return EditOptions{}, e
+		return editJob{}, e
 	}
 	gh, gw := s.info.GridH, s.info.GridW
-	redraw := make([]bool, gh*gw)
+	keep := make([]bool, gh*gw)
+	for i := range keep {
+		keep[i] = true
+	}
 	if len(r.Redraw) == 0 {
-		return EditOptions{}, badField("redraw", "redraw: give the cells to draw anew as [row, col] pairs")
+		return editJob{}, badField("redraw", "redraw: give the cells to draw anew as [row, col] pairs")
 	}
 	for i, rc := range r.Redraw {
 		f := fmt.Sprintf("redraw[%d]", i)
 		if len(rc) != 2 {
-			return EditOptions{}, badField(f, "%s: want a [row, col] pair, got %d numbers", f, len(rc))
+			return editJob{}, badField(f, "%s: want a [row, col] pair, got %d numbers", f, len(rc))
 		}
 		if rc[0] < 0 || rc[0] >= gh || rc[1] < 0 || rc[1] >= gw {
-			return EditOptions{}, badField(f, "%s: cell [%d, %d] is outside the %dx%d grid (rows 0 to %d, columns 0 to %d)", f, rc[0], rc[1], gh, gw, gh-1, gw-1)
+			return editJob{}, badField(f, "%s: cell [%d, %d] is outside the %dx%d grid (rows 0 to %d, columns 0 to %d)", f, rc[0], rc[1], gh, gw, gh-1, gw-1)
 		}
-		redraw[rc[0]*gw+rc[1]] = true
+		keep[rc[0]*gw+rc[1]] = false
 	}
 	method := s.info.Edit.Method
-	if r.Method != nil {
-		method = *r.Method
-		if method != "gibbs" && method != "raster" {
-			return EditOptions{}, badField("method", "method %q: want gibbs or raster", method)
-		}
+	set(&method, r.Method)
+	o, ok := s.info.EditMethods[method]
+	if !ok {
+		return editJob{}, badField("method", "method %q: want %s", method, strings.Join(slices.Sorted(maps.Keys(s.info.EditMethods)), " or "))
 	}
-	if sw := r.Sweeps; sw != nil && (*sw < 0 || *sw > s.cfg.MaxSweeps) {
-		return EditOptions{}, badField("sweeps", "sweeps %d: want 1 to %d (0: the default %d)", *sw, s.cfg.MaxSweeps, s.info.Edit.Sweeps)
+	r.apply(&o.N, &o.Class, &o.Temperature, &o.TopK, &o.TopP, &o.Seed)
+	set(&o.Sweeps, r.Sweeps)
+	if e := s.checkN(o.N); e != nil {
+		return editJob{}, e
 	}
-	if method == "gibbs" {
-		if k := r.TopK; k != nil && *k != 0 {
-			return EditOptions{}, badField("top_k", "top_k %d: gibbs samples the tempered prior given the kept cells and takes no top-k; use method raster, or 0", *k)
-		}
-		if p := r.TopP; p != nil && *p != 1 {
-			return EditOptions{}, badField("top_p", "top_p %g: gibbs samples the tempered prior given the kept cells and takes no top-p; use method raster, or 1", *p)
-		}
+	if o.Sweeps > s.cfg.MaxSweeps {
+		return editJob{}, badField("sweeps", "sweeps %d: want at most %d", o.Sweeps, s.cfg.MaxSweeps)
 	}
-	if s.info.Classes > 0 && r.Class == nil {
-		return EditOptions{}, badField("class", "class: the prior is class-conditional; give the class to draw for (0 to %d)", s.info.Classes-1)
+	if err := s.b.CheckEdit(o); err != nil {
+		return editJob{}, s.failure(err)
 	}
-	f := r.filterRequest
-	return EditOptions{Grid: r.Codes, Redraw: redraw, N: n, Method: method, Sweeps: r.Sweeps, Class: f.Class,
-		Temperature: f.Temperature, TopK: f.TopK, TopP: f.TopP, Seed: f.Seed}, nil
+	return editJob{r.Codes, keep, o}, nil
 }

@@ -80,10 +80,10 @@ func ReportReads(ctx context.Context, f *datasets.CodeFile, prog progress.Report
 	}
 }
 
-// writeInSteps writes n images (grids back to back, labels or nil) to cw a
+// writeInSteps writes n images (grids back to back, labels and keys or nil) to cw a
 // few chunks at a time, so that the encoding chunks keep every core busy
 // while progress is reported (a phase named name) and ctx is checked.
-func writeInSteps(ctx context.Context, cw *datasets.CodeWriter, grids []uint16, labels []int32, n int, name string, prog progress.Reporter) error {
+func writeInSteps(ctx context.Context, cw *datasets.CodeWriter, grids []uint16, labels []int32, keys []string, n int, name string, prog progress.Reporter) error {
 	h := cw.Header()
 	cells := h.Cells()
 	step := max(1, h.ChunkImages) * runtime.GOMAXPROCS(0)
@@ -99,7 +99,11 @@ func writeInSteps(ctx context.Context, cw *datasets.CodeWriter, grids []uint16, 
 		if labels != nil {
 			l = labels[lo:hi]
 		}
-		if err := cw.WriteBatch(grids[lo*cells:hi*cells], l); err != nil {
+		var k []string
+		if keys != nil {
+			k = keys[lo:hi]
+		}
+		if err := cw.WriteBatchKeyed(grids[lo*cells:hi*cells], l, k); err != nil {
 			return err
 		}
 		prog.Update(hi)
@@ -171,6 +175,10 @@ func Convert(ctx context.Context, src, dst string, o ConvertOptions, prog progre
 	if err != nil {
 		return st, err
 	}
+	keys, err := f.Keys() // nil without keys
+	if err != nil {
+		return st, err
+	}
 	if o.Layout == datasets.CodeLayoutPrior {
 		cw, err = datasets.CreateCodeFileCodec(dst, out, o.Overwrite, o.Codec)
 	} else {
@@ -179,7 +187,7 @@ func Convert(ctx context.Context, src, dst string, o ConvertOptions, prog progre
 	if err != nil {
 		return st, err
 	}
-	if err := writeInSteps(ctx, cw, codes, labels, int(h.Count), "write "+filepath.Base(dst), prog); err != nil {
+	if err := writeInSteps(ctx, cw, codes, labels, keys, int(h.Count), "write "+filepath.Base(dst), prog); err != nil {
 		cw.Abort()
 		return st, err
 	}
@@ -257,7 +265,11 @@ func EncodeDataset(ctx context.Context, vq *vqvae.Model, ds *datasets.Dataset, p
 		if ds.Labels != nil {
 			labels = ds.Labels[lo:hi]
 		}
-		if err := w.WriteBatch(grids, labels); err != nil {
+		var keys []string
+		if ds.Keys != nil {
+			keys = ds.Keys[lo:hi]
+		}
+		if err := w.WriteBatchKeyed(grids, labels, keys); err != nil {
 			return err
 		}
 		prog.Update(hi)

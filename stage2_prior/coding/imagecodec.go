@@ -76,25 +76,34 @@ func decodeImages(vq *vqvae.Model, grids []uint16, n int) ([][]float32, error) {
 	return out, nil
 }
 
-// compressHeader is the code file header of n images compressed by vq
-// (labels when labels is not nil, with classes classes).
-func compressHeader(vq *vqvae.Model, n int, labels []int32, classes int) datasets.CodeHeader {
+// Images is a set of images for the image codec: each C*H*W floats in
+// [0, 1] at the VQ-VAE's image size, with optional labels (one class in
+// [0, Classes) each) and keys (one name each, such as the file it came
+// from; datasets/CODES.md, "Keys").
+type Images struct {
+	Pixels  [][]float32
+	Labels  []int32
+	Classes int
+	Keys    []string
+}
+
+// header is the code file header of ims compressed by vq.
+func (ims *Images) header(vq *vqvae.Model) datasets.CodeHeader {
 	gh, gw := vq.GridSize()
 	s := vq.Image.ImageSize
-	h := datasets.CodeHeader{Count: int64(n), GridH: gh, GridW: gw, K: vq.Cfg.K, ImageH: s, ImageW: s, Channels: vq.Image.Channels,
-		Layout: datasets.CodeLayoutPrior, Fingerprint: datasets.CodeFingerprint(vq.Fingerprint())}
-	if labels != nil {
-		h.Labels, h.NumClasses = true, classes
+	h := datasets.CodeHeader{Count: int64(len(ims.Pixels)), GridH: gh, GridW: gw, K: vq.Cfg.K, ImageH: s, ImageW: s, Channels: vq.Image.Channels,
+		Layout: datasets.CodeLayoutPrior, Fingerprint: datasets.CodeFingerprint(vq.Fingerprint()), Keys: ims.Keys != nil}
+	if ims.Labels != nil {
+		h.Labels, h.NumClasses = true, ims.Classes
 	}
 	return h
 }
 
-// Compress encodes images (each C*H*W floats in [0, 1] at the VQ-VAE's
-// image size; labels nil, or one class in [0, classes) each) with vq and
-// writes their grids prior-coded to w (a .vqz stream), reporting to prog
-// (nil: silent) and stopping when ctx is done. It returns the grids.
-func Compress(ctx context.Context, w io.Writer, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, prog progress.Reporter) ([]uint16, error) {
-	grids, h, err := compressGrids(vq, codec, images, labels, classes)
+// Compress encodes images with vq and writes their grids prior-coded to w
+// (a .vqz stream), with their labels and keys, reporting to prog (nil:
+// silent) and stopping when ctx is done. It returns the grids.
+func Compress(ctx context.Context, w io.Writer, vq *vqvae.Model, codec *Codec, ims *Images, prog progress.Reporter) ([]uint16, error) {
+	grids, h, err := compressGrids(vq, codec, ims)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +111,7 @@ func Compress(ctx context.Context, w io.Writer, vq *vqvae.Model, codec *Codec, i
 	if err != nil {
 		return nil, err
 	}
-	if err := writeInSteps(ctx, cw, grids, labels, len(images), "compress", prog); err != nil {
+	if err := writeInSteps(ctx, cw, grids, ims.Labels, ims.Keys, len(ims.Pixels), "compress", prog); err != nil {
 		cw.Abort()
 		return nil, err
 	}
@@ -111,8 +120,8 @@ func Compress(ctx context.Context, w io.Writer, vq *vqvae.Model, codec *Codec, i
 
 // CompressFile is Compress to a file, written atomically; an existing file
 // is kept unless overwrite is set.
-func CompressFile(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, overwrite bool, prog progress.Reporter) ([]uint16, error) {
-	grids, h, err := compressGrids(vq, codec, images, labels, classes)
+func CompressFile(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, ims *Images, overwrite bool, prog progress.Reporter) ([]uint16, error) {
+	grids, h, err := compressGrids(vq, codec, ims)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +129,7 @@ func CompressFile(ctx context.Context, path string, vq *vqvae.Model, codec *Code
 	if err != nil {
 		return nil, err
 	}
-	if err := writeInSteps(ctx, cw, grids, labels, len(images), "compress "+filepath.Base(path), prog); err != nil {
+	if err := writeInSteps(ctx, cw, grids, ims.Labels, ims.Keys, len(ims.Pixels), "compress "+filepath.Base(path), prog); err != nil {
 		cw.Abort()
 		return nil, err
 	}
@@ -129,39 +138,43 @@ func CompressFile(ctx context.Context, path string, vq *vqvae.Model, codec *Code
 
 // compressGrids encodes images to grids and checks the prior against the
 // file's header.
-func compressGrids(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int) ([]uint16, datasets.CodeHeader, error) {
-	h := compressHeader(vq, len(images), labels, classes)
+func compressGrids(vq *vqvae.Model, codec *Codec, ims *Images) ([]uint16, datasets.CodeHeader, error) {
+	h := ims.header(vq)
 	if err := codec.checkHeader(&h); err != nil {
 		return nil, h, fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
 	}
-	grids, err := encodeImages(vq, images)
+	grids, err := encodeImages(vq, ims.Pixels)
 	return grids, h, err
 }
 
-// Decompress reads a .vqz file and returns its images (C*H*W floats in
-// [0, 1] each) and labels (nil when it has none). The file must name vq's
-// fingerprint and codec's prior.
-func Decompress(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, prog progress.Reporter) ([][]float32, []int32, error) {
+// Decompress reads a .vqz file and returns its images (the VQ-VAE's
+// reconstructions), labels and keys (nil when it has none). The file must
+// name vq's fingerprint and codec's prior.
+func Decompress(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, prog progress.Reporter) (*Images, error) {
 	f, err := OpenCodes(path, codec)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	h := f.Header()
 	if fp := datasets.CodeFingerprint(vq.Fingerprint()); h.Fingerprint != fp {
-		return nil, nil, fmt.Errorf("%s was made by the VQ-VAE with fingerprint %s, not this one's %s: decompress with the run that compressed it", path, h.Fingerprint, fp)
+		return nil, fmt.Errorf("%s was made by the VQ-VAE with fingerprint %s, not this one's %s: decompress with the run that compressed it", path, h.Fingerprint, fp)
 	}
 	end := ReportReads(ctx, f, prog)
 	grids, labels, err := f.LoadAll()
 	end()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if !h.Labels {
-		labels = nil
+	ims := &Images{Classes: h.NumClasses}
+	if h.Labels {
+		ims.Labels = labels
 	}
-	imgs, err := decodeImages(vq, grids, int(h.Count))
-	return imgs, labels, err
+	if ims.Keys, err = f.Keys(); err != nil {
+		return nil, err
+	}
+	ims.Pixels, err = decodeImages(vq, grids, int(h.Count))
+	return ims, err
 }
 
 // CodecRow is one codec's cost and quality on a set of images.
@@ -227,7 +240,7 @@ func EvalCodec(ctx context.Context, vq *vqvae.Model, codec *Codec, images [][]fl
 	}
 	// vqgen: the .vqz stream's size, and the 8-bit reconstruction.
 	var buf bytes.Buffer
-	grids, err := Compress(ctx, &buf, vq, codec, images, labels, classes, prog)
+	grids, err := Compress(ctx, &buf, vq, codec, &Images{Pixels: images, Labels: labels, Classes: classes}, prog)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -63,18 +64,26 @@ func TestCompressDecompress(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "x.vqz")
 	var rec phases
-	if _, err := CompressFile(ctx, path, vq, codec, images, labels, 10, false, &rec); err != nil {
+	ims := &Images{Pixels: images, Labels: labels, Classes: 10}
+	for i := range images {
+		ims.Keys = append(ims.Keys, fmt.Sprintf("blob-%02d.png", i))
+	}
+	if _, err := CompressFile(ctx, path, vq, codec, ims, false, &rec); err != nil {
 		t.Fatal(err)
 	}
 	if rec.last["compress x.vqz"] != len(images) {
 		t.Errorf("progress %v, want compress x.vqz to reach %d", rec.last, len(images))
 	}
-	if _, err := CompressFile(ctx, path, vq, codec, images, labels, 10, false, nil); err == nil {
+	if _, err := CompressFile(ctx, path, vq, codec, ims, false, nil); err == nil {
 		t.Fatal("CompressFile replaced an existing file")
 	}
-	got, gotL, err := Decompress(ctx, path, vq, codec, &rec)
+	back, err := Decompress(ctx, path, vq, codec, &rec)
 	if err != nil {
 		t.Fatal(err)
+	}
+	got, gotL := back.Pixels, back.Labels
+	if !slices.Equal(back.Keys, ims.Keys) || back.Classes != 10 {
+		t.Errorf("keys %v, classes %d: want the compressed images'", back.Keys, back.Classes)
 	}
 	grids, err := encodeImages(vq, images)
 	if err != nil {
@@ -99,13 +108,13 @@ func TestCompressDecompress(t *testing.T) {
 	}
 	// Another VQ-VAE, another prior: errors that say which.
 	other, otherCodec := tinyCodec(t, 9)
-	if _, _, err := Decompress(ctx, path, other, codec, nil); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+	if _, err := Decompress(ctx, path, other, codec, nil); err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("decompress with another VQ-VAE: %v", err)
 	}
-	if _, _, err := Decompress(ctx, path, vq, otherCodec, nil); err == nil || !strings.Contains(err.Error(), "prior.safetensors") {
+	if _, err := Decompress(ctx, path, vq, otherCodec, nil); err == nil || !strings.Contains(err.Error(), "prior.safetensors") {
 		t.Errorf("decompress with another prior: %v", err)
 	}
-	if _, _, err := Decompress(ctx, path, vq, nil, nil); !errors.Is(err, datasets.ErrCodeNeedsPrior) || !strings.Contains(err.Error(), "prior.safetensors") ||
+	if _, err := Decompress(ctx, path, vq, nil, nil); !errors.Is(err, datasets.ErrCodeNeedsPrior) || !strings.Contains(err.Error(), "prior.safetensors") ||
 		!strings.Contains(err.Error(), codec.Prior().FingerprintString()) {
 		t.Errorf("decompress without a prior: %v", err)
 	}
@@ -113,7 +122,7 @@ func TestCompressDecompress(t *testing.T) {
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
 	gone := filepath.Join(t.TempDir(), "y.vqz")
-	if _, err := CompressFile(cancelled, gone, vq, codec, images, labels, 10, false, nil); !errors.Is(err, context.Canceled) {
+	if _, err := CompressFile(cancelled, gone, vq, codec, ims, false, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("compress with a cancelled context: %v", err)
 	}
 	if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
@@ -138,7 +147,7 @@ func TestEvalCodec(t *testing.T) {
 			t.Errorf("no progress phase %q: %v", ph, rec.last)
 		}
 	}
-	if _, err := Compress(context.Background(), &buf, vq, codec, images, nil, 0, nil); err != nil {
+	if _, err := Compress(context.Background(), &buf, vq, codec, &Images{Pixels: images}, nil); err != nil {
 		t.Fatal(err)
 	}
 	vq0 := ev.Rows[0]
@@ -179,6 +188,7 @@ func TestEncodeDataset(t *testing.T) {
 	for i, im := range imgs {
 		ds.Pixels = append(ds.Pixels, im...)
 		ds.Labels[i] = int32(i * 7 % 10)
+		ds.Keys = append(ds.Keys, fmt.Sprintf("blob-%02d.png", i))
 	}
 	dir := t.TempDir()
 	if err := vqvae.EncodeDataset(vq, ds, filepath.Join(dir, "z.vqc"), false, 16, nil); err != nil {
@@ -203,6 +213,22 @@ func TestEncodeDataset(t *testing.T) {
 	}
 	if p.Header().Fingerprint != z.Header().Fingerprint {
 		t.Fatal("fingerprint differs")
+	}
+	// Both keep the images' keys, and so does a conversion back to zstd.
+	zk, err1 := z.Keys()
+	pk, err2 := p.Keys()
+	if err1 != nil || err2 != nil || !slices.Equal(zk, ds.Keys) || !slices.Equal(pk, ds.Keys) {
+		t.Fatalf("keys: stage one %v, prior-coded %v (%v, %v)", zk[:min(2, len(zk))], pk[:min(2, len(pk))], err1, err2)
+	}
+	if _, err := Convert(context.Background(), filepath.Join(dir, "p.vqc"), filepath.Join(dir, "back.vqc"), ConvertOptions{Layout: datasets.CodeLayoutRaw16, Codec: codec}, nil); err != nil {
+		t.Fatal(err)
+	}
+	back, err := OpenCodes(filepath.Join(dir, "back.vqc"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bk, err := back.Keys(); err != nil || !slices.Equal(bk, ds.Keys) {
+		t.Fatalf("keys after converting back: %v", err)
 	}
 }
 

@@ -14,7 +14,7 @@ const S = {
   hist: [], at: -1,
   mask: null,          // Uint8Array(gh*gw): 1 = redraw
   tool: "redraw", brush: 1,
-  method: "gibbs",
+  method: null,        // set from /api/info
   variants: [],        // items of the last edit
   variantsFrom: -1,    // history index the variants were drawn from
   samples: [],
@@ -578,13 +578,16 @@ function bindRange(id) {
   upd();
 }
 
+// setDefaults fills every field from /api/info: the defaults are the
+// server's application layer's (the prior's checkpoint), never the page's.
+// Sweeps are gibbs's and top-k/top-p raster's, the fields each method uses.
 function setDefaults() {
-  const i = S.info;
-  $("#edit-sweeps").value = i.edit.sweeps;
+  const i = S.info, byMethod = i.edit_methods;
+  $("#edit-sweeps").value = byMethod.gibbs.sweeps;
   $("#edit-sweeps").max = i.limits.max_sweeps;
   $("#edit-temperature").value = i.edit.temperature;
-  $("#edit-topk").value = i.edit.top_k;
-  $("#edit-topp").value = i.edit.top_p;
+  $("#edit-topk").value = byMethod.raster.top_k;
+  $("#edit-topp").value = byMethod.raster.top_p;
   $("#edit-seed").value = i.edit.seed;
   $("#edit-n").value = i.edit.n;
   $("#edit-n").max = $("#sample-n").max = i.limits.max_n;
@@ -594,7 +597,7 @@ function setDefaults() {
   $("#sample-topp").value = i.sample.top_p;
   $("#sample-guidance").value = i.sample.guidance;
   $("#sample-seed").value = i.sample.seed;
-  setMethod(i.edit.method || "gibbs");
+  setMethod(i.edit.method);
   for (const id of ["#edit-temperature", "#sample-temperature", "#sample-guidance"]) bindRange(id);
 }
 
