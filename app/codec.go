@@ -300,8 +300,7 @@ func (m RunModels) load(need string) (*codecModels, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := v.Shape()
-	if err := ck.CheckMatches(v.Fingerprint(), s.K, s.GridH, s.GridW); err != nil {
+	if err := v.checkPrior(ck); err != nil {
 		return nil, err
 	}
 	return &codecModels{v: v, codec: codec, ck: ck}, nil

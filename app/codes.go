@@ -77,8 +77,7 @@ func (v *VQVAE) encodeCoded(ctx context.Context, ds *datasets.Dataset, path, pri
 	if err != nil {
 		return nil, err
 	}
-	s := v.Shape()
-	if err := ck.CheckMatches(v.Fingerprint(), s.K, s.GridH, s.GridW); err != nil {
+	if err := v.checkPrior(ck); err != nil {
 		return nil, err
 	}
 	start := time.Now()
