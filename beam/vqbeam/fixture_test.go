@@ -86,7 +86,7 @@ func buildFixture(root string) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := tr.Run(context.Background(), func(vqvae.Event) {}); err != nil {
+	if err := tr.Run(context.Background(), nil); err != nil {
 		return nil, err
 	}
 	f.vqvae = filepath.Join(vqDir, vqvae.BestFile)
@@ -107,7 +107,7 @@ func buildFixture(root string) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pt.Run(context.Background(), func(prior.Event) {}); err != nil {
+	if err := pt.Run(context.Background(), nil); err != nil {
 		return nil, err
 	}
 	f.prior = filepath.Join(priorDir, prior.BestFile)
