@@ -11,31 +11,36 @@ import (
 type CodeMergeOptions struct {
 	// Overwrite replaces an existing output file.
 	Overwrite bool
+	// Codec reads prior-coded inputs and codes the output when the inputs
+	// are prior-coded (CodeLayoutPrior); it must be the prior their
+	// headers name. Unused for the other layouts.
+	Codec CodeChunkCodec
 	// Progress, if not nil, is told how many of the total images have been
-	// written, after each chunk read.
-	Progress func(done, total int64)
+	// written, after each chunk read; an error it returns stops the merge.
+	Progress func(done, total int64) error
 }
 
 // MergeCodeFiles writes the images of the code files inputs into one code
 // file at out. The inputs must be shards of one dataset: the same VQ-VAE
-// fingerprint, grid, K, image shape, labels and classes; the first
-// difference is an error naming the field and both files. Their chunk size
-// and layout may differ (the output takes the first input's).
+// fingerprint, grid, K, image shape, labels and classes, keys, layout (and
+// prior, for prior-coded files); the first difference is an error naming
+// the field and both files. Their chunk sizes may differ (the output takes
+// the first input's).
 //
 // Order: when the inputs carry per-image keys, the output holds all images
 // in key order (byte-wise), each input having to be in key order itself and
 // no key appearing twice; without keys the inputs are concatenated in the
 // order given. Shards written by vqgen-beam hold consecutive ranges of one
-// key order, so either way their merge is the file one machine writes. The
-// output goes through a temporary file renamed into place (see
+// key order, so their merge is the file `vqgen encode` writes for the whole
+// folder. The output goes through a temporary file renamed into place (see
 // CreateCodeFile); an existing file is replaced only with opt.Overwrite.
 // Memory: one chunk per input.
 func MergeCodeFiles(out string, inputs []string, opt CodeMergeOptions) (CodeHeader, error) {
 	if len(inputs) == 0 {
-		return CodeHeader{}, errors.New("codes merge: no input code files")
+		return CodeHeader{}, errors.New("no input code files to merge")
 	}
 	if out == "" {
-		return CodeHeader{}, errors.New("codes merge: no output file given")
+		return CodeHeader{}, errors.New("no output file to merge into")
 	}
 	if err := checkMergePaths(out, inputs); err != nil {
 		return CodeHeader{}, err
@@ -49,7 +54,7 @@ func MergeCodeFiles(out string, inputs []string, opt CodeMergeOptions) (CodeHead
 	for _, p := range inputs {
 		f, err := OpenCodeFile(p)
 		if err != nil {
-			return CodeHeader{}, fmt.Errorf("codes merge: %w", err)
+			return CodeHeader{}, err
 		}
 		files = append(files, f)
 	}
@@ -61,33 +66,51 @@ func MergeCodeFiles(out string, inputs []string, opt CodeMergeOptions) (CodeHead
 		hdr.Count += f.Count()
 	}
 	if hdr.Count > codeMaxCount {
-		return CodeHeader{}, fmt.Errorf("codes merge: %d images in all, more than a code file holds (%d)", hdr.Count, int64(codeMaxCount))
+		return CodeHeader{}, fmt.Errorf("%d images in all, more than a code file holds (%d)", hdr.Count, int64(codeMaxCount))
 	}
-	w, err := CreateCodeFile(out, hdr, opt.Overwrite)
+	var w *CodeWriter
+	var err error
+	if hdr.Layout == CodeLayoutPrior {
+		if opt.Codec == nil {
+			return CodeHeader{}, fmt.Errorf("%s is prior-coded: merging it needs its prior %v", files[0].Name(), hdr.Prior)
+		}
+		for _, f := range files {
+			if err := f.SetChunkCodec(opt.Codec); err != nil {
+				return CodeHeader{}, err
+			}
+		}
+		w, err = CreateCodeFileCodec(out, hdr, opt.Overwrite, opt.Codec)
+	} else {
+		w, err = CreateCodeFile(out, hdr, opt.Overwrite)
+	}
 	if err != nil {
-		return CodeHeader{}, fmt.Errorf("codes merge: %w", err)
+		return CodeHeader{}, err
 	}
 	srcs := make([]codeSource, len(files))
 	for i, f := range files {
 		srcs[i] = &codeFileSource{f: f}
 	}
 	var done int64
-	err = mergeCodeSources(srcs, func(grid []uint16, label int32, _ string) error {
-		if err := w.Write(grid, label); err != nil {
+	write := func(grid []uint16, label int32, _ string) error { return w.Write(grid, label) }
+	if hdr.Keys {
+		write = w.WriteKeyed
+	}
+	err = mergeCodeSources(srcs, func(grid []uint16, label int32, key string) error {
+		if err := write(grid, label, key); err != nil {
 			return err
 		}
 		done++
 		if opt.Progress != nil && (done%CodeDefaultChunkImages == 0 || done == hdr.Count) {
-			opt.Progress(done, hdr.Count)
+			return opt.Progress(done, hdr.Count)
 		}
 		return nil
 	})
 	if err != nil {
 		w.Abort()
-		return CodeHeader{}, fmt.Errorf("codes merge: %w", err)
+		return CodeHeader{}, err
 	}
 	if err := w.Close(); err != nil {
-		return CodeHeader{}, fmt.Errorf("codes merge: %w", err)
+		return CodeHeader{}, err
 	}
 	return w.Header(), nil
 }
@@ -100,14 +123,14 @@ func checkMergePaths(out string, inputs []string) error {
 	for i, p := range inputs {
 		st, err := os.Stat(p)
 		if err != nil {
-			return fmt.Errorf("codes merge: %w", err)
+			return err
 		}
 		if outErr == nil && os.SameFile(st, outInfo) {
-			return fmt.Errorf("codes merge: the output %s is also an input", out)
+			return fmt.Errorf("%s is both an input and the output: write the merge to a new file", out)
 		}
 		for j, prev := range seen {
 			if os.SameFile(st, prev) {
-				return fmt.Errorf("codes merge: %s is given twice (inputs %d and %d)", p, j+1, i+1)
+				return fmt.Errorf("%s is given twice (inputs %d and %d): its images would be merged twice", p, j+1, i+1)
 			}
 		}
 		seen = append(seen, st)
@@ -120,7 +143,7 @@ func checkMergePaths(out string, inputs []string) error {
 func checkCodeCompatible(a, b *CodeFile) error {
 	ha, hb := a.Header(), b.Header()
 	differ := func(field string, va, vb any) error {
-		return fmt.Errorf("codes merge: %s and %s differ in %s (%v vs %v): only shards of one dataset, encoded by one VQ-VAE, can be merged",
+		return fmt.Errorf("%s and %s differ in %s (%v vs %v): only shards of one dataset, encoded by one VQ-VAE and written alike, can be merged",
 			a.Name(), b.Name(), field, va, vb)
 	}
 	switch {
@@ -133,14 +156,20 @@ func checkCodeCompatible(a, b *CodeFile) error {
 	case ha.ImageH != hb.ImageH || ha.ImageW != hb.ImageW || ha.Channels != hb.Channels:
 		return differ("image shape", fmt.Sprintf("%dx%dx%d", ha.ImageH, ha.ImageW, ha.Channels), fmt.Sprintf("%dx%dx%d", hb.ImageH, hb.ImageW, hb.Channels))
 	case ha.Labels != hb.Labels:
-		return differ("labels", labelsWord(ha.Labels), labelsWord(hb.Labels))
+		return differ("labels", presence(ha.Labels), presence(hb.Labels))
 	case ha.NumClasses != hb.NumClasses:
 		return differ("classes", ha.NumClasses, hb.NumClasses)
+	case ha.Keys != hb.Keys:
+		return differ("keys", presence(ha.Keys), presence(hb.Keys))
+	case ha.Layout != hb.Layout:
+		return differ("layout", ha.Layout, hb.Layout)
+	case ha.Prior != hb.Prior:
+		return differ("prior", ha.Prior, hb.Prior)
 	}
 	return nil
 }
 
-func labelsWord(b bool) string {
+func presence(b bool) string {
 	if b {
 		return "present"
 	}
@@ -162,25 +191,25 @@ type codeFileSource struct {
 	chunk  int
 	grids  []uint16
 	labels []int32
+	keys   []string
 	pos, n int
 }
 
 func (s *codeFileSource) name() string { return s.f.Name() }
 
-// keyed is false: version 1 code files hold no keys.
-func (s *codeFileSource) keyed() bool { return false }
+func (s *codeFileSource) keyed() bool { return s.f.hdr.Keys }
 
 func (s *codeFileSource) next() ([]uint16, int32, string, bool, error) {
 	for s.pos == s.n {
 		if s.chunk == s.f.NumChunks() {
 			return nil, 0, "", false, nil
 		}
-		g, l, err := s.f.ReadChunk(s.chunk)
+		g, l, k, err := s.f.ReadChunkKeys(s.chunk)
 		if err != nil {
 			return nil, 0, "", false, err
 		}
 		n, _ := s.f.ChunkImages(s.chunk)
-		s.grids, s.labels, s.pos, s.n = g, l, 0, n
+		s.grids, s.labels, s.keys, s.pos, s.n = g, l, k, 0, n
 		s.chunk++
 	}
 	cells := s.f.hdr.Cells()
@@ -190,7 +219,11 @@ func (s *codeFileSource) next() ([]uint16, int32, string, bool, error) {
 	if s.labels != nil {
 		label = s.labels[i]
 	}
-	return s.grids[i*cells : (i+1)*cells], label, "", true, nil
+	key := ""
+	if s.keys != nil {
+		key = s.keys[i]
+	}
+	return s.grids[i*cells : (i+1)*cells], label, key, true, nil
 }
 
 // mergeCodeSources passes every image of srcs to emit: in key order when

@@ -56,11 +56,12 @@ func TestMergeCodeFilesConcatenates(t *testing.T) {
 	}
 	out := filepath.Join(dir, "merged.vqc")
 	var last int64
-	hdr, err := MergeCodeFiles(out, paths, CodeMergeOptions{Progress: func(done, total int64) {
+	hdr, err := MergeCodeFiles(out, paths, CodeMergeOptions{Progress: func(done, total int64) error {
 		if done < last || total != 64 {
 			t.Errorf("progress %d of %d after %d", done, total, last)
 		}
 		last = done
+		return nil
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +102,7 @@ func TestMergeCodeFilesRefusesIncompatibleShards(t *testing.T) {
 		{"image shape", func(h *CodeHeader) { h.Channels = 3 }},
 		{"labels", func(h *CodeHeader) { h.Labels, h.NumClasses = false, 0 }},
 		{"classes", func(h *CodeHeader) { h.NumClasses = 8 }},
+		{"layout", func(h *CodeHeader) { h.Layout = CodeLayoutPacked }},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {
@@ -145,7 +147,7 @@ func TestMergeCodeFilesRefusesBadPaths(t *testing.T) {
 	}{
 		{"no inputs", filepath.Join(dir, "m.vqc"), nil, "no input"},
 		{"input twice", filepath.Join(dir, "m.vqc"), []string{a, b, filepath.Join(dir, ".", "a.vqc")}, "given twice"},
-		{"output is an input", b, []string{a, b}, "also an input"},
+		{"output is an input", b, []string{a, b}, "both an input and the output"},
 		{"existing output", b, []string{a}, "already exists"},
 		{"missing input", filepath.Join(dir, "m.vqc"), []string{a, filepath.Join(dir, "nope.vqc")}, "nope.vqc"},
 	}
@@ -160,6 +162,92 @@ func TestMergeCodeFilesRefusesBadPaths(t *testing.T) {
 	}
 	if _, err := MergeCodeFiles(b, []string{a}, CodeMergeOptions{Overwrite: true}); err != nil {
 		t.Errorf("merge with Overwrite over an existing file: %v", err)
+	}
+}
+
+// writeKeyedShard writes the images named by keys (grids from keyGrid,
+// labels from the key's length) as a keyed code file, in the order given.
+func writeKeyedShard(t *testing.T, path string, h CodeHeader, keys ...string) {
+	t.Helper()
+	h.Count, h.Keys = int64(len(keys)), true
+	var w *CodeWriter
+	var err error
+	if h.Layout == CodeLayoutPrior {
+		w, err = CreateCodeFileCodec(path, h, false, newToyCodec(3))
+	} else {
+		w, err = CreateCodeFile(path, h, false)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := w.WriteKeyed(keyGrid(k), int32(len(k)%h.NumClasses), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMergeCodeFilesByKey merges keyed files, zstd and prior-coded, whose
+// keys interleave: the output holds every image once, in key order, with
+// its own grid, label and key, in the inputs' layout.
+func TestMergeCodeFilesByKey(t *testing.T) {
+	for _, layout := range []CodeLayout{CodeLayoutRaw16, CodeLayoutPrior} {
+		t.Run(layout.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			h := mergeHeader(0, 2)
+			h.GridH, h.GridW, h.K = 1, 2, 65536
+			h.Layout = layout
+			shards := [][]string{{"b/2.png", "c/1.png", "c/9.png"}, {}, {"a/1.png", "b/10.png", "d.png"}, {"b/3.png"}}
+			var paths, all []string
+			for i, keys := range shards {
+				p := filepath.Join(dir, fmt.Sprintf("s%d.vqc", i))
+				writeKeyedShard(t, p, h, keys...)
+				paths = append(paths, p)
+				all = append(all, keys...)
+			}
+			slices.Sort(all)
+			out := filepath.Join(dir, "m.vqc")
+			var opt CodeMergeOptions
+			if layout == CodeLayoutPrior {
+				opt.Codec = newToyCodec(3)
+				if _, err := MergeCodeFiles(out, paths, CodeMergeOptions{}); err == nil || !strings.Contains(err.Error(), "needs its prior") {
+					t.Errorf("prior-coded shards merged without their prior: %v", err)
+				}
+			}
+			if _, err := MergeCodeFiles(out, paths, opt); err != nil {
+				t.Fatal(err)
+			}
+			f, err := OpenCodeFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if layout == CodeLayoutPrior {
+				if err := f.SetChunkCodec(newToyCodec(3)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := f.Header(); got.Layout != layout || !got.Keys || got.Count != int64(len(all)) {
+				t.Errorf("merged header %+v: want layout %v, keys, %d images", got, layout, len(all))
+			}
+			var keys []string
+			err = f.IterateKeyed(func(i int64, grid []uint16, label int32, key string) error {
+				if !slices.Equal(grid, keyGrid(key)) || label != int32(len(key)%h.NumClasses) {
+					t.Errorf("image %d (%s): grid %v label %d, not its own", i, key, grid, label)
+				}
+				keys = append(keys, key)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(keys, all) {
+				t.Errorf("merged keys %q, want %q", keys, all)
+			}
+		})
 	}
 }
 

@@ -260,3 +260,55 @@ It prints both sizes in bytes per image.`,
 	cmd.MarkFlagRequired("out")
 	return cmd
 }
+
+func newMergeCmd() *cobra.Command {
+	var o app.MergeOptions
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "merge SHARDS... --out FILE",
+		Short: "Join code-file shards of one dataset into one code file",
+		Long: `merge joins code files that are shards of one dataset (vqgen-beam encode
+writes them: codes-00000-of-00008.vqc, ...) into the code file --out.
+
+The shards must have been encoded by one VQ-VAE and written alike: the same
+VQ-VAE fingerprint, grid, K, image shape, labels and classes, keys and layout.
+The first field in which two shards differ is refused, naming the field and
+both files, and nothing is written.
+
+Shards with per-image keys (images encoded from a folder) are merged in key
+order, the order vqgen encode writes a folder in: the shards of a folder
+merge to exactly the file vqgen encode --data images:DIR writes, however the
+folder was sharded. A key found twice is refused. Shards without keys are
+concatenated in the order given.
+
+Prior-coded shards need the prior they name (--prior); --out is then
+prior-coded too.`,
+		Example: `  vqgen codes merge codes-*-of-00008.vqc --out codes.vqc
+  vqgen codes merge part-a.vqc part-b.vqc --out all.vqc --json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Inputs = args
+			m, err := app.Merge(cmd.Context(), o, newReporter(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(w, m)
+			}
+			order := "concatenated in the order given (no keys)"
+			if m.Keys {
+				order = "in key order"
+			}
+			fmt.Fprintf(w, "merged %d images from %d files in %.1fs, %s: %s (%s, %d bytes)\n",
+				m.Images, m.Inputs, m.Seconds, order, m.Path, m.Layout, m.Bytes)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Out, "out", "", "code file to write")
+	priorReadFlag(cmd, &o.Prior, "the shards")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: path, inputs, images, bytes, layout, keys, seconds")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace an existing --out")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"image"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/configs"
 )
 
@@ -104,6 +106,16 @@ func errorSections(run string) []struct {
 				do: "encode the data again (`vqgen encode`)"},
 			{what: "codes decoded with a VQ-VAE that did not make them", args: []string{"decode", "--vqvae", "{dir}/other/vqvae.safetensors", "--codes", "{run}/codes-test.vqc", "--out", "{dir}/d.png"},
 				setup: otherVQVAE, do: "decode a code file with the VQ-VAE that wrote it"},
+			{what: "code-file shards written in different layouts", args: []string{"codes", "merge", "{run}/codes-test.vqc", "{dir}/packed.vqc", "--out", "{dir}/m.vqc"},
+				setup: func(t *testing.T, dir string) {
+					o := app.ConvertOptions{In: rf("codes-test.vqc"), Out: filepath.Join(dir, "packed.vqc"), Layout: "packed"}
+					if _, err := app.Convert(context.Background(), o, nil); err != nil {
+						t.Fatal(err)
+					}
+				},
+				do: "merge only shards of one dataset, encoded by one VQ-VAE; bring them to one layout first (`vqgen codes convert --layout`)"},
+			{what: "a code-file shard given twice to merge", args: []string{"codes", "merge", "{run}/codes-test.vqc", "{run}/codes-test.vqc", "--out", "{dir}/m.vqc"},
+				do: "name each shard once (a glob such as `codes-*-of-00008.vqc` does)"},
 			{what: "an image file that does not decode", args: []string{"encode", "--vqvae", "{run}/vqvae.safetensors", "--data", "images:{dir}/pics:train", "--out", "{dir}/c.vqc"},
 				setup: func(t *testing.T, dir string) {
 					for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {

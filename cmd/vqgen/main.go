@@ -53,7 +53,7 @@ decompress make a learned image codec of the VQ-VAE and the prior
 	eval := &cobra.Command{Use: "eval", Short: "Score a trained model: the VQ-VAE, a prior, or a set of samples"}
 	eval.AddCommand(newEvalVQVAECmd(), newEvalPriorCmd(), newEvalSamplesCmd(), newEvalCodecCmd())
 	codes := &cobra.Command{Use: "codes", Short: "Work with code files"}
-	codes.AddCommand(newInspectCmd(), newConvertCmd())
+	codes.AddCommand(newInspectCmd(), newConvertCmd(), newMergeCmd())
 	root.AddCommand(newRunCmd(), train, newEncodeCmd(), newSampleCmd(), newEditCmd(), newScoreCmd(), eval,
 		newReconstructCmd(), newDecodeCmd(), codes, newCompressCmd(), newDecompressCmd(), newServeCmd(), newBenchCmd(), newVersionCmd())
 	return root
