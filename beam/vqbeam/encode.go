@@ -10,9 +10,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/nn"
-	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
 
 // DefaultEncodeBatch is the number of images an encode worker decodes and
@@ -70,13 +70,15 @@ func init() {
 }
 
 // Encode adds to s a pipeline that encodes every image of opt.Images with
-// the VQ-VAE and writes the code grids to opt.Shards code files. Image i
-// (in key order) goes to the shard whose range holds it, so the shards read
-// one after another hold the images in the order vqgen encode writes them,
-// and datasets.MergeCodeFiles makes them one file equal to vqgen encode's.
-// The checkpoint is loaded here once, to fail before the pipeline runs and
-// to take the header's fields; workers load it again in Setup. It returns
-// the PCollection of ShardResult.
+// the VQ-VAE and writes the code grids, with their keys, to opt.Shards code
+// files. Image i (in key order) goes to the shard whose range holds it, so
+// the shards read one after another hold the images in the order vqgen
+// encode writes them, and `vqgen codes merge` makes them one file equal to
+// vqgen encode's. The checkpoint is loaded here once, to fail before the
+// pipeline runs and to take the header's fields and the label mode (the
+// VQ-VAE's data.labels, as vqgen encode takes it, unless opt.Images.Labels
+// says otherwise); workers load it again in Setup. It returns the
+// PCollection of ShardResult.
 func Encode(ctx context.Context, s beam.Scope, opt EncodeOptions) (beam.PCollection, error) {
 	if err := opt.Images.validate(); err != nil {
 		return beam.PCollection{}, err
@@ -87,7 +89,11 @@ func Encode(ctx context.Context, s beam.Scope, opt EncodeOptions) (beam.PCollect
 	if opt.Out == "" {
 		return beam.PCollection{}, errors.New("no output code file given")
 	}
-	m, err := loadVQVAE(ctx, opt.VQVAE)
+	v, err := loadVQVAE(ctx, opt.VQVAE)
+	if err != nil {
+		return beam.PCollection{}, err
+	}
+	hdr, err := codeHeader(v)
 	if err != nil {
 		return beam.PCollection{}, err
 	}
@@ -96,38 +102,27 @@ func Encode(ctx context.Context, s beam.Scope, opt EncodeOptions) (beam.PCollect
 			return beam.PCollection{}, err
 		}
 	}
+	im := opt.Images.withLabels(v.Config().Data.Labels)
 	s = s.Scope("vqgen.Encode")
-	items, plans := planImages(s, opt.Images, opt.Shards)
+	items, plans := planImages(s, im, opt.Shards)
 	codes := beam.ParDo(s, &encodeFn{VQVAE: opt.VQVAE, Batch: opt.Batch}, items)
 	grouped := beam.CoGroupByKey(s, codes, plans)
-	return beam.ParDo(s, &writeCodesFn{Out: opt.Out, Shards: opt.Shards, Header: codeHeader(m)}, grouped), nil
+	return beam.ParDo(s, &writeCodesFn{Out: opt.Out, Shards: opt.Shards, Header: hdr}, grouped), nil
 }
 
-// codeHeader is the header of m's code files, less the count and labels.
-func codeHeader(m *vqvae.Model) datasets.CodeHeader {
-	gh, gw := m.GridSize()
-	return datasets.CodeHeader{
-		GridH: gh, GridW: gw, K: m.Cfg.K,
-		ImageH: m.Image.ImageSize, ImageW: m.Image.ImageSize, Channels: m.Image.Channels,
-		Fingerprint: datasets.CodeFingerprint(m.Fingerprint()),
-	}
-}
-
-// loadVQVAE loads a VQ-VAE checkpoint from any Beam file system.
-func loadVQVAE(ctx context.Context, p string) (*vqvae.Model, error) {
-	if p == "" {
-		return nil, errors.New("no VQ-VAE checkpoint given")
-	}
-	local, cleanup, err := localCopy(ctx, p)
+// codeHeader is the header of v's code files of an image folder, less the
+// count and labels: the header vqgen encode writes.
+func codeHeader(v *app.VQVAE) (datasets.CodeHeader, error) {
+	fp, err := datasets.ParseCodeFingerprint(v.Fingerprint())
 	if err != nil {
-		return nil, err
+		return datasets.CodeHeader{}, err
 	}
-	defer cleanup()
-	m, _, err := vqvae.Load(local)
-	if err != nil && local != p {
-		err = fmt.Errorf("%s: %w", p, err)
-	}
-	return m, err
+	sh := v.Shape()
+	return datasets.CodeHeader{
+		GridH: sh.GridH, GridW: sh.GridW, K: sh.K,
+		ImageH: sh.Size, ImageW: sh.Size, Channels: sh.Channels,
+		Keys: true, Fingerprint: fp,
+	}, nil
 }
 
 // readImage decodes one image file of any Beam file system, resized and
@@ -150,58 +145,41 @@ func readImage(ctx context.Context, p string, size, channels int) ([]float32, er
 	return px, nil
 }
 
-// imageBatcher reads and decodes batches of images on all cores into one
-// NCHW tensor, the common first step of encode and score.
-type imageBatcher struct {
-	size, channels int
-	x              *nn.Tensor
-	pixels         [][]float32
-	errs           []error
-}
-
-// load decodes the items' files into b.x (len(items) images).
-func (b *imageBatcher) load(ctx context.Context, items []Item) (*nn.Tensor, error) {
+// readImages reads and decodes the items' files on all cores, the common
+// first step of encode and score.
+func readImages(ctx context.Context, items []Item, sh app.Shape) ([][]float32, error) {
 	n := len(items)
-	b.pixels = slices.Grow(b.pixels[:0], n)[:n]
-	b.errs = slices.Grow(b.errs[:0], n)[:n]
+	pixels := make([][]float32, n)
+	errs := make([]error, n)
 	nn.ParallelFor(n, func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			b.pixels[i], b.errs[i] = readImage(ctx, items[i].Path, b.size, b.channels)
+			pixels[i], errs[i] = readImage(ctx, items[i].Path, sh.Size, sh.Channels)
 		}
 	})
-	if err := errors.Join(b.errs...); err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	per := b.channels * b.size * b.size
-	b.x = nn.Ensure(b.x, n, b.channels, b.size, b.size)
-	for i, px := range b.pixels {
-		copy(b.x.Data[i*per:(i+1)*per], px)
-	}
-	return b.x, nil
+	return pixels, nil
 }
 
 // encodeFn encodes images in batches: Setup loads the VQ-VAE once per
 // worker; ProcessElement collects a batch and FinishBundle encodes the rest.
-// Each batch is decoded and encoded on all of the worker's cores.
+// Each batch is decoded on all of the worker's cores and encoded by
+// app.VQVAE.Encode, as vqgen encode encodes, whose layers use all cores too.
 type encodeFn struct {
 	VQVAE string
 	Batch int
 
-	m       *vqvae.Model
-	cells   int
-	images  imageBatcher
+	v       *app.VQVAE
 	pending []Item
-	codes   []int32
 }
 
 func (f *encodeFn) Setup(ctx context.Context) error {
-	m, err := loadVQVAE(ctx, f.VQVAE)
+	v, err := loadVQVAE(ctx, f.VQVAE)
 	if err != nil {
 		return err
 	}
-	gh, gw := m.GridSize()
-	f.m, f.cells = m, gh*gw
-	f.images = imageBatcher{size: m.Image.ImageSize, channels: m.Image.Channels}
+	f.v = v
 	if f.Batch <= 0 {
 		f.Batch = DefaultEncodeBatch
 	}
@@ -226,17 +204,20 @@ func (f *encodeFn) flush(ctx context.Context, emit func(int, Encoded)) error {
 	}
 	items := f.pending
 	f.pending = f.pending[:0]
-	x, err := f.images.load(ctx, items)
+	sh := f.v.Shape()
+	images, err := readImages(ctx, items, sh)
 	if err != nil {
 		return err
 	}
-	n := len(items)
-	f.codes = slices.Grow(f.codes[:0], n*f.cells)[:n*f.cells]
-	f.m.Encode(x, f.codes)
-	for i, it := range items {
-		emit(it.Shard, Encoded{Rank: it.Rank, Key: it.Key, Label: it.Label, Codes: slices.Clone(f.codes[i*f.cells : (i+1)*f.cells])})
+	codes, err := f.v.Encode(images)
+	if err != nil {
+		return err
 	}
-	progress.done.Add(int64(n))
+	cells := sh.Cells()
+	for i, it := range items {
+		emit(it.Shard, Encoded{Rank: it.Rank, Key: it.Key, Label: it.Label, Codes: codes[i*cells : (i+1)*cells : (i+1)*cells]})
+	}
+	progress.done.Add(int64(len(items)))
 	return nil
 }
 
@@ -303,7 +284,7 @@ func (f *writeCodesFn) ProcessElement(ctx context.Context, shard int, recs func(
 			if hdr.Labels {
 				label = e.Label
 			}
-			if err := cw.Write(grid, label); err != nil {
+			if err := cw.WriteKeyed(grid, label, e.Key); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package vqbeam
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -19,10 +20,11 @@ import (
 
 // Labels says where image labels come from, as data.labels does for vqgen:
 // LabelsFolders makes each top-level folder a class when the images are in
-// folders; LabelsNone leaves every image unlabelled.
+// folders; LabelsNone leaves every image unlabelled. Unset, a pipeline takes
+// the VQ-VAE's own data.labels, as vqgen encode and score do.
 const (
-	LabelsFolders = "folders"
-	LabelsNone    = "none"
+	LabelsFolders = datasets.LabelsFolders
+	LabelsNone    = datasets.LabelsNone
 )
 
 // DefaultDepth is how many folder levels below the image folder are matched:
@@ -38,7 +40,8 @@ type Images struct {
 	// Split keeps one side of vqgen's hashed 90/10 split ("train" or
 	// "test", see datasets.IsTestFile); "" keeps every image.
 	Split string
-	// Labels is LabelsFolders (the default when empty) or LabelsNone.
+	// Labels is LabelsFolders or LabelsNone; empty takes the VQ-VAE's
+	// data.labels (see withLabels).
 	Labels string
 	// Depth is the number of folder levels matched (0: DefaultDepth). Beam
 	// file systems match globs one level at a time ("*" stops at "/"), so
@@ -70,6 +73,15 @@ func (im Images) String() string {
 		return "images:" + im.Dir
 	}
 	return "images:" + im.Dir + ":" + im.Split
+}
+
+// withLabels returns im with its label mode set: its own, else the
+// VQ-VAE config's data.labels (cfg), else LabelsFolders.
+func (im Images) withLabels(cfg string) Images {
+	if im.Labels == "" {
+		im.Labels = cmp.Or(cfg, LabelsFolders)
+	}
+	return im
 }
 
 func (im Images) validate() error {

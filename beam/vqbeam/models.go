@@ -5,45 +5,61 @@ import (
 	"errors"
 	"fmt"
 
-	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
-	prior "github.com/vqgen/vqgen/stage2_prior"
+	"github.com/vqgen/vqgen/app"
 )
 
-// loadPrior loads a prior checkpoint from any Beam file system.
-func loadPrior(ctx context.Context, p string) (*prior.Checkpoint, error) {
+// The models are loaded through package app, as vqgen loads them, so a
+// worker encodes, scores and samples with the operations the command line
+// runs: app.VQVAE.Encode, app.Models.Score and app.Models.SampleRange.
+
+// loadVQVAE loads a VQ-VAE checkpoint from any Beam file system.
+func loadVQVAE(ctx context.Context, p string) (*app.VQVAE, error) {
 	if p == "" {
-		return nil, errors.New("no prior checkpoint given")
+		return nil, errors.New("no VQ-VAE checkpoint given")
 	}
 	local, cleanup, err := localCopy(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	defer cleanup()
-	ck, err := prior.Load(local)
+	v, err := app.LoadVQVAE(local)
 	if err != nil {
 		if local != p {
 			err = fmt.Errorf("%s: %w", p, err)
 		}
 		return nil, err
 	}
-	ck.Path = p
-	return ck, nil
+	v.Path = p
+	return v, nil
 }
 
-// loadPair loads a VQ-VAE and a prior and checks that the prior was
-// trained on that VQ-VAE's codes, as vqgen's sample and score do.
-func loadPair(ctx context.Context, vqPath, priorPath string) (*vqvae.Model, *prior.Checkpoint, error) {
-	m, err := loadVQVAE(ctx, vqPath)
+// loadModels loads a VQ-VAE and a prior from any Beam file system and
+// checks that the prior was trained on that VQ-VAE's codes, as vqgen's
+// sample and score do.
+func loadModels(ctx context.Context, vqPath, priorPath string) (*app.Models, error) {
+	if vqPath == "" {
+		return nil, errors.New("no VQ-VAE checkpoint given")
+	}
+	if priorPath == "" {
+		return nil, errors.New("no prior checkpoint given")
+	}
+	vq, cleanVQ, err := localCopy(ctx, vqPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	ck, err := loadPrior(ctx, priorPath)
+	defer cleanVQ()
+	pr, cleanPrior, err := localCopy(ctx, priorPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	gh, gw := m.GridSize()
-	if err := ck.CheckMatches(m.FingerprintHex(), m.Cfg.K, gh, gw); err != nil {
-		return nil, nil, err
+	defer cleanPrior()
+	m, err := app.LoadModels(vq, pr)
+	if err != nil {
+		if vq != vqPath || pr != priorPath {
+			err = fmt.Errorf("%s, %s: %w", vqPath, priorPath, err)
+		}
+		return nil, err
 	}
-	return m, ck, nil
+	m.VQVAE.Path, m.PriorPath = vqPath, priorPath
+	return m, nil
 }

@@ -14,12 +14,18 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/datasets"
-	"github.com/vqgen/vqgen/sampler"
 )
 
 // loadCodes reads a whole code file.
 func loadCodes(t *testing.T, path string) (datasets.CodeHeader, []uint16, []int32) {
+	h, codes, labels, _ := loadKeyedCodes(t, path)
+	return h, codes, labels
+}
+
+// loadKeyedCodes reads a whole code file with its keys (nil without).
+func loadKeyedCodes(t *testing.T, path string) (datasets.CodeHeader, []uint16, []int32, []string) {
 	t.Helper()
 	f, err := datasets.OpenCodeFile(path)
 	if err != nil {
@@ -30,15 +36,24 @@ func loadCodes(t *testing.T, path string) (datasets.CodeHeader, []uint16, []int3
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.Header(), codes, labels
+	var keys []string
+	if f.Header().Keys {
+		if keys, err = f.Keys(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f.Header(), codes, labels, keys
 }
 
 // sameCodes fails unless two code files hold the same images: header
-// fields, indices and labels.
+// fields, indices, labels and keys.
 func sameCodes(t *testing.T, got, want string) {
 	t.Helper()
-	gh, gc, gl := loadCodes(t, got)
-	wh, wc, wl := loadCodes(t, want)
+	gh, gc, gl, gk := loadKeyedCodes(t, got)
+	wh, wc, wl, wk := loadKeyedCodes(t, want)
+	if !slices.Equal(gk, wk) {
+		t.Errorf("%s: keys differ from %s's", got, want)
+	}
 	gh.ChunkImages, wh.ChunkImages = 0, 0 // storage only
 	if gh != wh {
 		t.Errorf("%s header %+v, want %+v (%s)", got, gh, wh, want)
@@ -59,14 +74,16 @@ func sameCodes(t *testing.T, got, want string) {
 
 func TestEncodeShardsMergeToVqgenEncode(t *testing.T) {
 	f := getFixture(t)
-	for _, split := range []string{"train", "test"} {
-		t.Run(split, func(t *testing.T) {
+	// The whole folder (images:DIR, 2,000 images) and one split.
+	for _, split := range []string{"", "test"} {
+		t.Run("split="+split, func(t *testing.T) {
 			dir := t.TempDir()
 			ref := filepath.Join(dir, "ref.vqc")
-			f.run(t, "encode", "--vqvae", f.vqvae, "--data", "images:"+f.images+":"+split, "--out", ref)
+			im := Images{Dir: f.images, Split: split}
+			f.run(t, "encode", "--vqvae", f.vqvae, "--data", im.String(), "--out", ref)
 			const shards = 5
 			out := filepath.Join(dir, "codes.vqc")
-			opt := EncodeOptions{Images: Images{Dir: f.images, Split: split}, VQVAE: f.vqvae, Out: out, Shards: shards, Batch: 128}
+			opt := EncodeOptions{Images: im, VQVAE: f.vqvae, Out: out, Shards: shards, Batch: 128}
 			sum, err := runPipeline(t, opt.Outputs(), func(ctx context.Context, s beam.Scope) (beam.PCollection, error) {
 				return Encode(ctx, s, opt)
 			})
@@ -85,11 +102,16 @@ func TestEncodeShardsMergeToVqgenEncode(t *testing.T) {
 				}
 				total += h.Count
 			}
+			// vqgen codes merge orders by key, so the shards' order on
+			// its command line does not matter.
 			merged := filepath.Join(dir, "merged.vqc")
-			if _, err := datasets.MergeCodeFiles(merged, opt.Outputs(), datasets.CodeMergeOptions{}); err != nil {
-				t.Fatal(err)
-			}
+			outs := opt.Outputs()
+			slices.Reverse(outs)
+			f.run(t, append(append([]string{"codes", "merge"}, outs...), "--out", merged)...)
 			sameCodes(t, merged, ref)
+			if h, _, _ := loadCodes(t, merged); !h.Keys || !h.Labels {
+				t.Errorf("merged header %+v: want keys and labels", h)
+			}
 		})
 	}
 }
@@ -141,8 +163,13 @@ func TestSampleShardingsGiveVqgenSample(t *testing.T) {
 	for _, shards := range []int{1, 3, 8} {
 		t.Run(fmt.Sprintf("shards=%d", shards), func(t *testing.T) {
 			sub := filepath.Join(dir, fmt.Sprint(shards))
-			opt := SampleOptions{VQVAE: f.vqvae, Prior: f.prior, N: n, Seed: 5, Temperature: 0.9, TopP: 1, Guidance: 1, Class: -1,
-				Out: filepath.Join(sub, "samples.vqc"), Shards: shards, PNGDir: filepath.Join(sub, "png"), Batch: 4}
+			so, err := SampleDefaults(context.Background(), f.vqvae, f.prior)
+			if err != nil {
+				t.Fatal(err)
+			}
+			so.N, so.Seed, so.Temperature, so.Batch = n, 5, 0.9, 4
+			opt := SampleOptions{VQVAE: f.vqvae, Prior: f.prior, Sample: so,
+				Out: filepath.Join(sub, "samples.vqc"), Shards: shards, PNGDir: filepath.Join(sub, "png")}
 			sum, err := runPipeline(t, opt.Outputs(), func(ctx context.Context, s beam.Scope) (beam.PCollection, error) { return Sample(ctx, s, opt) })
 			if err != nil {
 				t.Fatal(err)
@@ -156,16 +183,16 @@ func TestSampleShardingsGiveVqgenSample(t *testing.T) {
 			}
 			sameCodes(t, merged, ref)
 			for i := range n {
-				got, err := os.ReadFile(filepath.Join(opt.PNGDir, SampleName(i)))
+				got, err := os.ReadFile(filepath.Join(opt.PNGDir, app.EachName(i)))
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := os.ReadFile(filepath.Join(refPNG, SampleName(i)))
+				want, err := os.ReadFile(filepath.Join(refPNG, app.EachName(i)))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !slices.Equal(got, want) {
-					t.Errorf("%s differs from vqgen sample's", SampleName(i))
+					t.Errorf("%s differs from vqgen sample's", app.EachName(i))
 				}
 			}
 		})
@@ -207,27 +234,17 @@ func TestScoreEqualsVqgenScore(t *testing.T) {
 	if len(lines) != len(ref) {
 		t.Fatalf("%d scores, vqgen score printed %d", len(lines), len(ref))
 	}
-	// The bits in full: what vqgen score computes (encode in batches of
-	// 500, score in batches of 256), against the pipeline's batches of 50.
-	m, ck, err := loadPair(context.Background(), f.vqvae, f.prior)
+	// The bits in full: what vqgen score computes (app.Models.ScoreImages
+	// over the whole split), against the pipeline's batches of 50.
+	m, err := app.LoadModels(f.vqvae, f.prior)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := datasets.Load(data, datasets.Options{Size: m.Image.ImageSize, Channels: m.Image.Channels})
+	sc, err := m.ScoreImages(context.Background(), app.ScoreOptions{Source: app.ImageSource{Data: data}, Class: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hw := ck.Prior.Info().Positions()
-	codes := make([]int32, ds.N*hw)
-	for lo := 0; lo < ds.N; lo += 500 {
-		hi := min(lo+500, ds.N)
-		x, _ := ds.Batch(seq(lo, hi), nil, nil)
-		m.Encode(x, codes[lo*hw:hi*hw])
-	}
-	want, err := sampler.NLLBits(ck.Prior, codes, ds.Labels, ds.N, 256)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := sc.Bits
 	for i, l := range lines {
 		if l.Bits != want[i] {
 			t.Errorf("image %d (%s): %v bits, vqgen's computation gives %v", i, l.Image, l.Bits, want[i])
@@ -242,12 +259,4 @@ func TestScoreEqualsVqgenScore(t *testing.T) {
 			t.Errorf("scores out of key order: %s after %s", l.Image, lines[i-1].Image)
 		}
 	}
-}
-
-func seq(lo, hi int) []int {
-	out := make([]int, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		out = append(out, i)
-	}
-	return out
 }

@@ -8,15 +8,12 @@ import (
 	"fmt"
 	"io"
 	"path"
-	"slices"
 	"strconv"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/vqgen/vqgen/sampler"
-	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
-	prior "github.com/vqgen/vqgen/stage2_prior"
+	"github.com/vqgen/vqgen/app"
 )
 
 // Score output formats.
@@ -102,19 +99,20 @@ func Score(ctx context.Context, s beam.Scope, opt ScoreOptions) (beam.PCollectio
 	if err != nil {
 		return none, err
 	}
-	_, ck, err := loadPair(ctx, opt.VQVAE, opt.Prior)
+	m, err := loadModels(ctx, opt.VQVAE, opt.Prior)
 	if err != nil {
 		return none, err
 	}
-	info := ck.Prior.Info()
+	im := opt.Images.withLabels(m.VQVAE.Config().Data.Labels)
+	classes := m.Prior().Classes
 	switch {
 	case opt.Class < -1:
 		return none, fmt.Errorf("class %d: want a class of the prior, or -1 for each image's label", opt.Class)
-	case opt.Class >= 0 && info.Classes == 0:
+	case opt.Class >= 0 && classes == 0:
 		return none, fmt.Errorf("class %d: the prior is unconditional (trained without labels)", opt.Class)
-	case opt.Class >= info.Classes && info.Classes > 0:
-		return none, fmt.Errorf("class %d: the prior has classes 0 to %d", opt.Class, info.Classes-1)
-	case info.Classes > 0 && opt.Class < 0 && opt.Images.Labels == LabelsNone:
+	case opt.Class >= classes && classes > 0:
+		return none, fmt.Errorf("class %d: the prior has classes 0 to %d", opt.Class, classes-1)
+	case classes > 0 && opt.Class < 0 && im.Labels == LabelsNone:
 		return none, fmt.Errorf("the prior is class-conditional: give a class, or labels from class folders")
 	}
 	if !opt.Force {
@@ -123,34 +121,29 @@ func Score(ctx context.Context, s beam.Scope, opt ScoreOptions) (beam.PCollectio
 		}
 	}
 	s = s.Scope("vqgen.Score")
-	items, plans := planImages(s, opt.Images, opt.Shards)
+	items, plans := planImages(s, im, opt.Shards)
 	scores := beam.ParDo(s, &scoreFn{VQVAE: opt.VQVAE, Prior: opt.Prior, Class: opt.Class, Batch: opt.Batch}, items)
 	grouped := beam.CoGroupByKey(s, scores, plans)
 	return beam.ParDo(s, &writeScoresFn{Out: opt.Out, Shards: opt.Shards, Format: format}, grouped), nil
 }
 
-// scoreFn encodes and scores images in batches; the models are loaded once
-// per worker.
+// scoreFn encodes and scores images in batches with app.Models.Score, as
+// vqgen score does; the models are loaded once per worker.
 type scoreFn struct {
 	VQVAE, Prior string
 	Class        int
 	Batch        int
 
-	m       *vqvae.Model
-	p       prior.Prior
-	images  imageBatcher
+	m       *app.Models
 	pending []Item
-	codes   []int32
-	classes []int32
 }
 
 func (f *scoreFn) Setup(ctx context.Context) error {
-	m, ck, err := loadPair(ctx, f.VQVAE, f.Prior)
+	m, err := loadModels(ctx, f.VQVAE, f.Prior)
 	if err != nil {
 		return err
 	}
-	f.m, f.p = m, ck.Prior
-	f.images = imageBatcher{size: m.Image.ImageSize, channels: m.Image.Channels}
+	f.m = m
 	if f.Batch <= 0 {
 		f.Batch = DefaultEncodeBatch
 	}
@@ -175,18 +168,14 @@ func (f *scoreFn) flush(ctx context.Context, emit func(int, Scored)) error {
 	}
 	items := f.pending
 	f.pending = f.pending[:0]
-	x, err := f.images.load(ctx, items)
+	images, err := readImages(ctx, items, f.m.VQVAE.Shape())
 	if err != nil {
 		return err
 	}
-	n := len(items)
-	info := f.p.Info()
-	f.codes = slices.Grow(f.codes[:0], n*info.Positions())[:n*info.Positions()]
-	f.m.Encode(x, f.codes)
 	var classes []int32
-	if info.Classes > 0 {
-		f.classes = f.classes[:0]
-		for _, it := range items {
+	if f.m.Prior().Classes > 0 {
+		classes = make([]int32, len(items))
+		for i, it := range items {
 			c := int32(f.Class)
 			if f.Class < 0 {
 				if it.Label < 0 {
@@ -194,20 +183,19 @@ func (f *scoreFn) flush(ctx context.Context, emit func(int, Scored)) error {
 				}
 				c = it.Label
 			}
-			f.classes = append(f.classes, c)
+			classes[i] = c
 		}
-		classes = f.classes
 	}
-	// vqgen score's prior batch; a grid's bits do not depend on which
-	// grids share its batch (TestScoreEqualsVqgenScore checks them equal).
-	bits, err := sampler.NLLBits(f.p, f.codes, classes, n, 256)
+	// A grid's bits do not depend on which grids share its batch
+	// (TestScoreEqualsVqgenScore checks them equal to vqgen score's).
+	bits, err := f.m.Score(ctx, images, classes)
 	if err != nil {
 		return err
 	}
 	for i, it := range items {
 		emit(it.Shard, Scored{Rank: it.Rank, Key: it.Key, Label: it.Label, Bits: bits[i]})
 	}
-	progress.done.Add(int64(n))
+	progress.done.Add(int64(len(items)))
 	return nil
 }
 

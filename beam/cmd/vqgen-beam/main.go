@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/beam/vqbeam"
 )
 
@@ -87,7 +88,7 @@ type imageFlags struct {
 
 func (f *imageFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.data, "data", "", "image folder: images:DIR (every image), images:DIR:train or images:DIR:test (vqgen's hashed 90/10 split); DIR may be gs://... or s3://...")
-	cmd.Flags().BoolVar(&f.unlabelled, "unlabelled", false, "ignore class folders: every image is unlabelled (by default each top-level folder is a class)")
+	cmd.Flags().BoolVar(&f.unlabelled, "unlabelled", false, "ignore class folders: every image is unlabelled (default: the VQ-VAE config's data.labels, as for vqgen)")
 	cmd.Flags().IntVar(&f.depth, "depth", vqbeam.DefaultDepth, "folder levels below DIR to search for images (Beam's globs match one level per '*')")
 	cmd.MarkFlagRequired("data")
 }
@@ -149,7 +150,10 @@ output is --out itself.`,
 }
 
 func newSample() *cobra.Command {
-	opt := vqbeam.SampleOptions{}
+	var (
+		opt vqbeam.SampleOptions
+		set app.SampleOptions // the flags; only those given replace the prior's defaults
+	)
 	cmd := &cobra.Command{
 		Use:   "sample",
 		Short: "Draw samples as independently seeded shards",
@@ -162,28 +166,46 @@ shards on any number of machines gives the same samples as
   vqgen sample --n N --seed S --codes samples.vqc --save-each DIR
 
 with the same options: the shards merged in order are that code file, and the
-PNGs have the same names and bytes.`,
+PNGs have the same names and bytes. Settings not given come from the [sample]
+section of the prior's config, as for vqgen sample.`,
 		Example: `  vqgen-beam sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --n 100000 --shards 20 --out samples.vqc --png samples/`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := vqbeam.SampleDefaults(cmd.Context(), opt.VQVAE, opt.Prior)
+			if err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			for name, apply := range map[string]func(){
+				"n": func() { d.N = set.N }, "seed": func() { d.Seed = set.Seed }, "temperature": func() { d.Temperature = set.Temperature },
+				"top-k": func() { d.TopK = set.TopK }, "top-p": func() { d.TopP = set.TopP }, "guidance": func() { d.Guidance = set.Guidance },
+				"class": func() { d.Class = set.Class }, "per-class": func() { d.PerClass = set.PerClass }, "batch": func() { d.Batch = set.Batch },
+			} {
+				if fl.Changed(name) {
+					apply()
+				}
+			}
+			opt.Sample = d
 			return run(cmd, "sample", "samples", opt.Outputs, func(ctx context.Context, s beam.Scope) (beam.PCollection, error) {
 				return vqbeam.Sample(ctx, s, opt)
 			})
 		},
 	}
+	b := app.BuiltinSample()
 	cmd.Flags().StringVar(&opt.VQVAE, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
 	cmd.Flags().StringVar(&opt.Prior, "prior", "", "prior checkpoint trained on that VQ-VAE's codes (prior.safetensors)")
-	cmd.Flags().IntVar(&opt.N, "n", 64, "number of samples")
-	cmd.Flags().Uint64Var(&opt.Seed, "seed", 1, "random seed; the same seed gives the same samples, whatever the sharding")
-	cmd.Flags().Float64Var(&opt.Temperature, "temperature", 1.0, "divides the logits: < 1 sharper and more typical, > 1 more varied")
-	cmd.Flags().IntVar(&opt.TopK, "top-k", 0, "draw only among the k most likely codes (0 = off)")
-	cmd.Flags().Float64Var(&opt.TopP, "top-p", 1.0, "nucleus sampling: draw from the smallest set of codes with this probability mass (1 = off)")
-	cmd.Flags().Float64Var(&opt.Guidance, "guidance", 1.0, "classifier-free guidance weight for a class-conditional prior (1 = off)")
-	cmd.Flags().IntVar(&opt.Class, "class", -1, "class to draw for a class-conditional prior (-1: every sample gets a uniformly drawn class)")
+	cmd.Flags().IntVar(&set.N, "n", b.N, "number of samples (default: the prior config's [sample] n)")
+	cmd.Flags().Uint64Var(&set.Seed, "seed", b.Seed, "random seed; the same seed gives the same samples, whatever the sharding (default: [sample] seed)")
+	cmd.Flags().Float64Var(&set.Temperature, "temperature", b.Temperature, "divides the logits: < 1 sharper and more typical, > 1 more varied (default: [sample] temperature)")
+	cmd.Flags().IntVar(&set.TopK, "top-k", b.TopK, "draw only among the k most likely codes, 0 = off (default: [sample] top_k)")
+	cmd.Flags().Float64Var(&set.TopP, "top-p", b.TopP, "nucleus sampling: the smallest set of codes with this probability mass, 1 = off (default: [sample] top_p)")
+	cmd.Flags().Float64Var(&set.Guidance, "guidance", b.Guidance, "classifier-free guidance weight for a class-conditional prior, 1 = off (default: [sample] guidance)")
+	cmd.Flags().IntVar(&set.Class, "class", -1, "class to draw for a class-conditional prior (-1: every sample gets a uniformly drawn class)")
+	cmd.Flags().IntVar(&set.PerClass, "per-class", 0, "draw this many samples of every class in turn instead of --n (conditional priors)")
+	cmd.Flags().IntVar(&set.Batch, "batch", 0, "grids per prior pass (0: 256); changes speed and memory, not the samples")
 	cmd.Flags().StringVar(&opt.Out, "out", "samples.vqc", "code file of the samples; with --shards N > 1, NAME-00000-of-0000N.ext ...")
 	cmd.Flags().IntVar(&opt.Shards, "shards", 1, "number of independent shards (and code files)")
 	cmd.Flags().StringVar(&opt.PNGDir, "png", "", "also write one PNG per sample into this folder (sample-0000.png, ...)")
-	cmd.Flags().IntVar(&opt.Batch, "batch", 0, "grids per prior pass (0: 256); changes speed and memory, not the samples")
 	cmd.Flags().BoolVar(&opt.Force, "force", false, "replace existing outputs")
 	cmd.MarkFlagRequired("vqvae")
 	cmd.MarkFlagRequired("prior")
