@@ -16,25 +16,27 @@
 // [i*n/S, (i+1)*n/S). The work items are then reshuffled, so the runner
 // spreads the decoding and encoding over its workers, and each shard's
 // results meet its plan again in a CoGroupByKey, where the writer checks that
-// exactly the planned ranks arrived and writes them in rank order. Read one
-// after another, the shards are therefore exactly the single-machine output:
-// datasets.MergeCodeFiles of the code-file shards is the file vqgen encode
-// writes (indices, labels and order), and the score shards are vqgen score's
+// exactly the planned ranks arrived and writes them in rank order, each
+// image with its key. Read one after another, the shards are therefore
+// exactly the single-machine output: `vqgen codes merge` of the code-file
+// shards (which orders keyed images by key) is the file vqgen encode writes
+// (indices, labels, keys and order), and the score shards are vqgen score's
 // lines in key order.
 //
 // Sample shards consecutive sample indices. Sample i is grid i of the N
-// grids sampler.Sample draws for the seed (sampler.SampleRange), which
+// grids vqgen sample draws for the seed (app.Models.SampleRange), which
 // depends on the seed, the options, N and i only; so any number of shards on
 // any number of machines gives vqgen sample's grids, classes and PNGs.
 //
 // # Workers
 //
-// A DoFn loads its checkpoints once per worker, in Setup, from any Beam
-// file system (a remote checkpoint goes through a temporary local copy).
-// Encoding and scoring collect a batch of images per bundle, decode them on
-// all of the worker's cores and run the batch through the VQ-VAE, whose
-// layers spread it over the cores too; a grid's codes and bits do not depend
-// on the other images of its batch. Outputs are written through a
+// A DoFn loads its checkpoints once per worker, in Setup, through package
+// app as vqgen loads them, from any Beam file system (a remote checkpoint
+// goes through a temporary local copy). Encoding and scoring collect a batch
+// of images per bundle, decode them on all of the worker's cores and run the
+// batch through the operations vqgen's verbs run (app.VQVAE.Encode,
+// app.Models.Score), whose layers spread it over the cores too; a grid's
+// codes and bits do not depend on the other images of its batch. Outputs are written through a
 // temporary file renamed into place (locally) or a single object upload (on
 // object stores), so a retried bundle simply writes its shard again; the
 // pipeline refuses to start when an output exists, unless forced.
