@@ -6,6 +6,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -53,5 +54,30 @@ func TestCodesMergeSplits(t *testing.T) {
 	}
 	if _, err := vqgen(t, "codes", "merge", p("test.vqc"), p("whole.vqc"), "--out", p("dup.vqc")); err == nil {
 		t.Errorf("merging shards that share images succeeded")
+	}
+}
+
+// TestCodesMergePriorCoded: prior-coded shards merge given their prior,
+// into a prior-coded file holding the codes of the zstd shards merged; the
+// prior is asked for when it is not given.
+func TestCodesMergePriorCoded(t *testing.T) {
+	run, _ := sharedRun(t)
+	pr := filepath.Join(run, "prior.safetensors")
+	dir := t.TempDir()
+	p := func(name string) string { return filepath.Join(dir, name) }
+	zTest, zTrain := filepath.Join(run, "codes-test.vqc"), filepath.Join(run, "codes-train.vqc")
+	mustVqgen(t, "codes", "convert", zTest, "--prior", pr, "--out", p("test.vqc"))
+	mustVqgen(t, "codes", "convert", zTrain, "--prior", pr, "--out", p("train.vqc"))
+	if _, err := vqgen(t, "codes", "merge", p("test.vqc"), p("train.vqc"), "--out", p("m.vqc")); err == nil || !strings.Contains(err.Error(), "--prior") {
+		t.Errorf("prior-coded shards without --prior: error %v, want one asking for --prior", err)
+	}
+	m := jsonOut(t, "codes", "merge", p("test.vqc"), p("train.vqc"), "--prior", pr, "--out", p("m.vqc"), "--json")
+	if m["layout"] != "prior" {
+		t.Errorf("merged prior-coded shards into layout %v", m["layout"])
+	}
+	mustVqgen(t, "codes", "merge", zTest, zTrain, "--out", p("z.vqc"))
+	mustVqgen(t, "codes", "convert", p("m.vqc"), "--prior", pr, "--out", p("back.vqc"))
+	if !sameFile(t, p("back.vqc"), p("z.vqc")) {
+		t.Errorf("the merged prior-coded shards, converted back, differ from the zstd shards merged")
 	}
 }
