@@ -170,8 +170,8 @@ type encodeFn struct {
 	VQVAE string
 	Batch int
 
-	v       *app.VQVAE
-	pending []Item
+	v     *app.VQVAE
+	batch bundleBatch
 }
 
 func (f *encodeFn) Setup(ctx context.Context) error {
@@ -187,23 +187,17 @@ func (f *encodeFn) Setup(ctx context.Context) error {
 }
 
 func (f *encodeFn) ProcessElement(ctx context.Context, it Item, emit func(int, Encoded)) error {
-	f.pending = append(f.pending, it)
-	if len(f.pending) < f.Batch {
-		return nil
-	}
-	return f.flush(ctx, emit)
+	return f.encode(ctx, f.batch.add(it, f.Batch), emit)
 }
 
 func (f *encodeFn) FinishBundle(ctx context.Context, emit func(int, Encoded)) error {
-	return f.flush(ctx, emit)
+	return f.encode(ctx, f.batch.rest(), emit)
 }
 
-func (f *encodeFn) flush(ctx context.Context, emit func(int, Encoded)) error {
-	if len(f.pending) == 0 {
+func (f *encodeFn) encode(ctx context.Context, items []Item, emit func(int, Encoded)) error {
+	if len(items) == 0 {
 		return nil
 	}
-	items := f.pending
-	f.pending = f.pending[:0]
 	sh := f.v.Shape()
 	images, err := readImages(ctx, items, sh)
 	if err != nil {
@@ -219,6 +213,27 @@ func (f *encodeFn) flush(ctx context.Context, emit func(int, Encoded)) error {
 	}
 	progress.done.Add(int64(len(items)))
 	return nil
+}
+
+// bundleBatch collects the items of a bundle into batches for a DoFn that
+// works a batch at a time (Beam hands it one element per call).
+type bundleBatch struct{ pending []Item }
+
+// add appends it and returns the batch once it holds size items (nil
+// before).
+func (b *bundleBatch) add(it Item, size int) []Item {
+	b.pending = append(b.pending, it)
+	if len(b.pending) < size {
+		return nil
+	}
+	return b.rest()
+}
+
+// rest returns the items collected so far and starts a new batch.
+func (b *bundleBatch) rest() []Item {
+	items := b.pending
+	b.pending = nil
+	return items
 }
 
 // gatherShard collects a shard's records and its plan, checks that exactly

@@ -134,8 +134,8 @@ type scoreFn struct {
 	Class        int
 	Batch        int
 
-	m       *app.Models
-	pending []Item
+	m     *app.Models
+	batch bundleBatch
 }
 
 func (f *scoreFn) Setup(ctx context.Context) error {
@@ -151,23 +151,17 @@ func (f *scoreFn) Setup(ctx context.Context) error {
 }
 
 func (f *scoreFn) ProcessElement(ctx context.Context, it Item, emit func(int, Scored)) error {
-	f.pending = append(f.pending, it)
-	if len(f.pending) < f.Batch {
-		return nil
-	}
-	return f.flush(ctx, emit)
+	return f.score(ctx, f.batch.add(it, f.Batch), emit)
 }
 
 func (f *scoreFn) FinishBundle(ctx context.Context, emit func(int, Scored)) error {
-	return f.flush(ctx, emit)
+	return f.score(ctx, f.batch.rest(), emit)
 }
 
-func (f *scoreFn) flush(ctx context.Context, emit func(int, Scored)) error {
-	if len(f.pending) == 0 {
+func (f *scoreFn) score(ctx context.Context, items []Item, emit func(int, Scored)) error {
+	if len(items) == 0 {
 		return nil
 	}
-	items := f.pending
-	f.pending = f.pending[:0]
 	images, err := readImages(ctx, items, f.m.VQVAE.Shape())
 	if err != nil {
 		return err
