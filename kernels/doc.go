@@ -1,8 +1,10 @@
 // Package kernels holds vqgen's hot loops: a cache-blocked single-precision
 // GEMM with assembly micro-kernels (AVX-512, AVX2+FMA) chosen at run time,
 // and gonum's pure-Go Sgemm as the portable fallback (selected on other
-// CPUs and by the noasm build tag). PackedA packs a GEMM's left operand once
-// for many products (a layer's weights). SgemmPackedASource and
+// CPUs and by the noasm build tag). PackedA and PackedB pack a GEMM's left
+// or right operand once for many products (a layer's weights). Gemm cuts
+// one product into parts of whole tiles for goroutines the caller runs
+// (package nn's pool), bit-identical to Sgemm. SgemmPackedASource and
 // SgemmSource take op(B) from a PanelSource that writes the packed panels
 // itself: a convolution's patch matrix gathered straight from the images
 // (GatherPattern, GatherGrid) instead of written out by im2col and copied

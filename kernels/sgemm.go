@@ -125,53 +125,12 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	}
 	kern := kernelFor(m)
 	if kern == nil {
-		ta, tb := blas.NoTrans, blas.NoTrans
-		if transA {
-			ta = blas.Trans
-		}
-		if transB {
-			tb = blas.Trans
-		}
 		if threads != 1 || (m+63)/64*((n+63)/64) < 4 {
 			// gonum splits its work over goroutines itself.
-			fallback.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			fallback.Sgemm(blasTrans(transA), blasTrans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			return
 		}
-		// gonum goes parallel (and allocates) from 4 blocks of 64x64 of C
-		// on, and is serial below; feeding it one such block at a time keeps Sgemm on the
-		// calling goroutine. Each element sees the same operations either
-		// way.
-		const bs = 64
-		for i := 0; i < m; i += bs {
-			mb := min(bs, m-i)
-			ai := i * lda
-			if transA {
-				ai = i
-			}
-			for j := 0; j < n; j += bs {
-				nb := min(bs, n-j)
-				bj := j
-				if transB {
-					bj = j * ldb
-				}
-				// gonum's parallel path sums k in blocks of 64 too (its
-				// transposed-B dot products round per block).
-				for p := 0; p < k; p += bs {
-					kb := min(bs, k-p)
-					ap, bp, bt := p, p*ldb, beta
-					if transA {
-						ap = p * lda
-					}
-					if transB {
-						bp = p
-					}
-					if p > 0 {
-						bt = 1
-					}
-					fallback.Sgemm(ta, tb, mb, nb, kb, alpha, a[ai+ap:], lda, b[bj+bp:], ldb, bt, c[i*ldc+j:], ldc)
-				}
-			}
-		}
+		sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if threads <= 0 {
@@ -347,6 +306,7 @@ type problem struct {
 	lda, ldb, ldc  int
 	buf            *buffers    // the running goroutine's; set by run
 	pre            *PackedA    // op(A) already packed, or nil
+	preB           *PackedB    // op(B) already packed, or nil
 	src            PanelSource // packs op(B) in place of b, or nil
 }
 
@@ -380,10 +340,14 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			if p.src != nil {
-				p.src.PackPanels(buf.packB, pc, kb, jc, nb, nr)
-			} else {
-				p.packB(buf.packB, pc, kb, jc, nb)
+			pb := buf.packB
+			switch {
+			case p.preB != nil:
+				pb = p.preB.data[p.preB.np*pc+jc*kb:]
+			case p.src != nil:
+				p.src.PackPanels(pb, pc, kb, jc, nb, nr)
+			default:
+				p.packB(pb, pc, kb, jc, nb)
 			}
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
@@ -393,7 +357,7 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 				} else {
 					p.packA(pa, ic, mb, pc, kb)
 				}
-				p.macro(buf, pa, ic, mb, jc, nb, kb, beta)
+				p.macro(buf, pa, pb, ic, mb, jc, nb, kb, beta)
 			}
 		}
 	}
@@ -401,7 +365,7 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 
 // macro runs the micro-kernel over an mb x nb block of C from packed
 // panels: each A micro-panel stays in L1 while B micro-panels stream by.
-func (p *problem) macro(buf *buffers, packA []float32, ic, mb, jc, nb, kb int, beta float32) {
+func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb int, beta float32) {
 	mr, nr := p.kern.mr, p.kern.nr
 	fn := p.kern.fn
 	ldc := p.ldc
@@ -409,7 +373,7 @@ func (p *problem) macro(buf *buffers, packA []float32, ic, mb, jc, nb, kb int, b
 		pa := &packA[ir*kb]
 		mrEff := min(mr, mb-ir)
 		for jr := 0; jr < nb; jr += nr {
-			pb := &buf.packB[jr*kb]
+			pb := &packB[jr*kb]
 			nrEff := min(nr, nb-jr)
 			ci := (ic+ir)*ldc + jc + jr
 			if mrEff == mr && nrEff == nr {
@@ -556,63 +520,47 @@ func isTrans(t blas.Transpose, name string) bool {
 	panic(fmt.Sprintf("kernels: Sgemm: bad %s %q", name, rune(t)))
 }
 
-// PackedA is op(A) packed once into the active micro-kernel's panels, for
-// many products that share it (a layer's weights across the groups of a
-// batch): SgemmPackedA then skips the packing of A, which on small products
-// costs as much as a good share of the multiply. It must be packed again
-// whenever A changes. The zero value is empty; Pack reuses its storage.
-type PackedA struct {
-	kern   *microKernel // the kernel it was packed for (nil: gonum)
-	transA bool
-	m, k   int
-	a      []float32 // the source, which the gonum path reads directly
-	lda    int
-	mp     int // m rounded up to whole micro-panels
-	data   []float32
+func blasTrans(t bool) blas.Transpose {
+	if t {
+		return blas.Trans
+	}
+	return blas.NoTrans
 }
 
-// Pack stores op(A) (m x k; A^T when transA) for SgemmPackedA. On the
-// generic path it keeps a reference to a instead, so a must then stay
-// unchanged while the packing is in use.
-func (pa *PackedA) Pack(transA bool, m, k int, a []float32, lda int) {
-	checkArgs(transA, false, m, 0, k, a, lda, nil, 1, nil, 1)
-	kern := kernelFor(m)
-	*pa = PackedA{kern: kern, transA: transA, m: m, k: k, a: a, lda: lda, data: pa.data}
-	if kern == nil || m == 0 || k == 0 {
-		return
+// sgemmGeneric is gonum's product on the calling goroutine. gonum goes
+// parallel (and allocates) from 4 blocks of 64x64 of C on, and is serial
+// below; feeding it one such block at a time keeps it serial. Each element
+// sees the same operations either way: gonum's parallel path sums k in
+// blocks of 64 too (its transposed-B dot products round per block).
+func sgemmGeneric(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	const bs = genericTile
+	ta, tb := blasTrans(transA), blasTrans(transB)
+	for i := 0; i < m; i += bs {
+		mb := min(bs, m-i)
+		ai := i * lda
+		if transA {
+			ai = i
+		}
+		for j := 0; j < n; j += bs {
+			nb := min(bs, n-j)
+			bj := j
+			if transB {
+				bj = j * ldb
+			}
+			for p := 0; p < k; p += bs {
+				kb := min(bs, k-p)
+				ap, bp, bt := p, p*ldb, beta
+				if transA {
+					ap = p * lda
+				}
+				if transB {
+					bp = p
+				}
+				if p > 0 {
+					bt = 1
+				}
+				fallback.Sgemm(ta, tb, mb, nb, kb, alpha, a[ai+ap:], lda, b[bj+bp:], ldb, bt, c[i*ldc+j:], ldc)
+			}
+		}
 	}
-	mr := kern.mr
-	pa.mp = (m + mr - 1) / mr * mr
-	if cap(pa.data) < pa.mp*k {
-		pa.data = make([]float32, pa.mp*k)
-	}
-	pa.data = pa.data[:pa.mp*k]
-	buf := getBuffers()
-	defer putBuffers(buf)
-	p := problem{kern: kern, transA: transA, m: m, k: k, a: a, lda: lda, buf: buf}
-	kc := split(k, kcMax, 1)
-	for pc := 0; pc < k; pc += kc {
-		kb := min(kc, k-pc)
-		p.packA(pa.data[pa.mp*pc:], 0, m, pc, kb)
-	}
-}
-
-// SgemmPackedA is Sgemm with op(A) taken from pa (m x k as packed):
-// C = alpha*op(A)*op(B) + beta*C with op(B) k x n, on the calling
-// goroutine. The result is bit-identical to Sgemm's on the same operands.
-func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if pa.kern != kernelFor(pa.m) || pa.kern == nil {
-		// Packed for another path (or none): fall back on the source.
-		Sgemm(pa.transA, transB, pa.m, n, pa.k, alpha, pa.a, pa.lda, b, ldb, beta, c, ldc)
-		return
-	}
-	m, k := pa.m, pa.k
-	checkArgs(pa.transA, transB, m, n, k, pa.a, pa.lda, b, ldb, c, ldc)
-	addFLOPs(m, n, k)
-	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
-		return
-	}
-	pr := problem{kern: pa.kern, transA: pa.transA, transB: transB, m: m, n: n, k: k,
-		alpha: alpha, a: pa.a, lda: pa.lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pre: pa}
-	pr.run(0, m, 0, n)
 }
