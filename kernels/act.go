@@ -105,6 +105,11 @@ type actImpl struct {
 	geluGrad func(dx, dy, x []float32)
 	gate     func(out, t, s, a, b []float32, ca, cb float32)
 	gateGrad func(da, db, dout, t, s []float32)
+	// Softmax rows (softmax.go); nil: the portable loops over this path's
+	// exp.
+	softmax       func(s []float32) (m, inv float32)
+	expShiftScale func(y, x []float32, m, inv float32)
+	softmaxGrad   func(p, dp []float32)
 }
 
 var genericAct = &actImpl{

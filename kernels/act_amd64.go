@@ -29,6 +29,11 @@ func actAsmPaths() []*actImpl {
 					gateGradAVX512(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
 				}
 			},
+			softmax: func(s []float32) (m, inv float32) { return softmaxAVX512(&s[0], len(s)) },
+			expShiftScale: func(y, x []float32, m, inv float32) {
+				expShiftScaleAVX512(&y[0], &x[0], len(x), m, inv)
+			},
+			softmaxGrad: func(p, dp []float32) { softmaxGradAVX512(&p[0], &dp[0], len(p)) },
 		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -48,6 +53,9 @@ func actAsmPaths() []*actImpl {
 				if len(da) > 0 {
 					gateGradAVX2(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
 				}
+			},
+			expShiftScale: func(y, x []float32, m, inv float32) {
+				expShiftScaleAVX2(&y[0], &x[0], len(x), m, inv)
 			},
 		})
 	}

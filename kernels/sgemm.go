@@ -23,6 +23,8 @@ type microKernel struct {
 	// step) packs up to 16 strided rows (see packGatherAVX512).
 	copyB  func(k int, src *float32, ld int, dst *float32)
 	gather func(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
+	// packRows packs a transposed A (contiguous panel rows of mr floats).
+	packRows func(k int, src *float32, ld int, dst *float32, mr int)
 	// narrow is a sibling with fewer rows (same nr, packing and per-element
 	// operations, so the same bits) for products whose m it tiles with
 	// less padding; see kernelFor.
@@ -430,9 +432,14 @@ func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
 			continue
 		}
 		// op(A)[i][q] = a[q*lda+i]: rows of the panel are contiguous.
+		src := a[p0*lda+i0+ir:]
+		if rows == mr && mr <= 16 && p.kern.packRows != nil {
+			p.kern.packRows(kb, &src[0], lda, &panel[0], mr)
+			continue
+		}
 		for q := 0; q < kb; q++ {
 			d := panel[q*mr : q*mr+mr]
-			copy(d, a[(p0+q)*lda+i0+ir:][:rows])
+			copy(d, src[q*lda:][:rows])
 			clear(d[rows:])
 		}
 	}

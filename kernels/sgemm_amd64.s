@@ -1703,6 +1703,123 @@ done:
 	VZEROUPPER
 	RET
 
+// func vecMatAVX512(n int, rows int, a *float32, x *float32, ld int, y *float32)
+// Requires: AVX, AVX512F
+TEXT ·vecMatAVX512(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), CX
+	MOVQ rows+8(FP), BX
+	MOVQ a+16(FP), SI
+	MOVQ x+24(FP), DI
+	MOVQ ld+32(FP), R8
+	MOVQ y+40(FP), DX
+	SHLQ $0x02, R8
+
+cols64:
+	CMPQ   CX, $0x40
+	JL     cols16
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ   DI, R9
+	MOVQ   SI, R10
+	MOVQ   BX, R11
+
+rows64:
+	VBROADCASTSS (R10), Z16
+	VFMADD231PS  (R9), Z16, Z0
+	VFMADD231PS  64(R9), Z16, Z1
+	VFMADD231PS  128(R9), Z16, Z2
+	VFMADD231PS  192(R9), Z16, Z3
+	ADDQ         R8, R9
+	ADDQ         $0x04, R10
+	DECQ         R11
+	JNZ          rows64
+	VMOVUPS      Z0, (DX)
+	VMOVUPS      Z1, 64(DX)
+	VMOVUPS      Z2, 128(DX)
+	VMOVUPS      Z3, 192(DX)
+	ADDQ         $0x00000100, DI
+	ADDQ         $0x00000100, DX
+	SUBQ         $0x40, CX
+	JMP          cols64
+
+cols16:
+	CMPQ   CX, $0x10
+	JL     tail
+	VPXORD Z0, Z0, Z0
+	MOVQ   DI, R9
+	MOVQ   SI, R10
+	MOVQ   BX, R11
+
+rows16:
+	VBROADCASTSS (R10), Z16
+	VFMADD231PS  (R9), Z16, Z0
+	ADDQ         R8, R9
+	ADDQ         $0x04, R10
+	DECQ         R11
+	JNZ          rows16
+	VMOVUPS      Z0, (DX)
+	ADDQ         $0x00000040, DI
+	ADDQ         $0x00000040, DX
+	SUBQ         $0x10, CX
+	JMP          cols16
+
+tail:
+	TESTQ  CX, CX
+	JZ     done
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	VPXORD Z0, Z0, Z0
+	MOVQ   DI, R9
+	MOVQ   SI, R10
+	MOVQ   BX, R11
+
+rowsTail:
+	VBROADCASTSS (R10), Z16
+	VMOVUPS.Z    (R9), K1, Z17
+	VFMADD231PS  Z17, Z16, Z0
+	ADDQ         R8, R9
+	ADDQ         $0x04, R10
+	DECQ         R11
+	JNZ          rowsTail
+	VMOVUPS      Z0, K1, (DX)
+
+done:
+	VZEROUPPER
+	RET
+
+// func packRowsAVX512(k int, src *float32, ld int, dst *float32, mr int)
+// Requires: AVX, AVX512F
+TEXT ·packRowsAVX512(SB), NOSPLIT, $0-40
+	MOVQ  k+0(FP), BX
+	MOVQ  src+8(FP), SI
+	MOVQ  ld+16(FP), R8
+	MOVQ  dst+24(FP), DI
+	MOVQ  mr+32(FP), CX
+	SHLQ  $0x02, R8
+	MOVL  $0x00000001, AX
+	SHLL  CL, AX
+	DECL  AX
+	KMOVW AX, K1
+	SHLQ  $0x02, CX
+	TESTQ BX, BX
+	JZ    done
+
+loop:
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS   Z0, K1, (DI)
+	ADDQ      R8, SI
+	ADDQ      CX, DI
+	DECQ      BX
+	JNZ       loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func fmaPeakAVX2(n int)
 // Requires: AVX, FMA3
 TEXT ·fmaPeakAVX2(SB), NOSPLIT, $0-8

@@ -53,5 +53,11 @@ func reluAVX512(n int, x *float32, y *float32)
 // reluBackwardAVX512 sets dx[i] = dy[i] where x[i] > 0, else 0, for i < n.
 func reluBackwardAVX512(n int, x *float32, dy *float32, dx *float32)
 
+// vecMatAVX512 sets y[j] = sum_{r<rows} a[r]*x[r*ld+j] for j < n: one FMA chain per j, r in order from 0.
+func vecMatAVX512(n int, rows int, a *float32, x *float32, ld int, y *float32)
+
+// packRowsAVX512 copies src[q*ld : q*ld+mr] to dst[q*mr : q*mr+mr] for q < k (mr <= 16).
+func packRowsAVX512(k int, src *float32, ld int, dst *float32, mr int)
+
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

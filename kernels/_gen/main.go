@@ -28,6 +28,8 @@ func main() {
 	genArgminCols()
 	genRelu(false)
 	genRelu(true)
+	genVecMat()
+	genPackRows()
 	genPeakAVX2()
 	Generate()
 }
