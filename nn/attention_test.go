@@ -112,3 +112,18 @@ func TestKVCacheMatchesFull(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionGradBlocks runs the gradient check on sequences longer
+// than one block of query rows, so dk and dv sum over several blocks.
+func TestAttentionGradBlocks(t *testing.T) {
+	rng := NewRNG(18)
+	a := NewCausalSelfAttention("attn", 6, 2, rng)
+	x := randTensor(rng, 2, attnBlock+attnBlock/2+3, 6)
+	res := randTensor(rng, x.Shape...)
+	y := a.ForwardAdd(x, res)
+	proj := randTensor(rng, y.Shape...)
+	ZeroGrad(a.Params())
+	dx := a.Backward(proj)
+	loss := func() float64 { return Dot64(a.ForwardAdd(x, res).Data, proj.Data) }
+	checkGrads(t, "Attention blocks", loss, append([]GradTarget{{"x", x.Data, dx.Data}, {"res", res.Data, proj.Data}}, paramTargets(a.Params())...))
+}

@@ -55,27 +55,45 @@ func (ln *LayerNorm) Forward(x *Tensor) *Tensor {
 func (ln *LayerNorm) forwardRows(lo, hi int) {
 	d, w, b := ln.D, ln.Weight.Data.Data, ln.Bias.Data.Data
 	for r := lo; r < hi; r++ {
-		x := ln.x.Data[r*d : (r+1)*d]
-		y := ln.y.Data[r*d : (r+1)*d]
-		// Two passes in float64: the centred variance avoids the
-		// cancellation of E[x^2] - E[x]^2.
-		var s float64
-		for _, v := range x {
-			s += float64(v)
-		}
-		m := s / float64(d)
-		var v2 float64
-		for _, v := range x {
-			c := float64(v) - m
-			v2 += c * c
-		}
-		rs := 1 / math.Sqrt(v2/float64(d)+float64(ln.Eps))
-		mean, rstd := float32(m), float32(rs)
-		ln.mean[r], ln.rstd[r] = mean, rstd
-		for i, v := range x {
-			y[i] = (v-mean)*rstd*w[i] + b[i]
-		}
+		ln.mean[r], ln.rstd[r] = layerNormRow(ln.y.Data[r*d:(r+1)*d], ln.x.Data[r*d:(r+1)*d], w, b, ln.Eps)
 	}
+}
+
+// layerNormRow normalises one row x into y and returns its mean and rstd.
+// Two passes in float64: the centred variance avoids the cancellation of
+// E[x^2] - E[x]^2.
+func layerNormRow(y, x, w, b []float32, eps float32) (mean, rstd float32) {
+	d := len(x)
+	var s float64
+	for _, v := range x {
+		s += float64(v)
+	}
+	m := s / float64(d)
+	var v2 float64
+	for _, v := range x {
+		c := float64(v) - m
+		v2 += c * c
+	}
+	rs := 1 / math.Sqrt(v2/float64(d)+float64(eps))
+	mean, rstd = float32(m), float32(rs)
+	y, w, b = y[:d], w[:d], b[:d]
+	for i, v := range x {
+		y[i] = (v-mean)*rstd*w[i] + b[i]
+	}
+	return mean, rstd
+}
+
+// layerNormRows is FastNumerics' LayerNorm: Forward's arithmetic.
+func layerNormRows(y, x, w, b []float32, rows, d int, eps float32) {
+	for r := range rows {
+		layerNormRow(y[r*d:(r+1)*d], x[r*d:(r+1)*d], w, b, eps)
+	}
+}
+
+// Infer normalises rows rows of x into y without touching Forward's
+// caches, in the arithmetic of the active Numerics (inference paths).
+func (ln *LayerNorm) Infer(y, x []float32, rows int) {
+	numerics.LayerNorm(y[:rows*ln.D], x[:rows*ln.D], ln.Weight.Data.Data, ln.Bias.Data.Data, rows, ln.D, ln.Eps)
 }
 
 // Backward: with xhat = (x-mean)*rstd and g = dy*weight,

@@ -313,8 +313,25 @@ func TestTransformerGradCheck(t *testing.T) {
 	m.Backward(proj)
 	loss := func() float64 { return nn.Dot64(m.Forward(codes, classes, n).Data, proj.Data) }
 	var targets []nn.GradTarget
+	d := tinyCfg.Dim
 	for _, p := range m.Params() {
-		targets = append(targets, nn.GradTarget{Name: p.Name, X: p.Data.Data, G: slices.Clone(p.Grad.Data)})
+		g := slices.Clone(p.Grad.Data)
+		if !strings.HasSuffix(p.Name, ".attn.c_attn.bias") {
+			targets = append(targets, nn.GradTarget{Name: p.Name, X: p.Data.Data, G: g})
+			continue
+		}
+		// The key bias adds q.b to every score of a row, which the
+		// softmax cancels: its gradient is exactly 0, and central
+		// differences would measure only float32 noise. Check that it is
+		// 0 and the query and value biases by differences.
+		for i, v := range g[d : 2*d] {
+			if math.Abs(float64(v)) > 1e-6 {
+				t.Errorf("%s: key bias %d has gradient %g, want 0", p.Name, i, v)
+			}
+		}
+		targets = append(targets,
+			nn.GradTarget{Name: p.Name + "[q]", X: p.Data.Data[:d], G: g[:d]},
+			nn.GradTarget{Name: p.Name + "[v]", X: p.Data.Data[2*d:], G: g[2*d:]})
 	}
 	for _, tg := range targets {
 		res := nn.GradCheck(loss, []nn.GradTarget{tg}, nn.NewRNG(14), 12, 1e-2)
