@@ -2045,3 +2045,484 @@ upd_tail:
 done:
 	VZEROUPPER
 	RET
+
+// func rowMaxAVX512(x *float32, n int) float32
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·rowMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         n+8(FP), DX
+	ANDL         $0x0f, CX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS actconsts<>+544(SB), Z0
+
+loop:
+	TESTQ  DX, DX
+	JZ     tail
+	VMAXPS (SI), Z0, Z0
+	ADDQ   $0x40, SI
+	DECQ   DX
+	JMP    loop
+
+tail:
+	VMAXPS.Z      (SI), Z0, K1, Z1
+	VMOVAPS       Z1, K1, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	VMOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSumAVX512(x *float32, n int, m float32, scale float32) float64
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         n+8(FP), DX
+	ANDL         $0x0f, CX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS m+16(FP), Z0
+	VBROADCASTSS scale+20(FP), Z1
+	VXORPD       Z2, Z2, Z2
+	VXORPD       Z3, Z3, Z3
+
+loop:
+	TESTQ             DX, DX
+	JZ                tail
+	VMOVUPS           (SI), Z4
+	VSUBPS            Z0, Z4, Z4
+	VMULPS            Z1, Z4, Z4
+	VBROADCASTSS      actconsts<>+224(SB), Z5
+	VMINPS            Z4, Z5, Z5
+	VBROADCASTSS      actconsts<>+256(SB), Z6
+	VMAXPS            Z5, Z6, Z5
+	VMULPS.BCST       actconsts<>+128(SB), Z5, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z6, Z5
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z6, Z5
+	VBROADCASTSS      actconsts<>+960(SB), Z7
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z5, Z7
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z4, K2
+	VSCALEFPS.Z       Z6, Z7, K2, Z4
+	VCVTPS2PD         Y4, Z5
+	VEXTRACTF32X8     $0x01, Z4, Y4
+	VCVTPS2PD         Y4, Z4
+	VADDPD            Z5, Z2, Z2
+	VADDPD            Z4, Z3, Z3
+	ADDQ              $0x40, SI
+	DECQ              DX
+	JMP               loop
+
+tail:
+	TESTQ             CX, CX
+	JZ                done
+	VMOVUPS.Z         (SI), K1, Z4
+	VSUBPS            Z0, Z4, Z4
+	VMULPS            Z1, Z4, Z4
+	VBROADCASTSS      actconsts<>+224(SB), Z0
+	VMINPS            Z4, Z0, Z0
+	VBROADCASTSS      actconsts<>+256(SB), Z1
+	VMAXPS            Z0, Z1, Z0
+	VMULPS.BCST       actconsts<>+128(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z1, Z0
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z1, Z0
+	VBROADCASTSS      actconsts<>+960(SB), Z5
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z5
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z4, K2
+	VSCALEFPS.Z       Z1, Z5, K2, Z0
+	VMOVAPS.Z         Z0, K1, Z0
+	VCVTPS2PD         Y0, Z1
+	VEXTRACTF32X8     $0x01, Z0, Y0
+	VCVTPS2PD         Y0, Z0
+	VADDPD            Z1, Z2, Z2
+	VADDPD            Z0, Z3, Z3
+
+done:
+	VADDPD        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y0, Y2, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VUNPCKHPD     X1, X1, X0
+	VADDSD        X0, X1, X1
+	VMOVSD        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func layerNormAVX512(y *float32, x *float32, w *float32, b *float32, d int, eps float32) (mean float32, rstd float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·layerNormAVX512(SB), NOSPLIT, $0-56
+	MOVQ   d+32(FP), CX
+	MOVQ   d+32(FP), DX
+	ANDL   $0x0f, CX
+	SHRQ   $0x04, DX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	MOVQ   x+8(FP), R10
+	MOVQ   DX, R11
+
+sum_loop:
+	TESTQ         R11, R11
+	JZ            sum_tail
+	VMOVUPS       (R10), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF32X8 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z3, Z0, Z0
+	VADDPD        Z2, Z1, Z1
+	ADDQ          $0x40, R10
+	DECQ          R11
+	JMP           sum_loop
+
+sum_tail:
+	TESTQ         CX, CX
+	JZ            sum_done
+	VMOVUPS.Z     (R10), K1, Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF32X8 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z3, Z0, Z0
+	VADDPD        Z2, Z1, Z1
+
+sum_done:
+	VADDPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X0
+	VUNPCKHPD     X0, X0, X1
+	VADDSD        X1, X0, X0
+	MOVQ          d+32(FP), AX
+	VCVTSI2SDQ    AX, X4, X4
+	VDIVSD        X4, X0, X1
+	VBROADCASTSD  X1, Z2
+	VXORPD        Z0, Z0, Z0
+	MOVQ          x+8(FP), R10
+	MOVQ          DX, R11
+
+var_loop:
+	TESTQ         R11, R11
+	JZ            var_tail
+	VMOVUPS       (R10), Z3
+	VCVTPS2PD     Y3, Z8
+	VEXTRACTF32X8 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z2, Z8, Z8
+	VSUBPD        Z2, Z3, Z3
+	VFMADD231PD   Z8, Z8, Z0
+	VFMADD231PD   Z3, Z3, Z0
+	ADDQ          $0x40, R10
+	DECQ          R11
+	JMP           var_loop
+
+var_tail:
+	TESTQ         CX, CX
+	JZ            var_done
+	VMOVUPS.Z     (R10), K1, Z3
+	VCVTPS2PD     Y3, Z8
+	VEXTRACTF32X8 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z2, Z8, Z8
+	VSUBPD        Z2, Z3, Z3
+	KSHIFTRW      $0x08, K1, K2
+	VMOVAPD.Z     Z8, K1, Z8
+	VMOVAPD.Z     Z3, K2, Z3
+	VFMADD231PD   Z8, Z8, Z0
+	VFMADD231PD   Z3, Z3, Z0
+
+var_done:
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VADDPD        Y2, Y0, Y2
+	VEXTRACTF128  $0x01, Y2, X0
+	VADDPD        X0, X2, X0
+	VUNPCKHPD     X0, X0, X2
+	VADDSD        X2, X0, X0
+	VDIVSD        X4, X0, X0
+	VCVTSS2SD     eps+40(FP), X5, X5
+	VADDSD        X5, X0, X0
+	VSQRTSD       X0, X0, X0
+	MOVQ          $0x3ff0000000000000, AX
+	VMOVQ         AX, X2
+	VDIVSD        X0, X2, X2
+	VCVTSD2SS     X1, X6, X6
+	VCVTSD2SS     X2, X7, X7
+	VMOVSS        X6, mean+48(FP)
+	VMOVSS        X7, rstd+52(FP)
+	VBROADCASTSS  X6, Z0
+	VBROADCASTSS  X7, Z1
+	MOVQ          x+8(FP), R10
+	MOVQ          y+0(FP), DI
+	MOVQ          w+16(FP), R8
+	MOVQ          b+24(FP), R9
+	MOVQ          DX, R11
+
+out_loop:
+	TESTQ   R11, R11
+	JZ      out_tail
+	VMOVUPS (R10), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMOVUPS (R8), Z3
+	VMULPS  Z3, Z2, Z2
+	VMOVUPS (R9), Z3
+	VADDPS  Z3, Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x40, R10
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R11
+	JMP     out_loop
+
+out_tail:
+	TESTQ     CX, CX
+	JZ        out_done
+	VMOVUPS.Z (R10), K1, Z2
+	VSUBPS    Z0, Z2, Z2
+	VMULPS    Z1, Z2, Z2
+	VMOVUPS.Z (R8), K1, Z0
+	VMULPS    Z0, Z2, Z2
+	VMOVUPS.Z (R9), K1, Z0
+	VADDPS    Z0, Z2, Z2
+	VMOVUPS   Z2, K1, (DI)
+
+out_done:
+	VZEROUPPER
+	RET
+
+// func layerNormGradAVX512(dx *float32, dy *float32, x *float32, w *float32, d int, mean float32, rstd float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·layerNormGradAVX512(SB), NOSPLIT, $0-48
+	MOVQ         d+32(FP), CX
+	MOVQ         d+32(FP), DX
+	ANDL         $0x0f, CX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS mean+40(FP), Z0
+	VBROADCASTSS rstd+44(FP), Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	MOVQ         dy+8(FP), SI
+	MOVQ         x+16(FP), R8
+	MOVQ         w+24(FP), R9
+	MOVQ         DX, R11
+
+sum_loop:
+	TESTQ   R11, R11
+	JZ      sum_tail
+	VMOVUPS (SI), Z4
+	VMOVUPS (R9), Z5
+	VMULPS  Z5, Z4, Z4
+	VADDPS  Z4, Z2, Z2
+	VMOVUPS (R8), Z5
+	VSUBPS  Z0, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VMULPS  Z4, Z5, Z5
+	VADDPS  Z5, Z3, Z3
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R11
+	JMP     sum_loop
+
+sum_tail:
+	TESTQ     CX, CX
+	JZ        sum_done
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMULPS    Z5, Z4, Z4
+	VADDPS    Z4, Z2, Z2
+	VMOVUPS.Z (R8), K1, Z5
+	VSUBPS    Z0, Z5, Z5
+	VMULPS    Z1, Z5, Z5
+	VMULPS    Z4, Z5, Z5
+	VADDPS    Z5, Z3, Z3
+
+sum_done:
+	VEXTRACTF32X8 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y4
+	VEXTRACTF128  $0x01, Y4, X2
+	VADDPS        X2, X4, X2
+	VMOVHLPS      X2, X2, X4
+	VADDPS        X4, X2, X2
+	VMOVSHDUP     X2, X4
+	VADDSS        X4, X2, X2
+	VEXTRACTF32X8 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y4
+	VEXTRACTF128  $0x01, Y4, X3
+	VADDPS        X3, X4, X3
+	VMOVHLPS      X3, X3, X4
+	VADDPS        X4, X3, X3
+	VMOVSHDUP     X3, X4
+	VADDSS        X4, X3, X3
+	MOVQ          d+32(FP), AX
+	VCVTSI2SSQ    AX, X6, X6
+	VDIVSS        X6, X2, X2
+	VDIVSS        X6, X3, X3
+	VBROADCASTSS  X2, Z2
+	VBROADCASTSS  X3, Z3
+	MOVQ          dx+0(FP), DI
+	MOVQ          dy+8(FP), SI
+	MOVQ          x+16(FP), R8
+	MOVQ          w+24(FP), R9
+	MOVQ          DX, R11
+
+out_loop:
+	TESTQ   R11, R11
+	JZ      out_tail
+	VMOVUPS (SI), Z4
+	VMOVUPS (R9), Z5
+	VMULPS  Z5, Z4, Z4
+	VSUBPS  Z2, Z4, Z4
+	VMOVUPS (R8), Z5
+	VSUBPS  Z0, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VMULPS  Z3, Z5, Z5
+	VSUBPS  Z5, Z4, Z4
+	VMULPS  Z1, Z4, Z4
+	VMOVUPS Z4, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R11
+	JMP     out_loop
+
+out_tail:
+	TESTQ     CX, CX
+	JZ        out_done
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMULPS    Z5, Z4, Z4
+	VSUBPS    Z2, Z4, Z4
+	VMOVUPS.Z (R8), K1, Z2
+	VSUBPS    Z0, Z2, Z2
+	VMULPS    Z1, Z2, Z2
+	VMULPS    Z3, Z2, Z2
+	VSUBPS    Z2, Z4, Z4
+	VMULPS    Z1, Z4, Z4
+	VMOVUPS   Z4, K1, (DI)
+
+out_done:
+	VZEROUPPER
+	RET
+
+// func layerNormParamGradAVX512(dw *float32, db *float32, dy *float32, x *float32, ld int, rows int, n int, mean *float32, rstd *float32)
+// Requires: AVX, AVX512F
+TEXT ·layerNormParamGradAVX512(SB), NOSPLIT, $0-72
+	MOVQ  dw+0(FP), DI
+	MOVQ  db+8(FP), SI
+	MOVQ  dy+16(FP), R8
+	MOVQ  x+24(FP), R9
+	MOVQ  ld+32(FP), R10
+	MOVQ  rows+40(FP), R11
+	MOVQ  n+48(FP), CX
+	SHLQ  $0x02, R10
+	TESTQ R11, R11
+	JZ    done
+
+cols:
+	CMPQ    CX, $0x10
+	JL      tail
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	MOVQ    R8, R14
+	MOVQ    R9, R15
+	MOVQ    mean+56(FP), R12
+	MOVQ    rstd+64(FP), R13
+	MOVQ    R11, BX
+
+rows16:
+	VMOVUPS      (R14), Z2
+	VMOVUPS      (R15), Z3
+	VBROADCASTSS (R12), Z4
+	VBROADCASTSS (R13), Z5
+	VSUBPS       Z4, Z3, Z3
+	VMULPS       Z5, Z3, Z3
+	VMULPS       Z2, Z3, Z3
+	VADDPS       Z3, Z0, Z0
+	VADDPS       Z2, Z1, Z1
+	ADDQ         R10, R14
+	ADDQ         R10, R15
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         BX
+	JNZ          rows16
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, (SI)
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, SI
+	ADDQ         $0x40, R8
+	ADDQ         $0x40, R9
+	SUBQ         $0x10, CX
+	JMP          cols
+
+tail:
+	TESTQ     CX, CX
+	JZ        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z (SI), K1, Z1
+	MOVQ      R8, R14
+	MOVQ      R9, R15
+	MOVQ      mean+56(FP), R12
+	MOVQ      rstd+64(FP), R13
+	MOVQ      R11, BX
+
+rowsTail:
+	VMOVUPS.Z    (R14), K1, Z2
+	VMOVUPS.Z    (R15), K1, Z3
+	VBROADCASTSS (R12), Z4
+	VBROADCASTSS (R13), Z5
+	VSUBPS       Z4, Z3, Z3
+	VMULPS       Z5, Z3, Z3
+	VMULPS       Z2, Z3, Z3
+	VADDPS       Z3, Z0, Z0
+	VADDPS       Z2, Z1, Z1
+	ADDQ         R10, R14
+	ADDQ         R10, R15
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         BX
+	JNZ          rowsTail
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K1, (SI)
+
+done:
+	VZEROUPPER
+	RET

@@ -57,3 +57,18 @@ func softmaxAVX512(s *float32, n int) (m float32, inv float32)
 
 // softmaxGradAVX512 sets dp[j] = p[j]*(dp[j] - sum_l p[l]*dp[l]) for j < n.
 func softmaxGradAVX512(p *float32, dp *float32, n int)
+
+// rowMaxAVX512 returns the maximum of x[:n] (n >= 1).
+func rowMaxAVX512(x *float32, n int) float32
+
+// expSumAVX512 returns sum_{i<n} e^((x[i]-m)*scale), summed in float64.
+func expSumAVX512(x *float32, n int, m float32, scale float32) float64
+
+// layerNormAVX512 normalises the row x[:d] into y and returns its mean and rstd (see kernels.LayerNormRow).
+func layerNormAVX512(y *float32, x *float32, w *float32, b *float32, d int, eps float32) (mean float32, rstd float32)
+
+// layerNormGradAVX512 sets dx[:d] to the LayerNorm input gradient of one row (see kernels.LayerNormGradRow).
+func layerNormGradAVX512(dx *float32, dy *float32, x *float32, w *float32, d int, mean float32, rstd float32)
+
+// layerNormParamGradAVX512 adds rows rows of dy*xhat into dw[:n] and of dy into db[:n], row after row.
+func layerNormParamGradAVX512(dw *float32, db *float32, dy *float32, x *float32, ld int, rows int, n int, mean *float32, rstd *float32)

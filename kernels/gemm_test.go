@@ -114,3 +114,49 @@ func TestGemmNoAllocs(t *testing.T) {
 		t.Errorf("%v allocations per product", allocs)
 	}
 }
+
+// TestGemmBias: a bias fused into the tile stores equals adding it after
+// the product, bit for bit when k fits one block, to rounding beyond.
+func TestGemmBias(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	var g Gemm
+	var pb PackedB
+	for _, path := range Paths() {
+		restore := SetPath(path)
+		for _, c := range gemmCases() {
+			lda, ldb := c.k, c.n
+			if c.tA {
+				lda = c.m
+			}
+			if c.tB {
+				ldb = c.k
+			}
+			a, b, bias := randSlice(r, c.m*c.k), randSlice(r, c.k*c.n), randSlice(r, c.n)
+			want := make([]float32, c.m*c.n)
+			Sgemm(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, 0, want, c.n)
+			for i := range want {
+				want[i] += bias[i%max(1, c.n)]
+			}
+			for _, packed := range []bool{false, true} {
+				got := randSlice(r, c.m*c.n) // overwritten, never read
+				if packed {
+					pb.Pack(c.tB, c.k, c.n, b, ldb)
+					g.SetPackedB(c.tA, c.m, c.alpha, a, lda, &pb, 0, got, c.n)
+				} else {
+					g.Set(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, 0, got, c.n)
+				}
+				g.SetBias(bias)
+				for i := range g.SplitRows(29) {
+					g.Run(i)
+				}
+				for i := range want {
+					exact := math.Float32bits(got[i]) == math.Float32bits(want[i])
+					if c.k <= kcMax && !exact || math.Abs(float64(got[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
+						t.Fatalf("%s %+v packed=%v: [%d] = %v, product + bias %v", path, c, packed, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		restore()
+	}
+}

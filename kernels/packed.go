@@ -164,6 +164,21 @@ func (g *Gemm) SetPackedB(transA bool, m int, alpha float32, a []float32, lda in
 	g.set(p)
 }
 
+// SetBias makes the product set by Set or SetPackedB, whose beta must be
+// 0, C = alpha*op(A)*op(B) + bias with bias (len n) added to every row as
+// the tiles are stored: a Linear layer's bias without a pass of its own,
+// and the bits of adding it after the product (each element rounds
+// alpha*sum + bias[j] once, when k fits one block of kcMax).
+func (g *Gemm) SetBias(bias []float32) {
+	if g.p.beta != 0 {
+		panic("kernels: Gemm.SetBias needs beta == 0")
+	}
+	if bias != nil && len(bias) < g.p.n {
+		panic(fmt.Sprintf("kernels: Gemm.SetBias: %d values for %d columns", len(bias), g.p.n))
+	}
+	g.p.bias = bias
+}
+
 func (g *Gemm) set(p problem) {
 	addFLOPs(p.m, p.n, p.k)
 	g.p = p
@@ -232,7 +247,8 @@ func (g *Gemm) Run(i int) {
 	i0, i1, j0, j1 := g.Part(i)
 	p := &g.p
 	if g.trivial {
-		scaleC(p.m, p.n, p.beta, p.c, p.ldc)
+		scaleC(i1-i0, j1-j0, p.beta, p.c[i0*p.ldc+j0:], p.ldc)
+		addBias(p.bias, i0, i1, j0, j1, p.c, p.ldc)
 		return
 	}
 	if p.kern != nil {
@@ -252,7 +268,22 @@ func (g *Gemm) Run(i int) {
 	m, n := i1-i0, j1-j0
 	if (p.m+63)/64*((p.n+63)/64) < 4 {
 		fallback.Sgemm(blasTrans(p.transA), blasTrans(p.transB), m, n, p.k, p.alpha, p.a[ai:], p.lda, p.b[bj:], p.ldb, p.beta, p.c[i0*p.ldc+j0:], p.ldc)
+	} else {
+		sgemmGeneric(p.transA, p.transB, m, n, p.k, p.alpha, p.a[ai:], p.lda, p.b[bj:], p.ldb, p.beta, p.c[i0*p.ldc+j0:], p.ldc)
+	}
+	addBias(p.bias, i0, i1, j0, j1, p.c, p.ldc)
+}
+
+// addBias adds bias[j] to C[i][j] over the block (the gonum path and
+// trivial products, which have no fused epilogue).
+func addBias(bias []float32, i0, i1, j0, j1 int, c []float32, ldc int) {
+	if bias == nil {
 		return
 	}
-	sgemmGeneric(p.transA, p.transB, m, n, p.k, p.alpha, p.a[ai:], p.lda, p.b[bj:], p.ldb, p.beta, p.c[i0*p.ldc+j0:], p.ldc)
+	for i := i0; i < i1; i++ {
+		row := c[i*ldc+j0 : i*ldc+j1]
+		for j, b := range bias[j0:j1] {
+			row[j] += b
+		}
+	}
 }

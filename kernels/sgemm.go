@@ -13,18 +13,21 @@ import (
 // microKernel is one assembly tile kernel and its tile shape. fn computes
 // C[0:mr][0:nr] = alpha*Apanel*Bpanel + beta*C for k steps, where a holds k
 // groups of mr floats and b holds k groups of nr floats; beta == 0 never
-// reads C.
+// reads C, and then adds the row vector bias[0:nr] to every row when bias
+// is not nil.
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)
 	// Optional asm packing for whole panels (nil: plain Go). copyB packs a
 	// non-transposed B panel of width nr; gather(k, src, idx, mask, dst,
 	// step) packs up to 16 strided rows (see packGatherAVX512).
 	copyB  func(k int, src *float32, ld int, dst *float32)
 	gather func(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
-	// packRows packs a transposed A (contiguous panel rows of mr floats).
-	packRows func(k int, src *float32, ld int, dst *float32, mr int)
+	// packRows packs a transposed A (contiguous panel rows of mr floats);
+	// packTrans packs mr rows of a plain A, k a multiple of 16.
+	packRows  func(k int, src *float32, ld int, dst *float32, mr int)
+	packTrans func(k int, src *float32, ld int, dst *float32)
 	// narrow is a sibling with fewer rows (same nr, packing and per-element
 	// operations, so the same bits) for products whose m it tiles with
 	// less padding; see kernelFor.
@@ -309,6 +312,7 @@ type problem struct {
 	buf            *buffers    // the running goroutine's; set by run
 	pre            *PackedA    // op(A) already packed, or nil
 	preB           *PackedB    // op(B) already packed, or nil
+	bias           []float32   // added to every row of C by the first k block (beta 0), or nil
 	src            PanelSource // packs op(B) in place of b, or nil
 }
 
@@ -359,7 +363,11 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 				} else {
 					p.packA(pa, ic, mb, pc, kb)
 				}
-				p.macro(buf, pa, pb, ic, mb, jc, nb, kb, beta)
+				var bias []float32
+				if pc == 0 && p.bias != nil {
+					bias = p.bias[jc : jc+nb]
+				}
+				p.macro(buf, pa, pb, ic, mb, jc, nb, kb, beta, bias)
 			}
 		}
 	}
@@ -367,7 +375,7 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 
 // macro runs the micro-kernel over an mb x nb block of C from packed
 // panels: each A micro-panel stays in L1 while B micro-panels stream by.
-func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb int, beta float32) {
+func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb int, beta float32, bias []float32) {
 	mr, nr := p.kern.mr, p.kern.nr
 	fn := p.kern.fn
 	ldc := p.ldc
@@ -378,21 +386,32 @@ func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb
 			pb := &packB[jr*kb]
 			nrEff := min(nr, nb-jr)
 			ci := (ic+ir)*ldc + jc + jr
+			var bj []float32
+			var bp *float32
+			if bias != nil {
+				bj = bias[jr : jr+nrEff]
+				bp = &bj[0]
+			}
 			if mrEff == mr && nrEff == nr {
-				fn(kb, pa, pb, &p.c[ci], ldc, p.alpha, beta)
+				fn(kb, pa, pb, &p.c[ci], ldc, p.alpha, beta, bp)
 				continue
 			}
 			t := buf.tile[:mr*nr]
-			fn(kb, pa, pb, &t[0], nr, 1, 0)
+			fn(kb, pa, pb, &t[0], nr, 1, 0, nil)
 			alpha := p.alpha
 			for r := 0; r < mrEff; r++ {
 				crow := p.c[ci+r*ldc : ci+r*ldc+nrEff]
 				trow := t[r*nr : r*nr+nrEff]
-				if beta == 0 {
+				switch {
+				case bj != nil:
+					for j, v := range trow {
+						crow[j] = alpha*v + bj[j]
+					}
+				case beta == 0:
 					for j, v := range trow {
 						crow[j] = alpha * v
 					}
-				} else {
+				default:
 					for j, v := range trow {
 						crow[j] = alpha*v + beta*crow[j]
 					}
@@ -411,8 +430,19 @@ func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
 		panel := dst[ir*kb : ir*kb+mr*kb]
 		rows := min(mr, mb-ir)
 		if !p.transA && rows == mr && mr <= 16 && p.kern.gather != nil && fitsInt32(mr*lda) {
-			buf := p.idx(lda, mr)
-			p.kern.gather(kb, &a[(i0+ir)*lda+p0], buf, 1<<mr-1, &panel[0], mr)
+			src := a[(i0+ir)*lda+p0:]
+			q := 0
+			if p.kern.packTrans != nil {
+				// Whole blocks of 16 columns by in-register transposes.
+				q = kb &^ 15
+				if q > 0 {
+					p.kern.packTrans(q, &src[0], lda, &panel[0])
+				}
+			}
+			if q < kb {
+				buf := p.idx(lda, mr)
+				p.kern.gather(kb-q, &src[q], buf, 1<<mr-1, &panel[q*mr], mr)
+			}
 			continue
 		}
 		if !p.transA {

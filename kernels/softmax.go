@@ -82,3 +82,36 @@ func SoftmaxGrad(p, dp []float32) {
 		dp[j] = v * (dp[j] - d)
 	}
 }
+
+// RowMax returns the largest value of x (len >= 1).
+func RowMax(x []float32) float32 {
+	if len(x) == 0 {
+		panic("kernels: RowMax of an empty row")
+	}
+	if f := actActive.rowMax; f != nil {
+		return f(x)
+	}
+	m := x[0]
+	for _, v := range x[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// ExpSum returns sum_i e^((x_i-m)*scale), the exponentials in float32
+// (Exp32's formula), the sum in float64: the normaliser of a tempered
+// softmax, log-sum-exp = m*scale + log(ExpSum(x, m, scale)) when m is the
+// maximum. On AVX-512 it sums per lane and reduces in a fixed order.
+func ExpSum(x []float32, m, scale float32) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	if f := actActive.expSum; f != nil {
+		return f(x, m, scale)
+	}
+	var s float64
+	for _, v := range x {
+		s += float64(Exp32((v - m) * scale))
+	}
+	return s
+}

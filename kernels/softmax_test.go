@@ -65,3 +65,35 @@ func TestSoftmaxRows(t *testing.T) {
 		restore()
 	}
 }
+
+// TestRowMaxExpSum checks RowMax and ExpSum on every activation path
+// against float64 definitions, lengths across the vector width and tail.
+func TestRowMaxExpSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, path := range ActPaths() {
+		restore := SetActPath(path)
+		for _, n := range []int{1, 3, 16, 17, 40, 512, 515} {
+			x := make([]float32, n)
+			for j := range x {
+				x[j] = float32(r.NormFloat64() * 5)
+			}
+			mx := x[0]
+			for _, v := range x {
+				mx = max(mx, v)
+			}
+			if got := RowMax(x); got != mx {
+				t.Fatalf("%s n=%d: RowMax %v, want %v", path, n, got, mx)
+			}
+			for _, scale := range []float32{1, 1 / 0.7} {
+				var want float64
+				for _, v := range x {
+					want += math.Exp(float64((v - mx) * scale))
+				}
+				if got := ExpSum(x, mx, scale); math.Abs(got-want) > 1e-6*want {
+					t.Fatalf("%s n=%d scale %v: ExpSum %v, want %v", path, n, scale, got, want)
+				}
+			}
+		}
+		restore()
+	}
+}

@@ -112,3 +112,81 @@ func genPackRows() {
 	VZEROUPPER()
 	RET()
 }
+
+// genPackTrans emits packTrans<mr>AVX512(k, src, ld, dst): the pack of mr
+// rows of a row-major A into k-major groups of mr floats (dst[q*mr+r] =
+// src[r*ld+q]), for k a multiple of 16: each step loads 16 columns of the
+// mr rows, transposes the 16x16 block in registers (rows past mr are
+// zero) and stores its 16 columns with masked moves. It replaces a
+// gather per column, which costs several times more.
+func genPackTrans(mr int) {
+	name := fmt.Sprintf("packTrans%dAVX512", mr)
+	TEXT(name, NOSPLIT, "func(k int, src *float32, ld int, dst *float32)")
+	Doc(fmt.Sprintf("%s sets dst[q*%d+r] = src[r*ld+q] for r < %d, q < k (k a multiple of 16).", name, mr, mr))
+	k, src, ld, dst := RCX, RSI, R8, RDI
+	bases := []GPPhysical{R9, R10, R11, R12, R13}
+	Load(Param("k"), k)
+	Load(Param("src"), src)
+	Load(Param("ld"), ld)
+	Load(Param("dst"), dst)
+	SHLQ(U8(2), ld)
+	SHRQ(U8(4), k)
+	MOVL(U32(1<<mr-1), EAX)
+	KMOVW(EAX, K1)
+	// bases[i] = src + 3*i*ld
+	MOVQ(src, bases[0])
+	for i := 1; i < len(bases); i++ {
+		LEAQ(Mem{Base: bases[i-1], Index: ld, Scale: 2}, bases[i])
+		ADDQ(ld, bases[i])
+	}
+	r := func(i int) VecPhysical { return zmm(i) }
+	t := func(i int) VecPhysical { return zmm(16 + i) }
+	TESTQ(k, k)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for i := 0; i < 16; i++ {
+		if i >= mr {
+			VPXORD(r(i), r(i), r(i))
+			continue
+		}
+		m := Mem{Base: bases[i/3]}
+		if i%3 > 0 {
+			m = Mem{Base: bases[i/3], Index: ld, Scale: uint8(i % 3)}
+		}
+		VMOVUPS(m, r(i))
+	}
+	for i := 0; i < 8; i++ {
+		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
+		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
+	}
+	for g := 0; g < 4; g++ {
+		b := 4 * g
+		VUNPCKLPD(t(b+2), t(b), r(b))
+		VUNPCKHPD(t(b+2), t(b), r(b+1))
+		VUNPCKLPD(t(b+3), t(b+1), r(b+2))
+		VUNPCKHPD(t(b+3), t(b+1), r(b+3))
+	}
+	for h := 0; h < 2; h++ {
+		b := 8 * h
+		for j := 0; j < 4; j++ {
+			VSHUFF32X4(U8(0x88), r(b+4+j), r(b+j), t(b+j))
+			VSHUFF32X4(U8(0xdd), r(b+4+j), r(b+j), t(b+4+j))
+		}
+	}
+	for j := 0; j < 8; j++ {
+		VSHUFF32X4(U8(0x88), t(8+j), t(j), r(j))
+		VSHUFF32X4(U8(0xdd), t(8+j), t(j), r(8+j))
+	}
+	for j := 0; j < 16; j++ {
+		VMOVUPS(r(j), K1, Mem{Base: dst, Disp: 4 * mr * j})
+	}
+	for _, b := range bases {
+		ADDQ(U8(64), b)
+	}
+	ADDQ(U32(64*mr), dst)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}

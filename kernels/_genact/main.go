@@ -113,6 +113,11 @@ func main() {
 	}
 	genSoftmax(&isa{name: "AVX512", w: 16, z: true})
 	genSoftmaxGrad()
+	genRowMax(&isa{name: "AVX512", w: 16, z: true})
+	genExpSum(&isa{name: "AVX512", w: 16, z: true})
+	genLayerNorm()
+	genLayerNormGrad()
+	genLayerNormParamGrad()
 	Generate()
 }
 

@@ -237,3 +237,91 @@ func hsumpd(z VecVirtual) VecVirtual {
 	VADDSD(t, x, x)
 	return x
 }
+
+// genRowMax emits rowMaxAVX512(x, n) float32: the maximum of x[:n] (n >= 1).
+func genRowMax(v *isa) {
+	TEXT("rowMaxAVX512", NOSPLIT, "func(x *float32, n int) float32")
+	Doc("rowMaxAVX512 returns the maximum of x[:n] (n >= 1).")
+	x, i := RSI, RDX
+	Load(Param("x"), x)
+	Load(Param("n"), RCX)
+	Load(Param("n"), i)
+	ANDL(U8(15), ECX)
+	SHRQ(U8(4), i)
+	tailMask16()
+	mx := ZMM()
+	VBROADCASTSS(v.c("neginf"), mx)
+	Label("loop")
+	TESTQ(i, i)
+	JZ(LabelRef("tail"))
+	VMAXPS(Mem{Base: x}, mx, mx)
+	ADDQ(U8(64), x)
+	DECQ(i)
+	JMP(LabelRef("loop"))
+	Label("tail")
+	t := ZMM()
+	VMAXPS_Z(Mem{Base: x}, mx, K1, t)
+	VMOVAPS(t, K1, mx)
+	m := hmaxps(mx)
+	VMOVSS(m, NewParamAddr("ret", 16))
+	VZEROUPPER()
+	RET()
+}
+
+// genExpSum emits expSumAVX512(x, n, m, scale) float64: the sum of
+// e^((x[i]-m)*scale) in float64 (two accumulators of 8 lanes, as
+// softmaxAVX512), x unchanged.
+func genExpSum(v *isa) {
+	TEXT("expSumAVX512", NOSPLIT, "func(x *float32, n int, m, scale float32) float64")
+	Doc("expSumAVX512 returns sum_{i<n} e^((x[i]-m)*scale), summed in float64.")
+	x, i := RSI, RDX
+	Load(Param("x"), x)
+	Load(Param("n"), RCX)
+	Load(Param("n"), i)
+	ANDL(U8(15), ECX)
+	SHRQ(U8(4), i)
+	tailMask16()
+	mb, sb := ZMM(), ZMM()
+	VBROADCASTSS(NewParamAddr("m", 16), mb)
+	VBROADCASTSS(NewParamAddr("scale", 20), sb)
+	lo, hi := ZMM(), ZMM()
+	VXORPD(lo, lo, lo)
+	VXORPD(hi, hi, hi)
+	step := func(masked bool) {
+		y := ZMM()
+		if masked {
+			VMOVUPS_Z(Mem{Base: x}, K1, y)
+		} else {
+			VMOVUPS(Mem{Base: x}, y)
+		}
+		VSUBPS(mb, y, y)
+		VMULPS(sb, y, y)
+		e := v.exp(y)
+		if masked {
+			VMOVAPS_Z(e, K1, e)
+		}
+		a, b := ZMM(), ZMM()
+		VCVTPS2PD(e.AsY(), a)
+		VEXTRACTF32X8(U8(1), e, b.AsY())
+		VCVTPS2PD(b.AsY(), b)
+		VADDPD(a, lo, lo)
+		VADDPD(b, hi, hi)
+	}
+	Label("loop")
+	TESTQ(i, i)
+	JZ(LabelRef("tail"))
+	step(false)
+	ADDQ(U8(64), x)
+	DECQ(i)
+	JMP(LabelRef("loop"))
+	Label("tail")
+	TESTQ(RCX, RCX)
+	JZ(LabelRef("done"))
+	step(true)
+	Label("done")
+	VADDPD(hi, lo, lo)
+	s := hsumpd(lo)
+	VMOVSD(s, NewParamAddr("ret", 24))
+	VZEROUPPER()
+	RET()
+}
