@@ -59,6 +59,11 @@ func (c *KVCache) head(b, h int) (kt, v []float32) {
 // one query at a time (the same bits either way on the AVX-512 path).
 const attnStepBlocked = 8
 
+// stepSerial is the attention work (multiply-adds of scores and outputs)
+// below which ForwardStep stays on the calling goroutine: handing a few
+// microseconds of work to the pool costs more than it saves.
+const stepSerial = 1 << 18
+
 // ForwardStep runs attention on n new positions x [B, n, C] that follow the
 // cache.T positions already in cache, appends their keys and values, and
 // returns [B, n, C] equal to the matching rows of Forward on the whole
@@ -95,7 +100,11 @@ func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
 	cache.scores = workerScratch(cache.scores, tile, true)
 	a.sout = Ensure(a.sout, dims(&a.shape, B, n, C)...)
 	a.cache, a.n = cache, n
-	ParallelFor(B*a.H, a.step)
+	if B*n*(cache.T+n)*C < stepSerial {
+		a.step(0, 0, B*a.H)
+	} else {
+		ParallelFor(B*a.H, a.step)
+	}
 	cache.T += n
 	a.cache = nil
 	a.sy = Ensure(a.sy, dims(&a.shape, B, n, C)...)

@@ -12,8 +12,8 @@ import (
 // Training runs each product as one GEMM over every row of the batch,
 // with the weights packed once per call and the rows cut into bands that
 // the worker pool shares (see gemmPar). A band is finished while it is in
-// cache: the bias enters as the GEMM's initial C, and ForwardGELU and
-// ForwardAdd apply their GELU or residual to it before the next band.
+// cache: the GEMM adds the bias as it stores each tile, and ForwardGELU and
+// ForwardAdd apply their GELU or residual to a band before the next one.
 // Infer is the row-wise inference path, in the arithmetic the package's
 // Numerics select.
 type Linear struct {
@@ -31,7 +31,6 @@ type Linear struct {
 	wt, w    kernels.PackedB // W^T for Forward, W for Backward's dx
 	mm       gemmPar
 	dbFn     func(lo, hi int)
-	proFwd   func(i0, i1 int)
 	epiFwd   func(i0, i1 int)
 	proBwd   func(i0, i1 int)
 	par      chunker
@@ -60,7 +59,7 @@ func (l *Linear) Params() []*Param { return weightBias(l.Weight, l.Bias) }
 func (l *Linear) init() {
 	if l.dbFn == nil {
 		l.dbFn = l.backwardBias
-		l.proFwd, l.epiFwd, l.proBwd = l.fillBias, l.finish, l.geluGrad
+		l.epiFwd, l.proBwd = l.finish, l.geluGrad
 	}
 }
 
@@ -97,39 +96,37 @@ func (l *Linear) forward(x, res *Tensor, gelu bool) *Tensor {
 		l.pre = Ensure(l.pre, shape...)
 		out = l.pre
 	}
-	var beta float32
+	var bias []float32
 	if l.Bias != nil {
-		beta = 1 // C starts as the bias rows (fillBias)
+		bias = l.Bias.Data.Data
 	}
 	if !blasDefault {
-		l.fillBias(0, l.rows)
-		Sgemm(false, true, l.rows, l.Out, l.In, 1, x.Data, l.In, l.Weight.Data.Data, l.In, beta, out.Data, l.Out)
+		Sgemm(false, true, l.rows, l.Out, l.In, 1, x.Data, l.In, l.Weight.Data.Data, l.In, 0, out.Data, l.Out)
+		addBiasRows(out.Data, bias, l.rows)
 		l.finish(0, l.rows)
 		l.res = nil
 		return l.y
 	}
 	l.wt.Pack(true, l.In, l.Out, l.Weight.Data.Data, l.In)
-	l.mm.g.SetPackedB(false, l.rows, 1, x.Data, l.In, &l.wt, beta, out.Data, l.Out)
+	l.mm.g.SetPackedB(false, l.rows, 1, x.Data, l.In, &l.wt, 0, out.Data, l.Out)
+	l.mm.g.SetBias(bias)
 	l.mm.g.SplitRows(linearBand)
-	l.mm.do(l.proFwd, l.epiFwd)
+	l.mm.do(nil, l.epiFwd)
 	l.res = nil
 	return l.y
 }
 
-// fillBias writes the bias into rows [i0, i1) of the GEMM's output, which
-// then adds x W^T to it: the same bits as adding the bias afterwards
-// (one k block: the kernel rounds acc + b once either way).
-func (l *Linear) fillBias(i0, i1 int) {
-	if l.Bias == nil {
+// addBiasRows adds b to each of rows rows of y (the fused epilogue's
+// arithmetic, for products run outside package kernels).
+func addBiasRows(y, b []float32, rows int) {
+	if b == nil {
 		return
 	}
-	out := l.y.Data
-	if l.gelu {
-		out = l.pre.Data
-	}
-	b := l.Bias.Data.Data
-	for r := i0; r < i1; r++ {
-		copy(out[r*l.Out:(r+1)*l.Out], b)
+	for r := range rows {
+		yr := y[r*len(b) : (r+1)*len(b)]
+		for o, v := range b {
+			yr[o] += v
+		}
 	}
 }
 

@@ -44,45 +44,20 @@ func LogSoftmaxRows(dst, src []float32, k int) {
 	if k <= 0 || len(src)%k != 0 || len(dst) != len(src) {
 		panic(fmt.Sprintf("nn: LogSoftmaxRows: %d values into %d, rows of %d", len(src), len(dst), k))
 	}
-	var row []float32
 	for r := 0; r < len(src); r += k {
-		x := src[r : r+k]
-		if &dst[r] == &src[r] {
-			row = append(row[:0], x...)
-			x = row
-		}
-		logSoftmaxRow(dst[r:r+k], x)
+		logSoftmaxRow(dst[r:r+k], src[r:r+k])
 	}
 }
 
-// logSoftmaxRow writes log softmax of x into dst (which must not overlap
-// x) and returns the log-sum-exp. The max is subtracted before
-// exponentiating, so every exp argument is <= 0: no overflow however large
-// the logits, and at least one term is exactly 1, so the log never sees 0.
-// The exponentials are taken 16 at a time (kernels.Exp) in dst, before it
-// receives the result, and summed in four float64 partial sums.
+// logSoftmaxRow writes log softmax of x into dst (which may alias x) and
+// returns the log-sum-exp. The max is subtracted before exponentiating, so
+// every exp argument is <= 0: no overflow however large the logits, and at
+// least one term is exactly 1, so the log never sees 0. kernels.ExpSum
+// takes the exponentials 16 at a time and sums them in float64.
 func logSoftmaxRow(dst, x []float32) float64 {
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
+	m := kernels.RowMax(x)
+	lse := float64(m) + math.Log(kernels.ExpSum(x, m, 1))
 	dst = dst[:len(x)]
-	for j, v := range x {
-		dst[j] = v - m
-	}
-	kernels.Exp(dst, dst)
-	var s0, s1, s2, s3 float64
-	j := 0
-	for ; j+4 <= len(dst); j += 4 {
-		s0 += float64(dst[j])
-		s1 += float64(dst[j+1])
-		s2 += float64(dst[j+2])
-		s3 += float64(dst[j+3])
-	}
-	for ; j < len(dst); j++ {
-		s0 += float64(dst[j])
-	}
-	lse := float64(m) + math.Log((s0+s1)+(s2+s3))
 	for j, v := range x {
 		dst[j] = float32(float64(v) - lse)
 	}

@@ -2,7 +2,8 @@ package nn
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // LayerNorm normalises over the last axis, like torch.nn.LayerNorm(D):
@@ -59,28 +60,11 @@ func (ln *LayerNorm) forwardRows(lo, hi int) {
 	}
 }
 
-// layerNormRow normalises one row x into y and returns its mean and rstd.
-// Two passes in float64: the centred variance avoids the cancellation of
-// E[x^2] - E[x]^2.
+// layerNormRow normalises one row x into y and returns its mean and rstd
+// (kernels.LayerNormRow: the mean and the centred variance in float64,
+// which avoids the cancellation of E[x^2] - E[x]^2).
 func layerNormRow(y, x, w, b []float32, eps float32) (mean, rstd float32) {
-	d := len(x)
-	var s float64
-	for _, v := range x {
-		s += float64(v)
-	}
-	m := s / float64(d)
-	var v2 float64
-	for _, v := range x {
-		c := float64(v) - m
-		v2 += c * c
-	}
-	rs := 1 / math.Sqrt(v2/float64(d)+float64(eps))
-	mean, rstd = float32(m), float32(rs)
-	y, w, b = y[:d], w[:d], b[:d]
-	for i, v := range x {
-		y[i] = (v-mean)*rstd*w[i] + b[i]
-	}
-	return mean, rstd
+	return kernels.LayerNormRow(y, x, w, b, eps)
 }
 
 // layerNormRows is FastNumerics' LayerNorm: Forward's arithmetic.
@@ -115,35 +99,11 @@ func (ln *LayerNorm) Backward(dy *Tensor) *Tensor {
 func (ln *LayerNorm) backwardRows(lo, hi int) {
 	d, w := ln.D, ln.Weight.Data.Data
 	for r := lo; r < hi; r++ {
-		x := ln.x.Data[r*d : (r+1)*d]
-		dy := ln.dy.Data[r*d : (r+1)*d]
-		dx := ln.dx.Data[r*d : (r+1)*d]
-		mean, rstd := ln.mean[r], ln.rstd[r]
-		var sg, sgx float32
-		for i, v := range x {
-			g := dy[i] * w[i]
-			sg += g
-			sgx += g * (v - mean) * rstd
-		}
-		sg /= float32(d)
-		sgx /= float32(d)
-		for i, v := range x {
-			xh := (v - mean) * rstd
-			dx[i] = rstd * (dy[i]*w[i] - sg - xh*sgx)
-		}
+		kernels.LayerNormGradRow(ln.dx.Data[r*d:(r+1)*d], ln.dy.Data[r*d:(r+1)*d], ln.x.Data[r*d:(r+1)*d], w, ln.mean[r], ln.rstd[r])
 	}
 }
 
 func (ln *LayerNorm) backwardParams(lo, hi int) {
-	d := ln.D
-	dw, db := ln.Weight.Grad.Data[lo:hi], ln.Bias.Grad.Data[lo:hi]
-	for r := range ln.rows {
-		x := ln.x.Data[r*d+lo : r*d+hi]
-		dy := ln.dy.Data[r*d+lo : r*d+hi]
-		mean, rstd := ln.mean[r], ln.rstd[r]
-		for i, v := range x {
-			dw[i] += dy[i] * (v - mean) * rstd
-			db[i] += dy[i]
-		}
-	}
+	kernels.LayerNormParamGrad(ln.Weight.Grad.Data[lo:hi], ln.Bias.Grad.Data[lo:hi],
+		ln.dy.Data[lo:], ln.x.Data[lo:], ln.D, ln.rows, ln.mean, ln.rstd)
 }

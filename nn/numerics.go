@@ -44,8 +44,8 @@ type Numerics struct {
 var FastNumerics = &Numerics{
 	Name:      "fast",
 	Linear:    fastLinear,
-	LayerNorm: layerNormRows,
-	GELU:      kernels.GELU,
+	LayerNorm: fastLayerNorm,
+	GELU:      fastGELU,
 	Attend:    fastAttend,
 }
 
@@ -68,30 +68,79 @@ func ActiveNumerics() *Numerics { return numerics }
 // GELUInfer is GELU(x) into y for inference, in the active Numerics.
 func GELUInfer(y, x []float32) { numerics.GELU(y, x) }
 
-// fastLinear: the bias is the GEMM's initial C, as in Linear.Forward.
+// fastLinear: the GEMM adds the bias as it stores, as in Linear.Forward.
 // Products big enough to share (a batch of many positions) are cut into
 // bands of rows for the worker pool; each element's sum is the same
 // either way.
 func fastLinear(y, x, w, b []float32, rows, in, out int) {
-	var beta float32
-	if b != nil {
-		beta = 1
-		for r := range rows {
-			copy(y[r*out:(r+1)*out], b)
-		}
-	}
-	if rows*in*out < 1<<20 || Workers() == 1 || !blasDefault {
-		Sgemm(false, true, rows, out, in, 1, x, in, w, in, beta, y, out)
+	if !blasDefault {
+		Sgemm(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+		addBiasRows(y, b, rows)
 		return
 	}
 	p := gemmPars.Get().(*gemmPar)
-	p.g.Set(false, true, rows, out, in, 1, x, in, w, in, beta, y, out)
-	p.g.SplitRows(linearBand)
-	p.do(nil, nil)
+	p.g.Set(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+	p.g.SetBias(b)
+	if rows*in*out < 1<<20 || Workers() == 1 {
+		p.g.Split(1)
+		p.g.Run(0)
+	} else {
+		p.g.SplitRows(linearBand)
+		p.do(nil, nil)
+	}
 	gemmPars.Put(p)
 }
 
 var gemmPars = sync.Pool{New: func() any { return new(gemmPar) }}
+
+// rowsJob spreads an inference pass over rows (LayerNorm, GELU) on the
+// worker pool; pooled, with its method values made once, so a call
+// allocates nothing.
+type rowsJob struct {
+	y, x, w, b []float32
+	d          int
+	eps        float32
+	ln, gelu   func(lo, hi int)
+	ch         chunker
+}
+
+var rowsJobs = sync.Pool{New: func() any {
+	j := new(rowsJob)
+	j.ln, j.gelu = j.lnRows, j.geluElems
+	return j
+}}
+
+func (j *rowsJob) lnRows(lo, hi int) {
+	layerNormRows(j.y[lo*j.d:hi*j.d], j.x[lo*j.d:hi*j.d], j.w, j.b, hi-lo, j.d, j.eps)
+}
+
+func (j *rowsJob) geluElems(lo, hi int) { kernels.GELU(j.y[lo:hi], j.x[lo:hi]) }
+
+// fastLayerNorm is Forward's LayerNorm, over the pool for many rows.
+func fastLayerNorm(y, x, w, b []float32, rows, d int, eps float32) {
+	if rows <= rowChunk || Workers() == 1 {
+		layerNormRows(y, x, w, b, rows, d, eps)
+		return
+	}
+	j := rowsJobs.Get().(*rowsJob)
+	j.y, j.x, j.w, j.b, j.d, j.eps = y, x, w, b, d, eps
+	j.ch.do(rows, rowChunk, j.ln)
+	j.y, j.x, j.w, j.b = nil, nil, nil, nil
+	rowsJobs.Put(j)
+}
+
+// fastGELU is the vector GELU, over the pool for many elements.
+func fastGELU(y, x []float32) {
+	if len(x) <= elemChunk || Workers() == 1 {
+		kernels.GELU(y, x)
+		return
+	}
+	j := rowsJobs.Get().(*rowsJob)
+	j.y, j.x = y, x
+	j.ch.do(len(x), elemChunk, j.gelu)
+	j.y, j.x = nil, nil
+	rowsJobs.Put(j)
+}
 
 func fastAttend(o, q, kt []float32, ldk int, v []float32, ldv, n int, scale float32, scores []float32) {
 	s := scores[:n]
