@@ -64,6 +64,9 @@ func throughput(name string, perCall int, step func() error) func(time.Duration)
 			}
 		})
 		gflopsOf[name] = gf
+		if perCall == 0 { // a duration: seconds per call
+			return secs / float64(calls), err
+		}
 		return float64(calls*perCall) / secs, err
 	}
 }
@@ -216,6 +219,10 @@ func init() {
 		{"sample_pixelcnn_img_s", "images/s", "PixelCNN sampling + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("pixelcnn", true) }},
 		{"sample_transformer_img_s", "images/s", "Transformer sampling with its KV cache + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", true) }},
 		{"sample_transformer_nocache_img_s", "images/s", "Transformer sampling recomputing the prefix + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", false) }},
+		{"train_prior_transformer_16x16_grids_s", "grids/s", "Transformer prior training step, 16x16 grids, batch 128", 128, func() (func() error, error) { return prior.BenchTrainStep("transformer", 16, 128) }},
+		{"train_prior_pixelcnn_16x16_grids_s", "grids/s", "PixelCNN prior training step, 16x16 grids, batch 128", 128, func() (func() error, error) { return prior.BenchTrainStep("pixelcnn", 16, 128) }},
+		{"edit_gibbs_16x16_8x8hole_4variants_s", "s", "gibbs edit of a centred 8x8 hole in a 16x16 grid, 4 variants, 4 sweeps of 4 proposals (Transformer)", 0, func() (func() error, error) { return sampler.BenchEditGibbs("transformer", 16, 8, 4) }},
+		{"sample_transformer_16x16_img_s", "images/s", "Transformer sampling of 64 16x16 grids + decoding to 64x64 RGB", 64, func() (func() error, error) { return sampler.BenchSample("transformer", 16, 64) }},
 	} {
 		pipelineBenchmarks = append(pipelineBenchmarks,
 			benchmark{e.name, e.unit, e.what, lazy(e.name, e.per, e.build)},
