@@ -23,6 +23,15 @@ func gradChunk(p int) int { return pow2Cover(p, 768) }
 // chunks exactly.
 func gemmGroup(p int) int { return pow2Cover(p, 384) }
 
+// gemmGroup is the package's gemmGroup, or the power of two covering
+// GroupCols columns when the layer sets it.
+func (c *Conv2d) gemmGroup(p int) int {
+	if c.GroupCols > 0 {
+		return min(pow2Cover(p, c.GroupCols), gradChunk(p))
+	}
+	return gemmGroup(p)
+}
+
 // pow2Cover returns the smallest power of two c with c*p >= target.
 func pow2Cover(p, target int) int {
 	c := 1
@@ -65,7 +74,12 @@ type Conv2d struct {
 	Weight, Bias       *Param    // Weight [OutC,InC,KH,KW]; Bias [OutC] or nil
 	Mask               []float32 // nil, or 0/1 per weight entry
 	Live               *TapWindow
-	ReLU               bool // y = max(0, conv(x) + b)
+	// GroupCols, when > 0, is the GEMM width (images times output
+	// positions) a group of images aims at instead of 384: a group of
+	// one image reads and writes the NCHW tensors in place, with no
+	// gather or scatter.
+	GroupCols int
+	ReLU      bool // y = max(0, conv(x) + b)
 
 	g      convGeom
 	chunk  int    // images per gradient chunk
@@ -96,6 +110,7 @@ type Conv2d struct {
 	gsrcs    []gridSource  // per worker
 
 	dyCols []float32 // Backward: the output gradient as per-group matrices
+	dyg    []float32 // the one the work items read: dyCols, or dy itself
 	items  []int     // Backward's work items (see backwardItems)
 
 	fwdFn, bwdFn, gatherFn func(worker, lo, hi int) // built once so calls allocate nothing
@@ -220,10 +235,10 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 	c.skip = skip
 	c.w = c.liveWeights()
 	K, P := c.g.rows(), c.g.cols()
-	c.group = gemmGroup(P)
+	c.group = c.gemmGroup(P)
 	c.implicit = implicitPatches() && !c.pointwise()
 	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
-	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
+	c.ys = workerScratch(c.ys, c.OutC*c.group*P, c.group > 1)
 	c.wp.Pack(false, c.OutC, K, c.w, K)
 	if c.implicit {
 		buildGroups(&c.pats, &c.tailPats, &c.g, n, c.group)
@@ -257,7 +272,12 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	for gr := lo; gr < hi; gr++ {
 		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 		N := (i1 - i0) * P
-		y := c.ys[worker][:c.OutC*N]
+		// One image: the GEMM writes its output in place, and the
+		// epilogue below runs over it there.
+		y := c.out.Data[i0*outSz : i1*outSz]
+		if i1-i0 > 1 {
+			y = c.ys[worker][:c.OutC*N]
+		}
 		if c.implicit {
 			src := &c.srcs[worker]
 			src.p = forGroup(&c.pats, &c.tailPats, i1-i0)
@@ -290,7 +310,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	K, P := c.g.rows(), c.g.cols()
-	c.chunk, c.group = gradChunk(P), gemmGroup(P)
+	c.chunk, c.group = gradChunk(P), c.gemmGroup(P)
 	c.implicit = implicitPatches() && !c.pointwise()
 	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
 	if c.implicit {
@@ -302,8 +322,15 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	c.wp.Pack(true, K, c.OutC, c.w, K)
-	c.dyCols = Scratch(c.dyCols, n*c.OutC*P)
-	ParallelFor(FixedChunks(n, c.group), c.gatherFn)
+	if c.group == 1 && !c.ReLU {
+		// One image per GEMM: its [OutC, P] gradient is already the
+		// matrix the GEMMs read.
+		c.dyg = dy.Data
+	} else {
+		c.dyCols = Scratch(c.dyCols, n*c.OutC*P)
+		c.dyg = c.dyCols
+		ParallelFor(FixedChunks(n, c.group), c.gatherFn)
+	}
 	c.items = c.items[:0]
 	for ch := 0; ch < chunks; ch++ {
 		c.items = append(c.items, -1-ch)
@@ -372,7 +399,7 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 	for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
 		i1 := min(i0+c.group, n)
 		N := (i1 - i0) * P
-		dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+		dy := c.dyg[i0*outSz : i0*outSz+c.OutC*N]
 		if c.implicit {
 			src := &c.gsrcs[worker]
 			src.p = forGroup(&c.grids, &c.tailGrid, i1-i0)
@@ -405,7 +432,7 @@ func (c *Conv2d) inputGradGroup(worker, gr int) {
 	n := c.x.Shape[0]
 	i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 	N := (i1 - i0) * P
-	dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+	dy := c.dyg[i0*outSz : i0*outSz+c.OutC*N]
 	dcol := c.dcols[worker][:K*N]
 	gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
 	dx := c.dx.Data[i0*inSz : i1*inSz]

@@ -148,6 +148,16 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	}
 	m.head1 = nn.NewConv2d("pixelcnn.head.0", C, cfg.HeadHidden, 1, 1, 0, true, rng)
 	m.head2 = nn.NewConv2d("pixelcnn.head.2", cfg.HeadHidden, info.K, 1, 1, 0, true, rng)
+	// A 16x16 grid (256 positions) is GEMM-wide enough on its own: one
+	// image per GEMM, no gather or scatter around it.
+	for _, c := range []*nn.Conv2d{m.head1, m.head2} {
+		c.GroupCols = 256
+	}
+	for _, L := range m.layers {
+		for _, c := range []*nn.Conv2d{L.vconv, L.hconv, L.v2h, L.hout} {
+			c.GroupCols = 256
+		}
+	}
 	m.params = append(m.params, m.head1.Params()...)
 	m.params = append(m.params, m.head2.Params()...)
 	// The null class's rows last, so every other tensor gets the draws it
