@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -495,6 +496,53 @@ func TestTransformerNullClassInit(t *testing.T) {
 	for _, row := range [][]float32{c.wte.Weight.Data.Data[(5+3)*8:], c.wcls.Data.Data[3*8:]} {
 		if len(row) != 8 || slices.Equal(row, make([]float32, 8)) {
 			t.Errorf("a null-class row is %v", row)
+		}
+	}
+}
+
+// TestTransformerStepperReproducible: a grid's stepped logits do not
+// depend on how many grids step with it or on GOMAXPROCS (the entropy
+// coder's requirement, under the default numerics, on any kernel path);
+// on the AVX-512 path not on whether positions come one at a time or in
+// spans either (one query's VecMat chains are a GEMM row's).
+func TestTransformerStepperReproducible(t *testing.T) {
+	info := Info{K: 13, H: 4, W: 5, Classes: 3}
+	cfg := configs.Transformer{Layers: 2, Dim: 24, Heads: 3, MLPMult: 2}
+	m := newTestTransformer(t, cfg, info, 31)
+	scrambleParams(m, 32, 0.2)
+	T, K := info.Positions(), info.K
+	codes := randCodes(nn.NewRNG(33), 9*T, K)
+	classes := []int32{0, 1, 2, 3, 0, 1, 2, 3, 1}
+	run := func(n, procs int, spans []int) []float32 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		s := m.NewStepper(9).(SpanStepper)
+		s.Reset(n, classes[:n])
+		out := make([]float32, n*T*K)
+		pos := 0
+		for _, l := range spans {
+			y := s.Span(codes[:n*T], pos, pos+l)
+			for b := range n {
+				copy(out[(b*T+pos)*K:(b*T+pos+l)*K], y.Data[b*l*K:(b+1)*l*K])
+			}
+			pos += l
+		}
+		return out
+	}
+	ones := make([]int, T)
+	for i := range ones {
+		ones[i] = 1
+	}
+	want := run(2, 1, ones)
+	for _, tc := range []struct {
+		n, procs int
+		spans    []int
+	}{{9, 1, ones}, {2, 4, ones}, {9, 4, ones}, {2, 1, []int{3, 9, 8}}, {9, 2, []int{12, 8}}} {
+		if len(tc.spans) != T && kernels.Path() != "avx512" {
+			continue
+		}
+		got := run(tc.n, tc.procs, tc.spans)
+		if !slices.Equal(got[:2*T*K], want) {
+			t.Errorf("n=%d GOMAXPROCS=%d spans %v: the first two grids' logits differ", tc.n, tc.procs, tc.spans)
 		}
 	}
 }
