@@ -36,7 +36,7 @@ func TestAttentionParamNames(t *testing.T) {
 // TestAttentionCausality perturbs each input position j and records which
 // output positions move: output t must depend on exactly inputs 0..t.
 func TestAttentionCausality(t *testing.T) {
-	for _, T := range []int{1, 2, 5, 9} {
+	for _, T := range []int{1, 2, 5, 9, attnBlock + 6} {
 		t.Run(fmt.Sprint("T", T), func(t *testing.T) {
 			rng := NewRNG(16)
 			a := NewCausalSelfAttention("attn", 6, 2, rng)

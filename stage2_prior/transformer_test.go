@@ -249,6 +249,8 @@ func TestTransformerStepperMatchesForward(t *testing.T) {
 		{tinyCfg, Info{K: 5, H: 3, W: 3}, 3, 3, true, nil},
 		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, false, []int32{3, 4}},
 		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, true, []int32{3, 4}},
+		// 81 positions: attention in two blocks of query rows.
+		{tinyCfg, Info{K: 6, H: 9, W: 9, Classes: 2}, 3, 3, false, []int32{0, 1, 2}},
 	} {
 		name := fmt.Sprintf("%dx%d_n%d_of_%d_nocache=%v", tc.info.H, tc.info.W, tc.n, tc.max, tc.noCache)
 		t.Run(name, func(t *testing.T) {
