@@ -145,21 +145,12 @@ func (g *gibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
 		}
 	})
 	for c := 0; c < n; c++ {
-		cur := 0.0
-		for j := i + 1; j < hw; j++ {
-			cur += g.lp[c*hw+j]
+		chosen, err := choose(g.lp[c*hw:(c+1)*hw], g.logW[c*m:(c+1)*m], i, rngs[c])
+		if err != nil {
+			return fmt.Errorf("sampler: gibbs proposal at cell (%d,%d): %w", i/g.w, i%g.w, err)
 		}
-		chosen := -1 // -1: the current grid
-		for a := 0; a < m; a++ {
-			b := c*m + a
-			d := g.logW[b] - cur
-			if math.IsNaN(d) {
-				return fmt.Errorf("sampler: prior produced non-finite logits for a gibbs proposal at cell (%d,%d)", i/g.w, i%g.w)
-			}
-			// log min(1, W'/W): prod_{j>i} q(x_j|x'_<j) / prod_{j>i} q(x_j|x_<j).
-			if math.Log(rngs[c].Float64()) < d {
-				chosen, cur = b, g.logW[b]
-			}
+		if chosen >= 0 {
+			chosen += c * m
 		}
 		if chosen < 0 || cand[chosen*hw+i] == codes[c*hw+i] {
 			continue
@@ -173,4 +164,28 @@ func (g *gibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
 		}
 	}
 	return nil
+}
+
+// choose makes the M Metropolis-Hastings steps of one chain at cell i in a
+// row: proposal a has log-weight logW[a] = sum_{j>i} log q(x_j | x'_<j),
+// the current grid sum_{j>i} lp[j]; each step accepts with probability
+// min(1, W'/W) against the state the previous steps left. It returns the
+// proposal the chain ends on, or -1 for the current grid.
+func choose(lp, logW []float64, i int, rng *nn.RNG) (int, error) {
+	cur := 0.0
+	for _, v := range lp[i+1:] {
+		cur += v
+	}
+	chosen := -1
+	for a, w := range logW {
+		d := w - cur
+		if math.IsNaN(d) {
+			return 0, fmt.Errorf("the prior produced non-finite logits")
+		}
+		// log min(1, W'/W): prod_{j>i} q(x_j|x'_<j) / prod_{j>i} q(x_j|x_<j).
+		if math.Log(rng.Float64()) < d {
+			chosen, cur = a, w
+		}
+	}
+	return chosen, nil
 }

@@ -2,7 +2,6 @@ package sampler
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/vqgen/vqgen/nn"
 	prior "github.com/vqgen/vqgen/stage2_prior"
@@ -143,21 +142,12 @@ func (g *spanGibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
 		clear(g.logW[:n*m]) // nothing after the last cell: every proposal is accepted
 	}
 	for c := 0; c < n; c++ {
-		cur := 0.0
-		for j := i + 1; j < hw; j++ {
-			cur += g.lp[c*hw+j]
+		chosen, err := choose(g.lp[c*hw:(c+1)*hw], g.logW[c*m:(c+1)*m], i, rngs[c])
+		if err != nil {
+			return fmt.Errorf("sampler: gibbs proposal at cell (%d,%d): %w", i/g.w, i%g.w, err)
 		}
-		chosen := -1 // -1: the current grid
-		for a := 0; a < m; a++ {
-			b := c*m + a
-			d := g.logW[b] - cur
-			if math.IsNaN(d) {
-				return fmt.Errorf("sampler: prior produced non-finite logits for a gibbs proposal at cell (%d,%d)", i/g.w, i%g.w)
-			}
-			// log min(1, W'/W): prod_{j>i} q(x_j|x'_<j) / prod_{j>i} q(x_j|x_<j).
-			if math.Log(rngs[c].Float64()) < d {
-				chosen, cur = b, g.logW[b]
-			}
+		if chosen >= 0 {
+			chosen += c * m
 		}
 		if chosen >= 0 && g.cand[chosen*hw+i] != codes[c*hw+i] {
 			codes[c*hw+i] = g.cand[chosen*hw+i]

@@ -37,26 +37,15 @@ type cachedStepper struct {
 }
 
 func (s *cachedStepper) Reset(n int, classes []int32) {
-	if n < 1 || n > s.max {
-		panic(fmt.Sprintf("prior: Transformer stepper Reset(%d): made for 1..%d grids", n, s.max))
-	}
-	if err := s.m.checkClasses(classes, n); err != nil {
-		panic(err.Error())
-	}
+	s.classes = s.m.checkReset(n, s.max, classes, s.classes)
 	s.n, s.pos = n, 0
-	s.classes = append(s.classes[:0], classes...)
 	for _, c := range s.caches {
 		c.Resize(n)
 	}
 }
 
 func (s *cachedStepper) Next(codes []int32, pos int) *nn.Tensor {
-	if s.pos < 0 {
-		panic("prior: Transformer stepper: Next before Reset")
-	}
-	if pos != s.pos || pos >= s.m.t {
-		panic(fmt.Sprintf("prior: Transformer stepper: Next(pos=%d), want %d (calls go 0..%d in order after Reset)", pos, s.pos, s.m.t-1))
-	}
+	s.m.checkNext(s.pos, pos)
 	y := s.Span(codes, pos, pos+1)
 	view(&s.logits, y.Data, dims(&s.shape, s.n, s.m.info.K))
 	return &s.logits
@@ -131,6 +120,28 @@ func (s *cachedStepper) Rewind(pos int) {
 	s.pos = pos
 }
 
+// checkReset panics unless a stepper made for max grids can start n grids
+// of the given classes, and returns the classes copied into buf.
+func (m *Transformer) checkReset(n, max int, classes, buf []int32) []int32 {
+	if n < 1 || n > max {
+		panic(fmt.Sprintf("prior: Transformer stepper Reset(%d): made for 1..%d grids", n, max))
+	}
+	if err := m.checkClasses(classes, n); err != nil {
+		panic(err.Error())
+	}
+	return append(buf[:0], classes...)
+}
+
+// checkNext panics unless pos is the next position of a stepper at next.
+func (m *Transformer) checkNext(next, pos int) {
+	if next < 0 {
+		panic("prior: Transformer stepper: Next before Reset")
+	}
+	if pos != next || pos >= m.t {
+		panic(fmt.Sprintf("prior: Transformer stepper: Next(pos=%d), want %d (calls go 0..%d in order after Reset)", pos, next, m.t-1))
+	}
+}
+
 // checkStepCodes checks what a step up to position last reads: the codes
 // before last.
 func checkStepCodes(m *Transformer, codes []int32, n, last int) {
@@ -169,25 +180,14 @@ type fullStepper struct {
 }
 
 func (s *fullStepper) Reset(n int, classes []int32) {
-	if n < 1 || n > s.max {
-		panic(fmt.Sprintf("prior: Transformer stepper Reset(%d): made for 1..%d grids", n, s.max))
-	}
-	if err := s.m.checkClasses(classes, n); err != nil {
-		panic(err.Error())
-	}
+	s.classes = s.m.checkReset(n, s.max, classes, s.classes)
 	s.n, s.pos = n, 0
-	s.classes = append(s.classes[:0], classes...)
 	s.out.Data = nn.Scratch(s.out.Data, n*s.m.info.K)
 	s.out.Shape = dims(&s.shape, n, s.m.info.K)
 }
 
 func (s *fullStepper) Next(codes []int32, pos int) *nn.Tensor {
-	if s.pos < 0 {
-		panic("prior: Transformer stepper: Next before Reset")
-	}
-	if pos != s.pos || pos >= s.m.t {
-		panic(fmt.Sprintf("prior: Transformer stepper: Next(pos=%d), want %d (calls go 0..%d in order after Reset)", pos, s.pos, s.m.t-1))
-	}
+	s.m.checkNext(s.pos, pos)
 	checkStepCodes(s.m, codes, s.n, pos)
 	k, l := s.m.info.K, pos+1
 	logits := s.m.forward(codes, s.classes, s.n, l)
