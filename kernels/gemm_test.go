@@ -17,13 +17,7 @@ func TestGemmPartsMatchSgemm(t *testing.T) {
 	for _, path := range Paths() {
 		restore := SetPath(path)
 		for _, c := range gemmCases() {
-			lda, ldb := c.k, c.n
-			if c.tA {
-				lda = c.m
-			}
-			if c.tB {
-				ldb = c.k
-			}
+			lda, ldb := c.lds()
 			a, b := randSlice(r, c.m*c.k), randSlice(r, c.k*c.n)
 			c0 := randSlice(r, c.m*c.n)
 			want := append([]float32(nil), c0...)
@@ -124,13 +118,7 @@ func TestGemmBias(t *testing.T) {
 	for _, path := range Paths() {
 		restore := SetPath(path)
 		for _, c := range gemmCases() {
-			lda, ldb := c.k, c.n
-			if c.tA {
-				lda = c.m
-			}
-			if c.tB {
-				ldb = c.k
-			}
+			lda, ldb := c.lds()
 			a, b, bias := randSlice(r, c.m*c.k), randSlice(r, c.k*c.n), randSlice(r, c.n)
 			want := make([]float32, c.m*c.n)
 			Sgemm(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, 0, want, c.n)
@@ -159,4 +147,16 @@ func TestGemmBias(t *testing.T) {
 		}
 		restore()
 	}
+}
+
+// lds returns the leading dimensions of dense A and B for the case.
+func (c gemmCase) lds() (lda, ldb int) {
+	lda, ldb = c.k, c.n
+	if c.tA {
+		lda = c.m
+	}
+	if c.tB {
+		ldb = c.k
+	}
+	return lda, ldb
 }
