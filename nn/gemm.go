@@ -97,6 +97,7 @@ func (m *PackedMatrix) Mul(transB bool, n int, alpha float32, b []float32, ldb i
 // values it stored once, so a call allocates nothing.
 type gemmPar struct {
 	g        kernels.Gemm
+	pb       kernels.PackedB // for callers without packed weights of their own
 	pro, epi func(i0, i1 int)
 	run      func(worker, lo, hi int)
 }

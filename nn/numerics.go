@@ -79,12 +79,16 @@ func fastLinear(y, x, w, b []float32, rows, in, out int) {
 		return
 	}
 	p := gemmPars.Get().(*gemmPar)
-	p.g.Set(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
-	p.g.SetBias(b)
 	if rows*in*out < 1<<20 || Workers() == 1 {
+		p.g.Set(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+		p.g.SetBias(b)
 		p.g.Split(1)
 		p.g.Run(0)
 	} else {
+		// Bands share the weight, packed once.
+		p.pb.Pack(true, in, out, w, in)
+		p.g.SetPackedB(false, rows, 1, x, in, &p.pb, 0, y, out)
+		p.g.SetBias(b)
 		p.g.SplitRows(linearBand)
 		p.do(nil, nil)
 	}
