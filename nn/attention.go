@@ -31,13 +31,7 @@ type CausalSelfAttention struct {
 	tiles [][]float32 // per worker: two attnBlock x T tiles
 	fwd   func(worker, lo, hi int)
 	bwd   func(worker, lo, hi int)
-
-	// inference (ForwardStep) buffers, separate from the training caches
-	sqkv, sout, sy *Tensor
-	cache          *KVCache
-	n              int
-	step           func(worker, lo, hi int)
-	shape          []int
+	shape []int
 }
 
 // attnBlock is the number of query rows a head's tile holds: with T = 1024
@@ -53,7 +47,7 @@ func NewCausalSelfAttention(name string, c, h int, rng *RNG) *CausalSelfAttentio
 	a := &CausalSelfAttention{C: c, H: h,
 		CAttn: NewLinear(name+".c_attn", c, 3*c, true, rng),
 		CProj: NewLinear(name+".c_proj", c, c, true, rng)}
-	a.fwd, a.bwd, a.step = a.forwardHeads, a.backwardHeads, a.stepHeads
+	a.fwd, a.bwd = a.forwardHeads, a.backwardHeads
 	return a
 }
 

@@ -8,19 +8,30 @@ import "fmt"
 // dimension) and values as rows, so that a query's scores and its output
 // are each one vector-matrix product over contiguous rows
 // (Numerics.Attend).
+//
+// A cache also holds the scratch of the steps that use it, so steppers with
+// caches of their own may run concurrently on the same layers.
 type KVCache struct {
 	B, MaxT, C, H int
 	T             int       // positions filled
 	K             []float32 // [B, H, C/H, MaxT]: keys, transposed per head
 	V             []float32 // [B, H, MaxT, C/H]
-	scores        [][]float32
+
+	att         *CausalSelfAttention // the layer it was made for
+	scores      [][]float32          // per worker
+	qkv, out, y Tensor               // ForwardStep's [B, n, 3C], [B, n, C], [B, n, C]
+	n           int                  // new positions of the running step
+	step        func(worker, lo, hi int)
+	shape       []int
 }
 
 // NewKVCache returns an empty cache for batch sequences of up to maxT
 // positions of attention a.
 func (a *CausalSelfAttention) NewKVCache(batch, maxT int) *KVCache {
-	return &KVCache{B: batch, MaxT: maxT, C: a.C, H: a.H,
+	c := &KVCache{B: batch, MaxT: maxT, C: a.C, H: a.H, att: a,
 		K: make([]float32, batch*maxT*a.C), V: make([]float32, batch*maxT*a.C)}
+	c.step = c.stepHeads
+	return c
 }
 
 // Reset empties the cache for a new batch of sequences.
@@ -68,62 +79,72 @@ const stepSerial = 1 << 18
 // cache.T positions already in cache, appends their keys and values, and
 // returns [B, n, C] equal to the matching rows of Forward on the whole
 // sequence (to rounding). It computes in the active Numerics and does not
-// disturb Forward's caches; its output is reused by the next ForwardStep.
+// disturb Forward's caches; its output lives in cache and is reused by the
+// next ForwardStep with it.
 func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
-	if len(x.Shape) != 3 || x.Shape[0] != cache.B || x.Shape[2] != a.C || cache.C != a.C || cache.H != a.H {
-		panic(fmt.Sprintf("nn: attention %s: ForwardStep input %v, want [%d, n, %d]", a.CAttn.Weight.Name, x.Shape, cache.B, a.C))
+	if len(x.Shape) != 3 || x.Shape[0] != cache.B || x.Shape[2] != a.C || cache.att != a {
+		panic(fmt.Sprintf("nn: attention %s: ForwardStep input %v, want [%d, n, %d] and a cache of this layer", a.CAttn.Weight.Name, x.Shape, cache.B, a.C))
 	}
+	c := cache
 	n := x.Shape[1]
-	if cache.T+n > cache.MaxT {
-		panic(fmt.Sprintf("nn: attention %s: KV cache holds %d positions, %d + %d requested", a.CAttn.Weight.Name, cache.MaxT, cache.T, n))
+	if c.T+n > c.MaxT {
+		panic(fmt.Sprintf("nn: attention %s: KV cache holds %d positions, %d + %d requested", a.CAttn.Weight.Name, c.MaxT, c.T, n))
 	}
-	B, C, hs := cache.B, a.C, a.C/a.H
-	a.sqkv = Ensure(a.sqkv, dims(&a.shape, B, n, 3*C)...)
-	a.CAttn.Infer(a.sqkv.Data, x.Data, B*n)
+	B, C, hs := c.B, a.C, a.C/a.H
+	qkv := ensureTensor(&c.qkv, &c.shape, B, n, 3*C)
+	a.CAttn.Infer(qkv.Data, x.Data, B*n)
 	for b := range B {
 		for h := range a.H {
-			kt, v := cache.head(b, h)
+			kt, v := c.head(b, h)
 			for i := range n {
-				src := a.sqkv.Data[(b*n+i)*3*C:]
-				t := cache.T + i
+				src := qkv.Data[(b*n+i)*3*C:]
+				t := c.T + i
 				for d, kv := range src[C+h*hs:][:hs] {
-					kt[d*cache.MaxT+t] = kv
+					kt[d*c.MaxT+t] = kv
 				}
 				copy(v[t*hs:(t+1)*hs], src[2*C+h*hs:][:hs])
 			}
 		}
 	}
-	tile := cache.MaxT
+	tile := c.MaxT
 	if n >= attnStepBlocked && numerics == FastNumerics {
-		tile = attnBlock * cache.MaxT
+		tile = attnBlock * c.MaxT
 	}
-	cache.scores = workerScratch(cache.scores, tile, true)
-	a.sout = Ensure(a.sout, dims(&a.shape, B, n, C)...)
-	a.cache, a.n = cache, n
-	if B*n*(cache.T+n)*C < stepSerial {
-		a.step(0, 0, B*a.H)
+	c.scores = workerScratch(c.scores, tile, true)
+	out := ensureTensor(&c.out, &c.shape, B, n, C)
+	c.n = n
+	if B*n*(c.T+n)*C < stepSerial {
+		c.step(0, 0, B*a.H)
 	} else {
-		ParallelFor(B*a.H, a.step)
+		ParallelFor(B*a.H, c.step)
 	}
-	cache.T += n
-	a.cache = nil
-	a.sy = Ensure(a.sy, dims(&a.shape, B, n, C)...)
-	a.CProj.Infer(a.sy.Data, a.sout.Data, B*n)
-	return a.sy
+	c.T += n
+	y := ensureTensor(&c.y, &c.shape, B, n, C)
+	a.CProj.Infer(y.Data, out.Data, B*n)
+	return y
+}
+
+// ensureTensor sizes t to shape in place (its storage grows only).
+func ensureTensor(t *Tensor, buf *[]int, shape ...int) *Tensor {
+	n := numel(dims(buf, shape...))
+	t.Data = Scratch(t.Data, n)
+	t.Shape = append(t.Shape[:0], *buf...)
+	return t
 }
 
 // stepHeads attends the new queries of (sequence, head) pairs [lo, hi)
 // over the cached keys up to and including their own positions.
-func (a *CausalSelfAttention) stepHeads(worker, lo, hi int) {
-	c, n, C, hs := a.cache, a.n, a.C, a.C/a.H
+func (c *KVCache) stepHeads(worker, lo, hi int) {
+	a := c.att
+	n, C, hs := c.n, a.C, a.C/a.H
 	sc := c.scores[worker]
 	for bh := lo; bh < hi; bh++ {
 		b, h := bh/a.H, bh%a.H
 		kt, v := c.head(b, h)
-		q := a.sqkv.Data[b*n*3*C+h*hs:]
-		o := a.sout.Data[b*n*C+h*hs:]
+		q := c.qkv.Data[b*n*3*C+h*hs:]
+		o := c.out.Data[b*n*C+h*hs:]
 		if n >= attnStepBlocked && numerics == FastNumerics {
-			a.stepBlocked(q, o, kt, v, sc)
+			c.stepBlocked(q, o, kt, v, sc)
 			continue
 		}
 		for i := range n {
@@ -134,8 +155,9 @@ func (a *CausalSelfAttention) stepHeads(worker, lo, hi int) {
 
 // stepBlocked is Forward's blocked attention for new queries q (row stride
 // 3C) at positions c.T.. against the cached keys, into o (row stride C).
-func (a *CausalSelfAttention) stepBlocked(q, o, kt, v, tiles []float32) {
-	c, n, C, hs := a.cache, a.n, a.C, a.C/a.H
+func (c *KVCache) stepBlocked(q, o, kt, v, tiles []float32) {
+	a := c.att
+	n, C, hs := c.n, a.C, a.C/a.H
 	for i0 := 0; i0 < n; i0 += attnBlock {
 		i1 := min(i0+attnBlock, n)
 		keys := c.T + i1 // the last query of the block sees them all

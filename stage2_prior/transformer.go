@@ -80,9 +80,10 @@ import (
 	"github.com/vqgen/vqgen/nn"
 )
 
-// Transformer is the causal Transformer prior. A Transformer is not safe for
-// concurrent use; its steppers share the attention layers' inference
-// buffers, so one stepper runs at a time.
+// Transformer is the causal Transformer prior. Forward and Backward keep
+// their state in the layers, so one training pass runs at a time; steppers
+// keep theirs in their own caches and buffers, so several may run at once
+// (not while the weights change).
 type Transformer struct {
 	cfg  configs.Transformer
 	info Info
@@ -117,7 +118,7 @@ func NewTransformer(cfg configs.Transformer, info Info, rng *nn.RNG) (*Transform
 		return nil, err
 	}
 	d, nl := cfg.Dim, cfg.Layers
-	m := &Transformer{cfg: cfg, info: info, t: info.Positions()}
+	m := &Transformer{cfg: cfg, info: info, t: info.Positions(), zero: make([]float32, cfg.Dim)}
 	// The null class's rows (the last of wte and of wcls) are drawn after
 	// everything else, so that every other tensor gets the draws it got
 	// before the null class existed; wte takes NewEmbedding's N(0, 1)
@@ -261,9 +262,6 @@ func (m *Transformer) startToken(classes []int32, b int) int32 {
 func (m *Transformer) classVector(classes []int32, b int) []float32 {
 	d := m.cfg.Dim
 	if m.wcls == nil {
-		if len(m.zero) != d {
-			m.zero = make([]float32, d)
-		}
 		return m.zero
 	}
 	return m.wcls.Data.Data[int(classes[b])*d:][:d]

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
@@ -545,6 +546,42 @@ func TestTransformerStepperReproducible(t *testing.T) {
 		got := run(tc.n, tc.procs, tc.spans)
 		if !slices.Equal(got[:2*T*K], want) {
 			t.Errorf("n=%d GOMAXPROCS=%d spans %v: the first two grids' logits differ", tc.n, tc.procs, tc.spans)
+		}
+	}
+}
+
+// TestTransformerConcurrentSteppers: steppers of one model, each with its
+// own caches, run at the same time and give what they give alone.
+func TestTransformerConcurrentSteppers(t *testing.T) {
+	info := Info{K: 7, H: 3, W: 4, Classes: 2}
+	m := newTestTransformer(t, configs.Transformer{Layers: 2, Dim: 16, Heads: 2, MLPMult: 2}, info, 41)
+	scrambleParams(m, 42, 0.2)
+	T, K := info.Positions(), info.K
+	codes := randCodes(nn.NewRNG(43), 3*T, K)
+	classes := []int32{0, 1, 2}
+	run := func(s Stepper) []float32 {
+		s.Reset(3, classes)
+		var out []float32
+		for pos := range T {
+			out = append(out, s.Next(codes, pos).Data...)
+		}
+		return out
+	}
+	want := run(m.NewStepper(3))
+	got := make([][]float32, 4)
+	var wg sync.WaitGroup
+	for i := range got {
+		s := m.NewStepper(3)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = run(s)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if !slices.Equal(got[i], want) {
+			t.Errorf("concurrent stepper %d gave other logits", i)
 		}
 	}
 }
