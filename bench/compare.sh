@@ -13,10 +13,14 @@
 #   pixelcnn16     the same on 16x16 grids
 #   priors         the four prior cases; all: every case
 #
-# Usage: bench/compare.sh [ROUNDS] [THREADS] [CASE...]   (default: 5 2 vqvae)
-# Environment: REF_DIR (default ../shared/reference, else ../../shared/reference), REF_STEPS (PyTorch
-# steps per round; default 60 for vqvae, 30 at 7x7, 4 at 16x16), TIME (our
-# minimum time per round, default 20s).
+# Usage: [JSONL=FILE] bench/compare.sh [ROUNDS] [THREADS] [CASE...]   (default: 5 2 vqvae)
+# With JSONL set, the rounds also go to FILE as JSON lines for
+# bench/results.sh (a session under bench/results/): CASE_vqgen,
+# CASE_vqgen_gflops, CASE_pytorch and CASE_ratio per round.
+# Environment: REF_DIR (default ../shared/reference, else
+# ../../shared/reference), REF_STEPS (PyTorch steps per round; default 60
+# for vqvae, 30 at 7x7, 4 at 16x16), TIME (our minimum time per round,
+# default 20s).
 # Needs Debian's python3-torch, python3-numpy (run with /usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,20 +45,21 @@ ourtime=${TIME:-20s}
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "compare.sh: /usr/bin/python3 cannot import torch: apt-get install python3-torch python3-numpy" >&2; exit 1; }
 go build -o /tmp/vqgen-compare ./cmd/vqgen
 
-# case_spec CASE prints: our benchmark name, reference script, its arguments.
+# case_spec CASE prints: our benchmark name, its unit, reference script, its arguments.
 case_spec() {
   case $1 in
-    vqvae) echo "train_vqvae_img_s torch_vqvae.py --mnist datasets/mnist --batch 128 --data-init --restart --steps ${REF_STEPS:-60}" ;;
-    transformer7) echo "train_prior_transformer_grids_s torch_transformer_prior.py --grid 7 --batch 128 --steps ${REF_STEPS:-30}" ;;
-    transformer16) echo "train_prior_transformer_16x16_grids_s torch_transformer_prior.py --grid 16 --batch 128 --steps ${REF_STEPS:-4}" ;;
-    pixelcnn7) echo "train_prior_pixelcnn_grids_s torch_pixelcnn_prior.py --grid 7 --batch 128 --steps ${REF_STEPS:-30}" ;;
-    pixelcnn16) echo "train_prior_pixelcnn_16x16_grids_s torch_pixelcnn_prior.py --grid 16 --batch 128 --steps ${REF_STEPS:-4}" ;;
+    vqvae) echo "train_vqvae_img_s images/s torch_vqvae.py --mnist datasets/mnist --batch 128 --data-init --restart --steps ${REF_STEPS:-60}" ;;
+    transformer7) echo "train_prior_transformer_grids_s grids/s torch_transformer_prior.py --grid 7 --batch 128 --steps ${REF_STEPS:-30}" ;;
+    transformer16) echo "train_prior_transformer_16x16_grids_s grids/s torch_transformer_prior.py --grid 16 --batch 128 --steps ${REF_STEPS:-4}" ;;
+    pixelcnn7) echo "train_prior_pixelcnn_grids_s grids/s torch_pixelcnn_prior.py --grid 7 --batch 128 --steps ${REF_STEPS:-30}" ;;
+    pixelcnn16) echo "train_prior_pixelcnn_16x16_grids_s grids/s torch_pixelcnn_prior.py --grid 16 --batch 128 --steps ${REF_STEPS:-4}" ;;
   esac
 }
 
+# ours NAME prints the figure and its GFLOP/s.
 ours() {
   GOMAXPROCS=$threads /tmp/vqgen-compare bench pipeline --only "$1" --json --time "$ourtime" |
-    /usr/bin/python3 -c 'import json,sys; n=sys.argv[1]; print([json.loads(l)["value"] for l in sys.stdin if json.loads(l)["name"]==n][0])' "$1"
+    /usr/bin/python3 -c 'import json,sys; n=sys.argv[1]; d={l["name"]: l["value"] for l in map(json.loads, sys.stdin)}; print(d[n], d.get(n+"_gflops", 0))' "$1"
 }
 
 theirs() {
@@ -64,21 +69,28 @@ theirs() {
     /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); print(d.get("train_img_per_s", d.get("train_grids_per_s")))'
 }
 
+jsonl=${JSONL:-/dev/null}
+printf '{"comment": "JSONL=%s REF_STEPS=%s TIME=%s bench/compare.sh %s %s %s: training speed of vqgen against the PyTorch references, alternating rounds; %s; load average at start %s"}\n' \
+  "$jsonl" "${REF_STEPS:-default}" "$ourtime" "$rounds" "$threads" "${expanded[*]}" \
+  "$(/tmp/vqgen-compare version | tr '\n' ' ' | sed 's/ *$//')" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$jsonl"
 declare -A ratios
-printf '%-14s %-6s %14s %14s %8s\n' case round vqgen_per_s torch_per_s ratio
+printf '%-14s %-6s %14s %10s %14s %8s %s\n' case round vqgen_per_s gflops torch_per_s ratio load
 for r in $(seq 1 "$rounds"); do
   for c in "${expanded[@]}"; do
-    read -r name script args <<<"$(case_spec "$c")"
+    read -r name unit script args <<<"$(case_spec "$c")"
     # Alternate which side goes first, so a drift within a round does not
     # favour one of them.
     if (( r % 2 )); then
-      a=$(ours "$name"); b=$(theirs "$script" $args)
+      read -r a gf <<<"$(ours "$name")"; b=$(theirs "$script" $args)
     else
-      b=$(theirs "$script" $args); a=$(ours "$name")
+      b=$(theirs "$script" $args); read -r a gf <<<"$(ours "$name")"
     fi
     ratio=$(/usr/bin/python3 -c "print(round($a/$b, 3))")
     ratios[$c]="${ratios[$c]:-} $ratio"
-    printf '%-14s %-6s %14.1f %14.1f %8.3f\n' "$c" "$r" "$a" "$b" "$ratio"
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    printf '%-14s %-6s %14.1f %10.1f %14.1f %8.3f %s\n' "$c" "$r" "$a" "$gf" "$b" "$ratio" "$load"
+    printf '{"name": "%s_vqgen", "value": %s, "unit": "%s", "round": %d}\n{"name": "%s_vqgen_gflops", "value": %s, "unit": "GFLOP/s", "round": %d}\n{"name": "%s_pytorch", "value": %s, "unit": "%s", "round": %d}\n{"name": "%s_ratio", "value": %s, "unit": "x", "round": %d}\n{"name": "%s_load1", "value": %s, "unit": "loadavg", "round": %d}\n' \
+      "$c" "$a" "$unit" "$r" "$c" "$gf" "$r" "$c" "$b" "$unit" "$r" "$c" "$ratio" "$r" "$c" "$load" "$r" >> "$jsonl"
   done
 done
 for c in "${expanded[@]}"; do

@@ -14,7 +14,9 @@
 # vCPUs slow each other down (shared caches, memory, power), no
 # parallelisation inside one process can beat the pair.
 #
-# Usage: bench/scaling.sh [ROUNDS] [SECONDS]
+# Usage: [JSONL=FILE] bench/scaling.sh [ROUNDS] [SECONDS]
+# With JSONL set, the rounds also go to FILE as JSON lines for
+# bench/results.sh (a session under bench/results/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -25,6 +27,9 @@ value() {
 }
 run() { GOMAXPROCS=$1 /tmp/vqgen-scaling bench pipeline --only train_vqvae_img_s --json --time "${secs}s"; }
 r2=() rp=()
+jsonl=${JSONL:-/dev/null}
+printf '{"comment": "JSONL=%s bench/scaling.sh %s %s: stage-one training images/s on one core (p1), two (p2) and two one-core processes at once (pair); %s"}\n' \
+  "$jsonl" "$rounds" "$secs" "$(/tmp/vqgen-scaling version | tr '\n' ' ' | sed 's/ *$//')" >> "$jsonl"
 printf '%-6s %10s %10s %8s %10s %8s\n' round p1_img_s p2_img_s p2/p1 pair_img_s pair/p1
 for r in $(seq 1 "$rounds"); do
   # Alternate which setting goes first, so that neither always follows
@@ -41,5 +46,9 @@ for r in $(seq 1 "$rounds"); do
   b=$(python3 -c "print(round($pair/$p1, 3))")
   r2+=("$a") rp+=("$b")
   printf '%-6s %10.1f %10.1f %8.3f %10.1f %8.3f\n' "$r" "$p1" "$p2" "$a" "$pair" "$b"
+  for kv in "p1 $p1 images/s" "p2 $p2 images/s" "p2/p1 $a x" "pair $pair images/s" "pair/p1 $b x"; do
+    set -- $kv
+    printf '{"name": "%s", "value": %s, "unit": "%s", "round": %d}\n' "$1" "$2" "$3" "$r" >> "$jsonl"
+  done
 done
 python3 -c "import statistics,sys; n=len(sys.argv)//2; print('median p2/p1', statistics.median(map(float, sys.argv[1:1+n])), ' median pair/p1', statistics.median(map(float, sys.argv[1+n:])))" "${r2[@]}" "${rp[@]}"

@@ -54,6 +54,15 @@ type Data struct {
 	TestLimit  int `toml:"test_limit"`
 	ImageSize  int `toml:"image_size"`
 	Channels   int `toml:"channels"`
+	// Labels says where class labels come from: "folders" (an image
+	// folder's subfolders are its classes; MNIST and IDX keep their label
+	// files) or "none" (no labels from any source: photos filed in folders
+	// by date or place are not classes).
+	Labels string `toml:"labels"`
+	// Flip mirrors each training image left to right with probability one
+	// half, drawn anew every epoch from the seed (so a resumed run draws the
+	// same flips). Validation and test images are never flipped.
+	Flip bool `toml:"flip"`
 }
 
 // VQVAE is the stage-one model: a strided conv encoder, a codebook of K
@@ -108,8 +117,10 @@ type VQTrain struct {
 type Prior struct {
 	Arch string `toml:"arch"` // "pixelcnn" or "transformer"
 	// Conditional feeds the class label to the prior so samples can be
-	// drawn per class.
-	Conditional bool `toml:"conditional"`
+	// drawn per class: true, false, or "auto" (conditional exactly when the
+	// training data has labels). true on unlabelled data is refused before
+	// any training starts (CheckData).
+	Conditional Switch `toml:"conditional"`
 	// ValCount code grids are held out from the training codes.
 	ValCount    int         `toml:"val_count"`
 	PixelCNN    PixelCNN    `toml:"pixelcnn"`
@@ -201,6 +212,7 @@ func Default() *Config {
 			ValCount:  5000,
 			ImageSize: 28,
 			Channels:  1,
+			Labels:    "folders",
 		},
 		VQVAE: VQVAE{
 			Hidden:          128,
@@ -233,7 +245,7 @@ func Default() *Config {
 		},
 		Prior: Prior{
 			Arch:        "transformer",
-			Conditional: true,
+			Conditional: SwitchOn,
 			ValCount:    5000,
 			PixelCNN: PixelCNN{
 				Layers:     15,
@@ -277,14 +289,14 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path)
 }
 
-//go:embed mnist.toml tiny.toml
+//go:embed mnist.toml tiny.toml photos32.toml photos64.toml
 var builtin embed.FS
 
 // BuiltinNames lists the configurations shipped inside the binary.
-func BuiltinNames() []string { return []string{"mnist", "tiny"} }
+func BuiltinNames() []string { return []string{"mnist", "tiny", "photos32", "photos64"} }
 
-// Builtin returns a shipped configuration by name ("mnist" or "tiny"), so the
-// CLI works without the source tree.
+// Builtin returns a shipped configuration by name ("mnist", "tiny",
+// "photos32", "photos64"), so the CLI works without the source tree.
 func Builtin(name string) (*Config, error) {
 	data, err := builtin.ReadFile(name + ".toml")
 	if err != nil {

@@ -61,6 +61,7 @@ func (c *Config) validate(source string) error {
 	v.intMin("data.test_limit", d.TestLimit, 0)
 	v.intRange("data.image_size", d.ImageSize, 1, 4096)
 	v.oneOfInt("data.channels", d.Channels, 1, 3)
+	v.oneOf("data.labels", d.Labels, "folders", "none")
 	if d.TrainLimit > 0 && d.ValCount >= d.TrainLimit {
 		v.add("data.val_count", fmtInt(d.ValCount), fmt.Sprintf("leaves no training images from data.train_limit = %d", d.TrainLimit))
 	}
@@ -91,6 +92,9 @@ func (c *Config) validate(source string) error {
 
 	p := c.Prior
 	v.oneOf("prior.arch", p.Arch, "pixelcnn", "transformer")
+	if p.Conditional > SwitchOn {
+		v.add("prior.conditional", p.Conditional.String(), `must be true, false or "auto"`)
+	}
 	v.intMin("prior.val_count", p.ValCount, 0)
 	if d.TrainLimit > 0 && p.ValCount >= d.TrainLimit {
 		v.add("prior.val_count", fmtInt(p.ValCount), fmt.Sprintf("leaves no training grids from data.train_limit = %d", d.TrainLimit))
@@ -284,6 +288,12 @@ func checkTable(m map[string]any, t reflect.Type, prefix string) []Problem {
 		f, ok := fieldByTag(t, k)
 		if !ok {
 			probs = append(probs, unknownKey(path))
+			continue
+		}
+		if f.Type == reflect.TypeFor[Switch]() {
+			if _, err := switchFrom(val); err != nil {
+				probs = append(probs, Problem{path, showValue(val), err.Error()})
+			}
 			continue
 		}
 		if f.Type.Kind() == reflect.Struct {

@@ -1,6 +1,7 @@
 package datasets
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -137,5 +138,74 @@ func BenchmarkBatchMNIST(b *testing.B) {
 	for b.Loop() {
 		idx, _ := bt.Next()
 		x, l = ds.Batch(idx, x, l)
+	}
+}
+
+// 8-bit storage converts to [0, 1] in the batch, allocation-free.
+func TestBatchFill8(t *testing.T) {
+	ds := &Dataset{Name: "toy8", N: 3, C: 1, H: 1, W: 2, Pix8: []uint8{0, 255, 51, 102, 7, 8}}
+	x, l := ds.Batch([]int{2, 1}, nil, nil)
+	want := []float32{7.0 / 255, 8.0 / 255, 0.2, 0.4}
+	for i, v := range x.Data {
+		if math.Abs(float64(v-want[i])) > 1e-7 || l != nil {
+			t.Fatalf("batch %v labels %v, want %v", x.Data, l, want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { x, _ = ds.Batch([]int{0, 2}, x, nil) }); allocs != 0 {
+		t.Fatalf("Batch allocates %v times per call after warm-up", allocs)
+	}
+	if got := ds.Slice(1, 3).Image(0); !slices.Equal(got, []float32{0.2, 0.4}) {
+		t.Fatalf("Slice(1,3).Image(0) = %v", got)
+	}
+}
+
+// Flips are a function of (seed, epoch, image): about half of the images
+// each epoch, different per epoch and seed, and FlipBatch mirrors exactly
+// the flipped ones.
+func TestFlips(t *testing.T) {
+	n := 4000
+	count := func(seed uint64, epoch int) (k int, pattern []bool) {
+		for i := range n {
+			f := Flipped(seed, epoch, i)
+			pattern = append(pattern, f)
+			if f {
+				k++
+			}
+		}
+		return k, pattern
+	}
+	k0, p0 := count(1, 0)
+	k1, p1 := count(1, 1)
+	_, q0 := count(2, 0)
+	if k0 < n*45/100 || k0 > n*55/100 || k1 < n*45/100 || k1 > n*55/100 {
+		t.Fatalf("flipped %d and %d of %d images, want about half", k0, k1, n)
+	}
+	if slices.Equal(p0, p1) || slices.Equal(p0, q0) {
+		t.Fatal("flips do not change with the epoch or the seed")
+	}
+	_, again := count(1, 0)
+	if !slices.Equal(p0, again) {
+		t.Fatal("flips are not a function of (seed, epoch, image)")
+	}
+	// Two channels, 2x3 images: rows reversed for flipped images only.
+	x := nn.NewTensor(4, 2, 2, 3)
+	for i := range x.Data {
+		x.Data[i] = float32(i)
+	}
+	orig := x.Clone()
+	idx := []int{10, 11, 12, 13}
+	FlipBatch(x, idx, 7, 3)
+	for j, i := range idx {
+		for r := range 4 {
+			for c := range 3 {
+				src := c
+				if Flipped(7, 3, i) {
+					src = 2 - c
+				}
+				if got, want := x.Data[j*12+r*3+c], orig.Data[j*12+r*3+src]; got != want {
+					t.Fatalf("image %d row %d col %d = %g, want %g", j, r, c, got, want)
+				}
+			}
+		}
 	}
 }

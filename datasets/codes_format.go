@@ -25,12 +25,14 @@ import (
 const (
 	codeMagic          = "VQGCODES"
 	codeTrailerMagic   = "VQGCEND\x00"
-	codeVersion        = 1
+	codeVersion        = 2 // written; versions 1 and 2 are read
+	codeMinVersion     = 1
 	codeHeaderSize     = 128
 	codeHeaderCRCAt    = 124
 	codeIndexEntrySize = 20
 	codeTrailerSize    = 32
 	codeFlagLabels     = 1
+	codeFlagKeys       = 2 // version 2 on
 
 	// CodeMaxK is the largest codebook a code file can hold: indices are
 	// stored in at most 16 bits.
@@ -48,6 +50,11 @@ const (
 	codeMaxCount = 1 << 40
 	// codeMaxImageDim bounds the recorded image size and channel count.
 	codeMaxImageDim = 1 << 20
+	// CodeMaxKeyLen is the longest per-image key, in bytes (PATH_MAX on
+	// Linux).
+	CodeMaxKeyLen = 4096
+	// codeKeyBlockHead is the size of a key block's two length fields.
+	codeKeyBlockHead = 8
 )
 
 // ErrCodeFileCorrupt is wrapped by every error that reports a damaged or
@@ -106,6 +113,13 @@ const (
 	// ...), which puts values from the same spatial context side by side.
 	CodeLayoutPlanesByPos CodeLayout = 4
 	codeLayoutCount                  = 5
+
+	// CodeLayoutPrior stores each chunk coded with a prior's probabilities
+	// (an entropy coder driven by the model) instead of zstd: see CODES.md,
+	// "Prior-coded chunks". Reading and writing such files needs a
+	// CodeChunkCodec for the prior that CodeHeader.Prior names. It is not in
+	// CodeLayouts, which lists the layouts readable without a model.
+	CodeLayoutPrior CodeLayout = 5
 )
 
 // CodeLayouts lists the layouts a reader understands, in id order.
@@ -127,6 +141,8 @@ func (l CodeLayout) String() string {
 		return "planes"
 	case CodeLayoutPlanesByPos:
 		return "planes-by-pos"
+	case CodeLayoutPrior:
+		return "prior"
 	}
 	return fmt.Sprintf("layout(%d)", uint8(l))
 }
@@ -147,6 +163,12 @@ type CodeHeader struct {
 	ImageH, ImageW, Channels int
 	// Labels says whether each image carries a class label in [0, NumClasses).
 	Labels bool
+	// Keys says whether each image carries a key: a name of 1 to
+	// CodeMaxKeyLen bytes, for an image folder the source file's path
+	// relative to the folder (slash-separated). Keys are opaque bytes
+	// compared in byte order; `vqgen encode` writes images in that order.
+	// Version 2.
+	Keys bool
 	// NumClasses is the number of classes; 0 exactly when Labels is false.
 	NumClasses int
 	// ChunkImages is the number of images per compressed chunk; 0 selects
@@ -156,6 +178,10 @@ type CodeHeader struct {
 	Layout CodeLayout
 	// Fingerprint identifies the VQ-VAE that made the codes.
 	Fingerprint CodeFingerprint
+	// Prior identifies the prior that codes the chunks when Layout is
+	// CodeLayoutPrior (a writer takes it from its CodeChunkCodec); it is
+	// the zero value for every other layout.
+	Prior CodePrior
 }
 
 // Cells returns the number of indices per image, GridH*GridW.
@@ -225,8 +251,11 @@ func (h *CodeHeader) validate() error {
 		return bad("classes", h.NumClasses, "must be 0 when labels are absent")
 	case h.ChunkImages < 1:
 		return bad("chunk images", h.ChunkImages, "must be at least 1")
-	case h.Layout == CodeLayoutDefault || h.Layout >= codeLayoutCount:
+	case (h.Layout == CodeLayoutDefault || h.Layout >= codeLayoutCount) && h.Layout != CodeLayoutPrior:
 		return bad("layout", uint8(h.Layout), "unknown layout id")
+	}
+	if err := h.Prior.validate(h.Layout == CodeLayoutPrior); err != nil {
+		return err
 	}
 	if int64(h.GridH)*int64(h.GridW)*2+2 > codeMaxChunkRaw {
 		return bad("grid", fmt.Sprintf("%dx%d", h.GridH, h.GridW), "too many cells for one image")
@@ -253,7 +282,10 @@ func (h *CodeHeader) marshal() []byte {
 	binary.LittleEndian.PutUint16(b[8:], codeVersion)
 	b[10] = byte(h.Layout)
 	if h.Labels {
-		b[11] = codeFlagLabels
+		b[11] |= codeFlagLabels
+	}
+	if h.Keys {
+		b[11] |= codeFlagKeys
 	}
 	binary.LittleEndian.PutUint32(b[12:], uint32(h.ChunkImages))
 	binary.LittleEndian.PutUint64(b[16:], uint64(h.Count))
@@ -265,6 +297,9 @@ func (h *CodeHeader) marshal() []byte {
 	binary.LittleEndian.PutUint32(b[40:], uint32(h.Channels))
 	binary.LittleEndian.PutUint32(b[44:], uint32(h.NumClasses))
 	copy(b[48:80], h.Fingerprint[:])
+	if h.Layout == CodeLayoutPrior {
+		h.Prior.marshal(b[codePriorAt:codeHeaderCRCAt])
+	}
 	binary.LittleEndian.PutUint32(b[codeHeaderCRCAt:], codeCRC(b[:codeHeaderCRCAt]))
 	return b
 }
@@ -276,28 +311,43 @@ func unmarshalCodeHeader(b []byte) (CodeHeader, error) {
 	if string(b[0:8]) != codeMagic {
 		return h, fmt.Errorf("not a vqgen code file: magic %q, want %q", b[0:8], codeMagic)
 	}
-	if v := binary.LittleEndian.Uint16(b[8:]); v != codeVersion {
-		return h, fmt.Errorf("unsupported code file version %d (this build reads version %d)", v, codeVersion)
+	version := binary.LittleEndian.Uint16(b[8:])
+	if version < codeMinVersion || version > codeVersion {
+		return h, fmt.Errorf("unsupported code file version %d (this build reads versions %d to %d)", version, codeMinVersion, codeVersion)
 	}
 	if got, want := binary.LittleEndian.Uint32(b[codeHeaderCRCAt:]), codeCRC(b[:codeHeaderCRCAt]); got != want {
 		return h, fmt.Errorf("header checksum mismatch (stored %08x, computed %08x)", got, want)
 	}
-	for i := 80; i < codeHeaderCRCAt; i++ {
-		if b[i] != 0 {
-			return h, fmt.Errorf("header reserved byte %d is %d, want 0", i, b[i])
+	if CodeLayout(b[10]) == CodeLayoutPrior {
+		p, err := unmarshalCodePrior(b[codePriorAt:codeHeaderCRCAt])
+		if err != nil {
+			return h, err
+		}
+		h.Prior = p
+	} else {
+		for i := codePriorAt; i < codeHeaderCRCAt; i++ {
+			if b[i] != 0 {
+				return h, fmt.Errorf("header reserved byte %d is %d, want 0", i, b[i])
+			}
 		}
 	}
 	flags := b[11]
-	if flags&^codeFlagLabels != 0 {
-		return h, fmt.Errorf("header field flags = %#x: unknown flag bits", flags)
+	known := byte(codeFlagLabels | codeFlagKeys)
+	if version == 1 {
+		known = codeFlagLabels
+	}
+	if flags&^known != 0 {
+		return h, fmt.Errorf("header field flags = %#x: unknown flag bits for version %d", flags, version)
 	}
 	count := binary.LittleEndian.Uint64(b[16:])
 	if count > codeMaxCount {
 		return h, fmt.Errorf("header field count = %d: must be at most %d", count, int64(codeMaxCount))
 	}
 	h = CodeHeader{
+		Prior:       h.Prior,
 		Layout:      CodeLayout(b[10]),
 		Labels:      flags&codeFlagLabels != 0,
+		Keys:        flags&codeFlagKeys != 0,
 		ChunkImages: int(binary.LittleEndian.Uint32(b[12:])),
 		Count:       int64(count),
 		GridH:       int(binary.LittleEndian.Uint16(b[24:])),
@@ -503,10 +553,99 @@ func decodeCodePayload(p []byte, h *CodeHeader, n int, codes []uint16, labels []
 	return nil
 }
 
-// decodeCodeChunk decompresses one chunk's bytes (already checked against
-// the index CRC) and decodes them. It is the part of the reader that a CRC
-// does not protect from a crafted file, and is fuzzed on its own.
-func decodeCodeChunk(comp []byte, h *CodeHeader, n int, codes []uint16, labels []int32) error {
+// codeChunkBound bounds a chunk's stored size: its compressed (or
+// prior-coded) payload and, with keys, a key block of ChunkImages keys of
+// the longest length.
+func codeChunkBound(h *CodeHeader) int64 {
+	b := int64(codeCompressBound(codePayloadSize(h, h.ChunkImages)))
+	if h.Layout == CodeLayoutPrior {
+		b = codePriorChunkBound(h, h.ChunkImages)
+	}
+	if h.Keys {
+		b += codeKeyBlockHead + int64(codeCompressBound(h.ChunkImages*codeKeyRawMax))
+	}
+	return b
+}
+
+// codeKeyRawMax is the most raw bytes one key takes: a two-byte uvarint
+// length (4096 < 2^14) and the key.
+const codeKeyRawMax = 2 + CodeMaxKeyLen
+
+// appendCodeKeyBlock appends a chunk's key block for keys: the compressed
+// and raw sizes of the key list (uint32 each), then the list as one zstd
+// frame. The raw list is each key's length as a uvarint, then its bytes.
+func appendCodeKeyBlock(dst []byte, keys []string, raw []byte) ([]byte, []byte) {
+	raw = raw[:0]
+	for _, k := range keys {
+		raw = binary.AppendUvarint(raw, uint64(len(k)))
+		raw = append(raw, k...)
+	}
+	at := len(dst)
+	dst = append(dst, make([]byte, codeKeyBlockHead)...)
+	dst = codeEncoder().EncodeAll(raw, dst)
+	binary.LittleEndian.PutUint32(dst[at:], uint32(len(dst)-at-codeKeyBlockHead))
+	binary.LittleEndian.PutUint32(dst[at+4:], uint32(len(raw)))
+	return dst, raw
+}
+
+// splitCodeKeyBlock decodes the key block at the start of a chunk into
+// keys (n of them) and returns the rest of the chunk, the codes block.
+func splitCodeKeyBlock(chunk []byte, n int, keys []string) ([]byte, error) {
+	if len(chunk) < codeKeyBlockHead {
+		return nil, fmt.Errorf("key block: %d bytes, shorter than its %d-byte head", len(chunk), codeKeyBlockHead)
+	}
+	comp := int64(binary.LittleEndian.Uint32(chunk))
+	raw := int64(binary.LittleEndian.Uint32(chunk[4:]))
+	switch {
+	case comp < 1 || comp > int64(len(chunk)-codeKeyBlockHead-1):
+		return nil, fmt.Errorf("key block: %d compressed bytes in a chunk of %d (the codes must follow)", comp, len(chunk))
+	case raw < 2*int64(n) || raw > int64(n)*codeKeyRawMax:
+		return nil, fmt.Errorf("key block: %d raw bytes cannot hold %d keys of 1 to %d bytes", raw, n, CodeMaxKeyLen)
+	case raw > codeZstdMaxRatio*comp:
+		return nil, fmt.Errorf("key block: %d compressed bytes cannot hold %d raw bytes", comp, raw)
+	}
+	list, err := codeDecoder().DecodeAll(chunk[codeKeyBlockHead:codeKeyBlockHead+comp], make([]byte, 0, raw))
+	if err != nil {
+		return nil, fmt.Errorf("key block: zstd: %v", err)
+	}
+	if int64(len(list)) != raw {
+		return nil, fmt.Errorf("key block: decompressed %d bytes, want %d", len(list), raw)
+	}
+	for i := range n {
+		l, m := binary.Uvarint(list)
+		if m <= 0 || l < 1 || l > CodeMaxKeyLen || uint64(len(list)-m) < l {
+			return nil, fmt.Errorf("image %d: key length %d (want 1 to %d bytes, within the list)", i, l, CodeMaxKeyLen)
+		}
+		if m != uvarintLen(l) {
+			return nil, fmt.Errorf("image %d: key length not minimally encoded", i)
+		}
+		if keys != nil {
+			keys[i] = string(list[m : m+int(l)])
+		}
+		list = list[m+int(l):]
+	}
+	if len(list) != 0 {
+		return nil, fmt.Errorf("key block: %d bytes after the last key", len(list))
+	}
+	return chunk[codeKeyBlockHead+comp:], nil
+}
+
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+// decodeCodeChunk decodes one chunk's bytes (already checked against the
+// index CRC): the key block when the header has keys (into keys, when not
+// nil), then the compressed payload. It is the part of the reader that a
+// CRC does not protect from a crafted file, and is fuzzed on its own.
+func decodeCodeChunk(comp []byte, h *CodeHeader, n int, codes []uint16, labels []int32, keys []string) error {
+	if h.Keys {
+		var err error
+		if comp, err = splitCodeKeyBlock(comp, n, keys); err != nil {
+			return err
+		}
+	}
 	want := codePayloadSize(h, n)
 	raw, err := codeDecoder().DecodeAll(comp, make([]byte, 0, want))
 	if err != nil {

@@ -13,6 +13,8 @@ func FuzzCodesReader(f *testing.F) {
 	f.Add(b)
 	f.Add(writeCodesBytes(f, mnistCodeHeader(false), synthCodes(1, 3, 7, 7, 512, true), nil))
 	f.Add([]byte("VQGCODES"))
+	kb, _, _, _ := smallKeyedCodeFile(f)
+	f.Add(kb)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cf, err := NewCodeReader(bytes.NewReader(data), int64(len(data)), "fuzz")
 		if err != nil {
@@ -38,6 +40,13 @@ func FuzzCodesReader(f *testing.F) {
 		}
 		if _, err := cf.Stats(); err != nil {
 			t.Fatalf("Stats failed after LoadAll succeeded: %v", err)
+		}
+		keys, err := cf.Keys()
+		if err != nil {
+			t.Fatalf("Keys failed after LoadAll succeeded: %v", err)
+		}
+		if (!h.Keys && keys != nil) || (h.Keys && int64(len(keys)) != h.Count) {
+			t.Fatalf("%d keys for header %+v", len(keys), h)
 		}
 	})
 }
@@ -74,7 +83,7 @@ func FuzzCodesChunk(f *testing.F) {
 		if h.Labels {
 			labels = make([]int32, imgs)
 		}
-		_ = decodeCodeChunk(data, &h, imgs, codes, labels)
+		_ = decodeCodeChunk(data, &h, imgs, codes, labels, nil)
 		if err := decodeCodePayload(data, &h, imgs, codes, labels); err != nil {
 			return
 		}

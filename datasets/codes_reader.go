@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"sync"
 )
 
 // CodeFile is an open code file. Opening checks the header, the trailer and
@@ -20,6 +21,10 @@ type CodeFile struct {
 	size   int64
 	hdr    CodeHeader
 	index  []codeChunkEntry
+
+	mu       sync.Mutex
+	codec    CodeChunkCodec // prior-coded files only (SetChunkCodec)
+	progress func(done int64) error
 }
 
 // OpenCodeFile opens and validates the code file at path.
@@ -116,7 +121,8 @@ func (f *CodeFile) open() error {
 	}
 	f.index = make([]codeChunkEntry, nChunks)
 	next := int64(codeHeaderSize)
-	bound := int64(codeCompressBound(codePayloadSize(&h, h.ChunkImages)))
+	bound := codeChunkBound(&h)
+	prior := h.Layout == CodeLayoutPrior
 	for i := range f.index {
 		b := idx[i*codeIndexEntrySize:]
 		e := codeChunkEntry{
@@ -132,7 +138,7 @@ func (f *CodeFile) open() error {
 			return f.corrupt("chunk %d: index says %d images, want %d", i, e.images, h.chunkLen(int64(i)))
 		case e.size < 1 || e.size > bound:
 			return f.corrupt("chunk %d: index size %d bytes outside [1, %d]", i, e.size, bound)
-		case int64(codePayloadSize(&h, e.images)) > codeZstdMaxRatio*e.size:
+		case !prior && int64(codePayloadSize(&h, e.images)) > codeZstdMaxRatio*e.size:
 			return f.corrupt("chunk %d: %d compressed bytes cannot hold %d images (%d bytes)", i, e.size, e.images, codePayloadSize(&h, e.images))
 		}
 		next += e.size
@@ -186,15 +192,76 @@ func (f *CodeFile) ReadChunk(i int) (grids []uint16, labels []int32, err error) 
 	if f.hdr.Labels {
 		labels = make([]int32, n)
 	}
-	if _, err := f.readChunkInto(i, nil, grids, labels); err != nil {
+	if _, err := f.readChunkInto(i, nil, grids, labels, nil); err != nil {
 		return nil, nil, err
 	}
 	return grids, labels, nil
 }
 
-// readChunkInto decodes chunk i into grids and labels, using buf (grown as
-// needed) for the compressed bytes; it returns the buffer for reuse.
-func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int32) ([]byte, error) {
+// ReadChunkKeys reads chunk i alone, like ReadChunk, and also returns its
+// images' keys (nil when the file has none).
+func (f *CodeFile) ReadChunkKeys(i int) (grids []uint16, labels []int32, keys []string, err error) {
+	if i < 0 || i >= len(f.index) {
+		return nil, nil, nil, fmt.Errorf("code file %s: chunk %d out of range [0, %d)", f.name, i, len(f.index))
+	}
+	n := f.index[i].images
+	grids = make([]uint16, n*f.hdr.Cells())
+	if f.hdr.Labels {
+		labels = make([]int32, n)
+	}
+	if f.hdr.Keys {
+		keys = make([]string, n)
+	}
+	if _, err := f.readChunkInto(i, nil, grids, labels, keys); err != nil {
+		return nil, nil, nil, err
+	}
+	return grids, labels, keys, nil
+}
+
+// readChunkInto decodes chunk i into grids, labels and keys (when not nil),
+// using buf (grown as needed) for the compressed bytes; it returns the
+// buffer for reuse.
+func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int32, keys []string) ([]byte, error) {
+	e := &f.index[i]
+	buf, err := f.readChunkBytes(i, buf)
+	if err != nil {
+		return buf, err
+	}
+	if f.hdr.Layout == CodeLayoutPrior {
+		return buf, f.decodePriorChunk(i, buf, e.images, grids, labels, keys)
+	}
+	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels, keys); err != nil {
+		return buf, f.corrupt("chunk %d: %v", i, err)
+	}
+	return buf, nil
+}
+
+// SetProgress makes LoadAll, Iterate and Stats call fn with the number of
+// images read so far after each chunk (after each wave of chunks that
+// LoadAll decodes in parallel), from the goroutine that called them: a
+// prior-coded file takes seconds per thousand images, which a front end
+// shows as a progress bar. An error from fn stops the read and is
+// returned. nil removes the hook.
+func (f *CodeFile) SetProgress(fn func(done int64) error) {
+	f.mu.Lock()
+	f.progress = fn
+	f.mu.Unlock()
+}
+
+// reportProgress calls the SetProgress hook, if any.
+func (f *CodeFile) reportProgress(done int64) error {
+	f.mu.Lock()
+	fn := f.progress
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(done)
+}
+
+// readChunkBytes reads chunk i's bytes into buf (grown as needed) and
+// checks their CRC.
+func (f *CodeFile) readChunkBytes(i int, buf []byte) ([]byte, error) {
 	e := &f.index[i]
 	if int64(cap(buf)) < e.size {
 		buf = make([]byte, e.size)
@@ -206,9 +273,6 @@ func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int
 	if got := codeCRC(buf); got != e.crc {
 		return buf, f.corrupt("chunk %d (bytes %d..%d): checksum mismatch (stored %08x, computed %08x)", i, e.offset, e.offset+e.size, e.crc, got)
 	}
-	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels); err != nil {
-		return buf, f.corrupt("chunk %d: %v", i, err)
-	}
 	return buf, nil
 }
 
@@ -216,31 +280,74 @@ func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int
 // (CodeNoLabel when the file has none). grid is reused after fn returns.
 // Iteration stops at the first error, from the file or from fn.
 func (f *CodeFile) Iterate(fn func(i int64, grid []uint16, label int32) error) error {
+	return f.iterate(false, func(i int64, grid []uint16, label int32, _ string) error { return fn(i, grid, label) })
+}
+
+// IterateKeyed is Iterate with each image's key ("" when the file has
+// none): what a merge of shards by key reads.
+func (f *CodeFile) IterateKeyed(fn func(i int64, grid []uint16, label int32, key string) error) error {
+	return f.iterate(true, fn)
+}
+
+func (f *CodeFile) iterate(wantKeys bool, fn func(i int64, grid []uint16, label int32, key string) error) error {
 	cells := f.hdr.Cells()
 	grids := make([]uint16, f.hdr.ChunkImages*cells)
 	var labels []int32
 	if f.hdr.Labels {
 		labels = make([]int32, f.hdr.ChunkImages)
 	}
+	var keys []string
+	if wantKeys && f.hdr.Keys {
+		keys = make([]string, f.hdr.ChunkImages)
+	}
 	var buf []byte
 	var img int64
 	for c := range f.index {
 		var err error
-		if buf, err = f.readChunkInto(c, buf, grids, labels); err != nil {
+		if buf, err = f.readChunkInto(c, buf, grids, labels, keys); err != nil {
 			return err
 		}
 		for j := range f.index[c].images {
-			l := CodeNoLabel
+			l, k := CodeNoLabel, ""
 			if labels != nil {
 				l = labels[j]
 			}
-			if err := fn(img, grids[j*cells:(j+1)*cells], l); err != nil {
+			if keys != nil {
+				k = keys[j]
+			}
+			if err := fn(img, grids[j*cells:(j+1)*cells], l, k); err != nil {
 				return err
 			}
 			img++
 		}
+		if err := f.reportProgress(img); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// Keys reads every image's key, in order; nil when the file has none. It
+// reads only each chunk's key block, which comes first in the chunk, so it
+// needs no prior for a prior-coded file and decodes no codes.
+func (f *CodeFile) Keys() ([]string, error) {
+	if !f.hdr.Keys {
+		return nil, nil
+	}
+	var keys []string
+	var buf []byte
+	for i := range f.index {
+		e := &f.index[i]
+		var err error
+		if buf, err = f.readChunkBytes(i, buf); err != nil {
+			return nil, err
+		}
+		keys = slices.Grow(keys, e.images)[:len(keys)+e.images]
+		if _, err := splitCodeKeyBlock(buf, e.images, keys[len(keys)-e.images:]); err != nil {
+			return nil, f.corrupt("chunk %d: %v", i, err)
+		}
+	}
+	return keys, nil
 }
 
 // LoadAll reads the whole file: all grids back to back (Count*GridH*GridW
@@ -249,6 +356,9 @@ func (f *CodeFile) Iterate(fn func(i int64, grid []uint16, label int32) error) e
 // Memory grows with the data actually decoded, not with the header's claim,
 // so a crafted count cannot make it allocate more than the chunks deliver.
 func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
+	if f.hdr.Layout == CodeLayoutPrior {
+		return f.loadAllCoded()
+	}
 	cells := int64(f.hdr.Cells())
 	total := f.hdr.Count * cells
 	if total > math.MaxInt/4 {
@@ -271,7 +381,10 @@ func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
 			labels = slices.Grow(labels, n)[:len(labels)+n]
 			l = labels[len(labels)-n:]
 		}
-		if buf, err = f.readChunkInto(c, buf, codes[start:], l); err != nil {
+		if buf, err = f.readChunkInto(c, buf, codes[start:], l, nil); err != nil {
+			return nil, nil, err
+		}
+		if err := f.reportProgress(int64(len(codes) / int(cells))); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -305,16 +418,33 @@ func (f *CodeFile) Stats() (CodeStats, error) {
 	if f.hdr.Labels {
 		s.LabelCounts = make([]int64, f.hdr.NumClasses)
 	}
-	err := f.Iterate(func(_ int64, grid []uint16, label int32) error {
+	count := func(grid []uint16, label int32) {
 		for _, v := range grid {
 			s.Usage[v]++
 		}
 		if label >= 0 {
 			s.LabelCounts[label]++
 		}
+	}
+	if f.hdr.Layout == CodeLayoutPrior {
+		// Prior-coded chunks decode slowly; LoadAll decodes several at
+		// once, one per core.
+		codes, labels, err := f.LoadAll()
+		if err != nil {
+			return CodeStats{}, err
+		}
+		cells := f.hdr.Cells()
+		for i := range len(codes) / cells {
+			l := CodeNoLabel
+			if labels != nil {
+				l = labels[i]
+			}
+			count(codes[i*cells:(i+1)*cells], l)
+		}
+	} else if err := f.Iterate(func(_ int64, grid []uint16, label int32) error {
+		count(grid, label)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return CodeStats{}, err
 	}
 	s.EntropyBits, s.CodesUsed = codeEntropy(s.Usage)

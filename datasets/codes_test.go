@@ -265,19 +265,59 @@ func smallCodeFile(t testing.TB) ([]byte, []uint16, []int32) {
 	return writeCodesBytes(t, hdr, codes, labels), codes, labels
 }
 
+// smallKeyedCodeFile is smallCodeFile with a key per image.
+func smallKeyedCodeFile(t testing.TB) ([]byte, []uint16, []int32, []string) {
+	hdr := mnistCodeHeader(true)
+	hdr.GridH, hdr.GridW, hdr.ChunkImages, hdr.Keys = 3, 3, 4, true
+	codes := synthCodes(3, 10, 3, 3, 512, false)
+	labels := synthLabels(3, 10, 10)
+	keys := make([]string, 10)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("holiday/2024-%02d/IMG_%04d.jpg", i%3, i*7)
+	}
+	var buf bytes.Buffer
+	hdr.Count = 10
+	cw, err := NewCodeWriter(plainWriter{&buf}, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.WriteBatchKeyed(codes, labels, keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), codes, labels, keys
+}
+
+// readAllCodes reads every grid and label, and every key of a keyed file.
 func readAllCodes(b []byte) ([]uint16, []int32, error) {
 	f, err := openCodesBytes(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f.LoadAll()
+	codes, labels, err := f.LoadAll()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := f.Keys(); err != nil {
+		return nil, nil, err
+	}
+	return codes, labels, nil
 }
 
 // TestCodeEveryBitFlip flips each bit of a small file in turn. Every byte
 // lies in a CRC-covered region, so every flip must be an error that names
 // the file and wraps ErrCodeFileCorrupt.
 func TestCodeEveryBitFlip(t *testing.T) {
-	orig, _, _ := smallCodeFile(t)
+	plain, _, _ := smallCodeFile(t)
+	keyed, _, _, _ := smallKeyedCodeFile(t)
+	for _, orig := range [][]byte{plain, keyed} {
+		everyBitFlip(t, orig)
+	}
+}
+
+func everyBitFlip(t *testing.T, orig []byte) {
 	if _, _, err := readAllCodes(orig); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +356,14 @@ func TestCodeEveryBitFlip(t *testing.T) {
 }
 
 func TestCodeEveryTruncation(t *testing.T) {
-	orig, _, _ := smallCodeFile(t)
+	plain, _, _ := smallCodeFile(t)
+	keyed, _, _, _ := smallKeyedCodeFile(t)
+	for _, orig := range [][]byte{plain, keyed} {
+		everyTruncation(t, orig)
+	}
+}
+
+func everyTruncation(t *testing.T, orig []byte) {
 	for n := range len(orig) {
 		_, _, err := readAllCodes(orig[:n])
 		if err == nil || !errors.Is(err, ErrCodeFileCorrupt) {
@@ -370,7 +417,8 @@ func TestCodeBadHeaders(t *testing.T) {
 		want   string
 	}{
 		{"magic", func(b []byte) { b[0] = 'X' }, false, "magic"},
-		{"version", u16(8, 2), false, "version 2"},
+		{"version", u16(8, 3), false, "version 3"},
+		{"version 0", u16(8, 0), false, "version 0"},
 		{"crc", func(b []byte) { b[30]++ }, false, "header checksum"},
 		{"K=0", u32(28, 0), true, "K = 0"},
 		{"K too big", u32(28, CodeMaxK+1), true, "K = 65537"},
@@ -380,7 +428,9 @@ func TestCodeBadHeaders(t *testing.T) {
 		{"chunk huge", u32(12, 1<<30), true, "chunk images"},
 		{"layout 0", func(b []byte) { b[10] = 0 }, true, "layout = 0"},
 		{"layout 9", func(b []byte) { b[10] = 9 }, true, "layout = 9"},
-		{"flags", func(b []byte) { b[11] = 3 }, true, "flags"},
+		{"flags", func(b []byte) { b[11] = 5 }, true, "flags"},
+		{"keys in version 1", func(b []byte) { b[8], b[11] = 1, 3 }, true, "unknown flag bits for version 1"},
+		{"keys flag without key blocks", func(b []byte) { b[11] = 3 }, true, "chunk 0: key block"},
 		{"labels no classes", u32(44, 0), true, "classes = 0"},
 		{"no labels with classes", func(b []byte) { b[11] = 0 }, true, "classes = 10"},
 		{"image 0", u32(32, 0), true, "image height = 0"},

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+
+	"github.com/vqgen/vqgen/internal/atomicfile"
 )
 
 // CodeNoLabel is the label to pass to CodeWriter.Write when the header has
@@ -29,14 +29,19 @@ type CodeWriter struct {
 
 	codes   []uint16
 	labels  []int32
+	keys    []string
 	n       int // images in the current chunk
 	written int64
 	index   []codeChunkEntry
 	payload []byte
 	comp    []byte
+	keyRaw  []byte
 
 	err    error // sticky: a writer that failed stays failed
 	closed bool
+
+	codec    CodeChunkCodec // prior-coded files (NewCodeWriterCodec)
+	inflight []*codedChunk  // chunks the codec is encoding, oldest first
 
 	// finish and abort complete or undo CreateCodeFile's temporary file.
 	finish func() error
@@ -49,10 +54,13 @@ type CodeWriter struct {
 // so hdr.Count must be exact and Close fails if a different number of images
 // was written. Close does not close w.
 func NewCodeWriter(w io.Writer, hdr CodeHeader) (*CodeWriter, error) {
-	return newCodeWriter(w, hdr, "code stream")
+	return newCodeWriter(w, hdr, "code stream", nil)
 }
 
-func newCodeWriter(w io.Writer, hdr CodeHeader, name string) (*CodeWriter, error) {
+func newCodeWriter(w io.Writer, hdr CodeHeader, name string, codec CodeChunkCodec) (*CodeWriter, error) {
+	if hdr.Layout == CodeLayoutPrior && codec == nil {
+		return nil, fmt.Errorf("code file %s: the prior layout needs a chunk codec (NewCodeWriterCodec, CreateCodeFileCodec)", name)
+	}
 	if hdr.ChunkImages == 0 {
 		hdr.ChunkImages = CodeDefaultChunkImages
 	}
@@ -62,7 +70,7 @@ func newCodeWriter(w io.Writer, hdr CodeHeader, name string) (*CodeWriter, error
 	if err := hdr.validate(); err != nil {
 		return nil, fmt.Errorf("code file %s: %w", name, err)
 	}
-	cw := &CodeWriter{name: name, hdr: hdr, dst: w, start: -1}
+	cw := &CodeWriter{name: name, hdr: hdr, dst: w, start: -1, codec: codec}
 	if ws, ok := w.(io.WriteSeeker); ok {
 		pos, err := ws.Seek(0, io.SeekCurrent)
 		if err == nil {
@@ -73,6 +81,9 @@ func newCodeWriter(w io.Writer, hdr CodeHeader, name string) (*CodeWriter, error
 	cw.codes = make([]uint16, chunk*hdr.Cells())
 	if hdr.Labels {
 		cw.labels = make([]int32, chunk)
+	}
+	if hdr.Keys {
+		cw.keys = make([]string, chunk)
 	}
 	cw.bw = bufio.NewWriterSize(w, 1<<16)
 	cw.put(hdr.marshal())
@@ -103,8 +114,27 @@ func (cw *CodeWriter) put(b []byte) {
 // row-major; label is its class in [0, NumClasses), or CodeNoLabel when the
 // header has no labels. An invalid image is rejected with an error naming
 // it and the cell or label, and the writer stays usable; a write failure of
-// the underlying writer is final.
+// the underlying writer is final. A header with keys needs WriteKeyed.
 func (cw *CodeWriter) Write(grid []uint16, label int32) error {
+	if cw.hdr.Keys {
+		return fmt.Errorf("code file %s: image %d: the header has keys; use WriteKeyed", cw.name, cw.written)
+	}
+	return cw.write(grid, label, "")
+}
+
+// WriteKeyed is Write for a header with keys: key names the image (1 to
+// CodeMaxKeyLen bytes).
+func (cw *CodeWriter) WriteKeyed(grid []uint16, label int32, key string) error {
+	if !cw.hdr.Keys {
+		return fmt.Errorf("code file %s: image %d: key %q given but the header has no keys", cw.name, cw.written, key)
+	}
+	if len(key) < 1 || len(key) > CodeMaxKeyLen {
+		return fmt.Errorf("code file %s: image %d: key of %d bytes, want 1 to %d", cw.name, cw.written, len(key), CodeMaxKeyLen)
+	}
+	return cw.write(grid, label, key)
+}
+
+func (cw *CodeWriter) write(grid []uint16, label int32, key string) error {
 	if cw.err != nil {
 		return cw.err
 	}
@@ -133,6 +163,9 @@ func (cw *CodeWriter) Write(grid []uint16, label int32) error {
 		return fmt.Errorf("code file %s: more than %d images", cw.name, int64(codeMaxCount))
 	}
 	copy(cw.codes[cw.n*cells:], grid)
+	if h.Keys {
+		cw.keys[cw.n] = key
+	}
 	cw.n++
 	cw.written++
 	if cw.n == h.ChunkImages {
@@ -143,8 +176,14 @@ func (cw *CodeWriter) Write(grid []uint16, label int32) error {
 
 // WriteBatch appends len(labels) images (or len(grids)/cells without
 // labels): grids holds their grids back to back. labels must be nil when
-// the header has no labels.
+// the header has no labels. A header with keys needs WriteBatchKeyed.
 func (cw *CodeWriter) WriteBatch(grids []uint16, labels []int32) error {
+	return cw.WriteBatchKeyed(grids, labels, nil)
+}
+
+// WriteBatchKeyed is WriteBatch with one key per image; keys must be nil
+// exactly when the header has no keys.
+func (cw *CodeWriter) WriteBatchKeyed(grids []uint16, labels []int32, keys []string) error {
 	cells := cw.hdr.Cells()
 	if len(grids)%cells != 0 {
 		return fmt.Errorf("code file %s: batch of %d codes is not a multiple of the grid's %d cells", cw.name, len(grids), cells)
@@ -153,12 +192,21 @@ func (cw *CodeWriter) WriteBatch(grids []uint16, labels []int32) error {
 	if cw.hdr.Labels != (labels != nil) || (labels != nil && len(labels) != n) {
 		return fmt.Errorf("code file %s: batch of %d grids with %d labels; header labels=%v", cw.name, n, len(labels), cw.hdr.Labels)
 	}
+	if cw.hdr.Keys != (keys != nil) || (keys != nil && len(keys) != n) {
+		return fmt.Errorf("code file %s: batch of %d grids with %d keys; header keys=%v", cw.name, n, len(keys), cw.hdr.Keys)
+	}
 	for i := range n {
 		l := CodeNoLabel
 		if labels != nil {
 			l = labels[i]
 		}
-		if err := cw.Write(grids[i*cells:(i+1)*cells], l); err != nil {
+		var err error
+		if keys != nil {
+			err = cw.WriteKeyed(grids[i*cells:(i+1)*cells], l, keys[i])
+		} else {
+			err = cw.Write(grids[i*cells:(i+1)*cells], l)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -169,8 +217,16 @@ func (cw *CodeWriter) flushChunk() {
 	if cw.err != nil || cw.n == 0 {
 		return
 	}
+	if cw.codec != nil {
+		cw.flushCoded()
+		return
+	}
 	cw.payload = encodeCodePayload(cw.payload[:0], &cw.hdr, cw.codes, cw.labels, cw.n)
-	cw.comp = codeEncoder().EncodeAll(cw.payload, cw.comp[:0])
+	cw.comp = cw.comp[:0]
+	if cw.hdr.Keys {
+		cw.comp, cw.keyRaw = appendCodeKeyBlock(cw.comp, cw.keys[:cw.n], cw.keyRaw)
+	}
+	cw.comp = codeEncoder().EncodeAll(cw.payload, cw.comp)
 	e := codeChunkEntry{offset: cw.offset, size: int64(len(cw.comp)), images: cw.n, crc: codeCRC(cw.comp)}
 	cw.index = append(cw.index, e)
 	cw.put(cw.comp)
@@ -204,6 +260,7 @@ func (cw *CodeWriter) Close() error {
 
 func (cw *CodeWriter) finishStream() error {
 	cw.flushChunk()
+	cw.drainAllCoded()
 	if cw.err != nil {
 		return cw.err
 	}
@@ -262,68 +319,30 @@ func (cw *CodeWriter) Abort() {
 	}
 }
 
-// CreateCodeFile starts a code file at path. The data goes to a temporary
-// file in the same directory, which Close syncs and renames to path, so a
-// crash or error never leaves a half-written file under the real name. An
-// existing file at path is an error unless overwrite is set; without
-// overwrite the final step links the file into place, which also fails if
-// another process created path in the meantime.
+// CreateCodeFile starts a code file at path. The data goes through package
+// atomicfile to a temporary file in the same directory, which Close syncs
+// and moves to path, so a crash or error never leaves a half-written file
+// under the real name. An existing file at path is an error (matching
+// fs.ErrExist) unless overwrite is set; without overwrite the final step
+// also fails if another process created path in the meantime.
 func CreateCodeFile(path string, hdr CodeHeader, overwrite bool) (*CodeWriter, error) {
-	if !overwrite {
-		if _, err := os.Lstat(path); err == nil {
-			return nil, fmt.Errorf("code file %s already exists (refusing to overwrite)", path)
-		}
-	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	return createCodeFile(path, hdr, overwrite, nil)
+}
+
+func createCodeFile(path string, hdr CodeHeader, overwrite bool, codec CodeChunkCodec) (*CodeWriter, error) {
+	f, err := atomicfile.Create(path, overwrite)
 	if err != nil {
-		return nil, fmt.Errorf("code file %s: %w", path, err)
+		return nil, fmt.Errorf("code file: %w", err)
 	}
-	// CreateTemp makes the file private (0600); a dataset is an ordinary
-	// file that other users and tools may read.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, fmt.Errorf("code file %s: %w", path, err)
-	}
-	cleanup := func() {
-		tmp.Close()
-		os.Remove(tmp.Name())
-	}
-	cw, err := newCodeWriter(tmp, hdr, path)
+	cw, err := newCodeWriter(f, hdr, path, codec)
 	if err != nil {
-		cleanup()
+		f.Abort()
 		return nil, err
 	}
-	cw.abort = cleanup
+	cw.abort = func() { f.Abort() }
 	cw.finish = func() error {
-		if err := tmp.Sync(); err != nil {
-			cleanup()
-			return fmt.Errorf("code file %s: sync: %w", path, err)
-		}
-		if err := tmp.Close(); err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("code file %s: close: %w", path, err)
-		}
-		if overwrite {
-			err = os.Rename(tmp.Name(), path)
-		} else if err = os.Link(tmp.Name(), path); err == nil {
-			err = os.Remove(tmp.Name())
-		} else if errors.Is(err, os.ErrExist) {
-			err = fmt.Errorf("already exists (refusing to overwrite)")
-		} else if _, serr := os.Lstat(path); serr == nil {
-			err = fmt.Errorf("already exists (refusing to overwrite)")
-		} else {
-			// No hard links on this file system: fall back to a rename,
-			// having just checked that path is still free.
-			err = os.Rename(tmp.Name(), path)
-		}
-		if err != nil {
-			os.Remove(tmp.Name())
-			return fmt.Errorf("code file %s: %w", path, err)
+		if err := f.Commit(); err != nil {
+			return fmt.Errorf("code file: %w", err)
 		}
 		return nil
 	}

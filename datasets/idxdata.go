@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/vqgen/vqgen/nn"
 )
 
 // maxClasses bounds label values so a corrupt label file cannot ask for an
@@ -23,36 +21,31 @@ var u8ToUnit = func() (t [256]float32) {
 	return
 }()
 
-// idxImages turns an IDX array of shape (N, rows, cols) into [0, 1] pixels:
-// unsigned bytes are divided by 255; float and double values are taken as
-// they are and must already lie in [0, 1]; other types are refused, since
-// their range is not known.
-func idxImages(x *IDX, name string) (n, h, w int, pix []float32, err error) {
+// idxImages turns an IDX array of shape (N, rows, cols) into pixels:
+// unsigned bytes are kept as they are (8-bit storage, v/255); float and
+// double values are taken as they are and must already lie in [0, 1];
+// other types are refused, since their range is not known. Exactly one of
+// pix8 and pix is returned.
+func idxImages(x *IDX, name string) (n, h, w int, pix8 []uint8, pix []float32, err error) {
 	if len(x.Dims) != 3 {
-		return 0, 0, 0, nil, fmt.Errorf("%s: IDX images have dims %v, want 3 (count, rows, cols)", name, x.Dims)
+		return 0, 0, 0, nil, nil, fmt.Errorf("%s: IDX images have dims %v, want 3 (count, rows, cols)", name, x.Dims)
 	}
 	n, h, w = x.Dims[0], x.Dims[1], x.Dims[2]
-	pix = make([]float32, x.Len())
 	switch x.Type {
 	case IDXUint8:
-		src := x.Data
-		nn.ParallelFor(len(pix), func(_, lo, hi int) {
-			for i := lo; i < hi; i++ {
-				pix[i] = u8ToUnit[src[i]]
-			}
-		})
+		return n, h, w, x.Data[:x.Len():x.Len()], nil, nil
 	case IDXFloat32, IDXFloat64:
+		pix = make([]float32, x.Len())
 		for i := range pix {
 			v := x.At(i)
 			if !(v >= 0 && v <= 1) {
-				return 0, 0, 0, nil, fmt.Errorf("%s: IDX %v pixel %d is %g, want values in [0, 1]", name, x.Type, i, v)
+				return 0, 0, 0, nil, nil, fmt.Errorf("%s: IDX %v pixel %d is %g, want values in [0, 1]", name, x.Type, i, v)
 			}
 			pix[i] = float32(v)
 		}
-	default:
-		return 0, 0, 0, nil, fmt.Errorf("%s: IDX images of type %v are not supported (want ubyte, or float/double in [0, 1])", name, x.Type)
+		return n, h, w, nil, pix, nil
 	}
-	return n, h, w, pix, nil
+	return 0, 0, 0, nil, nil, fmt.Errorf("%s: IDX images of type %v are not supported (want ubyte, or float/double in [0, 1])", name, x.Type)
 }
 
 // idxLabels validates a label array of shape (n) with integer class ids.
@@ -83,11 +76,11 @@ func idxLabels(x *IDX, name string, n int) ([]int32, int, error) {
 
 // idxDataset builds a dataset from decoded IDX images and optional labels.
 func idxDataset(spec string, img *IDX, imgName string, lab *IDX, labName string) (*Dataset, error) {
-	n, h, w, pix, err := idxImages(img, imgName)
+	n, h, w, pix8, pix, err := idxImages(img, imgName)
 	if err != nil {
 		return nil, err
 	}
-	ds := &Dataset{Name: spec, N: n, C: 1, H: h, W: w, Pixels: pix}
+	ds := &Dataset{Name: spec, N: n, C: 1, H: h, W: w, Pix8: pix8, Pixels: pix}
 	if lab != nil {
 		if ds.Labels, ds.Classes, err = idxLabels(lab, labName, n); err != nil {
 			return nil, err

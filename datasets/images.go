@@ -1,26 +1,19 @@
 package datasets
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"image"
-	_ "image/jpeg" // register the decoders image.Decode uses
-	_ "image/png"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
-
-	"github.com/vqgen/vqgen/nn"
+	"sync"
+	"sync/atomic"
+	"time"
 )
-
-// maxImagePixels refuses images whose header announces more than 100
-// megapixels before anything is allocated for them.
-const maxImagePixels = 100 << 20
 
 // testPermille is the share of an image folder that goes to the test split,
 // in thousandths (10%).
@@ -43,23 +36,44 @@ func isImageFile(name string) bool {
 	return false
 }
 
-// listImageDir returns the image files under dir (slash-separated, relative,
-// sorted) and the class folders. When dir has subfolders, each is a class
-// (sorted names give class ids 0, 1, ...) and holds that class's images at
-// any depth; images beside class folders are an error. Hidden files and
-// folders (".name") and files that are not .png, .jpg or .jpeg are skipped.
-func listImageDir(dir string) (files []string, classOf []int, classes []string, err error) {
+// imageFile is one file of a folder listing.
+type imageFile struct {
+	rel   string // slash-separated path relative to the folder: the image's key
+	class int    // class id, -1 when unlabelled
+	size  int64
+	mtime int64 // modification time, Unix nanoseconds
+}
+
+// folderListing is what listImageDir finds.
+type folderListing struct {
+	files   []imageFile // sorted by rel, byte-wise
+	classes []string    // sorted class names; nil when unlabelled
+}
+
+// listImageDir lists the image files under dir, sorted by the byte order of
+// their slash-separated relative paths (the order keys sort in, so code
+// files of shards merged by key line up with one written whole). With
+// LabelsFolders and subfolders present, each subfolder is a class (sorted
+// names give class ids 0, 1, ...) holding that class's images at any depth,
+// and images beside class folders are an error; with LabelsNone every image
+// at any depth is taken, unlabelled. Hidden files and folders (".name") and
+// files that are not .png, .jpg or .jpeg are skipped.
+func listImageDir(dir, labels string) (*folderListing, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	for _, e := range entries {
-		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
-			classes = append(classes, e.Name())
+	var classes []string
+	if labels != LabelsNone {
+		for _, e := range entries {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				classes = append(classes, e.Name())
+			}
 		}
+		slices.Sort(classes)
 	}
-	slices.Sort(classes)
 	perClass := make([]int, len(classes))
+	var files []imageFile
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -85,71 +99,143 @@ func listImageDir(dir string) (files []string, classOf []int, classes []string, 
 		if len(classes) > 0 {
 			top, _, nested := strings.Cut(rel, "/")
 			if !nested {
-				return fmt.Errorf("%s: image beside the class folders (%s); move it into one of them", p, strings.Join(classes, ", "))
+				return fmt.Errorf("%s: image beside the class folders (%s); move it into one of them, or set data.labels = %q to ignore the folders", p, strings.Join(classes, ", "), LabelsNone)
 			}
 			c, _ = slices.BinarySearch(classes, top)
 			perClass[c]++
 		}
-		files = append(files, rel)
-		classOf = append(classOf, c)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files = append(files, imageFile{rel: rel, class: c, size: info.Size(), mtime: info.ModTime().UnixNano()})
 		return nil
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, nil, nil, fmt.Errorf("%s: no PNG or JPEG images found", dir)
+		return nil, fmt.Errorf("%s: no PNG or JPEG images found", dir)
 	}
 	for i, n := range perClass {
 		if n == 0 {
-			return nil, nil, nil, fmt.Errorf("%s: class folder %q has no PNG or JPEG images", dir, classes[i])
+			return nil, fmt.Errorf("%s: class folder %q has no PNG or JPEG images", dir, classes[i])
 		}
 	}
-	return files, classOf, classes, nil
+	slices.SortFunc(files, func(a, b imageFile) int { return strings.Compare(a.rel, b.rel) })
+	return &folderListing{files: files, classes: classes}, nil
 }
 
-// loadImageDir decodes the images of one split of dir, resized and
-// centre-cropped to opt.Size with opt.Channels channels.
-func loadImageDir(spec, dir, split string, opt Options) (*Dataset, error) {
+// splitFiles keeps the files of one split ("" keeps all).
+func splitFiles(files []imageFile, split string) []imageFile {
+	if split == "" {
+		return files
+	}
+	var out []imageFile
+	for _, f := range files {
+		if IsTestFile(f.rel) == (split == "test") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// loadImageDir decodes the images of one split of an image folder (or the
+// whole folder), resized and centre-cropped to opt.Size with opt.Channels
+// channels, through the decoded cache when opt.CacheDir is set.
+func loadImageDir(sp Spec, opt Options) (*Dataset, error) {
+	spec, dir := sp.String(), sp.Dir
 	if st, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("%s: %v", spec, err)
 	} else if !st.IsDir() {
 		return nil, fmt.Errorf("%s: %s is not a folder", spec, dir)
 	}
-	all, allClass, classes, err := listImageDir(dir)
+	list, err := listImageDir(dir, opt.Labels)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", spec, err)
 	}
-	var files []string
-	var classOf []int
-	for i, rel := range all {
-		if IsTestFile(rel) == (split == "test") {
-			files = append(files, rel)
-			classOf = append(classOf, allClass[i])
-		}
-	}
+	files := splitFiles(list.files, sp.Split)
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: none of the %d images in %s falls in the %s split (about %d%% go to test, by a hash of the path)", spec, len(all), dir, split, testPermille/10)
+		return nil, fmt.Errorf("%s: none of the %d images in %s falls in the %s split (about %d%% go to test, by a hash of the path)", spec, len(list.files), dir, sp.Split, testPermille/10)
 	}
 	c, s := opt.Channels, opt.Size
-	ds := &Dataset{Name: spec, N: len(files), C: c, H: s, W: s, Pixels: make([]float32, len(files)*c*s*s)}
-	if len(classes) > 0 {
-		ds.Classes, ds.ClassNames = len(classes), classes
+	ds := &Dataset{Name: spec, N: len(files), C: c, H: s, W: s, Keys: make([]string, len(files))}
+	for i, f := range files {
+		ds.Keys[i] = f.rel
+	}
+	if len(list.classes) > 0 {
+		ds.Classes, ds.ClassNames = len(list.classes), list.classes
 		ds.Labels = make([]int32, len(files))
-		for i, k := range classOf {
-			ds.Labels[i] = int32(k)
+		for i, f := range files {
+			ds.Labels[i] = int32(f.class)
 		}
 	}
-	errs := make([]error, len(files))
-	nn.ParallelFor(len(files), func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			errs[i] = readImageInto(filepath.Join(dir, filepath.FromSlash(files[i])), s, c, ds.Image(i))
+	var cache *pixelCache
+	if opt.CacheDir != "" {
+		cache = newPixelCache(opt.CacheDir, dir, sp.Split, files, opt)
+		if pix, ok := cache.read(); ok {
+			ds.Pix8 = pix
+			if opt.Progress != nil {
+				opt.Progress(len(files), len(files))
+			}
+			return ds, nil
 		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%s: %w", spec, firstErr(errs))
+	}
+	ds.Pix8 = make([]uint8, len(files)*c*s*s)
+	if err := decodeAll(dir, files, opt, ds); err != nil {
+		return nil, fmt.Errorf("%s: %w", spec, err)
+	}
+	if cache != nil {
+		// A cache that cannot be written costs the next run its head
+		// start, nothing else; the data in hand is fine.
+		_ = cache.write(ds.Pix8)
 	}
 	return ds, nil
+}
+
+// decodeAll decodes files into ds.Pix8 on all cores. Workers take the next
+// file from a shared counter, so a few large photos do not leave the other
+// cores idle the way fixed ranges would.
+func decodeAll(dir string, files []imageFile, opt Options, ds *Dataset) error {
+	n := ds.ImageLen()
+	errs := make([]error, len(files))
+	var next, done atomic.Int64
+	var mu sync.Mutex
+	reported := -1
+	lastReport := time.Now()
+	report := func(d int) {
+		if opt.Progress == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// The start, then at most every 50 ms, and always the last file.
+		if d > reported && (reported < 0 || d == len(files) || time.Since(lastReport) >= 50*time.Millisecond) {
+			reported, lastReport = d, time.Now()
+			opt.Progress(d, len(files))
+		}
+	}
+	report(0)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			var sc renderScratch
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				path := filepath.Join(dir, filepath.FromSlash(files[i].rel))
+				errs[i] = sc.readFile(path, opt.Size, opt.Channels, ds.Pix8[i*n:(i+1)*n])
+				report(int(done.Add(1)))
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return firstErr(errs)
+	}
+	return nil
 }
 
 func firstErr(errs []error) error {
@@ -167,192 +253,4 @@ func firstErr(errs []error) error {
 		return fmt.Errorf("%w (and %d more unreadable images)", first, n-1)
 	}
 	return first
-}
-
-// ReadImage decodes a PNG or JPEG file and returns it resized (shorter side
-// to size, see the package comment) and centre-cropped to size x size, with
-// channels 1 (grayscale, ITU-R 601 luma) or 3 (RGB), as CHW values in [0, 1].
-// Transparent pixels are composited over black, the MNIST background.
-func ReadImage(path string, size, channels int) ([]float32, error) {
-	if size < 1 || size > 4096 || (channels != 1 && channels != 3) {
-		return nil, fmt.Errorf("%s: size %d, channels %d: want size 1 to 4096 and channels 1 or 3", path, size, channels)
-	}
-	out := make([]float32, channels*size*size)
-	if err := readImageInto(path, size, channels, out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func readImageInto(path string, size, channels int, dst []float32) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("%s: cannot decode image: %v", path, decodeErr(err))
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return fmt.Errorf("%s: %s image is %dx%d pixels, want 1 to %d pixels", path, format, cfg.Width, cfg.Height, maxImagePixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(data))
-	if err != nil {
-		return fmt.Errorf("%s: cannot decode %s image: %v", path, format, decodeErr(err))
-	}
-	planes, w, h := toPlanes(img, channels)
-	resizeCrop(planes, channels, w, h, size, dst)
-	return nil
-}
-
-func decodeErr(err error) error {
-	if errors.Is(err, image.ErrFormat) {
-		return errors.New("not a PNG or JPEG file")
-	}
-	return err
-}
-
-// toPlanes converts img to channels float32 planes (CHW) in [0, 1].
-func toPlanes(img image.Image, channels int) ([]float32, int, int) {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	out := make([]float32, channels*w*h)
-	if g, ok := img.(*image.Gray); ok && channels == 1 {
-		for y := range h {
-			row := g.Pix[y*g.Stride : y*g.Stride+w]
-			for x, v := range row {
-				out[y*w+x] = u8ToUnit[v]
-			}
-		}
-		return out, w, h
-	}
-	// rgb returns premultiplied 16-bit channels; premultiplying composites
-	// transparent pixels over black.
-	var rgb func(x, y int) (r, g, b uint32)
-	switch m := img.(type) {
-	case *image.YCbCr:
-		rgb = func(x, y int) (uint32, uint32, uint32) {
-			r, g, b, _ := m.YCbCrAt(x, y).RGBA()
-			return r, g, b
-		}
-	case *image.RGBA:
-		rgb = func(x, y int) (uint32, uint32, uint32) {
-			r, g, b, _ := m.RGBAAt(x, y).RGBA()
-			return r, g, b
-		}
-	case *image.NRGBA:
-		rgb = func(x, y int) (uint32, uint32, uint32) {
-			r, g, b, _ := m.NRGBAAt(x, y).RGBA()
-			return r, g, b
-		}
-	case *image.Gray:
-		rgb = func(x, y int) (uint32, uint32, uint32) {
-			v, _, _, _ := m.GrayAt(x, y).RGBA()
-			return v, v, v
-		}
-	default:
-		rgb = func(x, y int) (uint32, uint32, uint32) {
-			r, g, b, _ := img.At(x, y).RGBA()
-			return r, g, b
-		}
-	}
-	const k = 1.0 / 0xffff
-	plane := w * h
-	for y := range h {
-		for x := range w {
-			r, g, bl := rgb(b.Min.X+x, b.Min.Y+y)
-			i := y*w + x
-			if channels == 1 {
-				out[i] = float32((0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl)) * k)
-			} else {
-				out[i] = float32(float64(r) * k)
-				out[plane+i] = float32(float64(g) * k)
-				out[2*plane+i] = float32(float64(bl) * k)
-			}
-		}
-	}
-	return out, w, h
-}
-
-// taps are the filter weights of one output pixel: source indices
-// start..start+len(w)-1.
-type taps struct {
-	start int
-	w     []float32
-}
-
-// filterTaps computes the triangle-filter taps for n outputs taken from
-// position off onward of a src-long axis resized to full.
-func filterTaps(src, full, off, n int) []taps {
-	s := float64(src) / float64(full)
-	r := math.Max(s, 1)
-	out := make([]taps, n)
-	for i := range out {
-		u := (float64(i+off)+0.5)*s - 0.5
-		lo := max(int(math.Ceil(u-r)), 0)
-		hi := min(int(math.Floor(u+r)), src-1)
-		var ws []float64
-		var sum float64
-		for t := lo; t <= hi; t++ {
-			wt := 1 - math.Abs(float64(t)-u)/r
-			if wt < 0 {
-				wt = 0
-			}
-			ws = append(ws, wt)
-			sum += wt
-		}
-		if sum == 0 { // cannot happen for r >= 1, but never divide by zero
-			lo, ws, sum = min(max(int(math.Round(u)), 0), src-1), []float64{1}, 1
-		}
-		t := taps{start: lo, w: make([]float32, len(ws))}
-		for k, wt := range ws {
-			t.w[k] = float32(wt / sum)
-		}
-		out[i] = t
-	}
-	return out
-}
-
-// resizeCrop resizes c planes of w x h so the shorter side is size and
-// writes the centred size x size crop to dst (CHW).
-func resizeCrop(src []float32, c, w, h, size int, dst []float32) {
-	fw, fh := size, size
-	if w < h {
-		fh = max(size, int(math.Round(float64(h)*float64(size)/float64(w))))
-	} else {
-		fw = max(size, int(math.Round(float64(w)*float64(size)/float64(h))))
-	}
-	tx := filterTaps(w, fw, (fw-size)/2, size)
-	ty := filterTaps(h, fh, (fh-size)/2, size)
-	y0 := ty[0].start
-	y1 := ty[size-1].start + len(ty[size-1].w)
-	tmp := make([]float32, (y1-y0)*size)
-	for ch := range c {
-		plane := src[ch*w*h : (ch+1)*w*h]
-		for y := y0; y < y1; y++ {
-			row := plane[y*w : (y+1)*w]
-			trow := tmp[(y-y0)*size : (y-y0+1)*size]
-			for i, t := range tx {
-				var acc float32
-				for k, wt := range t.w {
-					acc += wt * row[t.start+k]
-				}
-				trow[i] = acc
-			}
-		}
-		out := dst[ch*size*size : (ch+1)*size*size]
-		for j, t := range ty {
-			orow := out[j*size : (j+1)*size]
-			clear(orow)
-			for k, wt := range t.w {
-				trow := tmp[(t.start+k-y0)*size : (t.start+k-y0+1)*size]
-				for i := range orow {
-					orow[i] += wt * trow[i]
-				}
-			}
-			for i, v := range orow { // rounding can step just outside [0, 1]
-				orow[i] = min(max(v, 0), 1)
-			}
-		}
-	}
 }

@@ -8,8 +8,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func writeTestImage(t testing.TB, path string, img image.Image) {
@@ -54,8 +57,8 @@ func TestReadImageColours(t *testing.T) {
 		tol      float64
 	}{
 		{"red.png", uniform(10, 6, color.NRGBA{255, 0, 0, 255}), 3, []float64{1, 0, 0}, 1e-6},
-		{"red-gray.png", uniform(10, 6, color.NRGBA{255, 0, 0, 255}), 1, []float64{0.299}, 1e-6},
-		{"half-alpha.png", uniform(5, 5, color.NRGBA{255, 255, 255, 128}), 1, []float64{128.0 / 255}, 1e-3},
+		{"red-gray.png", uniform(10, 6, color.NRGBA{255, 0, 0, 255}), 1, []float64{0.299}, 0.5 / 255},
+		{"half-alpha.png", uniform(5, 5, color.NRGBA{0, 0, 0, 128}), 1, []float64{127.0 / 255}, 1e-6},
 		{"gray.png", uniform(3, 7, color.Gray{51}), 1, []float64{0.2}, 1e-6},
 		{"blue.jpg", uniform(16, 16, color.NRGBA{0, 0, 255, 255}), 3, []float64{0, 0, 1}, 0.03},
 	}
@@ -82,46 +85,56 @@ func TestReadImageColours(t *testing.T) {
 // A horizontal ramp survives resizing as a ramp, and the centre crop of a
 // wide image keeps its middle: left and right quarters are cut off.
 func TestResizeCrop(t *testing.T) {
-	// 40x10 image: left quarter black, middle half a ramp, right quarter white.
+	// 40x10 16-bit image: left quarter black, middle half a ramp, right
+	// quarter white.
 	w, h := 40, 10
-	src := make([]float32, w*h)
+	ramp := func(x int) float64 {
+		switch {
+		case x >= 30:
+			return 1
+		case x >= 10:
+			return float64(x-10) / 20
+		}
+		return 0
+	}
+	src := image.NewGray16(image.Rect(0, 0, w, h))
 	for y := range h {
 		for x := range w {
-			v := float32(0)
-			switch {
-			case x >= 30:
-				v = 1
-			case x >= 10:
-				v = float32(x-10) / 20
-			}
-			src[y*w+x] = v
+			src.SetGray16(x, y, color.Gray16{uint16(math.Round(ramp(x) * 0xffff))})
 		}
 	}
-	dst := make([]float32, 5*5)
-	resizeCrop(src, 1, w, h, 5, dst)
 	// The 40x10 image scales to 20x5 (scale 2) and the crop starts at scaled
 	// column (20-5)/2 = 7, so output column i is centred on source
 	// u = 2(i+7+0.5)-0.5, 14.5..22.5: inside the ramp, where the symmetric
-	// triangle weights reproduce the ramp exactly.
+	// triangle weights reproduce the ramp exactly, up to the final rounding
+	// to 8 bits.
+	got := Render(src, 5, 1)
 	for y := range 5 {
 		for x := range 5 {
 			u := (float64(x+7)+0.5)*2 - 0.5
-			want := (u - 10) / 20
-			if got := float64(dst[y*5+x]); math.Abs(got-want) > 1e-5 {
-				t.Fatalf("(%d,%d) = %g, want %g", x, y, got, want)
+			want := math.Round((u-10)/20*255) / 255
+			if g := float64(got[y*5+x]); math.Abs(g-want) > 1e-6 {
+				t.Fatalf("(%d,%d) = %g, want %g", x, y, g, want)
 			}
 		}
 	}
-	// Identity size: the image comes back unchanged.
-	id := make([]float32, h*h)
-	sqImg := make([]float32, h*h)
-	for y := range h {
-		copy(sqImg[y*h:(y+1)*h], src[y*w+10:y*w+20])
+	// Identity size: an 8-bit image comes back unchanged.
+	sq := image.NewGray(image.Rect(0, 0, h, h))
+	for i := range sq.Pix {
+		sq.Pix[i] = uint8(i * 7)
 	}
-	resizeCrop(sqImg, 1, h, h, h, id)
-	for i := range sqImg {
-		if math.Abs(float64(id[i]-sqImg[i])) > 1e-6 {
-			t.Fatalf("identity resize changed pixel %d: %g -> %g", i, sqImg[i], id[i])
+	id := Render(sq, h, 1)
+	for i, v := range sq.Pix {
+		if id[i] != u8ToUnit[v] {
+			t.Fatalf("identity resize changed pixel %d: %d -> %g", i, v, id[i]*255)
+		}
+	}
+	// A sub-image (as a crop tool makes) is rendered from its own bounds.
+	sub := src.SubImage(image.Rect(10, 0, 20, 10))
+	got = Render(sub, 10, 1)
+	for x := range 10 {
+		if want := math.Round(ramp(10+x)*255) / 255; math.Abs(float64(got[x])-want) > 1e-6 {
+			t.Fatalf("sub-image column %d = %g, want %g", x, got[x], want)
 		}
 	}
 }
@@ -185,13 +198,13 @@ func TestImageFolder(t *testing.T) {
 	// Adding files moves no existing file between splits.
 	writeTestImage(t, filepath.Join(dir, "cat", "new1.png"), uniform(8, 6, color.Gray{40}))
 	writeTestImage(t, filepath.Join(dir, "cat", "new2.png"), uniform(8, 6, color.Gray{40}))
-	files, _, _, err := listImageDir(dir)
+	list, err := listImageDir(dir, LabelsFolders)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nTest := 0
-	for _, f := range files {
-		if IsTestFile(f) {
+	for _, f := range list.files {
+		if IsTestFile(f.rel) {
 			nTest++
 		}
 	}
@@ -278,5 +291,163 @@ func TestImageFolderEmptySplit(t *testing.T) {
 	writeTestImage(t, filepath.Join(dir, name), uniform(3, 3, color.Gray{9}))
 	if _, err := Load("images:"+dir+":test", Options{}); err == nil || !strings.Contains(err.Error(), "test split") {
 		t.Fatalf("empty test split: %v", err)
+	}
+}
+
+// images:DIR names every image of a folder; its train and test splits
+// partition it; keys are the relative paths in byte order; LabelsNone
+// ignores class folders and takes images at any depth.
+func TestWholeFolderSpec(t *testing.T) {
+	dir := makeFolder(t, []string{"b-day", "a"}, 20)
+	all, err := Load("images:"+dir, Options{Size: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := Load("images:"+dir+":train", Options{Size: 4})
+	test, _ := Load("images:"+dir+":test", Options{Size: 4})
+	if all.N != 40 || train.N+test.N != 40 || all.Name != "images:"+dir {
+		t.Fatalf("whole folder %d images (%q), splits %d + %d", all.N, all.Name, train.N, test.N)
+	}
+	if all.Classes != 2 || all.ClassNames[0] != "a" || all.Labels[0] != 0 || all.Labels[39] != 1 {
+		t.Fatalf("classes %v, labels %d..%d", all.ClassNames, all.Labels[0], all.Labels[39])
+	}
+	if !slices.IsSorted(all.Keys) || all.Keys[0] != "a/img"+itoa(0)+".png" || len(all.Keys) != all.N {
+		t.Fatalf("keys %v... not the sorted relative paths", all.Keys[:3])
+	}
+	for i, k := range train.Keys {
+		if IsTestFile(k) || !slices.Contains(all.Keys, k) {
+			t.Fatalf("train key %d %q", i, k)
+		}
+		if !slices.Equal(train.Image(i), all.Image(slices.Index(all.Keys, k))) {
+			t.Fatalf("train image %q differs from the whole folder's", k)
+		}
+	}
+	// Byte order, not the walk's order: "a.png" < "a/..." since '.' < '/'.
+	writeTestImage(t, filepath.Join(dir, "a.png"), uniform(3, 3, color.Gray{5}))
+	writeTestImage(t, filepath.Join(dir, "a", "deep", "er", "x.png"), uniform(3, 3, color.Gray{6}))
+	if _, err := Load("images:"+dir, Options{Size: 4}); err == nil || !strings.Contains(err.Error(), `data.labels = "none"`) {
+		t.Fatalf("loose image beside class folders: %v", err)
+	}
+	none, err := Load("images:"+dir, Options{Size: 4, Labels: LabelsNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if none.N != 42 || none.Labels != nil || none.Classes != 0 || none.Keys[0] != "a.png" || !slices.Contains(none.Keys, "a/deep/er/x.png") {
+		t.Fatalf("labels none: %d images, labels %v, keys %v", none.N, none.Labels != nil, none.Keys[:2])
+	}
+	if !slices.IsSorted(none.Keys) {
+		t.Fatal("keys not in byte order")
+	}
+	if _, err := Load("images:"+dir, Options{Labels: "dates"}); err == nil || !strings.Contains(err.Error(), `labels "dates"`) {
+		t.Fatalf("bad labels mode: %v", err)
+	}
+}
+
+// Decoding reports its progress from one goroutine at a time, in
+// increasing steps, ending at the total.
+func TestDecodeProgress(t *testing.T) {
+	dir := makeFolder(t, nil, 60)
+	var calls [][2]int
+	var active atomic.Int32
+	ds, err := Load("images:"+dir, Options{Size: 4, Progress: func(done, total int) {
+		if active.Add(1) != 1 {
+			t.Error("progress called concurrently")
+		}
+		calls = append(calls, [2]int{done, total})
+		active.Add(-1)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 2 || calls[0] != [2]int{0, 60} || calls[len(calls)-1] != [2]int{60, 60} {
+		t.Fatalf("progress calls %v", calls)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i][0] <= calls[i-1][0] {
+			t.Fatalf("progress went %v", calls)
+		}
+	}
+	// Image i of the unlabelled folder is uniform grey i.
+	for i := range ds.N {
+		if ds.Pix8[i*16] != uint8(i) {
+			t.Fatalf("image %d (%s) is grey %d", i, ds.Keys[i], ds.Pix8[i*16])
+		}
+	}
+}
+
+// The decoded cache is used when the files are unchanged, and never trusted
+// when a file's size or time changed or the cache itself is damaged.
+func TestDecodedCache(t *testing.T) {
+	dir := makeFolder(t, nil, 30)
+	// The decoder ignores bytes after a PNG's end: padding every file
+	// leaves room to swap one for another image of the same byte size.
+	all, _ := filepath.Glob(filepath.Join(dir, "*.png"))
+	for _, p := range all {
+		os.WriteFile(p, append(mustRead(t, p), make([]byte, 256)...), 0o644)
+	}
+	cache := filepath.Join(t.TempDir(), "cache")
+	opt := Options{Size: 4, Channels: 3, CacheDir: cache}
+	first, err := Load("images:"+dir+":train", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(cache, "*.pixels"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	// Change a file's pixels but keep its size and time: a cache hit
+	// returns the old pixels, which shows the cache was read.
+	victim := filepath.Join(dir, first.Keys[0])
+	st, _ := os.Stat(victim)
+	orig := mustRead(t, victim)
+	writeTestImage(t, victim, uniform(8, 6, color.Gray{200}))
+	swapped := mustRead(t, victim)
+	if len(swapped) > len(orig) {
+		t.Fatalf("the grey-200 PNG is %d bytes, the original %d: pad the original instead", len(swapped), len(orig))
+	}
+	os.WriteFile(victim, append(swapped, make([]byte, len(orig)-len(swapped))...), 0o644)
+	os.Chtimes(victim, st.ModTime(), st.ModTime())
+	hit, err := Load("images:"+dir+":train", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(hit.Pix8, first.Pix8) {
+		t.Fatal("unchanged listing did not read the cache")
+	}
+	// A damaged cache is rebuilt: the changed file shows.
+	b := mustRead(t, files[0])
+	b[len(b)/2] ^= 1
+	os.WriteFile(files[0], b, 0o644)
+	rebuilt, err := Load("images:"+dir+":train", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt.Pix8[0] != 200 {
+		t.Fatalf("damaged cache trusted: first pixel %d, want 200", rebuilt.Pix8[0])
+	}
+	// A changed time makes the cache stale.
+	writeTestImage(t, victim, uniform(8, 6, color.Gray{100}))
+	os.Chtimes(victim, st.ModTime().Add(time.Second), st.ModTime().Add(time.Second))
+	stale, err := Load("images:"+dir+":train", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stale.Pix8[0] != 100 {
+		t.Fatalf("stale cache trusted: first pixel %d, want 100", stale.Pix8[0])
+	}
+	// Another size or channel count is another cache file; all give the
+	// same pixels as decoding without a cache.
+	for _, o := range []Options{{Size: 5, Channels: 1, CacheDir: cache}, {Size: 5, Channels: 1, CacheDir: cache}} {
+		c, err := Load("images:"+dir+":train", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := Load("images:"+dir+":train", Options{Size: 5, Channels: 1})
+		if !slices.Equal(c.Pix8, plain.Pix8) {
+			t.Fatal("cached pixels differ from decoded ones")
+		}
+	}
+	if files, _ := filepath.Glob(filepath.Join(cache, "*.pixels")); len(files) != 2 {
+		t.Fatalf("cache files %v, want one per size", files)
 	}
 }

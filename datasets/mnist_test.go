@@ -19,8 +19,8 @@ func TestMNIST(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ds.N != c.n || ds.C != 1 || ds.H != 28 || ds.W != 28 || len(ds.Pixels) != c.n*784 || len(ds.Labels) != c.n {
-			t.Fatalf("%s: N=%d C=%d H=%d W=%d, %d pixels, %d labels", c.spec, ds.N, ds.C, ds.H, ds.W, len(ds.Pixels), len(ds.Labels))
+		if ds.N != c.n || ds.C != 1 || ds.H != 28 || ds.W != 28 || len(ds.Pix8) != c.n*784 || len(ds.Labels) != c.n {
+			t.Fatalf("%s: N=%d C=%d H=%d W=%d, %d pixels, %d labels", c.spec, ds.N, ds.C, ds.H, ds.W, len(ds.Pix8), len(ds.Labels))
 		}
 		if ds.Labels[0] != c.firstLbl || ds.Classes != c.wantClass || len(ds.ClassNames) != 10 || ds.ClassNames[3] != "3" {
 			t.Fatalf("%s: first label %d, %d classes %v", c.spec, ds.Labels[0], ds.Classes, ds.ClassNames)
@@ -36,11 +36,12 @@ func TestMNIST(t *testing.T) {
 			}
 		}
 		lo, hi, mean := float32(1), float32(0), 0.0
-		for _, v := range ds.Pixels {
+		for _, b := range ds.Pix8 {
+			v := u8ToUnit[b]
 			lo, hi = min(lo, v), max(hi, v)
 			mean += float64(v)
 		}
-		mean /= float64(len(ds.Pixels))
+		mean /= float64(len(ds.Pix8))
 		// MNIST's mean intensity is about 0.13 (0.1307 train, 0.1325 test).
 		if lo != 0 || hi != 1 || mean < 0.125 || mean > 0.14 {
 			t.Fatalf("%s: pixels in [%g, %g], mean %g", c.spec, lo, hi, mean)
@@ -63,7 +64,7 @@ func TestMNIST(t *testing.T) {
 	}
 	// Each split is decoded once and shared.
 	ds2, _ := MNIST("train")
-	if &ds2.Pixels[0] != &ds.Pixels[0] || ds2 == ds {
+	if &ds2.Pix8[0] != &ds.Pix8[0] || ds2 == ds {
 		t.Fatal("MNIST should share its pixels between callers but return distinct Dataset values")
 	}
 	if _, err := MNIST("val"); err == nil {
@@ -80,10 +81,10 @@ func TestSplit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if train.N != 55000 || val.N != 5000 || len(val.Labels) != 5000 || len(val.Pixels) != 5000*784 {
+	if train.N != 55000 || val.N != 5000 || len(val.Labels) != 5000 || len(val.Pix8) != 5000*784 {
 		t.Fatalf("train %d, val %d", train.N, val.N)
 	}
-	if &val.Pixels[0] != &ds.Pixels[55000*784] || val.Labels[0] != ds.Labels[55000] || train.Labels[0] != 5 {
+	if &val.Pix8[0] != &ds.Pix8[55000*784] || val.Labels[0] != ds.Labels[55000] || train.Labels[0] != 5 {
 		t.Fatal("val is not the tail of the training set")
 	}
 	for _, bad := range []int{-1, 60000, 70000} {

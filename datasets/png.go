@@ -7,9 +7,8 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
+	"github.com/vqgen/vqgen/internal/atomicfile"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -159,31 +158,20 @@ func writeImageFile(path string, img image.Image) error {
 	return writeFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
-// writeFileAtomic writes through fill to a temporary file beside path and
-// renames it over path only when everything succeeded.
-func writeFileAtomic(path string, fill func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// writeFileAtomic writes through fill to path via package atomicfile, so
+// path appears only when everything succeeded.
+func writeFileAtomic(path string, fill func(io.Writer) error) error {
+	f, err := atomicfile.Create(path, true)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort()
 	bw := bufio.NewWriter(f)
-	if err = fill(bw); err != nil {
+	if err := fill(bw); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
-	if err = bw.Flush(); err != nil {
+	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: %v", path, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return f.Commit()
 }

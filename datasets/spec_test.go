@@ -3,6 +3,7 @@ package datasets
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,10 @@ func TestParseSpec(t *testing.T) {
 		{"idx:data/mnist:test", Spec{"idx", "data/mnist", "test"}, ""},
 		{`images:C:\pics:train`, Spec{"images", `C:\pics`, "train"}, ""},
 		{"images:a:b:c:train", Spec{"images", "a:b:c", "train"}, ""},
+		{"images:photos/2024", Spec{"images", "photos/2024", ""}, ""},
+		{"images:train", Spec{"images", "train", ""}, ""},
+		{"images:photos:val", Spec{}, `unknown split "val"`},
+		{"images:", Spec{}, "empty folder"},
 		{"mnist", Spec{}, "no split"},
 		{"mnist:val", Spec{}, `unknown split "val"`},
 		{"mnist:dir:train", Spec{}, "mnist takes no folder"},
@@ -56,7 +61,7 @@ func TestLoadIDXDir(t *testing.T) {
 	const n = 50
 	img := &IDX{Type: IDXUint8, Dims: []int{n, 28, 28}, Data: make([]byte, n*784)}
 	for i := range img.Data {
-		img.Data[i] = byte(mn.Pixels[i]*255 + 0.5)
+		img.Data[i] = mn.Pix8[i]
 	}
 	lab := &IDX{Type: IDXUint8, Dims: []int{n}, Data: make([]byte, n)}
 	for i := range lab.Data {
@@ -86,9 +91,9 @@ func TestLoadIDXDir(t *testing.T) {
 		if ds.N != n || ds.C != 1 || ds.H != 28 {
 			t.Fatalf("%s: N=%d C=%d H=%d", dir, ds.N, ds.C, ds.H)
 		}
-		for i := range ds.Pixels {
-			if ds.Pixels[i] != mn.Pixels[i] {
-				t.Fatalf("%s: pixel %d = %g, want %g", dir, i, ds.Pixels[i], mn.Pixels[i])
+		for i := range ds.N {
+			if !slices.Equal(ds.Image(i), mn.Image(i)) {
+				t.Fatalf("%s: image %d differs from MNIST's", dir, i)
 			}
 		}
 		if dir == noLab {

@@ -7,7 +7,7 @@ import "fmt"
 // sequence and head, keys are stored transposed (one row of MaxT per head
 // dimension) and values as rows, so that a query's scores and its output
 // are each one vector-matrix product over contiguous rows
-// (Numerics.Attend).
+// (Arithmetic.Attend).
 //
 // A cache also holds the scratch of the steps that use it, so steppers with
 // caches of their own may run concurrently on the same layers.
@@ -66,7 +66,7 @@ func (c *KVCache) head(b, h int) (kt, v []float32) {
 }
 
 // attnStepBlocked is the number of new positions from which ForwardStep,
-// under FastNumerics, attends with the blocked GEMMs of Forward instead of
+// under FastArithmetic, attends with the blocked GEMMs of Forward instead of
 // one query at a time (the same bits either way on the AVX-512 path).
 const attnStepBlocked = 8
 
@@ -78,7 +78,7 @@ const stepSerial = 1 << 18
 // ForwardStep runs attention on n new positions x [B, n, C] that follow the
 // cache.T positions already in cache, appends their keys and values, and
 // returns [B, n, C] equal to the matching rows of Forward on the whole
-// sequence (to rounding). It computes in the active Numerics and does not
+// sequence (to rounding). It computes in the active Arithmetic and does not
 // disturb Forward's caches; its output lives in cache and is reused by the
 // next ForwardStep with it.
 func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
@@ -107,7 +107,7 @@ func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
 		}
 	}
 	tile := c.MaxT
-	if n >= attnStepBlocked && numerics == FastNumerics {
+	if n >= attnStepBlocked && arith == FastArithmetic {
 		tile = attnBlock * c.MaxT
 	}
 	c.scores = workerScratch(c.scores, tile, true)
@@ -143,12 +143,12 @@ func (c *KVCache) stepHeads(worker, lo, hi int) {
 		kt, v := c.head(b, h)
 		q := c.qkv.Data[b*n*3*C+h*hs:]
 		o := c.out.Data[b*n*C+h*hs:]
-		if n >= attnStepBlocked && numerics == FastNumerics {
+		if n >= attnStepBlocked && arith == FastArithmetic {
 			c.stepBlocked(q, o, kt, v, sc)
 			continue
 		}
 		for i := range n {
-			numerics.Attend(o[i*C:][:hs], q[i*3*C:][:hs], kt, c.MaxT, v, hs, c.T+i+1, a.scale(), sc)
+			arith.Attend(o[i*C:][:hs], q[i*3*C:][:hs], kt, c.MaxT, v, hs, c.T+i+1, a.scale(), sc)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // cache: the GEMM adds the bias as it stores each tile, and ForwardGELU and
 // ForwardAdd apply their GELU or residual to a band before the next one.
 // Infer is the row-wise inference path, in the arithmetic the package's
-// Numerics select.
+// Arithmetic select.
 type Linear struct {
 	In, Out int
 	Weight  *Param
@@ -206,12 +206,12 @@ func (l *Linear) backwardBias(lo, hi int) {
 }
 
 // Infer computes y = x W^T + b for rows rows of x into y without touching
-// Forward's caches, in the arithmetic of the active Numerics: the
+// Forward's caches, in the arithmetic of the active Arithmetic: the
 // inference paths (a KV-cache step) use it.
 func (l *Linear) Infer(y, x []float32, rows int) {
 	var b []float32
 	if l.Bias != nil {
 		b = l.Bias.Data.Data
 	}
-	numerics.Linear(y[:rows*l.Out], x[:rows*l.In], l.Weight.Data.Data, b, rows, l.In, l.Out)
+	arith.Linear(y[:rows*l.Out], x[:rows*l.In], l.Weight.Data.Data, b, rows, l.In, l.Out)
 }

@@ -91,13 +91,13 @@ func TestLinearDeterministic(t *testing.T) {
 	}
 }
 
-// TestNumericsSwitch: SetNumerics reroutes every inference primitive (a
+// TestArithmeticSwitch: SetArithmetic reroutes every inference primitive (a
 // KV-cache step's Linear, attention and a LayerNorm's Infer), and only
 // those: Forward keeps the fast kernels.
-func TestNumericsSwitch(t *testing.T) {
+func TestArithmeticSwitch(t *testing.T) {
 	calls := map[string]int{}
-	f := FastNumerics
-	counting := &Numerics{Name: "counting",
+	f := FastArithmetic
+	counting := &Arithmetic{Name: "counting",
 		Linear: func(y, x, w, b []float32, rows, in, out int) {
 			calls["linear"]++
 			f.Linear(y, x, w, b, rows, in, out)
@@ -116,7 +116,7 @@ func TestNumericsSwitch(t *testing.T) {
 	a := NewCausalSelfAttention("attn", 8, 2, rng)
 	ln := NewLayerNorm("ln", 8)
 	x := randTensor(rng, 3, 5, 8)
-	restore := SetNumerics(counting)
+	restore := SetArithmetic(counting)
 	a.Forward(x)
 	if len(calls) != 0 {
 		t.Errorf("Forward used the inference numerics: %v", calls)
@@ -129,8 +129,8 @@ func TestNumericsSwitch(t *testing.T) {
 	if calls["linear"] != 2 || calls["attend"] != 3*2*5 || calls["layernorm"] != 1 || calls["gelu"] != 1 {
 		t.Errorf("inference calls %v, want 2 linear, 30 attend, 1 layernorm, 1 gelu", calls)
 	}
-	if ActiveNumerics() != FastNumerics {
-		t.Error("restore did not reinstate FastNumerics")
+	if ActiveArithmetic() != FastArithmetic {
+		t.Error("restore did not reinstate FastArithmetic")
 	}
 }
 

@@ -67,7 +67,7 @@ func layerNormRow(y, x, w, b []float32, eps float32) (mean, rstd float32) {
 	return kernels.LayerNormRow(y, x, w, b, eps)
 }
 
-// layerNormRows is FastNumerics' LayerNorm: Forward's arithmetic.
+// layerNormRows is FastArithmetic' LayerNorm: Forward's arithmetic.
 func layerNormRows(y, x, w, b []float32, rows, d int, eps float32) {
 	for r := range rows {
 		layerNormRow(y[r*d:(r+1)*d], x[r*d:(r+1)*d], w, b, eps)
@@ -75,9 +75,9 @@ func layerNormRows(y, x, w, b []float32, rows, d int, eps float32) {
 }
 
 // Infer normalises rows rows of x into y without touching Forward's
-// caches, in the arithmetic of the active Numerics (inference paths).
+// caches, in the arithmetic of the active Arithmetic (inference paths).
 func (ln *LayerNorm) Infer(y, x []float32, rows int) {
-	numerics.LayerNorm(y[:rows*ln.D], x[:rows*ln.D], ln.Weight.Data.Data, ln.Bias.Data.Data, rows, ln.D, ln.Eps)
+	arith.LayerNorm(y[:rows*ln.D], x[:rows*ln.D], ln.Weight.Data.Data, ln.Bias.Data.Data, rows, ln.D, ln.Eps)
 }
 
 // Backward: with xhat = (x-mean)*rstd and g = dy*weight,

@@ -33,8 +33,8 @@
 // Linear.Infer, LayerNorm.Infer, GELUInfer and CausalSelfAttention.
 // ForwardStep are the inference paths of the same layers: a model's
 // sampling pass runs its training layers through them. Their arithmetic is
-// the active Numerics (SetNumerics), one switch for every inference pass;
-// the default, FastNumerics, gives the bits of the training forward pass
+// the active Arithmetic (SetArithmetic), one switch for every inference pass;
+// the default, FastArithmetic, gives the bits of the training forward pass
 // wherever a sum is one GEMM k block (up to 512 terms) on the AVX-512 path.
 //
 // Softmax is always evaluated in log space: log softmax(x)_j =

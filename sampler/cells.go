@@ -19,32 +19,33 @@ import (
 // inclusive (so "2,0,3,6" is rows 2 and 3, columns 0 to 6).
 type Rect struct{ R0, C0, R1, C1 int }
 
-// ParseRect parses "r0,c0,r1,c1" (inclusive corners). flag names the option
-// in errors.
-func ParseRect(flag, s string) (Rect, error) {
+// ParseRect parses "r0,c0,r1,c1" (inclusive corners). name is the option
+// the text came from; errors start with it, so a front end can show the
+// option its own way (a flag, a form field).
+func ParseRect(name, s string) (Rect, error) {
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
-		return Rect{}, fmt.Errorf("--%s %q: want four comma-separated integers r0,c0,r1,c1", flag, s)
+		return Rect{}, fmt.Errorf("%s %q: want four comma-separated integers r0,c0,r1,c1", name, s)
 	}
 	var v [4]int
 	for i, p := range parts {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil {
-			return Rect{}, fmt.Errorf("--%s %q: %q is not an integer", flag, s, p)
+			return Rect{}, fmt.Errorf("%s %q: %q is not an integer", name, s, p)
 		}
 		v[i] = n
 	}
 	r := Rect{v[0], v[1], v[2], v[3]}
 	if r.R0 > r.R1 || r.C0 > r.C1 || r.R0 < 0 || r.C0 < 0 {
-		return Rect{}, fmt.Errorf("--%s %q: want 0 <= r0 <= r1 and 0 <= c0 <= c1", flag, s)
+		return Rect{}, fmt.Errorf("%s %q: want 0 <= r0 <= r1 and 0 <= c0 <= c1", name, s)
 	}
 	return r, nil
 }
 
 // RectKeep redraws the cells of r in an h x w grid and keeps the rest.
-func RectKeep(flag string, r Rect, h, w int) ([]bool, error) {
+func RectKeep(name string, r Rect, h, w int) ([]bool, error) {
 	if r.R0 < 0 || r.C0 < 0 || r.R1 >= h || r.C1 >= w || r.R0 > r.R1 || r.C0 > r.C1 {
-		return nil, fmt.Errorf("--%s %d,%d,%d,%d: the grid is %dx%d, rows 0..%d and columns 0..%d", flag, r.R0, r.C0, r.R1, r.C1, h, w, h-1, w-1)
+		return nil, fmt.Errorf("%s %d,%d,%d,%d: the grid is %dx%d, rows 0..%d and columns 0..%d", name, r.R0, r.C0, r.R1, r.C1, h, w, h-1, w-1)
 	}
 	keep := make([]bool, h*w)
 	for p := range keep {
@@ -57,20 +58,20 @@ func RectKeep(flag string, r Rect, h, w int) ([]bool, error) {
 // PixelRectKeep redraws every cell that a rectangle of image pixels
 // (rows R0..R1, columns C0..C1, inclusive) touches, for an h x w grid whose
 // cells each cover factor x factor pixels (the encoder's downsampling).
-func PixelRectKeep(flag string, r Rect, h, w, factor int) ([]bool, error) {
+func PixelRectKeep(name string, r Rect, h, w, factor int) ([]bool, error) {
 	if factor <= 0 {
 		return nil, fmt.Errorf("sampler: downsampling factor must be > 0, got %d", factor)
 	}
 	ih, iw := h*factor, w*factor
 	if r.R0 < 0 || r.C0 < 0 || r.R1 >= ih || r.C1 >= iw || r.R0 > r.R1 || r.C0 > r.C1 {
-		return nil, fmt.Errorf("--%s %d,%d,%d,%d: the image is %dx%d pixels, rows 0..%d and columns 0..%d", flag, r.R0, r.C0, r.R1, r.C1, ih, iw, ih-1, iw-1)
+		return nil, fmt.Errorf("%s %d,%d,%d,%d: the image is %dx%d pixels, rows 0..%d and columns 0..%d", name, r.R0, r.C0, r.R1, r.C1, ih, iw, ih-1, iw-1)
 	}
-	return RectKeep(flag, Rect{r.R0 / factor, r.C0 / factor, r.R1 / factor, r.C1 / factor}, h, w)
+	return RectKeep(name, Rect{r.R0 / factor, r.C0 / factor, r.R1 / factor, r.C1 / factor}, h, w)
 }
 
 // ParseKeepList parses "r,c;r,c;..." as the cells to keep in an h x w grid;
 // every other cell is redrawn.
-func ParseKeepList(flag, s string, h, w int) ([]bool, error) {
+func ParseKeepList(name, s string, h, w int) ([]bool, error) {
 	keep := make([]bool, h*w)
 	for _, item := range strings.Split(s, ";") {
 		item = strings.TrimSpace(item)
@@ -79,15 +80,15 @@ func ParseKeepList(flag, s string, h, w int) ([]bool, error) {
 		}
 		rc := strings.Split(item, ",")
 		if len(rc) != 2 {
-			return nil, fmt.Errorf("--%s %q: cell %q is not \"row,col\"", flag, s, item)
+			return nil, fmt.Errorf("%s %q: cell %q is not \"row,col\"", name, s, item)
 		}
 		r, err1 := strconv.Atoi(strings.TrimSpace(rc[0]))
 		c, err2 := strconv.Atoi(strings.TrimSpace(rc[1]))
 		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("--%s %q: cell %q is not two integers \"row,col\"", flag, s, item)
+			return nil, fmt.Errorf("%s %q: cell %q is not two integers \"row,col\"", name, s, item)
 		}
 		if r < 0 || r >= h || c < 0 || c >= w {
-			return nil, fmt.Errorf("--%s %q: cell %d,%d is outside the %dx%d grid", flag, s, r, c, h, w)
+			return nil, fmt.Errorf("%s %q: cell %d,%d is outside the %dx%d grid", name, s, r, c, h, w)
 		}
 		keep[r*w+c] = true
 	}

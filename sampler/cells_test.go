@@ -79,8 +79,8 @@ func TestParseKeepList(t *testing.T) {
 	for _, c := range cases {
 		keep, err := ParseKeepList("keep", c.s, 3, 3)
 		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "--keep") {
-				t.Errorf("%q: err %v, want one naming --keep and containing %q", c.s, err, c.err)
+			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.HasPrefix(err.Error(), "keep ") {
+				t.Errorf("%q: err %v, want one starting with the option name keep and containing %q", c.s, err, c.err)
 			}
 			continue
 		}

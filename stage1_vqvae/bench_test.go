@@ -178,3 +178,53 @@ func BenchmarkTrainStepScaling(b *testing.B) {
 	b.ReportMetric(imgs/tn.Seconds(), "img/s_ncpu")
 	b.ReportMetric(med, "median_ratio")
 }
+
+// BenchmarkTrainStepPhotos times a stage-one step of the photo presets
+// (configs/photos32.toml, photos64.toml) on a batch of random pixels: the
+// figure their step counts are set from. Besides wall-clock img/s it
+// reports img per CPU-second of the process (img/cpu_s), which a busy
+// shared host inflates far less than wall time: a quiet 2-core machine
+// runs at about 1.85 x that (the scaling BenchmarkTrainStepScaling
+// measures).
+func BenchmarkTrainStepPhotos(b *testing.B) {
+	for _, name := range []string{"photos32", "photos64"} {
+		b.Run(name, func(b *testing.B) {
+			cfg, err := configs.Builtin(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := New(cfg.VQVAE, cfg.Data, nn.NewRNG(cfg.Seed))
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch, s := cfg.VQVAE.Train.Batch, cfg.Data.ImageSize
+			x := nn.NewTensor(batch, 3, s, s)
+			rng := nn.NewRNG(1)
+			for i := range x.Data {
+				x.Data[i] = float32(rng.Float64()) - 0.5
+			}
+			params := append(m.Enc.Params(), m.Dec.Params()...)
+			opt := nn.NewAdam(0.9, 0.999, 1e-8, 0)
+			var mse nn.MSE
+			step := func(i int) {
+				q, _ := m.VQ.Forward(m.Enc.Forward(x))
+				mse.Forward(m.Dec.Forward(q), x)
+				nn.ZeroGrad(params)
+				m.Enc.Backward(m.VQ.Backward(m.Dec.Backward(mse.Backward())))
+				opt.Step(params, float32(cfg.VQVAE.Train.LR))
+				m.VQ.UpdateEMA(int64(i))
+			}
+			step(1)
+			cpu0 := processCPU()
+			b.ResetTimer()
+			i := 2
+			for b.Loop() {
+				step(i)
+				i++
+			}
+			cpu := processCPU() - cpu0
+			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
+			b.ReportMetric(float64(b.N*batch)/cpu.Seconds(), "img/cpu_s")
+		})
+	}
+}

@@ -14,6 +14,7 @@ func (m *Model) CodeHeader(ds *datasets.Dataset) datasets.CodeHeader {
 		Count: int64(ds.N), GridH: gh, GridW: gw, K: m.Cfg.K,
 		ImageH: ds.H, ImageW: ds.W, Channels: ds.C,
 		Labels: ds.Labels != nil, NumClasses: ds.Classes,
+		Keys:        ds.Keys != nil,
 		Fingerprint: datasets.CodeFingerprint(m.Fingerprint()),
 	}
 }
@@ -22,7 +23,9 @@ func (m *Model) CodeHeader(ds *datasets.Dataset) datasets.CodeHeader {
 // path, through a temporary file renamed on success (an existing file is
 // replaced only with overwrite). Batches run through the encoder one after
 // another; each batch is spread over all cores by the layers themselves.
-// progress, if not nil, is called after each batch.
+// progress, if not nil, is called after each batch. Batches larger than
+// 500 MNIST images' worth of pixels are cut down (see capBatch). Images keep their keys
+// (an image folder's relative paths) when the dataset has them.
 func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, batch int, progress func(done, total int)) (err error) {
 	if ds.C != m.Image.Channels || ds.H != m.Image.ImageSize || ds.W != m.Image.ImageSize {
 		return fmt.Errorf("%s has %dx%dx%d images; the VQ-VAE was trained on %dx%dx%d", ds.Name, ds.C, ds.H, ds.W,
@@ -37,6 +40,7 @@ func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, 
 			w.Abort()
 		}
 	}()
+	batch = m.capBatch(batch)
 	gh, gw := m.GridSize()
 	cells := gh * gw
 	idx := make([]int, 0, batch)
@@ -56,7 +60,11 @@ func EncodeDataset(m *Model, ds *datasets.Dataset, path string, overwrite bool, 
 		for i, c := range codes[:n*cells] {
 			grids[i] = uint16(c)
 		}
-		if err := w.WriteBatch(grids[:n*cells], labels); err != nil {
+		var keys []string
+		if ds.Keys != nil {
+			keys = ds.Keys[lo:hi]
+		}
+		if err := w.WriteBatchKeyed(grids[:n*cells], labels, keys); err != nil {
 			return err
 		}
 		if progress != nil {

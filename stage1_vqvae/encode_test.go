@@ -1,6 +1,7 @@
 package vqvae
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -86,4 +87,36 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
+}
+
+// Images with keys (an image folder's relative paths) keep them in the
+// code file, in order.
+func TestEncodeDatasetKeys(t *testing.T) {
+	cfg := tinyConfig(t)
+	m, err := New(cfg.VQVAE, cfg.Data, nn.NewRNG(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := datasets.Load("mnist:test", datasets.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := full.Slice(0, 130)
+	ds.Keys = make([]string, ds.N)
+	for i := range ds.Keys {
+		ds.Keys[i] = fmt.Sprintf("digits/%04d.png", i)
+	}
+	path := filepath.Join(t.TempDir(), "keyed.vqc")
+	if err := EncodeDataset(m, ds, path, false, 50, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := datasets.OpenCodeFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	keys, err := f.Keys()
+	if err != nil || !slices.Equal(keys, ds.Keys) || !f.Header().Keys {
+		t.Fatalf("keys %v..., %v", keys[:min(2, len(keys))], err)
+	}
 }

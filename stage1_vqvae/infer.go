@@ -84,6 +84,16 @@ func (m *Model) Decode(codes []int32, n int) (*nn.Tensor, error) {
 	return out, nil
 }
 
+// capBatch bounds an inference batch so that its activations take no more
+// memory than 500 MNIST images do: 95 images at 64x64, 382 at 32x32. The
+// layers keep buffers sized for the largest batch they have seen, so an
+// uncapped batch of 500 photos at 64 px would hold gigabytes for the rest
+// of the process.
+func (m *Model) capBatch(batch int) int {
+	s := m.Image.ImageSize
+	return max(1, min(batch, 500*28*28/(s*s)))
+}
+
 // Eval is the quality of a model on a set of images.
 type Eval struct {
 	MSE        float64 `json:"mse"` // per pixel, pixels in [0, 1]
@@ -98,6 +108,7 @@ type Eval struct {
 // batches and measures the reconstruction error and code usage. Like the
 // PyTorch reference it scores the unclamped reconstruction.
 func (m *Model) Evaluate(ds *datasets.Dataset, limit, batch int) Eval {
+	batch = m.capBatch(batch)
 	n := ds.N
 	if limit > 0 && limit < n {
 		n = limit

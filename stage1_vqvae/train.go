@@ -2,16 +2,13 @@ package vqvae
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
-	"time"
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
+	"github.com/vqgen/vqgen/internal/trainloop"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -21,32 +18,25 @@ const (
 	LastFile = "last.safetensors"  // everything needed to resume
 )
 
-// Event is what the training loop reports after each step; Eval is set on
-// the steps that ran a validation pass.
-type Event struct {
-	Step, Steps     int
-	Loss, Recon, VQ float32
-	Perplexity      float64 // of this batch's codes
-	CodesUsed       int     // in this batch
-	Dead            int     // codes unused for dead_after steps before this step's restarts
-	Restarted       int     // codes moved by this step's restarts
-	ImagesPerSec    float64 // since the run (or resume) started
-	Eval            *Eval
-	Best            bool // this evaluation is the best so far and was saved
-	CheckpointSaved bool
-	Elapsed         time.Duration
-}
+// metaBestMSE is the last checkpoint's best validation MSE.
+const metaBestMSE = "vqgen.best_mse"
 
-// Trainer trains a VQ-VAE with Adam and the configured codebook rule.
+// ErrNonFinite reports a NaN or Inf loss; training stops and the last good
+// checkpoint stays.
+var ErrNonFinite = trainloop.ErrNonFinite
+
+// Trainer trains a VQ-VAE with Adam and the configured codebook rule. The
+// shared training loop (schedule, validation, checkpoints, resume, metrics)
+// is the embedded Loop; the Trainer is its Task: a step and an evaluation.
 type Trainer struct {
+	*trainloop.Loop
 	Cfg        *configs.Config
-	Dir        string
 	Model      *Model
-	Opt        *nn.Adam
 	Train, Val *datasets.Dataset
-	Step       int
-	BestMSE    float64
+	// LastEval is the latest validation score.
+	LastEval *Eval
 
+	params  []*nn.Param
 	batcher *datasets.Batcher
 	x       *nn.Tensor
 	mse     nn.MSE
@@ -70,68 +60,138 @@ func NewTrainer(cfg *configs.Config, train, val *datasets.Dataset, dir string, r
 	if err != nil {
 		return nil, fmt.Errorf("vqvae.train.batch: %w", err)
 	}
-	t := &Trainer{Cfg: cfg, Dir: dir, Model: m, Opt: nn.NewAdam(0.9, 0.999, 1e-8, 0), Train: train, Val: val,
-		batcher: b, BestMSE: math.Inf(1)}
+	t := &Trainer{Cfg: cfg, Model: m, Train: train, Val: val, batcher: b}
+	t.Loop = &trainloop.Loop{
+		Task: t, Opt: nn.NewAdam(0.9, 0.999, 1e-8, 0), Dir: dir, BestFile: BestFile, LastFile: LastFile, BestKey: metaBestMSE,
+		Schedule: trainloop.Schedule{Steps: tc.Steps, Warmup: tc.Warmup, LR: tc.LR, LRMin: tc.LRMin, GradClip: tc.GradClip,
+			EvalEvery: tc.EvalEvery, CheckpointEvery: tc.CheckpointEvery, LogEvery: tc.LogEvery},
+		Name: "vqvae", Item: "img", Batch: tc.Batch, RateKey: "img_per_s",
+		Show: []trainloop.Show{{Key: "loss", Label: "loss"}, {Key: "recon", Label: "recon"}, {Key: "vq", Label: "vq"},
+			{Key: "batch_perplexity", Label: "ppl"}, {Key: "dead", Label: "dead"}},
+		Charts: []trainloop.Chart{
+			{File: "loss.png", Title: "VQ-VAE training loss", YLabel: "loss", Keys: []string{"loss", "recon", "vq"}, LogY: true},
+			{File: "psnr.png", Title: "Validation PSNR", YLabel: "dB", Keys: []string{"val_psnr_db"}},
+			{File: "perplexity.png", Title: "Codebook perplexity", YLabel: "perplexity", Keys: []string{"batch_perplexity", "val_perplexity"}},
+		},
+		Best: math.Inf(1),
+	}
 	if resume {
-		if err := t.restore(filepath.Join(dir, LastFile)); err != nil {
+		if err := t.Resume(); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
 }
 
-func (t *Trainer) params() []*nn.Param {
-	if t.Model.VQ.EMA {
-		return append(t.Model.Enc.Params(), t.Model.Dec.Params()...)
+// Run trains until the configured number of steps (see trainloop.Loop.Run),
+// after initialising the codebook from data on a fresh start.
+func (t *Trainer) Run(ctx context.Context, prog progress.Reporter) error {
+	if t.Step == 0 && t.Cfg.VQVAE.DataInit {
+		t.dataInit()
 	}
-	return t.Model.Params()
+	return t.Loop.Run(ctx, prog)
 }
 
-// saveLast writes the full training state atomically.
-func (t *Trainer) saveLast() error {
-	ts := t.Model.State()
-	opt, meta := t.Opt.State()
-	ts = append(ts, opt...)
-	t.batcher.State().PutMeta(meta)
-	meta["vqgen.best_mse"] = strconv.FormatFloat(t.BestMSE, 'g', -1, 64)
-	meta[MetaKind] = "vqvae"
-	meta[MetaStep] = strconv.Itoa(t.Step)
-	meta[MetaFingerprint] = t.Model.FingerprintHex()
+// Params are the optimizer's: with EMA codebook updates the codebook is
+// not among them.
+func (t *Trainer) Params() []*nn.Param {
+	if t.params == nil {
+		t.params = t.Model.Params()
+		if t.Model.VQ.EMA {
+			t.params = append(t.Model.Enc.Params(), t.Model.Dec.Params()...)
+		}
+	}
+	return t.params
+}
+
+// Forward reconstructs the next batch: the loss is the reconstruction MSE
+// plus the quantizer's codebook and commitment terms.
+func (t *Trainer) Forward(int) (float32, trainloop.Record) {
+	t.nextBatch()
+	m := t.Model
+	q, vqLoss := m.VQ.Forward(m.Enc.Forward(t.x))
+	recon := t.mse.Forward(m.Dec.Forward(q), t.x)
+	loss := recon + vqLoss
+	return loss, trainloop.Record{progress.F("loss", loss), progress.F("recon", recon), progress.F("vq", vqLoss)}
+}
+
+// Backward runs the straight-through gradient back to the encoder.
+func (t *Trainer) Backward() {
+	m := t.Model
+	nn.ZeroGrad(t.Params())
+	m.Enc.Backward(m.VQ.Backward(m.Dec.Backward(t.mse.Backward())))
+}
+
+// AfterUpdate moves the codebook's averages, measures this batch's code
+// usage and restarts dead codes.
+func (t *Trainer) AfterUpdate(done int) trainloop.Record {
+	cfg := t.Cfg.VQVAE
+	m := t.Model
+	step := int64(done)
+	m.VQ.UpdateEMA(step)
+	if len(t.hist) != cfg.K {
+		t.hist = make([]int64, cfg.K)
+	}
+	clear(t.hist)
+	for _, c := range m.VQ.Indices() {
+		t.hist[c]++
+	}
+	perplexity, used := Usage(t.hist)
+	dead, restarted := 0, 0
+	if cfg.RestartDead {
+		for _, last := range m.VQ.LastUsed {
+			if step-last >= int64(cfg.DeadAfter) {
+				dead++
+			}
+		}
+		restarted = m.VQ.RestartDead(step, int64(cfg.DeadAfter), nn.NewRNG(t.Cfg.Seed^uint64(step)*0x9e3779b97f4a7c15))
+	}
+	return trainloop.Record{progress.F("batch_perplexity", perplexity), progress.F("batch_codes_used", used),
+		progress.F("dead", dead), progress.F("restarted", restarted)}
+}
+
+// Evaluate scores reconstructions of the first eval_images validation
+// images; the MSE chooses the best model.
+func (t *Trainer) Evaluate() (float64, trainloop.Record, string) {
+	e := t.Model.Evaluate(t.Val, t.Cfg.VQVAE.Train.EvalImages, 250)
+	t.LastEval = &e
+	rec := trainloop.Record{progress.F("val_mse", e.MSE), progress.F("val_psnr_db", e.PSNR),
+		progress.F("val_perplexity", e.Perplexity), progress.F("val_codes_used", e.CodesUsed)}
+	return e.MSE, rec, fmt.Sprintf("validation MSE %.5f, PSNR %.2f dB, perplexity %.1f, codes used %d/%d", e.MSE, e.PSNR, e.Perplexity, e.CodesUsed, e.K)
+}
+
+// SaveBest writes the model with its config.
+func (t *Trainer) SaveBest(path string, step int) error { return t.Model.Save(path, t.Cfg, step, nil) }
+
+// State is the model's tensors, the batch order and the identity of the
+// run, for the last checkpoint.
+func (t *Trainer) State() ([]nn.NamedTensor, map[string]string, error) {
 	s, err := t.Cfg.Encode()
+	if err != nil {
+		return nil, nil, err
+	}
+	meta := map[string]string{MetaKind: "vqvae", MetaFingerprint: t.Model.FingerprintHex(), MetaConfig: string(s)}
+	t.batcher.State().PutMeta(meta)
+	return t.Model.State(), meta, nil
+}
+
+// Restore reads State's part back, refusing a checkpoint of another model
+// or data.
+func (t *Trainer) Restore(f *nn.SafetensorsFile) error {
+	path := f.Path
+	saved, err := configs.Parse([]byte(f.Metadata[MetaConfig]), path+" (stored config)")
 	if err != nil {
 		return err
 	}
-	meta[MetaConfig] = string(s)
-	return nn.SaveSafetensors(filepath.Join(t.Dir, LastFile), ts, meta)
-}
-
-func (t *Trainer) restore(path string) error {
-	f, err := nn.LoadSafetensors(path)
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	saved, err := configs.Parse([]byte(f.Metadata[MetaConfig]), path+" (stored config)")
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
 	if saved.VQVAE != t.Cfg.VQVAE || saved.Data != t.Cfg.Data || saved.Seed != t.Cfg.Seed {
-		return fmt.Errorf("resume: %s was trained with a different [vqvae], [data] or seed than the config given now; use --force to start over", path)
+		return fmt.Errorf("%s was trained with a different [vqvae], [data] or seed than the config given now: %w", path, trainloop.ErrConfigChanged)
 	}
 	if err := t.Model.SetState(f); err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	if err := t.Opt.LoadState(t.params(), f.Tensors(), f.Metadata); err != nil {
-		return fmt.Errorf("resume: %s: %w", path, err)
-	}
-	if t.Step, err = strconv.Atoi(f.Metadata[MetaStep]); err != nil {
-		return fmt.Errorf("resume: %s: metadata %s = %q is not an integer", path, MetaStep, f.Metadata[MetaStep])
+		return err
 	}
 	bs, err := datasets.BatcherStateFromMeta(f.Metadata)
 	if err != nil {
-		return fmt.Errorf("resume: %s: %w", path, err)
-	}
-	if t.BestMSE, err = strconv.ParseFloat(f.Metadata["vqgen.best_mse"], 64); err != nil {
-		return fmt.Errorf("resume: %s: metadata vqgen.best_mse = %q is not a number", path, f.Metadata["vqgen.best_mse"])
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return t.batcher.Restore(bs)
 }
@@ -152,98 +212,4 @@ func (t *Trainer) dataInit() {
 		rows = append(rows, t.Model.VQ.flat...)
 	}
 	t.Model.VQ.InitKMeans(rows, cfg.InitKMeansIters, nn.NewRNG(t.Cfg.Seed^0x6b6d65616e73))
-}
-
-// ErrNonFinite reports a NaN or Inf loss; training stops and the last good
-// checkpoint stays.
-var ErrNonFinite = errors.New("loss is not finite")
-
-// Run trains until the configured number of steps, reporting each step.
-// When ctx is cancelled it saves a checkpoint and returns ctx's error.
-func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
-	cfg := t.Cfg.VQVAE
-	tc := cfg.Train
-	if err := os.MkdirAll(t.Dir, 0o755); err != nil {
-		return err
-	}
-	if t.Step == 0 && cfg.DataInit {
-		t.dataInit()
-	}
-	params := t.params()
-	start, startStep := time.Now(), t.Step
-	for t.Step < tc.Steps {
-		if err := ctx.Err(); err != nil {
-			if serr := t.saveLast(); serr != nil {
-				return errors.Join(err, serr)
-			}
-			return fmt.Errorf("interrupted at step %d; state saved to %s, continue with --resume: %w", t.Step, filepath.Join(t.Dir, LastFile), err)
-		}
-		idx, _ := t.batcher.Next()
-		t.x, _ = t.Train.Batch(idx, t.x, nil)
-		shift(t.x)
-
-		m := t.Model
-		z := m.Enc.Forward(t.x)
-		q, vqLoss := m.VQ.Forward(z)
-		xr := m.Dec.Forward(q)
-		recon := t.mse.Forward(xr, t.x)
-		loss := recon + vqLoss
-		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-			return fmt.Errorf("step %d: %w (reconstruction %v, vq %v); the last good checkpoint is %s",
-				t.Step+1, ErrNonFinite, recon, vqLoss, filepath.Join(t.Dir, LastFile))
-		}
-		nn.ZeroGrad(params)
-		m.Enc.Backward(m.VQ.Backward(m.Dec.Backward(t.mse.Backward())))
-		if tc.GradClip > 0 {
-			nn.ClipGradNorm(params, float32(tc.GradClip))
-		}
-		lr := nn.WarmupCosine(t.Step, tc.Warmup, tc.Steps, float32(tc.LR), float32(tc.LRMin))
-		t.Opt.Step(params, lr)
-
-		t.Step++
-		step := int64(t.Step)
-		m.VQ.UpdateEMA(step)
-		ev := Event{Step: t.Step, Steps: tc.Steps, Loss: loss, Recon: recon, VQ: vqLoss}
-		if len(t.hist) != cfg.K {
-			t.hist = make([]int64, cfg.K)
-		}
-		clear(t.hist)
-		for _, c := range m.VQ.Indices() {
-			t.hist[c]++
-		}
-		ev.Perplexity, ev.CodesUsed = Usage(t.hist)
-		if cfg.RestartDead {
-			for _, last := range m.VQ.LastUsed {
-				if step-last >= int64(cfg.DeadAfter) {
-					ev.Dead++
-				}
-			}
-			ev.Restarted = m.VQ.RestartDead(step, int64(cfg.DeadAfter), nn.NewRNG(t.Cfg.Seed^uint64(step)*0x9e3779b97f4a7c15))
-		}
-		ev.Elapsed = time.Since(start)
-		ev.ImagesPerSec = float64((t.Step-startStep)*tc.Batch) / ev.Elapsed.Seconds()
-
-		last := t.Step == tc.Steps
-		if (tc.EvalEvery > 0 && t.Step%tc.EvalEvery == 0) || last {
-			e := m.Evaluate(t.Val, tc.EvalImages, 250)
-			ev.Eval = &e
-			if e.MSE < t.BestMSE {
-				t.BestMSE = e.MSE
-				ev.Best = true
-				if err := m.Save(filepath.Join(t.Dir, BestFile), t.Cfg, t.Step, nil); err != nil {
-					return err
-				}
-			}
-		}
-		if (tc.CheckpointEvery > 0 && t.Step%tc.CheckpointEvery == 0) || last {
-			if err := t.saveLast(); err != nil {
-				return err
-			}
-			ev.CheckpointSaved = true
-		}
-		if report != nil {
-			report(ev)
-		}
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/internal/trainloop"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -20,7 +21,7 @@ func tinyConfig(t *testing.T) *configs.Config {
 	return cfg
 }
 
-func trainTiny(t *testing.T, cfg *configs.Config, dir string, resume bool, stopAfter int) (*Trainer, []Event, error) {
+func trainTiny(t *testing.T, cfg *configs.Config, dir string, resume bool, stopAfter int) (*Trainer, []trainloop.Step, error) {
 	t.Helper()
 	train, val, _, err := LoadData(cfg)
 	if err != nil {
@@ -32,38 +33,57 @@ func trainTiny(t *testing.T, cfg *configs.Config, dir string, resume bool, stopA
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var evs []Event
-	err = tr.Run(ctx, func(e Event) {
-		evs = append(evs, e)
-		if e.Step == stopAfter {
+	var evs []trainloop.Step
+	tr.OnStep = func(s trainloop.Step) {
+		evs = append(evs, s)
+		if s.N == stopAfter {
 			cancel()
 		}
-	})
-	return tr, evs, err
+	}
+	return tr, evs, tr.Run(ctx, nil)
+}
+
+// value is the named value of a step's record.
+func value(t *testing.T, rec trainloop.Record, key string) float64 {
+	t.Helper()
+	for _, f := range rec {
+		if f.Key == key {
+			switch v := f.Value.(type) {
+			case float32:
+				return float64(v)
+			case float64:
+				return v
+			case int:
+				return float64(v)
+			}
+		}
+	}
+	t.Fatalf("no %s in %v", key, rec)
+	return 0
 }
 
 func TestTinyTrainingLossFalls(t *testing.T) {
 	cfg := tinyConfig(t)
 	cfg.VQVAE.Train.Steps = 60
 	cfg.VQVAE.Train.LR = 2e-3 // the tiny model learns slowly at the real model's rate
-	_, evs, err := trainTiny(t, cfg, t.TempDir(), false, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mean := func(es []Event) float64 {
+	mean := func(es []trainloop.Step) float64 {
 		var s float64
 		for _, e := range es {
-			s += float64(e.Recon)
+			s += value(t, e.Rec, "recon")
 		}
 		return s / float64(len(es))
 	}
+	tr, evs, err := trainTiny(t, cfg, t.TempDir(), false, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	first, last := mean(evs[:5]), mean(evs[len(evs)-5:])
-	t.Logf("reconstruction loss: first 5 steps %.4f, last 5 %.4f; final eval %+v", first, last, *evs[len(evs)-1].Eval)
+	t.Logf("reconstruction loss: first 5 steps %.4f, last 5 %.4f; final eval %+v", first, last, tr.LastEval)
 	if !(last < 0.7*first) {
 		t.Fatalf("loss did not fall: %.4f -> %.4f", first, last)
 	}
-	if e := evs[len(evs)-1].Eval; e == nil || e.CodesUsed < 4 {
-		t.Fatalf("final evaluation missing or codebook collapsed: %+v", e)
+	if evs[len(evs)-1].Eval == nil || tr.LastEval == nil || tr.LastEval.CodesUsed < 4 {
+		t.Fatalf("final evaluation missing or codebook collapsed: %+v", tr.LastEval)
 	}
 }
 
@@ -85,8 +105,8 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if evs[0].Step != 12 {
-		t.Fatalf("resumed at step %d, want 12", evs[0].Step)
+	if evs[0].N != 12 {
+		t.Fatalf("resumed at step %d, want 12", evs[0].N)
 	}
 	a, b := straight.Model.State(), resumed.Model.State()
 	for i := range a {

@@ -1,8 +1,14 @@
 package prior
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,12 +26,18 @@ const (
 	MetaGridH   = "vqgen.prior.grid_h"
 	MetaGridW   = "vqgen.prior.grid_w"
 	MetaClasses = "vqgen.prior.classes"
-	// MetaTrainCodes is the absolute path of the code file the prior was
-	// trained on, so that scoring finds its unigram baseline by itself.
-	MetaTrainCodes  = "vqgen.prior.train_codes"
-	MetaFingerprint = "vqgen.vqvae_fingerprint"
-	MetaConfig      = "vqgen.config"
-	MetaStep        = "vqgen.step"
+	// MetaTrainCodesName and MetaTrainCodesSHA256 identify the code file
+	// the prior was trained on by base name and content, not location, so
+	// that scoring finds its unigram baseline by itself after the run
+	// folder was moved or shared (see CodesRef).
+	MetaTrainCodesName   = "vqgen.prior.train_codes_name"
+	MetaTrainCodesSHA256 = "vqgen.prior.train_codes_sha256"
+	// MetaTrainCodesLegacy is the absolute path that checkpoints written
+	// before names and hashes recorded instead; it is still read.
+	MetaTrainCodesLegacy = "vqgen.prior.train_codes"
+	MetaFingerprint      = "vqgen.vqvae_fingerprint"
+	MetaConfig           = "vqgen.config"
+	MetaStep             = "vqgen.step"
 )
 
 // New builds the prior that cfg.Prior.Arch names.
@@ -47,7 +59,7 @@ type Checkpoint struct {
 	Fingerprint string // of the VQ-VAE whose codes trained it
 	Step        int
 	Path        string
-	TrainCodes  string // the training code file as recorded, or ""
+	TrainCodes  CodesRef // the training code file as recorded
 }
 
 func infoMeta(info Info, fingerprint string) map[string]string {
@@ -63,14 +75,16 @@ func infoMeta(info Info, fingerprint string) map[string]string {
 }
 
 // Save writes p's parameters and identity to path (atomically); trainCodes,
-// if not empty, is the code file it was trained on, recorded as an absolute
-// path.
+// if not empty, is the code file it was trained on, recorded by base name
+// and SHA-256 (never by location, so the folder can move).
 func Save(path string, p Prior, cfg *configs.Config, fingerprint, trainCodes string, step int) error {
 	meta := infoMeta(p.Info(), fingerprint)
 	if trainCodes != "" {
-		if abs, err := filepath.Abs(trainCodes); err == nil {
-			meta[MetaTrainCodes] = abs
+		sum, err := FileSHA256(trainCodes)
+		if err != nil {
+			return fmt.Errorf("recording the training codes: %w", err)
 		}
+		meta[MetaTrainCodesName], meta[MetaTrainCodesSHA256] = filepath.Base(trainCodes), sum
 	}
 	s, err := cfg.Encode()
 	if err != nil {
@@ -118,7 +132,11 @@ func fromFile(f *nn.SafetensorsFile) (*Checkpoint, error) {
 		return nil, err
 	}
 	step, _ := strconv.Atoi(m[MetaStep])
-	return &Checkpoint{Prior: p, Config: cfg, Fingerprint: m[MetaFingerprint], Step: step, Path: f.Path, TrainCodes: m[MetaTrainCodes]}, nil
+	ref := CodesRef{Name: m[MetaTrainCodesName], SHA256: m[MetaTrainCodesSHA256], Legacy: m[MetaTrainCodesLegacy]}
+	if ref.Name == "" && ref.Legacy != "" {
+		ref.Name = filepath.Base(ref.Legacy)
+	}
+	return &Checkpoint{Prior: p, Config: cfg, Fingerprint: m[MetaFingerprint], Step: step, Path: f.Path, TrainCodes: ref}, nil
 }
 
 // CheckMatches refuses a prior trained on codes of another VQ-VAE, or one
@@ -151,4 +169,76 @@ func assignParams(f *nn.SafetensorsFile, p Prior) error {
 		}
 	}
 	return f.AssignParams(p.Params())
+}
+
+// CodesRef identifies a code file without saying where it is: its base name
+// and the SHA-256 of its bytes.
+type CodesRef struct {
+	Name   string // base name, e.g. "codes-train.vqc"
+	SHA256 string // hex digest of the whole file; "" when not recorded
+	// Legacy is the absolute path a checkpoint written before names and
+	// hashes recorded, or "".
+	Legacy string
+}
+
+// ErrTrainCodesNotFound: no file matching a prior's recorded training codes
+// was found where they are looked for.
+var ErrTrainCodesNotFound = errors.New("the prior's training code file was not found")
+
+// FileSHA256 returns the hex SHA-256 of the file at path.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// FindTrainCodes returns the path of the code file the prior was trained
+// on. An explicit path is checked against the recorded hash; otherwise the
+// recorded name is looked for beside the checkpoint and in the folder above
+// it (a pipeline folder holds prior/prior.safetensors, prior.safetensors
+// and codes-train.vqc), and an old checkpoint's absolute path is tried
+// first. A candidate counts only if its hash matches the recorded one.
+func (c *Checkpoint) FindTrainCodes(explicit string) (string, error) {
+	ref := c.TrainCodes
+	if explicit != "" {
+		if ref.SHA256 == "" {
+			return explicit, nil
+		}
+		sum, err := FileSHA256(explicit)
+		if err != nil {
+			return "", err
+		}
+		if sum != ref.SHA256 {
+			return "", fmt.Errorf("%s is not the code file %s was trained on (its SHA-256 is %s, the prior recorded %s for %s)", explicit, c.Path, sum, ref.SHA256, ref.Name)
+		}
+		return explicit, nil
+	}
+	if ref.Name == "" {
+		return "", fmt.Errorf("%s records no training code file: %w", c.Path, ErrTrainCodesNotFound)
+	}
+	dir := filepath.Dir(c.Path)
+	var tried []string
+	for _, cand := range []string{ref.Legacy, filepath.Join(dir, ref.Name), filepath.Join(filepath.Dir(dir), ref.Name)} {
+		if cand == "" || slices.Contains(tried, cand) {
+			continue
+		}
+		tried = append(tried, cand)
+		if _, err := os.Stat(cand); err != nil {
+			continue
+		}
+		if ref.SHA256 == "" {
+			return cand, nil
+		}
+		if sum, err := FileSHA256(cand); err == nil && sum == ref.SHA256 {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("%s was trained on %s (SHA-256 %s); no such file in %s: %w", c.Path, ref.Name, ref.SHA256, strings.Join(tried, ", "), ErrTrainCodesNotFound)
 }

@@ -1,18 +1,14 @@
 package prior
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strconv"
-	"time"
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
+	"github.com/vqgen/vqgen/internal/trainloop"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -40,11 +36,18 @@ func LoadCodes(path string) (*Codes, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadCodes(f)
+}
+
+// ReadCodes reads every grid of an open code file (a prior-coded one needs
+// its chunk codec set).
+func ReadCodes(f *datasets.CodeFile) (*Codes, error) {
 	raw, labels, err := f.LoadAll()
 	if err != nil {
 		return nil, err
 	}
 	h := f.Header()
+	path := f.Name()
 	c := &Codes{Name: path, Path: path, N: int(h.Count), Info: Info{K: h.K, H: h.GridH, W: h.GridW}, Grids: make([]int32, len(raw)),
 		Fingerprint: h.Fingerprint.String()}
 	for i, v := range raw {
@@ -127,28 +130,23 @@ func Evaluate(p Prior, c *Codes, limit, batch int) NLL {
 	return NLL{BitsPerCode: bpc, BitsPerImage: bpc * float64(pos), Grids: n}
 }
 
-// Event is what the training loop reports after each step.
-type Event struct {
-	Step, Steps int
-	BitsPerCode float64 // this batch's training loss
-	GridsPerSec float64
-	LR          float32
-	Eval        *NLL // validation, on evaluation steps
-	Best        bool
-	Elapsed     time.Duration
-}
+// metaBestBits is the last checkpoint's best validation bits per code.
+const metaBestBits = "vqgen.best_bits"
 
 // Trainer fits a prior to code grids by teacher-forced cross-entropy with
-// AdamW (Adam when weight_decay is 0), warm-up and cosine decay.
+// AdamW (Adam when weight_decay is 0), warm-up and cosine decay. The shared
+// training loop is the embedded Loop; the Trainer is its Task.
 type Trainer struct {
+	*trainloop.Loop
 	Cfg         *configs.Config
-	Dir         string
 	Prior       Prior
-	Opt         *nn.Adam
 	Train, Val  *Codes
-	Step        int
-	Best        float64
 	Fingerprint string
+	// Unigram is the baseline on the validation grids: the code
+	// frequencies of the training grids, in bits per image.
+	Unigram float64
+	// LastEval is the latest validation score.
+	LastEval NLL
 
 	batcher *datasets.Batcher
 	grids   []int32
@@ -166,7 +164,7 @@ func NewTrainer(cfg *configs.Config, codes *Codes, dir string, resume bool) (*Tr
 			codes.Name, codes.Info.H, codes.Info.W, codes.Info.K, g, g, cfg.VQVAE.K)
 	}
 	info := codes.Info
-	if !cfg.Prior.Conditional {
+	if !cfg.Prior.Conditional.On(info.Classes > 0) {
 		info.Classes = 0
 	} else if info.Classes == 0 {
 		return nil, fmt.Errorf("prior.conditional = true, but %s has no labels", codes.Name)
@@ -180,7 +178,8 @@ func NewTrainer(cfg *configs.Config, codes *Codes, dir string, resume bool) (*Tr
 	}
 	tc := cfg.Prior.Train
 	trainN := codes.N - cfg.Prior.ValCount
-	b, err := datasets.NewBatcher(trainN, min(tc.Batch, trainN), cfg.Seed^0x62617463, true)
+	batch := min(tc.Batch, trainN)
+	b, err := datasets.NewBatcher(trainN, batch, cfg.Seed^0x62617463, true)
 	if err != nil {
 		return nil, fmt.Errorf("prior.train.batch: %w", err)
 	}
@@ -188,144 +187,118 @@ func NewTrainer(cfg *configs.Config, codes *Codes, dir string, resume bool) (*Tr
 	if tc.WeightDecay > 0 {
 		opt = nn.NewAdamW(0.9, 0.999, 1e-8, tc.WeightDecay)
 	}
-	t := &Trainer{Cfg: cfg, Dir: dir, Prior: p, Opt: opt, Train: codes.Slice(0, trainN), Val: codes.Slice(trainN, codes.N),
-		Best: math.Inf(1), Fingerprint: codes.Fingerprint, batcher: b}
+	t := &Trainer{Cfg: cfg, Prior: p, Train: codes.Slice(0, trainN), Val: codes.Slice(trainN, codes.N),
+		Fingerprint: codes.Fingerprint, batcher: b}
+	t.Unigram = NewUnigram(t.Train).BitsPerImage(t.Val)
+	t.Loop = &trainloop.Loop{
+		Task: t, Opt: opt, Dir: dir, BestFile: BestFile, LastFile: LastFile, BestKey: metaBestBits,
+		Schedule: trainloop.Schedule{Steps: tc.Steps, Warmup: tc.Warmup, LR: tc.LR, LRMin: tc.LRMin, GradClip: tc.GradClip,
+			EvalEvery: tc.EvalEvery, CheckpointEvery: tc.CheckpointEvery, LogEvery: tc.LogEvery},
+		Name: cfg.Prior.Arch, Item: "grids", Batch: batch, RateKey: "grids_per_s",
+		Show: []trainloop.Show{{Key: "train_bits_per_code", Label: "bits/code"}, {Key: "lr", Label: "lr"}},
+		Charts: []trainloop.Chart{{File: "loss.png", Title: "Prior NLL", YLabel: "bits per code",
+			Keys: []string{"train_bits_per_code", "val_bits_per_code"}}},
+		Best: math.Inf(1),
+	}
 	if resume {
-		if err := t.restore(filepath.Join(dir, LastFile)); err != nil {
+		if err := t.Resume(); err != nil {
 			return nil, err
 		}
 	}
 	return t, nil
 }
 
-func (t *Trainer) saveLast() error {
-	ts := nn.ParamTensors(t.Prior.Params())
-	opt, meta := t.Opt.State()
-	ts = append(ts, opt...)
-	for k, v := range infoMeta(t.Prior.Info(), t.Fingerprint) {
-		meta[k] = v
+// Params are the prior's.
+func (t *Trainer) Params() []*nn.Param { return t.Prior.Params() }
+
+// Forward scores the next batch of training grids, with a conditional
+// prior's classes dropped to the null class at prior.train.class_dropout.
+func (t *Trainer) Forward(step int) (float32, trainloop.Record) {
+	pos := t.Train.Info.Positions()
+	conditional := t.Prior.Info().Classes > 0
+	idx, _ := t.batcher.Next()
+	t.grids = t.grids[:0]
+	t.classes = t.classes[:0]
+	for _, i := range idx {
+		t.grids = append(t.grids, t.Train.Grids[i*pos:(i+1)*pos]...)
+		if conditional {
+			t.classes = append(t.classes, t.Train.Labels[i])
+		}
 	}
-	s, err := t.Cfg.Encode()
-	if err != nil {
-		return err
+	var classes []int32
+	if conditional {
+		classes = t.classes
+		DropClasses(classes, t.Prior.Info().NullClass(), t.Cfg.Prior.Train.ClassDropout, &t.drop, t.Cfg.Seed, step)
 	}
-	t.batcher.State().PutMeta(meta)
-	meta[MetaConfig] = string(s)
-	meta[MetaStep] = strconv.Itoa(t.Step)
-	meta["vqgen.best_bits"] = strconv.FormatFloat(t.Best, 'g', -1, 64)
-	return nn.SaveSafetensors(filepath.Join(t.Dir, LastFile), ts, meta)
+	loss := t.ce.Forward(t.Prior.Forward(t.grids, classes, len(idx)), t.grids)
+	return loss, trainloop.Record{progress.F("train_bits_per_code", float64(loss)/math.Ln2)}
 }
 
-func (t *Trainer) restore(path string) error {
-	f, err := nn.LoadSafetensors(path)
+// Backward puts the cross-entropy's gradients into the prior.
+func (t *Trainer) Backward() {
+	nn.ZeroGrad(t.Prior.Params())
+	t.Prior.Backward(t.ce.Backward())
+}
+
+// AfterUpdate has nothing to do for a prior.
+func (t *Trainer) AfterUpdate(int) trainloop.Record { return nil }
+
+// Evaluate scores every validation grid; bits per code choose the best
+// prior.
+func (t *Trainer) Evaluate() (float64, trainloop.Record, string) {
+	e := Evaluate(t.Prior, t.Val, 0, 500)
+	t.LastEval = e
+	rec := trainloop.Record{progress.F("val_bits_per_code", e.BitsPerCode), progress.F("val_bits_per_image", e.BitsPerImage),
+		progress.F("unigram_bits_per_image", t.Unigram)}
+	return e.BitsPerCode, rec, fmt.Sprintf("validation %.4f bits/code, %.1f bits/image (unigram %.1f, %.1f%% below)",
+		e.BitsPerCode, e.BitsPerImage, t.Unigram, 100*(1-e.BitsPerImage/t.Unigram))
+}
+
+// SaveBest writes the prior with its config and its training codes.
+func (t *Trainer) SaveBest(path string, step int) error {
+	return Save(path, t.Prior, t.Cfg, t.Fingerprint, t.Train.Path, step)
+}
+
+// State is the prior's parameters, the batch order and the identity of
+// the run, for the last checkpoint.
+func (t *Trainer) State() ([]nn.NamedTensor, map[string]string, error) {
+	s, err := t.Cfg.Encode()
 	if err != nil {
-		return fmt.Errorf("resume: %w", err)
+		return nil, nil, err
 	}
-	m := f.Metadata
+	meta := infoMeta(t.Prior.Info(), t.Fingerprint)
+	meta[MetaConfig] = string(s)
+	t.batcher.State().PutMeta(meta)
+	return nn.ParamTensors(t.Prior.Params()), meta, nil
+}
+
+// Restore reads State's part back, refusing a checkpoint of other codes or
+// settings.
+func (t *Trainer) Restore(f *nn.SafetensorsFile) error {
+	path, m := f.Path, f.Metadata
 	if m[MetaFingerprint] != t.Fingerprint {
-		return fmt.Errorf("resume: %s was trained on codes of VQ-VAE %s, these codes come from %s; use --force to start over", path, m[MetaFingerprint], t.Fingerprint)
+		return fmt.Errorf("%s was trained on codes of VQ-VAE %s, these codes come from %s: %w", path, m[MetaFingerprint], t.Fingerprint, trainloop.ErrConfigChanged)
 	}
 	saved, err := configs.Parse([]byte(m[MetaConfig]), path+" (stored config)")
 	if err != nil {
-		return fmt.Errorf("resume: %w", err)
+		return err
 	}
 	if saved.Prior != t.Cfg.Prior || saved.Seed != t.Cfg.Seed {
-		return fmt.Errorf("resume: %s was trained with a different [prior] section or seed than the config given now; use --force to start over", path)
+		return fmt.Errorf("%s was trained with a different [prior] section or seed than the config given now: %w", path, trainloop.ErrConfigChanged)
 	}
 	if err := assignParams(f, t.Prior); err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	if err := t.Opt.LoadState(t.Prior.Params(), f.Tensors(), m); err != nil {
-		return fmt.Errorf("resume: %s: %w", path, err)
-	}
-	if t.Step, err = strconv.Atoi(m[MetaStep]); err != nil {
-		return fmt.Errorf("resume: %s: metadata %s = %q is not an integer", path, MetaStep, m[MetaStep])
+		return err
 	}
 	bs, err := datasets.BatcherStateFromMeta(m)
 	if err != nil {
-		return fmt.Errorf("resume: %s: %w", path, err)
-	}
-	if t.Best, err = strconv.ParseFloat(m["vqgen.best_bits"], 64); err != nil {
-		return fmt.Errorf("resume: %s: metadata vqgen.best_bits = %q is not a number", path, m["vqgen.best_bits"])
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return t.batcher.Restore(bs)
 }
 
 // ErrNonFinite reports a NaN or Inf loss; training stops and the last good
 // checkpoint stays.
-var ErrNonFinite = errors.New("loss is not finite")
-
-// Run trains to the configured number of steps, reporting each one. When ctx
-// is cancelled it saves a checkpoint and returns ctx's error.
-func (t *Trainer) Run(ctx context.Context, report func(Event)) error {
-	tc := t.Cfg.Prior.Train
-	if err := os.MkdirAll(t.Dir, 0o755); err != nil {
-		return err
-	}
-	params := t.Prior.Params()
-	pos := t.Train.Info.Positions()
-	conditional := t.Prior.Info().Classes > 0
-	start, startStep := time.Now(), t.Step
-	for t.Step < tc.Steps {
-		if err := ctx.Err(); err != nil {
-			if serr := t.saveLast(); serr != nil {
-				return errors.Join(err, serr)
-			}
-			return fmt.Errorf("interrupted at step %d; state saved to %s, continue with --resume: %w", t.Step, filepath.Join(t.Dir, LastFile), err)
-		}
-		idx, _ := t.batcher.Next()
-		t.grids = t.grids[:0]
-		t.classes = t.classes[:0]
-		for _, i := range idx {
-			t.grids = append(t.grids, t.Train.Grids[i*pos:(i+1)*pos]...)
-			if conditional {
-				t.classes = append(t.classes, t.Train.Labels[i])
-			}
-		}
-		var classes []int32
-		if conditional {
-			classes = t.classes
-			DropClasses(classes, t.Prior.Info().NullClass(), tc.ClassDropout, &t.drop, t.Cfg.Seed, t.Step)
-		}
-		logits := t.Prior.Forward(t.grids, classes, len(idx))
-		loss := t.ce.Forward(logits, t.grids)
-		if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-			return fmt.Errorf("step %d: %w; the last good checkpoint is %s", t.Step+1, ErrNonFinite, filepath.Join(t.Dir, LastFile))
-		}
-		nn.ZeroGrad(params)
-		t.Prior.Backward(t.ce.Backward())
-		if tc.GradClip > 0 {
-			nn.ClipGradNorm(params, float32(tc.GradClip))
-		}
-		lr := nn.WarmupCosine(t.Step, tc.Warmup, tc.Steps, float32(tc.LR), float32(tc.LRMin))
-		t.Opt.Step(params, lr)
-		t.Step++
-
-		ev := Event{Step: t.Step, Steps: tc.Steps, BitsPerCode: float64(loss) / math.Ln2, LR: lr}
-		ev.Elapsed = time.Since(start)
-		ev.GridsPerSec = float64((t.Step-startStep)*len(idx)) / ev.Elapsed.Seconds()
-		last := t.Step == tc.Steps
-		if (tc.EvalEvery > 0 && t.Step%tc.EvalEvery == 0) || last {
-			e := Evaluate(t.Prior, t.Val, 0, 500)
-			ev.Eval = &e
-			if e.BitsPerCode < t.Best {
-				t.Best, ev.Best = e.BitsPerCode, true
-				if err := Save(filepath.Join(t.Dir, BestFile), t.Prior, t.Cfg, t.Fingerprint, t.Train.Path, t.Step); err != nil {
-					return err
-				}
-			}
-		}
-		if (tc.CheckpointEvery > 0 && t.Step%tc.CheckpointEvery == 0) || last {
-			if err := t.saveLast(); err != nil {
-				return err
-			}
-		}
-		if report != nil {
-			report(ev)
-		}
-	}
-	return nil
-}
+var ErrNonFinite = trainloop.ErrNonFinite
 
 // DropClasses replaces each class of one training batch by the null class
 // with probability p (prior.train.class_dropout) and returns how many it

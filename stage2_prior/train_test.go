@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/internal/trainloop"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -97,11 +98,12 @@ func TestResumeWithClassDropoutIsBitIdentical(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		return tr, tr.Run(ctx, func(e Event) {
-			if e.Step == stopAfter {
+		tr.OnStep = func(s trainloop.Step) {
+			if s.N == stopAfter {
 				cancel()
 			}
-		})
+		}
+		return tr, tr.Run(ctx, nil)
 	}
 	straight, err := train(t.TempDir(), false, -1)
 	if err != nil {

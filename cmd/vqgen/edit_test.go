@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -9,16 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vqgen/vqgen/app"
 	"github.com/vqgen/vqgen/datasets"
-	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
-
-func editFlagsFor(run, out string) *editFlags {
-	f := &editFlags{vq: filepath.Join(run, "vqvae.safetensors"), prior: filepath.Join(run, "prior.safetensors"),
-		data: "mnist:test", index: 3, n: 4, out: out + ".png", codes: out + ".vqc"}
-	f.temperature, f.topP, f.seed, f.class = 1, 1, 5, -1
-	return f
-}
 
 // writeMask writes a 28x28 mask, white where white(x, y).
 func writeMask(t *testing.T, path string, white func(x, y int) bool) {
@@ -41,12 +35,18 @@ func writeMask(t *testing.T, path string, white func(x, y int) bool) {
 	}
 }
 
+func edit(t *testing.T, run, out string, args ...string) (string, error) {
+	t.Helper()
+	all := append([]string{"edit", "--data", "mnist:test", "--index", "3", "--n", "4", "--out", out + ".png", "--out-codes", out + ".vqc"}, models(run)...)
+	return vqgen(t, append(all, args...)...)
+}
+
 func TestEditKeepsFixedCells(t *testing.T) {
 	run, _ := sharedRun(t)
 	tmp := t.TempDir()
 	mask := filepath.Join(tmp, "bottom-mask.png")
 	writeMask(t, mask, func(x, y int) bool { return y >= 20 }) // bottom rows 5 and 6
-	m, _, err := vqvae.Load(filepath.Join(run, "vqvae.safetensors"))
+	v, err := app.LoadVQVAE(filepath.Join(run, "vqvae.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,49 +54,47 @@ func TestEditKeepsFixedCells(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	orig := encodeOne(m, test.Image(3))
+	orig, err := v.Encode([][]float32{test.Image(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digit := filepath.Join(tmp, "digit.png")
+	if err := datasets.WritePNG(digit, test.Image(3), 1, 28, 28); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
-		set    func(*editFlags)
+		args   []string
+		class  int32
 		redraw func(r, c int) bool
 	}{
-		{"cells gibbs", func(f *editFlags) { f.cells = "1,2,3,4" }, func(r, c int) bool { return r >= 1 && r <= 3 && c >= 2 && c <= 4 }},
-		{"cells raster top-k", func(f *editFlags) { f.cells = "2,2,4,4"; f.method = "raster"; f.topK = 5 }, func(r, c int) bool { return r >= 2 && r <= 4 && c >= 2 && c <= 4 }},
+		{"cells gibbs", []string{"--cells", "1,2,3,4", "--method", "gibbs"}, -1, func(r, c int) bool { return r >= 1 && r <= 3 && c >= 2 && c <= 4 }},
+		{"cells raster top-k", []string{"--cells", "2,2,4,4", "--method", "raster", "--top-k", "5"}, -1, func(r, c int) bool { return r >= 2 && r <= 4 && c >= 2 && c <= 4 }},
 		// x 0..7 is columns 0 and 1; y 20..27 is rows 5 and 6.
-		{"pixels", func(f *editFlags) { f.pixels = "0,20,7,27" }, func(r, c int) bool { return r >= 5 && c <= 1 }},
-		{"mask", func(f *editFlags) { f.mask = mask }, func(r, c int) bool { return r >= 5 }},
-		{"keep", func(f *editFlags) { f.keep = "0,0;3,3;6,6" }, func(r, c int) bool { return !(r == c && r%3 == 0) }},
-		{"image with class", func(f *editFlags) {
-			p := filepath.Join(tmp, "digit.png")
-			if err := datasets.WritePNG(p, test.Image(3), 1, 28, 28); err != nil {
-				t.Fatal(err)
-			}
-			f.data, f.image, f.class, f.cells = "", p, 0, "0,0,6,2"
-		}, func(r, c int) bool { return c <= 2 }},
+		{"pixels", []string{"--pixels", "0,20,7,27"}, -1, func(r, c int) bool { return r >= 5 && c <= 1 }},
+		{"mask", []string{"--mask", mask}, -1, func(r, c int) bool { return r >= 5 }},
+		{"keep", []string{"--keep", "0,0;3,3;6,6"}, -1, func(r, c int) bool { return !(r == c && r%3 == 0) }},
+		{"image with class", []string{"--data", "", "--image", digit, "--class", "0", "--cells", "0,0,6,2"}, 0, func(r, c int) bool { return c <= 2 }},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(tmp, strings.ReplaceAll(c.name, " ", "-"))
-			f := editFlagsFor(run, out)
-			c.set(f)
-			f.seed = uint64(i + 1)
-			cmd, buf := testCmd()
-			if err := runEdit(cmd, f); err != nil {
-				t.Fatalf("%v\n%s", err, buf)
+			if msg, err := edit(t, run, out, append(c.args, "--seed", fmt.Sprint(i+1))...); err != nil {
+				t.Fatalf("%v\n%s", err, msg)
 			}
-			if _, err := os.Stat(f.out); err != nil {
+			if _, err := os.Stat(out + ".png"); err != nil {
 				t.Fatal(err)
 			}
-			grids, labels, h := readCodes(t, f.codes)
-			if h.Count != int64(f.n) {
-				t.Fatalf("%d edited grids, want %d", h.Count, f.n)
+			grids, labels, h := readCodes(t, out+".vqc")
+			if h.Count != 4 {
+				t.Fatalf("%d edited grids, want 4", h.Count)
 			}
-			want := int32(test.Labels[3])
-			if f.class >= 0 {
-				want = int32(f.class)
+			want := test.Labels[3]
+			if c.class >= 0 {
+				want = c.class
 			}
 			moved := false
-			for e := 0; e < f.n; e++ {
+			for e := 0; e < 4; e++ {
 				if labels[e] != want {
 					t.Errorf("edit %d has class %d, want %d", e, labels[e], want)
 				}
@@ -118,37 +116,32 @@ func TestEditKeepsFixedCells(t *testing.T) {
 	}
 }
 
-func TestEditErrors(t *testing.T) {
+func TestEditErrorsNameTheFlag(t *testing.T) {
 	run, _ := sharedRun(t)
 	tmp := t.TempDir()
+	var all []string
+	for p := range 49 {
+		all = append(all, fmt.Sprintf("%d,%d", p/7, p%7))
+	}
 	cases := []struct {
 		name string
-		set  func(*editFlags)
+		args []string
 		want string
 	}{
-		{"no selector", func(f *editFlags) {}, "one of --cells"},
-		{"two selectors", func(f *editFlags) { f.cells = "0,0,1,1"; f.keep = "0,0" }, "--cells and --keep"},
-		{"cells outside", func(f *editFlags) { f.cells = "0,0,7,7" }, "--cells"},
-		{"gibbs top-k", func(f *editFlags) { f.cells = "0,0,1,1"; f.method = "gibbs"; f.topK = 3 }, "--method raster"},
-		{"bad method", func(f *editFlags) { f.cells = "0,0,1,1"; f.method = "icm" }, `--method "icm"`},
-		{"image needs class", func(f *editFlags) { f.cells = "0,0,1,1"; f.data = ""; f.image = filepath.Join(run, "samples.png") }, "--class"},
-		{"image and data", func(f *editFlags) { f.cells = "0,0,1,1"; f.image = "x.png" }, "not both"},
-		{"index out of range", func(f *editFlags) { f.cells = "0,0,1,1"; f.index = 10000 }, "--index 10000"},
-		{"keep all", func(f *editFlags) {
-			var cells []string
-			for p := range 49 {
-				cells = append(cells, string(rune('0'+p/7))+","+string(rune('0'+p%7)))
-			}
-			f.keep = strings.Join(cells, ";")
-		}, "nothing to redraw"},
-		{"missing mask", func(f *editFlags) { f.mask = filepath.Join(tmp, "none.png") }, "none.png"},
+		{"no selector", nil, "one of cells, pixels, mask or keep"},
+		{"two selectors", []string{"--cells", "0,0,1,1", "--keep", "0,0"}, "--cells and keep each choose the cells"},
+		{"cells outside", []string{"--cells", "0,0,7,7"}, "--cells 0,0,7,7: the grid is 7x7"},
+		{"gibbs top-k", []string{"--cells", "0,0,1,1", "--method", "gibbs", "--top-k", "3"}, "--top-k 3 with top-p"},
+		{"bad method", []string{"--cells", "0,0,1,1", "--method", "icm"}, `--method "icm"`},
+		{"image needs class", []string{"--cells", "0,0,1,1", "--data", "", "--image", filepath.Join(run, "samples.png")}, "--class -1: the prior is class-conditional"},
+		{"image and data", []string{"--cells", "0,0,1,1", "--image", "x.png"}, "--image and data both given"},
+		{"index out of range", []string{"--cells", "0,0,1,1", "--index", "10000"}, "--index 10000"},
+		{"keep all", []string{"--keep", strings.Join(all, ";")}, "nothing to redraw"},
+		{"missing mask", []string{"--mask", filepath.Join(tmp, "none.png")}, "none.png"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := editFlagsFor(run, filepath.Join(tmp, "e"))
-			c.set(f)
-			cmd, _ := testCmd()
-			err := runEdit(cmd, f)
+			_, err := edit(t, run, filepath.Join(tmp, "e"), c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, c.want)
 			}

@@ -11,19 +11,18 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vqgen/vqgen/app"
 )
 
 // field is one key=value shown on a progress line (a loss part, the
 // perplexity, a rate).
-type field struct {
-	key string
-	val any
-}
+type field = app.Field
 
 // kv makes a progress field.
-func kv(key string, val any) field { return field{key, val} }
+func kv(key string, val any) field { return field{Key: key, Value: val} }
 
-func (f field) String() string { return f.key + "=" + formatValue(f.val) }
+func fieldString(f field) string { return f.Key + "=" + formatValue(f.Value) }
 
 // formatValue keeps numbers short and free of exponents where possible, so
 // lines stay narrow and easy to scan.
@@ -194,11 +193,11 @@ func (p *progress) fieldText(t time.Time) string {
 	var b strings.Builder
 	for _, f := range p.fields {
 		b.WriteByte(' ')
-		b.WriteString(f.String())
+		b.WriteString(fieldString(f))
 	}
 	for _, f := range p.stats(t) {
 		b.WriteByte(' ')
-		b.WriteString(f.String())
+		b.WriteString(fieldString(f))
 	}
 	return b.String()
 }
@@ -251,4 +250,45 @@ func signalContext() (ctx context.Context, stop context.CancelFunc) {
 		stop()
 	}()
 	return ctx, stop
+}
+
+// reporter renders an operation's progress (app.Progress) on w: a bar per
+// phase, notes as lines.
+type reporter struct {
+	w   io.Writer
+	bar *progress
+}
+
+func newReporter(w io.Writer) *reporter { return &reporter{w: w} }
+
+func (r *reporter) Begin(ph app.Phase) {
+	r.bar = newProgress(r.w, ph.Name, ph.Total)
+	r.bar.startAt(ph.Done)
+	if ph.ItemsPerUnit > 0 {
+		r.bar.setRate(ph.ItemsPerUnit, ph.Item)
+	}
+	if ph.Every > 0 {
+		r.bar.every = ph.Every
+	}
+}
+
+func (r *reporter) Update(done int, fields ...app.Field) {
+	if r.bar != nil {
+		r.bar.Update(done, fields...)
+	}
+}
+
+func (r *reporter) Note(msg string) {
+	if r.bar != nil {
+		r.bar.Printf("%s", msg)
+		return
+	}
+	fmt.Fprintln(r.w, msg)
+}
+
+func (r *reporter) End() {
+	if r.bar != nil {
+		r.bar.Done()
+		r.bar = nil
+	}
 }

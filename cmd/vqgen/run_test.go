@@ -1,106 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-
-	"github.com/spf13/cobra"
 
 	"github.com/vqgen/vqgen/configs"
 )
-
-// testCmd is a fresh command whose output goes to a buffer; the verbs'
-// functions are called with it directly, because cobra keeps flag values
-// between Execute calls of the shared rootCmd.
-func testCmd() (*cobra.Command, *bytes.Buffer) {
-	var buf bytes.Buffer
-	c := &cobra.Command{}
-	c.SetOut(&buf)
-	c.SetErr(&buf)
-	return c, &buf
-}
-
-// tinierConfig writes configs/tiny.toml with even fewer steps and images,
-// so the end-to-end test stays fast on a loaded two-core machine.
-func tinierConfig(t *testing.T, dir string) string {
-	t.Helper()
-	cfg, err := configs.Builtin("tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Data.TrainLimit, cfg.Data.ValCount, cfg.Data.TestLimit = 800, 200, 100
-	cfg.Prior.ValCount = 200
-	cfg.VQVAE.Train.Steps, cfg.VQVAE.Train.EvalEvery, cfg.VQVAE.Train.CheckpointEvery = 12, 6, 6
-	cfg.Prior.Train.Steps, cfg.Prior.Train.EvalEvery, cfg.Prior.Train.CheckpointEvery = 12, 6, 6
-	b, err := cfg.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "tinier.toml")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-var shared struct {
-	once      sync.Once
-	dir, conf string
-	log       string
-	err       error
-}
-
-// sharedRun runs the pipeline once per test binary; the sample and edit
-// tests use its checkpoints.
-func sharedRun(t *testing.T) (dir, conf string) {
-	t.Helper()
-	shared.once.Do(func() {
-		base, err := os.MkdirTemp("", "vqgen-run-test-")
-		if err != nil {
-			shared.err = err
-			return
-		}
-		shared.conf = tinierConfig(t, base)
-		shared.dir = filepath.Join(base, "run")
-		cmd, buf := testCmd()
-		shared.err = runPipeline(cmd, runOptions{config: shared.conf, out: shared.dir})
-		shared.log = buf.String()
-	})
-	if shared.err != nil {
-		t.Fatalf("vqgen run: %v\n%s", shared.err, shared.log)
-	}
-	return shared.dir, shared.conf
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.dir != "" {
-		os.RemoveAll(filepath.Dir(shared.dir))
-	}
-	if judgeOnce.dir != "" {
-		os.RemoveAll(judgeOnce.dir)
-	}
-	os.Exit(code)
-}
-
-// jsonKey walks a dotted path through decoded JSON objects.
-func jsonKey(v any, path string) (any, bool) {
-	for _, k := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[k]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
-}
 
 func TestRunPipeline(t *testing.T) {
 	dir, conf := sharedRun(t)
@@ -111,14 +19,7 @@ func TestRunPipeline(t *testing.T) {
 			t.Errorf("%s: missing or empty (%v)", f, err)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep any
-	if err := json.Unmarshal(b, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readJSON(t, filepath.Join(dir, "report.json"))
 	numbers := []string{"stage1.test_mse", "stage1.test_psnr_db", "stage1.perplexity", "stage1.codes_used",
 		"codes.bytes_per_image", "prior.test_bits_per_image", "prior.unigram_bits_per_image",
 		"sampling.images_per_s", "edit.first_image_seconds",
@@ -133,14 +34,13 @@ func TestRunPipeline(t *testing.T) {
 	if v, _ := jsonKey(rep, "prior.arch"); v != configs.Default().Prior.Arch {
 		t.Errorf("prior.arch = %v, want %s (the config's)", v, configs.Default().Prior.Arch)
 	}
-	// The sampling settings are stated; guidance only counts for a
-	// conditional prior.
+	// The sampling settings are stated, and each set's exact options;
+	// guidance only counts for a conditional prior.
 	def := configs.Default().Sample
-	wantG := 1.0
-	if c, _ := jsonKey(rep, "prior.conditional"); c == true {
-		wantG = def.Guidance
-	}
-	for k, want := range map[string]float64{"samples.temperature": def.Temperature, "samples.top_p": def.TopP, "samples.guidance": wantG} {
+	for k, want := range map[string]any{"samples.temperature": def.Temperature, "samples.top_p": def.TopP, "samples.guidance": def.Guidance,
+		"sample_sets.samples.file": "samples.png", "sample_sets.samples.options.n": 16.0, "sample_sets.samples.options.seed": 1.0,
+		"sample_sets.samples.options.temperature": def.Temperature, "sample_sets.samples.options.class": -1.0,
+		"sample_sets.by_class.options.per_class": 2.0, "sample_sets.by_class.options.seed": 2.0, "edit.options.seed": 1.0} {
 		if v, _ := jsonKey(rep, k); v != want {
 			t.Errorf("report.json %s = %v, want %v", k, v, want)
 		}
@@ -152,7 +52,7 @@ func TestRunPipeline(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, link := range []string{"(samples.png)", "(samples-by-class.png)", "(edits.png)", "(recon.png)", "(prior/loss.png)", "bits/image"} {
+	for _, link := range []string{"(samples.png)", "(samples-by-class.png)", "(edits.png)", "(recon.png)", "(prior/loss.png)", "bits/image", "vqgen sample"} {
 		if !strings.Contains(string(md), link) {
 			t.Errorf("report.md lacks %q", link)
 		}
@@ -160,15 +60,12 @@ func TestRunPipeline(t *testing.T) {
 
 	// A second run skips every stage and changes nothing.
 	state0, _ := os.ReadFile(filepath.Join(dir, "run-state.json"))
-	cmd, buf := testCmd()
-	if err := runPipeline(cmd, runOptions{config: conf, out: dir}); err != nil {
-		t.Fatalf("second run: %v", err)
-	}
-	if n := strings.Count(buf.String(), "done earlier, skipped"); n != len(stages) {
-		t.Errorf("second run skipped %d of %d stages:\n%s", n, len(stages), buf.String())
+	out := mustVqgen(t, "run", "--config", conf, "--out", dir)
+	if n := strings.Count(out, "done earlier, skipped"); n != 7 {
+		t.Errorf("second run skipped %d of 7 stages:\n%s", n, out)
 	}
 	state1, _ := os.ReadFile(filepath.Join(dir, "run-state.json"))
-	if !bytes.Equal(state0, state1) {
+	if string(state0) != string(state1) {
 		t.Errorf("run-state.json changed on a run that had nothing to do")
 	}
 }
@@ -182,15 +79,12 @@ func TestRunResumesAfterLostOutput(t *testing.T) {
 	if err := os.Remove(filepath.Join(work, "edits.png")); err != nil {
 		t.Fatal(err)
 	}
-	cmd, buf := testCmd()
-	if err := runPipeline(cmd, runOptions{config: conf, out: work}); err != nil {
-		t.Fatalf("%v\n%s", err, buf)
+	out := mustVqgen(t, "run", "--config", conf, "--out", work)
+	if n := strings.Count(out, "done earlier, skipped"); n != 4 {
+		t.Errorf("skipped %d stages, want 4 (stage1, encode, prior, sample):\n%s", n, out)
 	}
-	if n := strings.Count(buf.String(), "done earlier, skipped"); n != 4 {
-		t.Errorf("skipped %d stages, want 4 (stage1, encode, prior, sample):\n%s", n, buf)
-	}
-	if _, err := os.Stat(filepath.Join(work, "edits.png")); err != nil {
-		t.Error(err)
+	if !sameFile(t, filepath.Join(dir, "edits.png"), filepath.Join(work, "edits.png")) {
+		t.Errorf("the redone edit picture differs from the first")
 	}
 }
 
@@ -222,15 +116,14 @@ func TestRunRefuses(t *testing.T) {
 	other := filepath.Join(tmp, "other")
 	os.MkdirAll(other, 0o755)
 	os.WriteFile(filepath.Join(other, "notes.txt"), []byte("mine"), 0o644)
-	cmd, _ := testCmd()
-	err := runPipeline(cmd, runOptions{config: conf, out: other})
-	if err == nil || !strings.Contains(err.Error(), "--force") {
-		t.Errorf("non-run folder: err = %v, want a refusal naming --force", err)
+	_, err := vqgen(t, "run", "--config", conf, "--out", other)
+	if err == nil || !strings.Contains(err.Error(), "choose another --out (or --force") {
+		t.Errorf("non-run folder: err = %v, want a refusal naming --out and --force", err)
 	}
 	// --force does not delete a folder vqgen did not make either.
-	err = runPipeline(cmd, runOptions{config: conf, out: other, force: true})
-	if err == nil {
-		t.Errorf("--force on a folder without the vqgen marker: no error")
+	_, err = vqgen(t, "run", "--config", conf, "--out", other, "--force")
+	if err == nil || !strings.Contains(err.Error(), "delete it yourself") {
+		t.Errorf("--force on a folder without the vqgen marker: %v", err)
 	}
 	if _, serr := os.Stat(filepath.Join(other, "notes.txt")); serr != nil {
 		t.Errorf("the user's file is gone: %v", serr)
@@ -238,16 +131,38 @@ func TestRunRefuses(t *testing.T) {
 	// A run folder made with another config is refused.
 	run := filepath.Join(tmp, "run")
 	os.MkdirAll(run, 0o755)
-	st := runState{Version: 1, Config: "seed = 99\n", Stages: map[string]*stageState{}}
-	b, _ := json.Marshal(st)
-	os.WriteFile(filepath.Join(run, stateFile), b, 0o644)
-	err = runPipeline(cmd, runOptions{config: conf, out: run})
-	if err == nil || !strings.Contains(err.Error(), "different config") {
-		t.Errorf("other config: err = %v, want a refusal", err)
+	b, _ := json.Marshal(map[string]any{"version": 1, "config": "seed = 99\n", "stages": map[string]any{}})
+	os.WriteFile(filepath.Join(run, "run-state.json"), b, 0o644)
+	_, err = vqgen(t, "run", "--config", conf, "--out", run)
+	if err == nil || !strings.Contains(err.Error(), "different config") || !strings.Contains(err.Error(), "--force to delete it") {
+		t.Errorf("other config: err = %v, want a refusal with advice", err)
 	}
 	// A missing config is named.
-	err = runPipeline(cmd, runOptions{config: filepath.Join(tmp, "nope.toml"), out: filepath.Join(tmp, "x")})
+	_, err = vqgen(t, "run", "--config", filepath.Join(tmp, "nope.toml"), "--out", filepath.Join(tmp, "x"))
 	if err == nil || !strings.Contains(err.Error(), "nope.toml") {
 		t.Errorf("missing config: err = %v", err)
+	}
+}
+
+// TestTrainVerbsAdvice: the training verbs' refusals name the flags that
+// get past them.
+func TestTrainVerbsAdvice(t *testing.T) {
+	dir, conf := sharedRun(t)
+	_, err := vqgen(t, "train", "vqvae", "--config", conf, "--out", dir)
+	if err == nil || !strings.Contains(err.Error(), "pass --resume to continue the run in it, or --force") {
+		t.Errorf("train into a used folder: %v", err)
+	}
+	_, err = vqgen(t, "train", "vqvae", "--config", conf, "--out", dir, "--resume", "--force")
+	if err == nil || !strings.Contains(err.Error(), "resume") || !strings.Contains(err.Error(), "force") {
+		t.Errorf("--resume with --force: %v", err)
+	}
+	other := filepath.Join(t.TempDir(), "other.toml")
+	b, _ := os.ReadFile(conf)
+	os.WriteFile(other, []byte(strings.Replace(string(b), "seed = 1", "seed = 2", 1)), 0o644)
+	work := filepath.Join(t.TempDir(), "run")
+	copyTree(t, dir, work)
+	_, err = vqgen(t, "train", "vqvae", "--config", other, "--out", work, "--resume")
+	if err == nil || !strings.Contains(err.Error(), "use --force to start over") {
+		t.Errorf("resume with another seed: %v", err)
 	}
 }

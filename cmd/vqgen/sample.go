@@ -1,168 +1,35 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"math"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vqgen/vqgen/datasets"
-	"github.com/vqgen/vqgen/sampler"
-	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
-	prior "github.com/vqgen/vqgen/stage2_prior"
+	"github.com/vqgen/vqgen/app"
 )
 
-// decodeBatch bounds the decoder's activations: 250 MNIST images through a
-// 128-channel decoder take about 100 MB.
-const decodeBatch = 250
-
-// samplingFlags are the filter options shared by sample and edit.
-type samplingFlags struct {
-	temperature float64
-	topK        int
-	topP        float64
-	seed        uint64
-	class       int
+// modelFlags registers --vqvae and --prior.
+func modelFlags(cmd *cobra.Command, vq, prior *string) {
+	cmd.Flags().StringVar(vq, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
+	cmd.Flags().StringVar(prior, "prior", "", "prior checkpoint trained on that VQ-VAE's codes (prior.safetensors)")
+	cmd.MarkFlagRequired("vqvae")
+	cmd.MarkFlagRequired("prior")
 }
 
-func (s *samplingFlags) register(cmd *cobra.Command, classHelp string) {
-	cmd.Flags().Float64Var(&s.temperature, "temperature", 1.0, "divides the logits: < 1 sharper and more typical, > 1 more varied")
-	cmd.Flags().IntVar(&s.topK, "top-k", 0, "draw only among the k most likely codes (0 = off)")
-	cmd.Flags().Float64Var(&s.topP, "top-p", 1.0, "nucleus sampling: draw from the smallest set of codes with this probability mass (1 = off)")
-	cmd.Flags().Uint64Var(&s.seed, "seed", 1, "random seed; the same seed gives the same images")
-	cmd.Flags().IntVar(&s.class, "class", -1, classHelp)
+// filterFlags registers the draw settings sample and edit share; their
+// defaults come from the prior's config (filterNote qualifies top-k/top-p's).
+func filterFlags(cmd *cobra.Command, temperature *float64, topK *int, topP *float64, seed *uint64, filterNote string) {
+	def := app.BuiltinSample()
+	cmd.Flags().Float64Var(temperature, "temperature", 0, "divides the logits: < 1 sharper and more typical, > 1 more varied "+fromPrior("sample", "temperature", def.Temperature))
+	cmd.Flags().IntVar(topK, "top-k", 0, "draw only among the k most likely codes, 0 = off "+fromPrior("sample", "top_k", def.TopK)+filterNote)
+	cmd.Flags().Float64Var(topP, "top-p", 0, "nucleus sampling: draw from the smallest set of codes with this probability mass, 1 = off "+fromPrior("sample", "top_p", def.TopP)+filterNote)
+	cmd.Flags().Uint64Var(seed, "seed", 0, "random seed; the same seed gives the same images "+fromPrior("sample", "seed", def.Seed))
 }
 
-// classFor checks --class against the prior: -1 is "not given".
-func classFor(info prior.Info, class int) (int32, bool, error) {
-	if class < 0 {
-		if class != -1 {
-			return 0, false, fmt.Errorf("--class %d: want a class 0 to %d, or -1 for none", class, max(info.Classes-1, 0))
-		}
-		return 0, false, nil
-	}
-	if info.Classes == 0 {
-		return 0, false, fmt.Errorf("--class %d: the prior is unconditional (trained without labels), so it cannot draw a class", class)
-	}
-	if class >= info.Classes {
-		return 0, false, fmt.Errorf("--class %d: the prior has classes 0 to %d", class, info.Classes-1)
-	}
-	return int32(class), true, nil
-}
-
-// decodeAll decodes every grid of g into one CHW image per grid.
-func decodeAll(m *vqvae.Model, codes []int32, n int) ([][]float32, error) {
-	gh, gw := m.GridSize()
-	hw := gh * gw
-	out := make([][]float32, 0, n)
-	for lo := 0; lo < n; lo += decodeBatch {
-		hi := min(lo+decodeBatch, n)
-		t, err := m.Decode(codes[lo*hw:hi*hw], hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		per := len(t.Data) / (hi - lo)
-		for i := 0; i < hi-lo; i++ {
-			out = append(out, append([]float32(nil), t.Data[i*per:(i+1)*per]...))
-		}
-	}
-	return out, nil
-}
-
-// writeGridCodes saves grids as a code file the VQ-VAE m can decode; the
-// classes become labels when the prior is conditional.
-func writeGridCodes(path string, m *vqvae.Model, g *sampler.Grids, classes int, overwrite bool) error {
-	gh, gw := m.GridSize()
-	hdr := datasets.CodeHeader{
-		Count: int64(g.N), GridH: gh, GridW: gw, K: m.Cfg.K,
-		ImageH: m.Image.ImageSize, ImageW: m.Image.ImageSize, Channels: m.Image.Channels,
-		Labels: g.Classes != nil, Fingerprint: datasets.CodeFingerprint(m.Fingerprint()),
-	}
-	if g.Classes != nil {
-		hdr.NumClasses = classes
-	}
-	w, err := datasets.CreateCodeFile(path, hdr, overwrite)
-	if err != nil {
-		return err
-	}
-	grids := make([]uint16, len(g.Codes))
-	for i, c := range g.Codes {
-		grids[i] = uint16(c)
-	}
-	if err := w.WriteBatch(grids, g.Classes); err != nil {
-		w.Abort()
-		return err
-	}
-	return w.Close()
-}
-
-// sampleRun is what drawing and decoding a set of samples produced.
-type sampleRun struct {
-	Grids  *sampler.Grids
-	Images [][]float32
-	// ImagesPerSec counts sampling and decoding together: what a user
-	// waits for per image.
-	ImagesPerSec float64
-	Seconds      float64
-}
-
-// drawImages samples opt.N grids with a progress bar and decodes them.
-func drawImages(cmd *cobra.Command, label string, m *vqvae.Model, p prior.Prior, opt sampler.Options) (*sampleRun, error) {
-	hw := p.Info().Positions()
-	bar := newProgress(cmd.ErrOrStderr(), label, opt.N*hw)
-	bar.every = max(1, opt.N*hw/10)
-	bar.startAt(0) // counted in cells, a batch of grids per update
-	start := time.Now()
-	g, err := sampler.Sample(p, opt, func(done, _ int) { bar.Update(done) })
-	bar.Done()
-	if err != nil {
-		return nil, err
-	}
-	ims, err := decodeAll(m, g.Codes, g.N)
-	if err != nil {
-		return nil, err
-	}
-	el := time.Since(start).Seconds()
-	return &sampleRun{Grids: g, Images: ims, ImagesPerSec: float64(g.N) / el, Seconds: el}, nil
-}
-
-// eachName is the file name of sample i under --save-each.
-func eachName(i int) string { return fmt.Sprintf("sample-%04d.png", i) }
-
-// saveEach writes one PNG per image into dir, refusing to replace any
-// existing sample file unless overwrite is set. Every name is checked
-// before the first write, so a refusal leaves dir untouched.
-func saveEach(dir string, ims [][]float32, c, h, w int, overwrite bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("--save-each: %w", err)
-	}
-	for i := range ims {
-		if err := refuseExisting(filepath.Join(dir, eachName(i)), overwrite); err != nil {
-			return fmt.Errorf("--save-each: %w", err)
-		}
-	}
-	for i, im := range ims {
-		if err := datasets.WritePNG(filepath.Join(dir, eachName(i)), im, c, h, w); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-type sampleFlags struct {
-	samplingFlags
-	vq, prior, out, each, codes string
-	n, batch                    int
-	force                       bool
-	guidance                    float64
-}
-
-func init() {
-	var f sampleFlags
+func newSampleCmd() *cobra.Command {
+	var vq, prior string
+	var files app.SampleFiles
+	var flags app.SampleOptions
 	cmd := &cobra.Command{
 		Use:   "sample",
 		Short: "Draw new images from a prior and decode them with the VQ-VAE",
@@ -170,144 +37,171 @@ func init() {
 time in raster order, every grid of a batch at once, and decodes them with the
 VQ-VAE's decoder into one image grid PNG (--out).
 
+Every setting not given as a flag comes from the [sample] section of the
+config stored in the prior (the config it was trained with), so
+  vqgen sample --vqvae V --prior P --n 64 --seed 1
+draws exactly the samples.png of the vqgen run that made V and P.
+
 The filters act on each cell's distribution in this order: --temperature
 divides the logits, --top-k keeps the k most likely codes, --top-p keeps the
-smallest set of codes holding that much probability. The defaults (1, 0, 1)
-draw from the prior as trained.
+smallest set of codes holding that much probability.
 
 --guidance W (classifier-free guidance, class-conditional priors only) makes
 each image look more like its class: every cell's logits become
 l_none + W*(l_class - l_none), where l_none are the prior's logits with the
 class withheld (the null class it was trained with), before the filters
-above. W = 1 is the plain prior; 1.5 to 3 is the usual range, trading
-variety for class fidelity; much larger values give stereotyped digits. It
-costs two prior passes per cell, so sampling takes about twice as long.
+above. W = 1 is the plain prior; 1.5 to 3 is the usual range, trading variety
+for class fidelity. It costs two prior passes per cell.
 
 With a class-conditional prior, --class C draws every image as class C;
 without it each image gets a class drawn uniformly (stratified, so n >= 10
-covers every digit). The same --seed gives the same images, whatever the
-number of cores.
+covers every digit); --per-class N draws N images of every class, one row
+per class. The same --seed gives the same images, whatever the number of
+cores.
 
---save-each DIR also writes sample-0000.png, sample-0001.png, ... and --codes
-FILE the sampled grids as a code file (with the classes as labels) that
-vqgen decode and vqgen eval prior read.`,
+Outputs: --out, the image grid; --save-each DIR, one PNG per sample
+(sample-0000.png, ...), which vqgen eval samples judges; --out-codes FILE,
+the sampled grids as a code file (classes as labels) that vqgen decode and
+vqgen eval prior read.`,
 		Example: `  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --n 64 --out samples.png
   vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --class 3 --temperature 0.8 --out threes.png
-  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --class 7 --guidance 2 --out sevens.png
-  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --n 1000 --out s.png --save-each samples/ --codes samples.vqc
+  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --per-class 10 --guidance 2 --out classes.png
+  vqgen sample --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --n 1000 --seed 7 --out s.png --save-each samples/ --out-codes samples.vqc
   vqgen eval samples --images samples/`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runSample(cmd, &f) },
-	}
-	f.register(cmd, "class to draw for a class-conditional prior (-1: every image gets a uniformly drawn class)")
-	cmd.Flags().StringVar(&f.vq, "vqvae", "", "VQ-VAE checkpoint (vqvae.safetensors)")
-	cmd.Flags().StringVar(&f.prior, "prior", "", "prior checkpoint trained on that VQ-VAE's codes (prior.safetensors)")
-	cmd.Flags().IntVar(&f.n, "n", 64, "number of images")
-	cmd.Flags().StringVar(&f.out, "out", "samples.png", "image grid PNG to write")
-	cmd.Flags().StringVar(&f.each, "save-each", "", "also write one PNG per sample into this folder (sample-0000.png, ...)")
-	cmd.Flags().StringVar(&f.codes, "codes", "", "also write the sampled code grids to this code file")
-	cmd.Flags().IntVar(&f.batch, "batch", 0, "grids per prior pass (0: 256); changes speed and memory, not the images")
-	cmd.Flags().Float64Var(&f.guidance, "guidance", 1.0, "classifier-free guidance weight W for a class-conditional prior: logits l_none + W*(l_class - l_none); 1 = off, 1.5-3 = more recognisable classes, less variety; costs two prior passes per cell")
-	cmd.Flags().BoolVar(&f.force, "force", false, "replace existing outputs")
-	cmd.MarkFlagRequired("vqvae")
-	cmd.MarkFlagRequired("prior")
-	rootCmd.AddCommand(cmd)
-}
-
-func runSample(cmd *cobra.Command, f *sampleFlags) error {
-	if f.n <= 0 {
-		return fmt.Errorf("--n %d: want at least 1 image", f.n)
-	}
-	if f.out == "" {
-		return errors.New("--out: give the PNG file to write")
-	}
-	// Refuse before the work, not after it.
-	for _, p := range []string{f.out, f.codes} {
-		if p != "" {
-			if err := refuseExisting(p, f.force); err != nil {
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := app.CheckOutputs(files.Force, files.Paths()...); err != nil {
 				return err
 			}
-		}
+			m, err := app.LoadModels(vq, prior)
+			if err != nil {
+				return err
+			}
+			opt := m.SampleDefaults()
+			applyChanged(cmd.Flags(), &opt, &flags)
+			r, err := m.Sample(cmd.Context(), opt, newReporter(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			if err := m.SaveSamples(r, files); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			o := r.Options
+			fmt.Fprintf(out, "wrote %s: %d samples (seed %d, %s)", files.Grid, o.N, o.Seed, o)
+			switch {
+			case r.Classes == nil:
+			case o.PerClass > 0:
+				fmt.Fprintf(out, ", %d of each class", o.PerClass)
+			case o.Class >= 0:
+				fmt.Fprintf(out, " of class %d", o.Class)
+			default:
+				fmt.Fprintf(out, ", classes drawn uniformly")
+			}
+			fmt.Fprintln(out)
+			if files.Each != "" {
+				fmt.Fprintf(out, "wrote %s/%s .. %s\n", files.Each, app.EachName(0), app.EachName(o.N-1))
+			}
+			if files.Codes != "" {
+				fmt.Fprintf(out, "wrote %s (%d code grids)\n", files.Codes, o.N)
+			}
+			fmt.Fprintf(out, "%.1f images/s (sampling and decoding, %.2fs)\n", r.ImagesPerSec, r.Seconds)
+			return nil
+		},
 	}
-	m, ck, err := loadPair(f.vq, f.prior)
-	if err != nil {
-		return err
-	}
-	info := ck.Prior.Info()
-	opt, err := f.samplingFlags.options(info, f.n)
-	if err != nil {
-		return err
-	}
-	if opt.Guidance, err = guidanceFor(info, f.guidance); err != nil {
-		return err
-	}
-	opt.Batch = f.batch
-	r, err := drawImages(cmd, "sample", m, ck.Prior, opt)
-	if err != nil {
-		return err
-	}
-	c, s := m.Image.Channels, m.Image.ImageSize
-	if err := datasets.WriteGridPNG(f.out, r.Images, c, s, s, gridCols(len(r.Images))); err != nil {
-		return err
-	}
-	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "wrote %s: %d samples", f.out, f.n)
-	if r.Grids.Classes != nil {
-		if opt.Classes != nil {
-			fmt.Fprintf(out, " of class %d", f.class)
-		} else {
-			fmt.Fprintf(out, ", classes drawn uniformly")
-		}
-	}
-	fmt.Fprintln(out)
-	if f.each != "" {
-		if err := saveEach(f.each, r.Images, c, s, s, f.force); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote %s/%s .. %s\n", f.each, eachName(0), eachName(f.n-1))
-	}
-	if f.codes != "" {
-		if err := writeGridCodes(f.codes, m, r.Grids, info.Classes, f.force); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote %s (%d code grids)\n", f.codes, f.n)
-	}
-	fmt.Fprintf(out, "%.1f images/s (sampling and decoding, %.2fs)\n", r.ImagesPerSec, r.Seconds)
-	return nil
+	modelFlags(cmd, &vq, &prior)
+	def := app.BuiltinSample()
+	fl := cmd.Flags()
+	fl.IntVar(&flags.N, "n", 0, "number of images "+fromPrior("sample", "n", def.N))
+	filterFlags(cmd, &flags.Temperature, &flags.TopK, &flags.TopP, &flags.Seed, "")
+	fl.Float64Var(&flags.Guidance, "guidance", 0, "classifier-free guidance weight W of a class-conditional prior, 1 = off, 1.5-3 = more recognisable classes, less variety "+fromPrior("sample", "guidance", def.Guidance)+"; 1 for an unconditional prior")
+	fl.IntVar(&flags.Class, "class", -1, "class to draw, for a class-conditional prior (-1: every image gets a uniformly drawn class)")
+	fl.IntVar(&flags.PerClass, "per-class", 0, "draw this many images of every class, one row per class, instead of --n")
+	fl.IntVar(&flags.Batch, "batch", 0, "grids per prior pass (0: 256); changes speed and memory, not the images")
+	fl.StringVar(&files.Grid, "out", "samples.png", "image grid PNG to write")
+	fl.StringVar(&files.Each, "save-each", "", "also write one PNG per sample into this folder (sample-0000.png, ...)")
+	fl.StringVar(&files.Codes, "out-codes", "", "also write the sampled code grids to this code file")
+	fl.StringVar(&files.Codes, "codes", "", "")
+	fl.MarkDeprecated("codes", "use --out-codes; --codes names an input file in the other verbs")
+	fl.BoolVar(&files.Force, "force", false, "replace existing outputs")
+	return cmd
 }
 
-// guidanceFor checks --guidance against the prior.
-func guidanceFor(info prior.Info, w float64) (float32, error) {
-	if !(w >= 0) || math.IsInf(w, 1) {
-		return 0, fmt.Errorf("--guidance %g: want a finite value >= 0 (1 turns it off)", w)
-	}
-	if w != 1 && w != 0 && info.Classes == 0 {
-		return 0, fmt.Errorf("--guidance %g: the prior is unconditional (trained without labels); guidance needs a class-conditional prior (1 turns it off)", w)
-	}
-	return float32(w), nil
-}
+func newEditCmd() *cobra.Command {
+	var vq, prior string
+	var files app.EditImageOptions
+	var flags app.EditOptions
+	cmd := &cobra.Command{
+		Use:   "edit",
+		Short: "Redraw chosen cells of an image's code grid from the prior",
+		Long: `edit encodes one image (--image FILE, or --data SPEC --index I) into its code
+grid, keeps some cells and redraws the others from the prior, --n times, and
+decodes the results. Choose the cells to redraw with exactly one of:
 
-// options turns the flags into sampler options for n grids.
-func (s *samplingFlags) options(info prior.Info, n int) (sampler.Options, error) {
-	cls, ok, err := classFor(info, s.class)
-	if err != nil {
-		return sampler.Options{}, err
+  --cells r0,c0,r1,c1   a rectangle of grid cells (inclusive; 7x7 for MNIST)
+  --pixels x0,y0,x1,y1  a rectangle of image pixels (inclusive); every cell it
+                        touches is redrawn
+  --mask FILE           a PNG/JPEG mask stretched over the grid: cells under
+                        white pixels are redrawn, black ones kept
+  --keep "r,c;r,c"      the cells to keep; all others are redrawn
+
+--method raster redraws the cells once in raster order, each seeing only the
+cells before it; gibbs then resweeps them --sweeps times with
+Metropolis-Hastings steps so they also fit the kept cells below and to the
+right. Gibbs samples the tempered prior and takes --temperature only; --top-k
+and --top-p apply to raster. Settings not given come from the [edit] and
+[sample] sections of the config stored in the prior.
+
+A class-conditional prior needs a class: --class, or the label of --data.
+
+--out shows, left to right: the original, the original with the redrawn
+cells tinted red, and the --n edits. --out-codes FILE writes the edited grids.`,
+		Example: `  vqgen edit --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --data mnist:test --index 0 --cells 2,2,4,4 --out edits.png
+  vqgen edit --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --image digit.png --class 7 --pixels 0,14,27,27 --n 16 --out bottom.png
+  vqgen edit --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --data mnist:test --index 5 --keep "0,0;0,1;1,0;1,1" --method raster --top-k 20 --out e.png`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := app.CheckOutputs(files.Force, files.Out, files.OutCodes); err != nil {
+				return err
+			}
+			m, err := app.LoadModels(vq, prior)
+			if err != nil {
+				return err
+			}
+			opt := m.EditDefaults(flags.Method)
+			applyChanged(cmd.Flags(), &opt, &flags)
+			r, err := m.EditImage(cmd.Context(), files, opt, newReporter(cmd.ErrOrStderr()))
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "wrote %s: %s, then %d %s edits redrawing %d of %d cells (%s) in %.2fs\n",
+				files.Out, r.Image.Name, r.Options.N, r.Options.Method, r.Free, len(r.Keep), r.Cells, r.Seconds)
+			if files.OutCodes != "" {
+				fmt.Fprintf(out, "wrote %s (%d code grids)\n", files.OutCodes, r.Options.N)
+			}
+			return nil
+		},
 	}
-	opt := sampler.Options{N: n, Temperature: float32(s.temperature), TopK: s.topK, TopP: float32(s.topP), Seed: s.seed}
-	if ok {
-		opt.Classes = make([]int32, n)
-		for i := range opt.Classes {
-			opt.Classes[i] = cls
-		}
-	}
-	if !(s.temperature > 0) {
-		return opt, fmt.Errorf("--temperature %g: want a value > 0", s.temperature)
-	}
-	if s.topK < 0 {
-		return opt, fmt.Errorf("--top-k %d: want >= 0 (0 turns it off)", s.topK)
-	}
-	if !(s.topP > 0 && s.topP <= 1) {
-		return opt, fmt.Errorf("--top-p %g: want a value in (0, 1] (1 turns it off)", s.topP)
-	}
-	return opt, nil
+	modelFlags(cmd, &vq, &prior)
+	def := app.BuiltinEdit()
+	fl := cmd.Flags()
+	fl.StringVar(&files.Source.Image, "image", "", "image file to edit (PNG/JPEG; resized to the VQ-VAE's size)")
+	fl.StringVar(&files.Source.Data, "data", "", "take the image from a "+dataHelp+", with --index")
+	fl.IntVar(&files.Source.Index, "index", 0, "image number within --data")
+	fl.StringVar(&files.Cells.Rect, "cells", "", "grid cells to redraw: r0,c0,r1,c1 (inclusive)")
+	fl.StringVar(&files.Cells.Pixels, "pixels", "", "image pixels to redraw: x0,y0,x1,y1 (inclusive); every cell touched is redrawn")
+	fl.StringVar(&files.Cells.Mask, "mask", "", "mask image: white = redraw, black = keep")
+	fl.StringVar(&files.Cells.Keep, "keep", "", `cells to keep, "r,c;r,c;..."; all others are redrawn`)
+	fl.IntVar(&flags.N, "n", 0, "number of edits "+fromPrior("edit", "n", def.N))
+	fl.StringVar(&flags.Method, "method", "", "gibbs or raster "+fromPrior("edit", "method", def.Method))
+	fl.IntVar(&flags.Sweeps, "sweeps", 0, "gibbs sweeps over the redrawn cells "+fromPrior("edit", "sweeps", def.Sweeps))
+	filterFlags(cmd, &flags.Temperature, &flags.TopK, &flags.TopP, &flags.Seed, " with --method raster; off with gibbs")
+	fl.IntVar(&flags.Class, "class", -1, "class the edits are drawn for, with a class-conditional prior (-1: the label of --data)")
+	fl.StringVar(&files.Out, "out", "edits.png", "PNG to write")
+	fl.StringVar(&files.OutCodes, "out-codes", "", "also write the edited code grids to this code file")
+	fl.StringVar(&files.OutCodes, "codes", "", "")
+	fl.MarkDeprecated("codes", "use --out-codes; --codes names an input file in the other verbs")
+	fl.BoolVar(&files.Force, "force", false, "replace existing outputs")
+	return cmd
 }

@@ -1,64 +1,61 @@
 package main
 
 import (
-	"bytes"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/vqgen/vqgen/datasets"
-	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
-func readCodes(t *testing.T, path string) ([]uint16, []int32, datasets.CodeHeader) {
+// sample runs vqgen sample on the shared run, writing out.png and out.vqc.
+func sample(t *testing.T, run, out string, args ...string) (string, error) {
 	t.Helper()
-	f, err := datasets.OpenCodeFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g, l, err := f.LoadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, l, f.Header()
+	all := append([]string{"sample", "--out", out + ".png", "--out-codes", out + ".vqc"}, models(run)...)
+	return vqgen(t, append(all, args...)...)
 }
 
-func sampleTo(t *testing.T, run, out string, seed uint64, class int, extra func(*sampleFlags)) error {
-	t.Helper()
-	f := &sampleFlags{vq: filepath.Join(run, "vqvae.safetensors"), prior: filepath.Join(run, "prior.safetensors"), n: 12,
-		out: out + ".png", codes: out + ".vqc"}
-	f.temperature, f.topP, f.seed, f.class = 1, 1, seed, class
-	if extra != nil {
-		extra(f)
+// TestSampleDefaultsReproduceTheRun: with no flags but --n and --seed,
+// vqgen sample draws the run's pictures byte for byte, since both take
+// their settings from the prior's stored config.
+func TestSampleDefaultsReproduceTheRun(t *testing.T) {
+	run, _ := sharedRun(t)
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "s.png")
+	mustVqgen(t, append([]string{"sample", "--n", "16", "--seed", "1", "--out", out}, models(run)...)...)
+	if !sameFile(t, out, filepath.Join(run, "samples.png")) {
+		t.Errorf("vqgen sample --n 16 --seed 1 differs from the run's samples.png")
 	}
-	cmd, _ := testCmd()
-	return runSample(cmd, f)
+	byClass := filepath.Join(tmp, "c.png")
+	mustVqgen(t, append([]string{"sample", "--per-class", "2", "--seed", "2", "--out", byClass}, models(run)...)...)
+	if !sameFile(t, byClass, filepath.Join(run, "samples-by-class.png")) {
+		t.Errorf("vqgen sample --per-class 2 --seed 2 differs from the run's samples-by-class.png")
+	}
+	// An explicit flag overrides: another temperature draws other images.
+	hot := filepath.Join(tmp, "hot.png")
+	mustVqgen(t, append([]string{"sample", "--n", "16", "--seed", "1", "--temperature", "1.5", "--out", hot}, models(run)...)...)
+	if sameFile(t, hot, out) {
+		t.Errorf("--temperature 1.5 drew the same images as the default 0.9")
+	}
 }
 
 func TestSampleSameSeedSameImages(t *testing.T) {
 	run, _ := sharedRun(t)
 	tmp := t.TempDir()
 	for _, name := range []string{"a", "b"} {
-		if err := sampleTo(t, run, filepath.Join(tmp, name), 7, -1, func(f *sampleFlags) {
-			f.each = filepath.Join(tmp, name+"-each")
-			if name == "b" {
-				f.batch = 5 // batching must not change the draw
-			}
-		}); err != nil {
-			t.Fatal(err)
+		args := []string{"--n", "12", "--seed", "7", "--save-each", filepath.Join(tmp, name+"-each")}
+		if name == "b" {
+			args = append(args, "--batch", "5") // batching must not change the draw
+		}
+		if out, err := sample(t, run, filepath.Join(tmp, name), args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
 		}
 	}
-	if err := sampleTo(t, run, filepath.Join(tmp, "c"), 8, -1, nil); err != nil {
+	if _, err := sample(t, run, filepath.Join(tmp, "c"), "--n", "12", "--seed", "8"); err != nil {
 		t.Fatal(err)
 	}
-	pa, _ := os.ReadFile(filepath.Join(tmp, "a.png"))
-	pb, _ := os.ReadFile(filepath.Join(tmp, "b.png"))
-	if len(pa) == 0 || !bytes.Equal(pa, pb) {
-		t.Errorf("same seed, different sample grids (%d and %d bytes)", len(pa), len(pb))
+	if !sameFile(t, filepath.Join(tmp, "a.png"), filepath.Join(tmp, "b.png")) {
+		t.Errorf("same seed, different sample grids")
 	}
 	ga, la, h := readCodes(t, filepath.Join(tmp, "a.vqc"))
 	gb, lb, _ := readCodes(t, filepath.Join(tmp, "b.vqc"))
@@ -72,24 +69,18 @@ func TestSampleSameSeedSameImages(t *testing.T) {
 	if slices.Equal(ga, gc) {
 		t.Errorf("seeds 7 and 8 drew identical codes")
 	}
-	for i := range 12 {
-		for _, d := range []string{"a-each", "b-each"} {
-			if _, err := os.Stat(filepath.Join(tmp, d, eachName(i))); err != nil {
-				t.Errorf("--save-each: %v", err)
-			}
-		}
-	}
-	e0, _ := os.ReadFile(filepath.Join(tmp, "a-each", eachName(3)))
-	e1, _ := os.ReadFile(filepath.Join(tmp, "b-each", eachName(3)))
-	if !bytes.Equal(e0, e1) {
+	if !sameFile(t, filepath.Join(tmp, "a-each", "sample-0003.png"), filepath.Join(tmp, "b-each", "sample-0003.png")) {
 		t.Errorf("--save-each files differ for the same seed")
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "a-each", "sample-0011.png")); err != nil {
+		t.Errorf("--save-each: %v", err)
 	}
 }
 
 func TestSampleClass(t *testing.T) {
 	run, _ := sharedRun(t)
 	tmp := t.TempDir()
-	if err := sampleTo(t, run, filepath.Join(tmp, "three"), 1, 3, nil); err != nil {
+	if _, err := sample(t, run, filepath.Join(tmp, "three"), "--n", "12", "--class", "3"); err != nil {
 		t.Fatal(err)
 	}
 	_, labels, _ := readCodes(t, filepath.Join(tmp, "three.vqc"))
@@ -99,7 +90,7 @@ func TestSampleClass(t *testing.T) {
 		}
 	}
 	// Without --class the classes are drawn; 12 grids cover all ten.
-	if err := sampleTo(t, run, filepath.Join(tmp, "any"), 1, -1, nil); err != nil {
+	if _, err := sample(t, run, filepath.Join(tmp, "any"), "--n", "12"); err != nil {
 		t.Fatal(err)
 	}
 	_, labels, _ = readCodes(t, filepath.Join(tmp, "any.vqc"))
@@ -112,29 +103,33 @@ func TestSampleClass(t *testing.T) {
 	}
 }
 
-func TestSampleErrors(t *testing.T) {
+func TestSampleErrorsNameTheFlag(t *testing.T) {
 	run, _ := sharedRun(t)
 	tmp := t.TempDir()
 	existing := filepath.Join(tmp, "old")
 	os.WriteFile(existing+".png", []byte("keep me"), 0o644)
 	cases := []struct {
 		name, out string
-		class     int
-		set       func(*sampleFlags)
+		args      []string
 		want      string
 	}{
-		{"existing out", existing, -1, nil, "--force"},
-		{"class too big", filepath.Join(tmp, "x1"), 10, nil, "--class 10"},
-		{"bad temperature", filepath.Join(tmp, "x2"), -1, func(f *sampleFlags) { f.temperature = 0 }, "--temperature"},
-		{"bad top-p", filepath.Join(tmp, "x3"), -1, func(f *sampleFlags) { f.topP = 1.5 }, "--top-p"},
-		{"negative guidance", filepath.Join(tmp, "x7"), -1, func(f *sampleFlags) { f.guidance = -1 }, "--guidance -1: want a finite value >= 0"},
-		{"n zero", filepath.Join(tmp, "x4"), -1, func(f *sampleFlags) { f.n = 0 }, "--n"},
-		{"missing prior", filepath.Join(tmp, "x5"), -1, func(f *sampleFlags) { f.prior = filepath.Join(tmp, "none.safetensors") }, "none.safetensors"},
-		{"prior as vqvae", filepath.Join(tmp, "x6"), -1, func(f *sampleFlags) { f.vq = f.prior }, ""},
+		{"existing out", existing, nil, "use --force to replace it"},
+		{"class too big", "x1", []string{"--class", "10"}, "--class 10: the prior has classes 0 to 9"},
+		{"bad temperature", "x2", []string{"--temperature", "0"}, "--temperature 0:"},
+		{"bad top-p", "x3", []string{"--top-p", "1.5"}, "--top-p 1.5:"},
+		{"negative guidance", "x7", []string{"--guidance", "-1"}, "--guidance -1: want a finite value >= 0"},
+		{"n zero", "x4", []string{"--n", "0"}, "--n 0"},
+		{"per-class with class", "x8", []string{"--per-class", "2", "--class", "1"}, "--per-class 2"},
+		{"missing prior", "x5", []string{"--prior", filepath.Join(tmp, "none.safetensors")}, "none.safetensors"},
+		{"prior as vqvae", "x6", []string{"--vqvae", filepath.Join(run, "prior.safetensors")}, "not a VQ-VAE checkpoint"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := sampleTo(t, run, c.out, 1, c.class, c.set)
+			out := c.out
+			if !filepath.IsAbs(out) {
+				out = filepath.Join(tmp, out)
+			}
+			_, err := sample(t, run, out, c.args...)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, c.want)
 			}
@@ -143,48 +138,36 @@ func TestSampleErrors(t *testing.T) {
 	if b, _ := os.ReadFile(existing + ".png"); string(b) != "keep me" {
 		t.Errorf("the existing output was overwritten")
 	}
-	// --force replaces it.
-	if err := sampleTo(t, run, existing, 1, -1, func(f *sampleFlags) { f.force = true }); err != nil {
-		t.Fatal(err)
+	if _, err := sample(t, run, existing, "--force"); err != nil {
+		t.Fatalf("--force: %v", err)
+	}
+	// The old output flag still works, with a warning.
+	out, err := vqgen(t, append([]string{"sample", "--out", filepath.Join(tmp, "d.png"), "--codes", filepath.Join(tmp, "d.vqc")}, models(run)...)...)
+	if err != nil || !strings.Contains(out, "--out-codes") {
+		t.Errorf("deprecated --codes: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "d.vqc")); err != nil {
+		t.Errorf("deprecated --codes wrote nothing: %v", err)
 	}
 }
 
 // TestSampleGuidance: --guidance 1 draws what the plain prior draws, 2
-// draws something else from the same seed, and an unconditional prior
-// refuses any weight but the off values.
+// draws something else from the same seed.
 func TestSampleGuidance(t *testing.T) {
 	run, _ := sharedRun(t)
 	tmp := t.TempDir()
-	for _, c := range []struct {
-		name string
-		w    float64
-	}{{"off", 0}, {"one", 1}, {"two", 2}} {
-		if err := sampleTo(t, run, filepath.Join(tmp, c.name), 5, 3, func(f *sampleFlags) { f.guidance = c.w }); err != nil {
-			t.Fatalf("--guidance %g: %v", c.w, err)
+	for _, w := range []string{"0", "1", "2"} {
+		if _, err := sample(t, run, filepath.Join(tmp, w), "--n", "12", "--seed", "5", "--class", "3", "--guidance", w); err != nil {
+			t.Fatalf("--guidance %s: %v", w, err)
 		}
 	}
-	off, _, _ := readCodes(t, filepath.Join(tmp, "off.vqc"))
-	one, _, _ := readCodes(t, filepath.Join(tmp, "one.vqc"))
-	two, _, _ := readCodes(t, filepath.Join(tmp, "two.vqc"))
+	off, _, _ := readCodes(t, filepath.Join(tmp, "0.vqc"))
+	one, _, _ := readCodes(t, filepath.Join(tmp, "1.vqc"))
+	two, _, _ := readCodes(t, filepath.Join(tmp, "2.vqc"))
 	if !slices.Equal(off, one) {
 		t.Errorf("--guidance 1 drew other codes than the plain prior")
 	}
 	if slices.Equal(one, two) {
 		t.Errorf("--guidance 2 drew the same codes as --guidance 1")
-	}
-	for _, c := range []struct {
-		info prior.Info
-		w    float64
-		want string // "" for no error
-	}{
-		{prior.Info{K: 4, H: 2, W: 2}, 1, ""},
-		{prior.Info{K: 4, H: 2, W: 2}, 2, "--guidance 2: the prior is unconditional"},
-		{prior.Info{K: 4, H: 2, W: 2, Classes: 3}, 2, ""},
-		{prior.Info{K: 4, H: 2, W: 2, Classes: 3}, math.Inf(1), "--guidance +Inf: want a finite value >= 0"},
-	} {
-		_, err := guidanceFor(c.info, c.w)
-		if (err == nil) != (c.want == "") || err != nil && !strings.Contains(err.Error(), c.want) {
-			t.Errorf("guidanceFor(classes %d, %g): %v, want %q", c.info.Classes, c.w, err, c.want)
-		}
 	}
 }

@@ -10,25 +10,25 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var versionCmd = &cobra.Command{
-	Use:   "version",
-	Short: "Print vqgen's version, commit, Go version and parallelism",
-	Long: `Print the module version and the commit the binary was built from (when
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print vqgen's version, commit, Go version and parallelism",
+		Long: `Print the module version and the commit the binary was built from (when
 built inside a git checkout), the Go release and platform, the build tags
 (noasm selects the portable kernels), and GOMAXPROCS, the number of
 threads training spreads its work over.`,
-	Args: cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, args []string) error {
-		bi, ok := debug.ReadBuildInfo()
-		if !ok {
-			bi = nil
-		}
-		writeVersion(cmd.OutOrStdout(), bi, runtime.GOMAXPROCS(0), runtime.NumCPU())
-		return nil
-	},
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bi, ok := debug.ReadBuildInfo()
+			if !ok {
+				bi = nil
+			}
+			writeVersion(cmd.OutOrStdout(), bi, runtime.GOMAXPROCS(0), runtime.NumCPU())
+			return nil
+		},
+	}
 }
-
-func init() { rootCmd.AddCommand(versionCmd) }
 
 // writeVersion prints the report; bi may be nil when the binary carries no
 // build information.

@@ -40,14 +40,7 @@ func TestWriteVersion(t *testing.T) {
 }
 
 func TestVersionCommand(t *testing.T) {
-	var buf bytes.Buffer
-	rootCmd.SetOut(&buf)
-	rootCmd.SetArgs([]string{"version"})
-	defer rootCmd.SetArgs(nil)
-	if err := rootCmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
+	out := mustVqgen(t, "version")
 	if !strings.HasPrefix(out, "vqgen ") || !strings.Contains(out, "go go1.") || !strings.Contains(out, "GOMAXPROCS ") {
 		t.Errorf("got %q", out)
 	}

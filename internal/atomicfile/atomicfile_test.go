@@ -146,9 +146,100 @@ func TestRaceWithoutOverwrite(t *testing.T) {
 	}
 }
 
+// A failure of the system names the output, not the temporary file.
 func TestMissingDirectory(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "a.txt")
-	if err := WriteFile(path, []byte("x"), false); err == nil {
-		t.Fatal("no error")
+	err := WriteFile(path, []byte("x"), false)
+	var pe *fs.PathError
+	if !errors.As(err, &pe) || pe.Path != path || !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), ".tmp-") {
+		t.Fatalf("got %v, want a not-exist error naming %s", err, path)
+	}
+}
+
+// TestFaultOnPath: a fault armed for one output leaves the others alone,
+// and Watch sees each output once it is complete.
+func TestFaultOnPath(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	var seen []string
+	Watch(func(p string) { seen = append(seen, filepath.Base(p)) })
+	defer Watch(nil)
+	defer Inject(Fault{Op: OpWrite, Path: b, N: 2})()
+	for i := 0; i < 3; i++ {
+		if err := WriteFile(a, []byte("a"), true); err != nil {
+			t.Fatalf("a, write %d: %v", i+1, err)
+		}
+	}
+	if err := WriteFile(b, []byte("1"), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(b, []byte("2"), true); !errors.Is(err, ErrInjected) || Fired() != b {
+		t.Fatalf("second write of b: %v (fired at %q)", err, Fired())
+	}
+	if got, _ := os.ReadFile(b); string(got) != "1" {
+		t.Errorf("b = %q, want its first version", got)
+	}
+	if strings.Join(seen, " ") != "a a a b" {
+		t.Errorf("watched %v, want a a a b", seen)
+	}
+}
+
+// TestFailNth: a failed write, sync or rename leaves the old file as it was
+// and no temporary file behind; the fault fires exactly once.
+func TestFailNth(t *testing.T) {
+	for _, op := range []Op{OpWrite, OpSync, OpRename} {
+		t.Run(op.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out.bin")
+			os.WriteFile(path, []byte("old"), 0o644)
+			disarm := FailNth(op, 2, nil)
+			defer disarm()
+			if err := WriteFile(filepath.Join(dir, "first"), []byte("1"), false); err != nil {
+				t.Fatalf("first output: %v", err)
+			}
+			err := WriteFile(path, []byte("new"), true)
+			var pe *fs.PathError
+			if !errors.Is(err, ErrInjected) || !errors.As(err, &pe) || pe.Path != path || pe.Op != op.String() {
+				t.Fatalf("second output: %v, want the injected %s fault naming %s", err, op, path)
+			}
+			if got, _ := os.ReadFile(path); string(got) != "old" {
+				t.Errorf("target changed to %q", got)
+			}
+			if names := entries(t, dir); len(names) != 2 {
+				t.Errorf("leftover files: %v", names)
+			}
+			if err := WriteFile(path, []byte("new"), true); err != nil {
+				t.Errorf("third output: %v", err)
+			}
+			if Count(op) != 3 {
+				t.Errorf("Count(%s) = %d, want 3", op, Count(op))
+			}
+		})
+	}
+}
+
+func TestLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	l, err := CreateLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write([]byte("a\n"))
+	l.Close()
+	if _, err := CreateLog(path); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second CreateLog: %v", err)
+	}
+	l, err = AppendLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer FailNth(OpWrite, 2, nil)()
+	l.Write([]byte("b\n"))
+	if _, err := l.Write([]byte("c\n")); !errors.Is(err, ErrInjected) {
+		t.Errorf("second write: %v", err)
+	}
+	l.Close()
+	if got, _ := os.ReadFile(path); string(got) != "a\nb\n" {
+		t.Errorf("log %q", got)
 	}
 }

@@ -35,7 +35,7 @@ func (e Entry) Step() (int, bool) {
 
 // Writer appends entries to a log file.
 type Writer struct {
-	f    *os.File
+	f    *atomicfile.Log
 	path string
 	buf  bytes.Buffer
 }
@@ -43,7 +43,7 @@ type Writer struct {
 // Create starts a new log in dir, refusing to replace an existing one.
 func Create(dir string) (*Writer, error) {
 	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := atomicfile.CreateLog(path)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func Resume(dir string, step int) (*Writer, []Entry, error) {
 	if err := atomicfile.WriteFile(path, buf.Bytes(), true); err != nil {
 		return nil, nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := atomicfile.AppendLog(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,13 +108,7 @@ func (w *Writer) Write(v any) error {
 }
 
 // Close syncs and closes the file.
-func (w *Writer) Close() error {
-	serr := w.f.Sync()
-	if err := w.f.Close(); err != nil {
-		return err
-	}
-	return serr
-}
+func (w *Writer) Close() error { return w.f.Close() }
 
 // ReadFile decodes every line of a log. A last line without its newline
 // that does not parse is the trace of an interrupted write and is dropped;

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/vqgen/vqgen/internal/atomicfile"
 )
 
 // Mode says what to do with a directory that already holds files.
@@ -43,25 +45,21 @@ func (m Mode) String() string {
 // Marker is the file that identifies a directory as a vqgen run directory.
 const Marker = ".vqgen-run"
 
-// ErrNotEmpty matches the error for a non-empty directory in Fresh mode.
-var ErrNotEmpty = errors.New("output directory is not empty")
-
-// ModeFromFlags turns the CLI's --resume and --force flags into a Mode.
-func ModeFromFlags(resume, force bool) (Mode, error) {
-	switch {
-	case resume && force:
-		return Fresh, errors.New("--resume and --force exclude each other: --resume continues a run, --force deletes it")
-	case resume:
-		return Resume, nil
-	case force:
-		return Force, nil
-	}
-	return Fresh, nil
-}
+// Errors Prepare returns, worded without any front end's vocabulary: the
+// command line adds which flag resumes or starts over.
+var (
+	// ErrNotEmpty: the directory holds files and the mode is Fresh; the
+	// caller may resume the run in it or start over (Force).
+	ErrNotEmpty = errors.New("output directory is not empty")
+	// ErrNotRunDir: Force was asked for a directory without the marker,
+	// which vqgen did not make; it is left alone.
+	ErrNotRunDir = errors.New("not a vqgen run directory")
+)
 
 // Prepare makes dir ready for a run in the given mode. On success dir exists
-// and carries the marker; in Resume mode its other contents are untouched, in
-// the other modes it holds nothing else.
+// and carries the marker; in Resume mode its other contents are untouched
+// but for the temporary files of writers that died (atomicfile.RemoveStale),
+// in the other modes it holds nothing else.
 func Prepare(dir string, mode Mode) error {
 	if dir == "" {
 		return errors.New("output directory: empty path")
@@ -87,6 +85,9 @@ func Prepare(dir string, mode Mode) error {
 	}
 	switch mode {
 	case Resume:
+		// Temporary files of a run that was killed mid-write are
+		// litter, never results; cleaning up is best effort.
+		atomicfile.RemoveStale(dir)
 		return writeMarker(dir)
 	case Force:
 		if err := clearDir(dir, names); err != nil {
@@ -94,8 +95,7 @@ func Prepare(dir string, mode Mode) error {
 		}
 		return writeMarker(dir)
 	case Fresh:
-		return fmt.Errorf("%w: %s holds %s; pass --resume to continue the run in it, or --force to delete its contents and start over",
-			ErrNotEmpty, dir, listNames(names))
+		return fmt.Errorf("%w: %s holds %s", ErrNotEmpty, dir, listNames(names))
 	}
 	return fmt.Errorf("rundir: unknown mode %v", mode)
 }
@@ -134,14 +134,14 @@ func clearDir(dir string, names []string) error {
 		return err
 	}
 	if _, err := os.Lstat(filepath.Join(dir, Marker)); err != nil {
-		return fmt.Errorf("--force: %s was not made by vqgen (no %s file in it), so it is left alone; choose another --out or delete it yourself", dir, Marker)
+		return fmt.Errorf("%w: %s has no %s file, so it is left alone", ErrNotRunDir, dir, Marker)
 	}
 	for _, n := range names {
 		// Entries come from ReadDir, so each path is directly inside dir;
 		// RemoveAll deletes a symlink itself, not what it points to.
 		p := filepath.Join(abs, n)
 		if filepath.Dir(p) != abs {
-			return fmt.Errorf("--force: refusing to delete %s outside %s", p, abs)
+			return fmt.Errorf("refusing to delete %s outside %s", p, abs)
 		}
 		if err := os.RemoveAll(p); err != nil {
 			return err
@@ -154,15 +154,15 @@ func clearDir(dir string, names []string) error {
 // working directory or any directory above it.
 func notPrecious(abs string) error {
 	if filepath.Dir(abs) == abs {
-		return fmt.Errorf("--force: refusing to clear the root directory %s", abs)
+		return fmt.Errorf("refusing to clear the root directory %s", abs)
 	}
 	if home, err := os.UserHomeDir(); err == nil && sameDir(home, abs) {
-		return fmt.Errorf("--force: refusing to clear the home directory %s", abs)
+		return fmt.Errorf("refusing to clear the home directory %s", abs)
 	}
 	if wd, err := os.Getwd(); err == nil {
 		for d := wd; ; d = filepath.Dir(d) {
 			if sameDir(d, abs) {
-				return fmt.Errorf("--force: refusing to clear %s, which holds the working directory", abs)
+				return fmt.Errorf("refusing to clear %s, which holds the working directory", abs)
 			}
 			if filepath.Dir(d) == d {
 				break
@@ -183,5 +183,5 @@ func writeMarker(dir string) error {
 	if _, err := os.Lstat(p); err == nil {
 		return nil
 	}
-	return os.WriteFile(p, []byte("This directory holds a vqgen run; `--force` may delete its contents.\n"), 0o644)
+	return atomicfile.WriteFile(p, []byte("This directory holds a vqgen run; starting the run over deletes its contents.\n"), false)
 }

@@ -52,12 +52,12 @@ func TestPrepare(t *testing.T) {
 		{"missing resume", missing, Resume, "", []string{Marker}},
 		{"missing force", missing, Force, "", []string{Marker}},
 		{"empty fresh", empty, Fresh, "", []string{Marker}},
-		{"run fresh refused", ourRun, Fresh, "pass --resume to continue the run in it, or --force to delete", []string{Marker, "ckpt", "config.toml", "metrics.jsonl"}},
+		{"run fresh refused", ourRun, Fresh, "holds ckpt, config.toml, metrics.jsonl", []string{Marker, "ckpt", "config.toml", "metrics.jsonl"}},
 		{"run resume keeps", ourRun, Resume, "", []string{Marker, "ckpt", "config.toml", "metrics.jsonl"}},
 		{"run force clears", ourRun, Force, "", []string{Marker}},
-		{"foreign fresh refused", foreign, Fresh, "--force", []string{"notes.txt"}},
+		{"foreign fresh refused", foreign, Fresh, "not empty", []string{"notes.txt"}},
 		{"foreign resume", foreign, Resume, "", []string{Marker, "notes.txt"}},
-		{"foreign force refused", foreign, Force, "was not made by vqgen", []string{"notes.txt"}},
+		{"foreign force refused", foreign, Force, "not a vqgen run directory", []string{"notes.txt"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,25 +134,6 @@ func TestNotADirectory(t *testing.T) {
 	for _, m := range []Mode{Fresh, Resume, Force} {
 		if err := Prepare(p, m); err == nil || !strings.Contains(err.Error(), "not a directory") {
 			t.Errorf("%v: got %v", m, err)
-		}
-	}
-}
-
-func TestModeFromFlags(t *testing.T) {
-	tests := []struct {
-		resume, force bool
-		want          Mode
-		err           bool
-	}{
-		{false, false, Fresh, false},
-		{true, false, Resume, false},
-		{false, true, Force, false},
-		{true, true, Fresh, true},
-	}
-	for _, tt := range tests {
-		m, err := ModeFromFlags(tt.resume, tt.force)
-		if (err != nil) != tt.err || (!tt.err && m != tt.want) {
-			t.Errorf("ModeFromFlags(%v, %v) = %v, %v", tt.resume, tt.force, m, err)
 		}
 	}
 }

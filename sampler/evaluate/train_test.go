@@ -146,7 +146,11 @@ func TestPredict(t *testing.T) {
 			t.Fatalf("image %d: probabilities sum to %g", i, s)
 		}
 	}
-	x := nn.FromData(append([]float32(nil), test.Pixels[:300*imageLen]...), 300, 1, ImageSize, ImageSize)
+	first := make([]int, 300)
+	for i := range first {
+		first[i] = i
+	}
+	x, _ := test.Batch(first, nil, nil)
 	tp, tf, err := c.PredictTensor(x)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,522 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/internal/atomicfile"
+	"github.com/vqgen/vqgen/internal/crashpoint"
+	"github.com/vqgen/vqgen/internal/memguard"
+	"github.com/vqgen/vqgen/internal/rundir"
+	"github.com/vqgen/vqgen/sampler/evaluate"
+	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
+)
+
+// Files of a pipeline folder (besides those of TrainVQVAE, which trains in
+// it, and the prior's training folder PriorDir).
+const (
+	RunStateFile   = "run-state.json"
+	CodesTrainFile = "codes-train.vqc"
+	CodesTestFile  = "codes-test.vqc"
+	PriorDir       = "prior"
+	SamplesPNG     = "samples.png"
+	ByClassPNG     = "samples-by-class.png"
+	EditsPNG       = "edits.png"
+	ReportMD       = "report.md"
+	ReportJSON     = "report.json"
+)
+
+// editExamples is how many test images the run's edit picture shows.
+const editExamples = 4
+
+// RunOptions configure the whole pipeline.
+type RunOptions struct {
+	// Config is a config file or a built-in name; "" is DefaultConfig.
+	// Loaded, when set, is used instead (Config then only names it in
+	// the report).
+	Config string          `json:"config"`
+	Loaded *configs.Config `json:"-"`
+	// Out is the run folder.
+	Out string `json:"out"`
+	// Force deletes an earlier run in Out (only a folder vqgen made) and
+	// starts over; without it a folder made with another config, or any
+	// other non-empty folder, is refused.
+	Force bool `json:"force"`
+	// CacheDir overrides the user cache folder of the sample judge.
+	CacheDir string `json:"-"`
+}
+
+// RunResult says what a pipeline run did.
+type RunResult struct {
+	Dir     string   `json:"dir"`
+	Ran     []string `json:"ran"` // stages this call ran; none when all were done
+	Seconds float64  `json:"seconds"`
+	Report  string   `json:"report"` // report.md
+	JSON    string   `json:"json"`   // report.json
+}
+
+// runState is DIR/run-state.json: the config the folder was made with and,
+// per finished stage, its wall time and results, so a second run skips what
+// is done and the report can be rebuilt without redoing any work.
+type runState struct {
+	Version int                    `json:"version"`
+	Config  string                 `json:"config"` // the resolved config, TOML
+	Stages  map[string]*stageState `json:"stages"`
+}
+
+type stageState struct {
+	Done    bool            `json:"done"`
+	Seconds float64         `json:"seconds"`
+	Result  json.RawMessage `json:"result,omitempty"`
+}
+
+// stage is one step of the pipeline: outputs (relative to DIR) must exist
+// for it to count as finished.
+type stage struct {
+	name, title string
+	outputs     []string
+	run         func(p *pipeline) (any, error)
+}
+
+// Stages names the pipeline's stages in order, as RunResult.Ran lists them.
+func Stages() []string {
+	names := make([]string, len(stages))
+	for i, s := range stages {
+		names[i] = s.name
+	}
+	return names
+}
+
+var stages = []stage{
+	{"stage1", "train the VQ-VAE", []string{VQVAEFile}, (*pipeline).stage1},
+	{"encode", "encode the train and test splits", []string{CodesTrainFile, CodesTestFile}, (*pipeline).encode},
+	{"prior", "train the prior", []string{PriorFile}, (*pipeline).prior},
+	{"sample", "draw samples", []string{SamplesPNG}, (*pipeline).sample},
+	{"edit", "edit test images", []string{EditsPNG}, (*pipeline).edit},
+	{"eval", "judge samples", nil, (*pipeline).eval},
+	{"report", "write the report", []string{ReportMD, ReportJSON}, (*pipeline).report},
+}
+
+// pipeline is one Run in progress.
+type pipeline struct {
+	ctx  context.Context
+	prog Progress
+	opt  RunOptions
+	cfg  *configs.Config
+	// resolved is cfg with what the data decides filled in
+	// (prior.conditional = "auto").
+	resolved *configs.Config
+	dir      string
+	state    *runState
+}
+
+func (p *pipeline) path(name string) string { return filepath.Join(p.dir, name) }
+
+// Run does everything in one folder: trains the VQ-VAE, encodes the train
+// and test splits, trains the prior, draws samples, edits test images,
+// judges samples and writes report.md and report.json. Run it again on the
+// same folder to continue: finished stages (recorded in run-state.json, with
+// their outputs present) are skipped, an interrupted training resumes from
+// its last checkpoint, and every stage after one that ran runs again.
+func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
+	prog = nop(prog)
+	cfg, err := resolveConfig(o.Loaded, o.Config)
+	if err != nil {
+		return nil, err
+	}
+	if o.Config == "" {
+		o.Config = DefaultConfig
+	}
+	if o.Out == "" {
+		return nil, optionErr("out", `"": give the run folder`)
+	}
+	// Every stage's config against the data, and the memory it needs,
+	// before any work.
+	resolved, err := checkData(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := memguard.Check(memguard.Run(resolved)...); err != nil {
+		return nil, err
+	}
+	text, err := cfg.Encode()
+	if err != nil {
+		return nil, err
+	}
+	st, err := openRunDir(o.Out, string(text), o.Force)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{ctx: ctx, prog: crashProgress{prog}, opt: o, cfg: cfg, resolved: resolved, dir: o.Out, state: st}
+	if err := p.saveState(); err != nil {
+		return nil, err
+	}
+	res := &RunResult{Dir: p.dir, Report: p.path(ReportMD), JSON: p.path(ReportJSON)}
+	start := time.Now()
+	redo := false // a stage ran, so every later one must run again
+	for i, s := range stages {
+		if !redo && p.done(s) {
+			prog.Note(fmt.Sprintf("[%d/%d] %s: done earlier, skipped", i+1, len(stages), s.title))
+			continue
+		}
+		redo = true
+		crashpoint.Enter(s.name)
+		// Mark it unfinished first, so a crash mid-stage is not
+		// mistaken for a finished stage with stale outputs.
+		delete(p.state.Stages, s.name)
+		if err := p.saveState(); err != nil {
+			return nil, err
+		}
+		prog.Note(fmt.Sprintf("[%d/%d] %s", i+1, len(stages), s.title))
+		t0 := time.Now()
+		out, err := s.run(p)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.title, err)
+		}
+		raw, err := json.Marshal(out)
+		if err != nil {
+			return nil, err
+		}
+		p.state.Stages[s.name] = &stageState{Done: true, Seconds: time.Since(t0).Seconds(), Result: raw}
+		res.Ran = append(res.Ran, s.name)
+		if err := p.saveState(); err != nil {
+			return nil, err
+		}
+	}
+	crashpoint.Enter("")
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// crashProgress makes every progress update of the pipeline a moment at
+// which a crash test may kill it (see internal/crashpoint).
+type crashProgress struct{ Progress }
+
+func (c crashProgress) Update(done int, fields ...Field) {
+	c.Progress.Update(done, fields...)
+	crashpoint.Hit()
+}
+
+// openRunDir applies the folder policy and returns the state to continue
+// from (fresh when starting over).
+func openRunDir(dir string, cfgText string, force bool) (*runState, error) {
+	fresh := &runState{Version: 1, Config: cfgText, Stages: map[string]*stageState{}}
+	b, err := os.ReadFile(filepath.Join(dir, RunStateFile))
+	switch {
+	case err == nil:
+		var st runState
+		if jerr := json.Unmarshal(b, &st); jerr != nil {
+			if !force {
+				return nil, fmt.Errorf("%s: unreadable run state (%v): %w", filepath.Join(dir, RunStateFile), jerr, ErrConfigChanged)
+			}
+		} else if st.Config != cfgText && !force {
+			return nil, fmt.Errorf("%s holds a run made with a different config (see %s): %w", dir, filepath.Join(dir, ConfigFile), ErrConfigChanged)
+		} else if !force {
+			if st.Stages == nil {
+				st.Stages = map[string]*stageState{}
+			}
+			return &st, rundir.Prepare(dir, rundir.Resume)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	mode := rundir.Fresh
+	if force {
+		mode = rundir.Force
+	}
+	if err := rundir.Prepare(dir, mode); err != nil {
+		if errors.Is(err, rundir.ErrNotEmpty) {
+			return nil, fmt.Errorf("%w and holds no vqgen run (no %s)", err, RunStateFile)
+		}
+		return nil, err
+	}
+	return fresh, nil
+}
+
+func (p *pipeline) saveState() error {
+	b, err := json.MarshalIndent(p.state, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(p.path(RunStateFile), append(b, '\n'), true)
+}
+
+// done reports whether a stage finished and its outputs are still there.
+func (p *pipeline) done(s stage) bool {
+	st := p.state.Stages[s.name]
+	if st == nil || !st.Done {
+		return false
+	}
+	for _, o := range s.outputs {
+		if _, err := os.Stat(p.path(o)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// result decodes a finished stage's result into v.
+func (p *pipeline) result(name string, v any) error {
+	st := p.state.Stages[name]
+	if st == nil || !st.Done {
+		return fmt.Errorf("stage %s has not finished", name)
+	}
+	return json.Unmarshal(st.Result, v)
+}
+
+type stage1Result struct {
+	TestMSE    float64 `json:"test_mse"`
+	TestPSNR   float64 `json:"test_psnr_db"`
+	Perplexity float64 `json:"perplexity"`
+	CodesUsed  int     `json:"codes_used"`
+	K          int     `json:"k"`
+	TestImages int     `json:"test_images"`
+}
+
+func (p *pipeline) stage1() (any, error) {
+	if _, err := TrainVQVAE(p.ctx, TrainVQVAEOptions{Config: p.opt.Config, Loaded: p.cfg, TrainFolder: TrainFolder{Out: p.dir, Resume: true}}, p.prog); err != nil {
+		return nil, err
+	}
+	v, err := LoadVQVAE(p.path(VQVAEFile))
+	if err != nil {
+		return nil, err
+	}
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.dir, p.prog))
+	if err != nil {
+		return nil, err
+	}
+	e := v.m.Evaluate(test, 0, 500)
+	p.prog.Note(fmt.Sprintf("test split (%d images): MSE %.5f, PSNR %.2f dB, perplexity %.1f, codes used %d/%d",
+		e.Images, e.MSE, e.PSNR, e.Perplexity, e.CodesUsed, e.K))
+	return stage1Result{e.MSE, e.PSNR, e.Perplexity, e.CodesUsed, e.K, e.Images}, nil
+}
+
+type encodeResult struct {
+	TrainImages   int     `json:"train_images"`
+	TestImages    int     `json:"test_images"`
+	BytesPerImage float64 `json:"bytes_per_image"`
+	RawImageBytes int     `json:"raw_image_bytes"`
+}
+
+func (p *pipeline) encode() (any, error) {
+	v, err := LoadVQVAE(p.path(VQVAEFile))
+	if err != nil {
+		return nil, err
+	}
+	// Stale files from an interrupted stage are replaced: the state says
+	// they are not finished results.
+	var enc [2]*Encoded
+	for i, split := range []struct{ data, file string }{{"train", CodesTrainFile}, {"test", CodesTestFile}} {
+		ds, err := v.loadData(split.data, 0, dataOptions(p.dir, p.prog))
+		if err != nil {
+			return nil, err
+		}
+		if enc[i], err = v.encodeFile(p.ctx, ds, p.path(split.file), true, p.prog); err != nil {
+			return nil, err
+		}
+		e := enc[i]
+		p.prog.Note(fmt.Sprintf("encoded %d images of %s in %.1fs (%.0f images/s): %s, %d bytes (%.1f bytes/image)",
+			e.Images, e.Data, e.Seconds, float64(e.Images)/e.Seconds, e.Path, e.Bytes, e.BytesPerImage))
+	}
+	return encodeResult{enc[0].Images, enc[1].Images, enc[0].BytesPerImage, enc[0].RawImageBytes}, nil
+}
+
+type priorRunResult struct {
+	Arch                string  `json:"arch"`
+	Conditional         bool    `json:"conditional"`
+	TestBitsPerImage    float64 `json:"test_bits_per_image"`
+	TestBitsPerCode     float64 `json:"test_bits_per_code"`
+	UnigramBitsPerImage float64 `json:"unigram_bits_per_image"`
+	ValBitsPerImage     float64 `json:"val_bits_per_image"`
+	TrainGridsPerSec    float64 `json:"train_grids_per_s"`
+}
+
+func (p *pipeline) prior() (any, error) {
+	pd := p.path(PriorDir)
+	res, err := TrainPrior(p.ctx, TrainPriorOptions{Config: p.opt.Config, Loaded: p.cfg, Codes: p.path(CodesTrainFile),
+		TrainFolder: TrainFolder{Out: pd, Resume: true}}, p.prog)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(pd, PriorFile))
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(p.path(PriorFile), b, true); err != nil {
+		return nil, err
+	}
+	// Unigram fitted on the prior's training part, both scored on the
+	// test codes.
+	ev, err := EvalPrior(p.ctx, EvalPriorOptions{Prior: p.path(PriorFile), Codes: p.path(CodesTestFile), TrainCodes: p.path(CodesTrainFile)}, p.prog)
+	if err != nil {
+		return nil, err
+	}
+	p.prog.Note(fmt.Sprintf("test codes: %.2f bits/image (unigram %.2f)", ev.BitsPerImage, ev.UnigramBitsPerImage))
+	return priorRunResult{ev.Arch, p.resolved.Prior.Conditional == configs.SwitchOn, ev.BitsPerImage, ev.BitsPerCode, ev.UnigramBitsPerImage,
+		res.Val.BitsPerImage, res.GridsPerSecond}, nil
+}
+
+// SampleSet records one set of samples a run drew: the file it went to
+// ("" for the evaluation set, which is judged, not saved) and the exact
+// options, so that Models.Sample (vqgen sample) draws it again.
+type SampleSet struct {
+	File    string        `json:"file,omitempty"`
+	Options SampleOptions `json:"options"`
+}
+
+type sampleRunResult struct {
+	N            int        `json:"n"`
+	ImagesPerSec float64    `json:"images_per_s"`
+	PerClass     int        `json:"per_class"`
+	Set          SampleSet  `json:"set"`
+	ByClass      *SampleSet `json:"by_class,omitempty"`
+}
+
+func (p *pipeline) models() (*Models, error) {
+	return LoadModels(p.path(VQVAEFile), p.path(PriorFile))
+}
+
+func (p *pipeline) sample() (any, error) {
+	m, err := p.models()
+	if err != nil {
+		return nil, err
+	}
+	opt := m.SampleDefaults()
+	r, err := m.Sample(p.ctx, opt, p.prog)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.SaveSamples(r, SampleFiles{Grid: p.path(SamplesPNG), Force: true}); err != nil {
+		return nil, err
+	}
+	p.prog.Note(fmt.Sprintf("%d samples at %.1f images/s (sampling and decoding)", len(r.Images), r.ImagesPerSec))
+	res := sampleRunResult{N: len(r.Images), ImagesPerSec: r.ImagesPerSec, Set: SampleSet{SamplesPNG, r.Options}}
+	if pc := p.cfg.Run.PerClass; m.Prior().Classes > 0 && pc > 0 {
+		opt.PerClass, opt.Seed = pc, opt.Seed+1
+		rc, err := m.Sample(p.ctx, opt, p.prog)
+		if err != nil {
+			return nil, err
+		}
+		if err := m.SaveSamples(rc, SampleFiles{Grid: p.path(ByClassPNG), Force: true}); err != nil {
+			return nil, err
+		}
+		res.PerClass, res.ByClass = pc, &SampleSet{ByClassPNG, rc.Options}
+	} else {
+		os.Remove(p.path(ByClassPNG))
+	}
+	return res, nil
+}
+
+type editRunResult struct {
+	Method string `json:"method"`
+	Sweeps int    `json:"sweeps"`
+	N      int    `json:"n"`
+	Hole   string `json:"hole_cells"` // r0,c0,r1,c1
+	Images int    `json:"images"`
+	// FirstSeconds is the sampler's time for the n edits of the first
+	// image, the figure to quote for one edit call.
+	FirstSeconds float64 `json:"first_image_seconds"`
+	// Options are the first image's; image i is drawn with seed + i and
+	// its own label as the class.
+	Options EditOptions `json:"options"`
+}
+
+func (p *pipeline) edit() (any, error) {
+	m, err := p.models()
+	if err != nil {
+		return nil, err
+	}
+	test, err := vqvae.LoadTest(p.cfg, dataOptions(p.dir, p.prog))
+	if err != nil {
+		return nil, err
+	}
+	s := m.VQVAE.Shape()
+	keep, hole := s.CentreHole()
+	base := m.EditDefaults("")
+	res := editRunResult{Method: base.Method, Sweeps: base.Sweeps, N: base.N, Hole: hole}
+	if base.Method == MethodRaster {
+		res.Sweeps = 0
+	}
+	classes := m.Prior().Classes
+	var rows [][]float32
+	for i := 0; i < min(editExamples, test.N); i++ {
+		opt := base
+		opt.Seed += uint64(i)
+		if classes > 0 {
+			if test.Labels == nil {
+				return nil, fmt.Errorf("the prior is class-conditional but %s has no labels", p.cfg.Data.Test)
+			}
+			opt.Class = int(test.Labels[i])
+		}
+		im := test.Image(i)
+		grid, err := m.VQVAE.Encode([][]float32{im})
+		if err != nil {
+			return nil, err
+		}
+		r, err := m.Edit(p.ctx, grid, keep, opt, p.prog)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			res.FirstSeconds, res.Options = r.Seconds, opt
+			p.prog.Note(fmt.Sprintf("%d %s edits of a %s-cell hole in %.2fs", opt.N, opt.Method, hole, r.Seconds))
+		}
+		rows = append(rows, EditPanel(im, keep, r.Images, s)...)
+		res.Images++
+	}
+	if err := WriteGridPNG(p.path(EditsPNG), rows, 3, s.Size, 2+base.N, true); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// evalRunResult is the sample evaluation, or Skipped with a reason.
+type evalRunResult struct {
+	Skipped      string      `json:"skipped,omitempty"`
+	Eval         *SampleEval `json:"eval,omitempty"`
+	ImagesPerSec float64     `json:"images_per_s,omitempty"`
+	Set          *SampleSet  `json:"set,omitempty"`
+}
+
+func (p *pipeline) eval() (any, error) {
+	n := p.cfg.Run.EvalSamples
+	if n == 0 {
+		p.prog.Note("[run] eval_samples = 0: sample evaluation skipped")
+		return evalRunResult{Skipped: "[run] eval_samples = 0"}, nil
+	}
+	m, err := p.models()
+	if err != nil {
+		return nil, err
+	}
+	if s := m.VQVAE.Shape(); s.Size != evaluate.ImageSize || s.Channels != 1 {
+		msg := fmt.Sprintf("the MNIST judge needs 28x28 grayscale images, the VQ-VAE makes %dx%dx%d", s.Size, s.Size, s.Channels)
+		p.prog.Note(msg + ": sample evaluation skipped")
+		return evalRunResult{Skipped: msg}, nil
+	}
+	c, path, err := loadJudge(p.ctx, "", p.opt.CacheDir, p.prog)
+	if err != nil {
+		return nil, err
+	}
+	// One set serves every figure: with a conditional prior the sampler
+	// draws each class uniformly, so the set follows the unconditional
+	// model sum_y p(y) p(x|y) and its classes give cond_accuracy.
+	opt := m.SampleDefaults()
+	opt.N, opt.Seed = n, opt.Seed+2
+	r, err := m.Sample(p.ctx, opt, p.prog)
+	if err != nil {
+		return nil, err
+	}
+	e, err := judge(c, path, r.Images, r.Classes)
+	if err != nil {
+		return nil, err
+	}
+	p.prog.Note(fmt.Sprintf("%d samples: share judged with confidence >= 0.9 %.3f (real digits %.3f)", n, e.ShareConf09, e.Reference.ShareConf09))
+	return evalRunResult{Eval: e, ImagesPerSec: r.ImagesPerSec, Set: &SampleSet{Options: r.Options}}, nil
+}
