@@ -54,13 +54,17 @@ var coreBenchmarks = []Benchmark{
 }
 
 // stepBench is a pipeline benchmark: build returns one step of work that
-// handles per items; the figure is items per second, and a _gflops line
-// beside it reports the matrix-product work per second of the same run.
+// handles per items; the figure is items per second (seconds per step when
+// per is 0), and a _gflops line beside it reports the matrix-product work
+// per second of the same run.
 type stepBench struct {
 	name, unit, what string
 	per              int
 	build            func() (func() error, error)
 }
+
+// defaultGrid is the default config's code grid (7: MNIST's 28 pixels).
+var defaultGrid = configs.Default().GridSize()
 
 // pipelineSteps run the default config's models at batch 128 on MNIST
 // images and on random code grids: speed does not depend on what the
@@ -68,11 +72,15 @@ type stepBench struct {
 var pipelineSteps = []stepBench{
 	{"train_vqvae_img_s", "images/s", "stage-one training step, default model, batch 128", 128, vqvaeTrainStep},
 	{"encode_img_s", "images/s", "stage-one encoding, batches of 500", 500, func() (func() error, error) { return vqvaeEncode(500) }},
-	{"train_prior_pixelcnn_grids_s", "grids/s", "PixelCNN prior training step, batch 128", 128, func() (func() error, error) { return priorTrainStep("pixelcnn") }},
-	{"train_prior_transformer_grids_s", "grids/s", "Transformer prior training step, batch 128", 128, func() (func() error, error) { return priorTrainStep("transformer") }},
-	{"sample_pixelcnn_img_s", "images/s", "PixelCNN sampling + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("pixelcnn", true) }},
-	{"sample_transformer_img_s", "images/s", "Transformer sampling with its KV cache + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", true) }},
-	{"sample_transformer_nocache_img_s", "images/s", "Transformer sampling recomputing the prefix + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", false) }},
+	{"train_prior_pixelcnn_grids_s", "grids/s", "PixelCNN prior training step, batch 128", 128, func() (func() error, error) { return priorTrainStep("pixelcnn", defaultGrid) }},
+	{"train_prior_transformer_grids_s", "grids/s", "Transformer prior training step, batch 128", 128, func() (func() error, error) { return priorTrainStep("transformer", defaultGrid) }},
+	{"sample_pixelcnn_img_s", "images/s", "PixelCNN sampling + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("pixelcnn", defaultGrid, true) }},
+	{"sample_transformer_img_s", "images/s", "Transformer sampling with its KV cache + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", defaultGrid, true) }},
+	{"sample_transformer_nocache_img_s", "images/s", "Transformer sampling recomputing the prefix + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", defaultGrid, false) }},
+	{"train_prior_transformer_16x16_grids_s", "grids/s", "Transformer prior training step, 16x16 grids, batch 128", 128, func() (func() error, error) { return priorTrainStep("transformer", 16) }},
+	{"train_prior_pixelcnn_16x16_grids_s", "grids/s", "PixelCNN prior training step, 16x16 grids, batch 128", 128, func() (func() error, error) { return priorTrainStep("pixelcnn", 16) }},
+	{"edit_gibbs_16x16_8x8hole_4variants_s", "s", "gibbs edit of a centred 8x8 hole in a 16x16 grid, 4 variants, 4 sweeps of 4 proposals (Transformer)", 0, func() (func() error, error) { return editGibbsStep("transformer", 16, 8, 4) }},
+	{"sample_transformer_16x16_img_s", "images/s", "Transformer sampling of 64 16x16 grids + decoding to 64x64 RGB", 64, func() (func() error, error) { return sampleStep("transformer", 16, true) }},
 }
 
 // codingBenchmarks measure prior coding (docs/prior-coding.md) with the
@@ -147,6 +155,9 @@ func pipelineBenchmarks() []Benchmark {
 					}
 				})
 				gflops = gf
+				if e.per == 0 {
+					return secs / float64(calls), err
+				}
 				return float64(calls*e.per) / secs, err
 			}},
 			Benchmark{e.name + "_gflops", "GFLOP/s", "matrix-product work per second in " + e.name,
@@ -157,8 +168,9 @@ func pipelineBenchmarks() []Benchmark {
 
 // timed runs step until minDur has passed (after one warm-up call) and
 // returns the calls made, the seconds they took and the GEMM GFLOP/s
-// (counted by package kernels, so the work actually done, masked taps
-// included).
+// (counted by package kernels, so the products actually computed: a masked
+// convolution's dead taps are not, nor the vector-matrix products of a
+// Transformer step's attention over its cache).
 func timed(minDur time.Duration, step func()) (calls int, secs, gflops float64) {
 	kernels.CountFLOPs(true)
 	defer kernels.CountFLOPs(false)
@@ -234,15 +246,16 @@ func vqvaeEncode(n int) (func() error, error) {
 	}, nil
 }
 
-func benchPrior(arch string) (prior.Prior, error) {
+// benchPrior returns the default config's prior of arch for grid x grid
+// codes of the default codebook, conditional on 10 classes, from seed 1.
+func benchPrior(arch string, grid int) (prior.Prior, error) {
 	cfg := configs.Default()
 	cfg.Prior.Arch = arch
-	g := cfg.GridSize()
-	return prior.New(cfg, prior.Info{K: cfg.VQVAE.K, H: g, W: g, Classes: 10}, nn.NewRNG(1))
+	return prior.New(cfg, prior.Info{K: cfg.VQVAE.K, H: grid, W: grid, Classes: 10}, nn.NewRNG(1))
 }
 
-func randomGrids(p prior.Prior, n int) (codes, classes []int32) {
-	rng := nn.NewRNG(5)
+func randomGrids(p prior.Prior, n int, seed uint64) (codes, classes []int32) {
+	rng := nn.NewRNG(seed)
 	info := p.Info()
 	codes = make([]int32, n*info.Positions())
 	for i := range codes {
@@ -255,12 +268,15 @@ func randomGrids(p prior.Prior, n int) (codes, classes []int32) {
 	return codes, classes
 }
 
-func priorTrainStep(arch string) (func() error, error) {
-	p, err := benchPrior(arch)
+// priorTrainStep is one training step of the default prior of arch on 128
+// random grid x grid grids: forward, cross-entropy, backward and an AdamW
+// update, as the trainer runs it.
+func priorTrainStep(arch string, grid int) (func() error, error) {
+	p, err := benchPrior(arch, grid)
 	if err != nil {
 		return nil, err
 	}
-	codes, classes := randomGrids(p, 128)
+	codes, classes := randomGrids(p, 128, 5)
 	opt := nn.NewAdamW(0.9, 0.999, 1e-8, 0.01)
 	var ce nn.CrossEntropy
 	return func() error {
@@ -272,13 +288,18 @@ func priorTrainStep(arch string) (func() error, error) {
 	}, nil
 }
 
-// sampleStep draws 64 class-conditional grids and decodes them to images.
-func sampleStep(arch string, cache bool) (func() error, error) {
-	p, err := benchPrior(arch)
+// sampleStep draws 64 class-conditional grid x grid grids and decodes them
+// with the default VQ-VAE architecture: MNIST images at the default grid,
+// RGB images of 4*grid pixels at any other.
+func sampleStep(arch string, grid int, cache bool) (func() error, error) {
+	p, err := benchPrior(arch, grid)
 	if err != nil {
 		return nil, err
 	}
 	cfg := configs.Default()
+	if grid != cfg.GridSize() {
+		cfg.Data.ImageSize, cfg.Data.Channels = cfg.VQVAE.Downsample*grid, 3
+	}
 	m, err := vqvae.New(cfg.VQVAE, cfg.Data, nn.NewRNG(1))
 	if err != nil {
 		return nil, err
@@ -296,6 +317,30 @@ func sampleStep(arch string, cache bool) (func() error, error) {
 			return err
 		}
 		_, err = m.Decode(g.Codes, g.N)
+		return err
+	}, nil
+}
+
+// editGibbsStep is one gibbs edit of a random grid x grid grid by the
+// default prior of arch: the centred hole x hole cells redrawn into
+// variants edits by 4 sweeps of 4 proposals per cell (fixed here, not
+// taken from the defaults), temperature 1.
+func editGibbsStep(arch string, grid, hole, variants int) (func() error, error) {
+	p, err := benchPrior(arch, grid)
+	if err != nil {
+		return nil, err
+	}
+	codes, _ := randomGrids(p, 1, 7)
+	keep := make([]bool, grid*grid)
+	r0 := (grid - hole) / 2
+	for i := range keep {
+		r, c := i/grid, i%grid
+		keep[i] = r < r0 || r >= r0+hole || c < r0 || c >= r0+hole
+	}
+	opt := sampler.EditOptions{N: variants, Method: sampler.MethodGibbs, Sweeps: 4, Proposals: 4,
+		Classes: []int32{3}, Temperature: 1, TopP: 1, Seed: 1}
+	return func() error {
+		_, err := sampler.Edit(p, codes, keep, opt, nil)
 		return err
 	}, nil
 }

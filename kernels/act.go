@@ -105,6 +105,17 @@ type actImpl struct {
 	geluGrad func(dx, dy, x []float32)
 	gate     func(out, t, s, a, b []float32, ca, cb float32)
 	gateGrad func(da, db, dout, t, s []float32)
+	// Softmax rows (softmax.go); nil: the portable loops over this path's
+	// exp.
+	softmax       func(s []float32) (m, inv float32)
+	expShiftScale func(y, x []float32, m, inv float32)
+	softmaxGrad   func(p, dp []float32)
+	rowMax        func(x []float32) float32
+	expSum        func(x []float32, m, scale float32) float64
+	// LayerNorm rows (layernorm.go); nil: the portable loops.
+	layerNorm          func(y, x, w, b []float32, eps float32) (mean, rstd float32)
+	layerNormGrad      func(dx, dy, x, w []float32, mean, rstd float32)
+	layerNormParamGrad func(dw, db, dy, x []float32, ld, rows int, mean, rstd []float32)
 }
 
 var genericAct = &actImpl{

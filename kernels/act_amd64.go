@@ -29,6 +29,24 @@ func actAsmPaths() []*actImpl {
 					gateGradAVX512(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
 				}
 			},
+			softmax: func(s []float32) (m, inv float32) { return softmaxAVX512(&s[0], len(s)) },
+			expShiftScale: func(y, x []float32, m, inv float32) {
+				expShiftScaleAVX512(&y[0], &x[0], len(x), m, inv)
+			},
+			softmaxGrad: func(p, dp []float32) { softmaxGradAVX512(&p[0], &dp[0], len(p)) },
+			rowMax:      func(x []float32) float32 { return rowMaxAVX512(&x[0], len(x)) },
+			expSum: func(x []float32, m, scale float32) float64 {
+				return expSumAVX512(&x[0], len(x), m, scale)
+			},
+			layerNorm: func(y, x, w, b []float32, eps float32) (mean, rstd float32) {
+				return layerNormAVX512(&y[0], &x[0], &w[0], &b[0], len(x), eps)
+			},
+			layerNormGrad: func(dx, dy, x, w []float32, mean, rstd float32) {
+				layerNormGradAVX512(&dx[0], &dy[0], &x[0], &w[0], len(x), mean, rstd)
+			},
+			layerNormParamGrad: func(dw, db, dy, x []float32, ld, rows int, mean, rstd []float32) {
+				layerNormParamGradAVX512(&dw[0], &db[0], &dy[0], &x[0], ld, rows, len(dw), &mean[0], &rstd[0])
+			},
 		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -48,6 +66,9 @@ func actAsmPaths() []*actImpl {
 				if len(da) > 0 {
 					gateGradAVX2(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
 				}
+			},
+			expShiftScale: func(y, x []float32, m, inv float32) {
+				expShiftScaleAVX2(&y[0], &x[0], len(x), m, inv)
 			},
 		})
 	}

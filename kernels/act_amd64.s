@@ -140,143 +140,151 @@ DATA actconsts<>+528(SB)/4, $0x0000007f
 DATA actconsts<>+532(SB)/4, $0x0000007f
 DATA actconsts<>+536(SB)/4, $0x0000007f
 DATA actconsts<>+540(SB)/4, $0x0000007f
-DATA actconsts<>+544(SB)/4, $0xaf95df0b
-DATA actconsts<>+548(SB)/4, $0xaf95df0b
-DATA actconsts<>+552(SB)/4, $0xaf95df0b
-DATA actconsts<>+556(SB)/4, $0xaf95df0b
-DATA actconsts<>+560(SB)/4, $0xaf95df0b
-DATA actconsts<>+564(SB)/4, $0xaf95df0b
-DATA actconsts<>+568(SB)/4, $0xaf95df0b
-DATA actconsts<>+572(SB)/4, $0xaf95df0b
-DATA actconsts<>+576(SB)/4, $0x32edffee
-DATA actconsts<>+580(SB)/4, $0x32edffee
-DATA actconsts<>+584(SB)/4, $0x32edffee
-DATA actconsts<>+588(SB)/4, $0x32edffee
-DATA actconsts<>+592(SB)/4, $0x32edffee
-DATA actconsts<>+596(SB)/4, $0x32edffee
-DATA actconsts<>+600(SB)/4, $0x32edffee
-DATA actconsts<>+604(SB)/4, $0x32edffee
-DATA actconsts<>+608(SB)/4, $0xb60cff51
-DATA actconsts<>+612(SB)/4, $0xb60cff51
-DATA actconsts<>+616(SB)/4, $0xb60cff51
-DATA actconsts<>+620(SB)/4, $0xb60cff51
-DATA actconsts<>+624(SB)/4, $0xb60cff51
-DATA actconsts<>+628(SB)/4, $0xb60cff51
-DATA actconsts<>+632(SB)/4, $0xb60cff51
-DATA actconsts<>+636(SB)/4, $0xb60cff51
-DATA actconsts<>+640(SB)/4, $0xb86ec2d2
-DATA actconsts<>+644(SB)/4, $0xb86ec2d2
-DATA actconsts<>+648(SB)/4, $0xb86ec2d2
-DATA actconsts<>+652(SB)/4, $0xb86ec2d2
-DATA actconsts<>+656(SB)/4, $0xb86ec2d2
-DATA actconsts<>+660(SB)/4, $0xb86ec2d2
-DATA actconsts<>+664(SB)/4, $0xb86ec2d2
-DATA actconsts<>+668(SB)/4, $0xb86ec2d2
-DATA actconsts<>+672(SB)/4, $0xba40ac63
-DATA actconsts<>+676(SB)/4, $0xba40ac63
-DATA actconsts<>+680(SB)/4, $0xba40ac63
-DATA actconsts<>+684(SB)/4, $0xba40ac63
-DATA actconsts<>+688(SB)/4, $0xba40ac63
-DATA actconsts<>+692(SB)/4, $0xba40ac63
-DATA actconsts<>+696(SB)/4, $0xba40ac63
-DATA actconsts<>+700(SB)/4, $0xba40ac63
-DATA actconsts<>+704(SB)/4, $0xbb41a1f6
-DATA actconsts<>+708(SB)/4, $0xbb41a1f6
-DATA actconsts<>+712(SB)/4, $0xbb41a1f6
-DATA actconsts<>+716(SB)/4, $0xbb41a1f6
-DATA actconsts<>+720(SB)/4, $0xbb41a1f6
-DATA actconsts<>+724(SB)/4, $0xbb41a1f6
-DATA actconsts<>+728(SB)/4, $0xbb41a1f6
-DATA actconsts<>+732(SB)/4, $0xbb41a1f6
-DATA actconsts<>+736(SB)/4, $0xbc83dbd4
-DATA actconsts<>+740(SB)/4, $0xbc83dbd4
-DATA actconsts<>+744(SB)/4, $0xbc83dbd4
-DATA actconsts<>+748(SB)/4, $0xbc83dbd4
-DATA actconsts<>+752(SB)/4, $0xbc83dbd4
-DATA actconsts<>+756(SB)/4, $0xbc83dbd4
-DATA actconsts<>+760(SB)/4, $0xbc83dbd4
-DATA actconsts<>+764(SB)/4, $0xbc83dbd4
-DATA actconsts<>+768(SB)/4, $0xb77460cd
-DATA actconsts<>+772(SB)/4, $0xb77460cd
-DATA actconsts<>+776(SB)/4, $0xb77460cd
-DATA actconsts<>+780(SB)/4, $0xb77460cd
-DATA actconsts<>+784(SB)/4, $0xb77460cd
-DATA actconsts<>+788(SB)/4, $0xb77460cd
-DATA actconsts<>+792(SB)/4, $0xb77460cd
-DATA actconsts<>+796(SB)/4, $0xb77460cd
-DATA actconsts<>+800(SB)/4, $0xb95fbd29
-DATA actconsts<>+804(SB)/4, $0xb95fbd29
-DATA actconsts<>+808(SB)/4, $0xb95fbd29
-DATA actconsts<>+812(SB)/4, $0xb95fbd29
-DATA actconsts<>+816(SB)/4, $0xb95fbd29
-DATA actconsts<>+820(SB)/4, $0xb95fbd29
-DATA actconsts<>+824(SB)/4, $0xb95fbd29
-DATA actconsts<>+828(SB)/4, $0xb95fbd29
-DATA actconsts<>+832(SB)/4, $0xbadc924e
-DATA actconsts<>+836(SB)/4, $0xbadc924e
-DATA actconsts<>+840(SB)/4, $0xbadc924e
-DATA actconsts<>+844(SB)/4, $0xbadc924e
-DATA actconsts<>+848(SB)/4, $0xbadc924e
-DATA actconsts<>+852(SB)/4, $0xbadc924e
-DATA actconsts<>+856(SB)/4, $0xbadc924e
-DATA actconsts<>+860(SB)/4, $0xbadc924e
-DATA actconsts<>+864(SB)/4, $0xbbf19bf8
-DATA actconsts<>+868(SB)/4, $0xbbf19bf8
-DATA actconsts<>+872(SB)/4, $0xbbf19bf8
-DATA actconsts<>+876(SB)/4, $0xbbf19bf8
-DATA actconsts<>+880(SB)/4, $0xbbf19bf8
-DATA actconsts<>+884(SB)/4, $0xbbf19bf8
-DATA actconsts<>+888(SB)/4, $0xbbf19bf8
-DATA actconsts<>+892(SB)/4, $0xbbf19bf8
-DATA actconsts<>+896(SB)/4, $0xbc69b6a7
-DATA actconsts<>+900(SB)/4, $0xbc69b6a7
-DATA actconsts<>+904(SB)/4, $0xbc69b6a7
-DATA actconsts<>+908(SB)/4, $0xbc69b6a7
-DATA actconsts<>+912(SB)/4, $0xbc69b6a7
-DATA actconsts<>+916(SB)/4, $0xbc69b6a7
-DATA actconsts<>+920(SB)/4, $0xbc69b6a7
-DATA actconsts<>+924(SB)/4, $0xbc69b6a7
-DATA actconsts<>+928(SB)/4, $0x3ab60b61
-DATA actconsts<>+932(SB)/4, $0x3ab60b61
-DATA actconsts<>+936(SB)/4, $0x3ab60b61
-DATA actconsts<>+940(SB)/4, $0x3ab60b61
-DATA actconsts<>+944(SB)/4, $0x3ab60b61
-DATA actconsts<>+948(SB)/4, $0x3ab60b61
-DATA actconsts<>+952(SB)/4, $0x3ab60b61
-DATA actconsts<>+956(SB)/4, $0x3ab60b61
-DATA actconsts<>+960(SB)/4, $0x3c088889
-DATA actconsts<>+964(SB)/4, $0x3c088889
-DATA actconsts<>+968(SB)/4, $0x3c088889
-DATA actconsts<>+972(SB)/4, $0x3c088889
-DATA actconsts<>+976(SB)/4, $0x3c088889
-DATA actconsts<>+980(SB)/4, $0x3c088889
-DATA actconsts<>+984(SB)/4, $0x3c088889
-DATA actconsts<>+988(SB)/4, $0x3c088889
-DATA actconsts<>+992(SB)/4, $0x3d2aaaab
-DATA actconsts<>+996(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1000(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1004(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1008(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1012(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1016(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1020(SB)/4, $0x3d2aaaab
-DATA actconsts<>+1024(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1028(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1032(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1036(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1040(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1044(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1048(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1052(SB)/4, $0x3e2aaaab
-DATA actconsts<>+1056(SB)/4, $0x3f000000
-DATA actconsts<>+1060(SB)/4, $0x3f000000
-DATA actconsts<>+1064(SB)/4, $0x3f000000
-DATA actconsts<>+1068(SB)/4, $0x3f000000
-DATA actconsts<>+1072(SB)/4, $0x3f000000
-DATA actconsts<>+1076(SB)/4, $0x3f000000
-DATA actconsts<>+1080(SB)/4, $0x3f000000
-DATA actconsts<>+1084(SB)/4, $0x3f000000
-GLOBL actconsts<>(SB), RODATA|NOPTR, $1088
+DATA actconsts<>+544(SB)/4, $0xff800000
+DATA actconsts<>+548(SB)/4, $0xff800000
+DATA actconsts<>+552(SB)/4, $0xff800000
+DATA actconsts<>+556(SB)/4, $0xff800000
+DATA actconsts<>+560(SB)/4, $0xff800000
+DATA actconsts<>+564(SB)/4, $0xff800000
+DATA actconsts<>+568(SB)/4, $0xff800000
+DATA actconsts<>+572(SB)/4, $0xff800000
+DATA actconsts<>+576(SB)/4, $0xaf95df0b
+DATA actconsts<>+580(SB)/4, $0xaf95df0b
+DATA actconsts<>+584(SB)/4, $0xaf95df0b
+DATA actconsts<>+588(SB)/4, $0xaf95df0b
+DATA actconsts<>+592(SB)/4, $0xaf95df0b
+DATA actconsts<>+596(SB)/4, $0xaf95df0b
+DATA actconsts<>+600(SB)/4, $0xaf95df0b
+DATA actconsts<>+604(SB)/4, $0xaf95df0b
+DATA actconsts<>+608(SB)/4, $0x32edffee
+DATA actconsts<>+612(SB)/4, $0x32edffee
+DATA actconsts<>+616(SB)/4, $0x32edffee
+DATA actconsts<>+620(SB)/4, $0x32edffee
+DATA actconsts<>+624(SB)/4, $0x32edffee
+DATA actconsts<>+628(SB)/4, $0x32edffee
+DATA actconsts<>+632(SB)/4, $0x32edffee
+DATA actconsts<>+636(SB)/4, $0x32edffee
+DATA actconsts<>+640(SB)/4, $0xb60cff51
+DATA actconsts<>+644(SB)/4, $0xb60cff51
+DATA actconsts<>+648(SB)/4, $0xb60cff51
+DATA actconsts<>+652(SB)/4, $0xb60cff51
+DATA actconsts<>+656(SB)/4, $0xb60cff51
+DATA actconsts<>+660(SB)/4, $0xb60cff51
+DATA actconsts<>+664(SB)/4, $0xb60cff51
+DATA actconsts<>+668(SB)/4, $0xb60cff51
+DATA actconsts<>+672(SB)/4, $0xb86ec2d2
+DATA actconsts<>+676(SB)/4, $0xb86ec2d2
+DATA actconsts<>+680(SB)/4, $0xb86ec2d2
+DATA actconsts<>+684(SB)/4, $0xb86ec2d2
+DATA actconsts<>+688(SB)/4, $0xb86ec2d2
+DATA actconsts<>+692(SB)/4, $0xb86ec2d2
+DATA actconsts<>+696(SB)/4, $0xb86ec2d2
+DATA actconsts<>+700(SB)/4, $0xb86ec2d2
+DATA actconsts<>+704(SB)/4, $0xba40ac63
+DATA actconsts<>+708(SB)/4, $0xba40ac63
+DATA actconsts<>+712(SB)/4, $0xba40ac63
+DATA actconsts<>+716(SB)/4, $0xba40ac63
+DATA actconsts<>+720(SB)/4, $0xba40ac63
+DATA actconsts<>+724(SB)/4, $0xba40ac63
+DATA actconsts<>+728(SB)/4, $0xba40ac63
+DATA actconsts<>+732(SB)/4, $0xba40ac63
+DATA actconsts<>+736(SB)/4, $0xbb41a1f6
+DATA actconsts<>+740(SB)/4, $0xbb41a1f6
+DATA actconsts<>+744(SB)/4, $0xbb41a1f6
+DATA actconsts<>+748(SB)/4, $0xbb41a1f6
+DATA actconsts<>+752(SB)/4, $0xbb41a1f6
+DATA actconsts<>+756(SB)/4, $0xbb41a1f6
+DATA actconsts<>+760(SB)/4, $0xbb41a1f6
+DATA actconsts<>+764(SB)/4, $0xbb41a1f6
+DATA actconsts<>+768(SB)/4, $0xbc83dbd4
+DATA actconsts<>+772(SB)/4, $0xbc83dbd4
+DATA actconsts<>+776(SB)/4, $0xbc83dbd4
+DATA actconsts<>+780(SB)/4, $0xbc83dbd4
+DATA actconsts<>+784(SB)/4, $0xbc83dbd4
+DATA actconsts<>+788(SB)/4, $0xbc83dbd4
+DATA actconsts<>+792(SB)/4, $0xbc83dbd4
+DATA actconsts<>+796(SB)/4, $0xbc83dbd4
+DATA actconsts<>+800(SB)/4, $0xb77460cd
+DATA actconsts<>+804(SB)/4, $0xb77460cd
+DATA actconsts<>+808(SB)/4, $0xb77460cd
+DATA actconsts<>+812(SB)/4, $0xb77460cd
+DATA actconsts<>+816(SB)/4, $0xb77460cd
+DATA actconsts<>+820(SB)/4, $0xb77460cd
+DATA actconsts<>+824(SB)/4, $0xb77460cd
+DATA actconsts<>+828(SB)/4, $0xb77460cd
+DATA actconsts<>+832(SB)/4, $0xb95fbd29
+DATA actconsts<>+836(SB)/4, $0xb95fbd29
+DATA actconsts<>+840(SB)/4, $0xb95fbd29
+DATA actconsts<>+844(SB)/4, $0xb95fbd29
+DATA actconsts<>+848(SB)/4, $0xb95fbd29
+DATA actconsts<>+852(SB)/4, $0xb95fbd29
+DATA actconsts<>+856(SB)/4, $0xb95fbd29
+DATA actconsts<>+860(SB)/4, $0xb95fbd29
+DATA actconsts<>+864(SB)/4, $0xbadc924e
+DATA actconsts<>+868(SB)/4, $0xbadc924e
+DATA actconsts<>+872(SB)/4, $0xbadc924e
+DATA actconsts<>+876(SB)/4, $0xbadc924e
+DATA actconsts<>+880(SB)/4, $0xbadc924e
+DATA actconsts<>+884(SB)/4, $0xbadc924e
+DATA actconsts<>+888(SB)/4, $0xbadc924e
+DATA actconsts<>+892(SB)/4, $0xbadc924e
+DATA actconsts<>+896(SB)/4, $0xbbf19bf8
+DATA actconsts<>+900(SB)/4, $0xbbf19bf8
+DATA actconsts<>+904(SB)/4, $0xbbf19bf8
+DATA actconsts<>+908(SB)/4, $0xbbf19bf8
+DATA actconsts<>+912(SB)/4, $0xbbf19bf8
+DATA actconsts<>+916(SB)/4, $0xbbf19bf8
+DATA actconsts<>+920(SB)/4, $0xbbf19bf8
+DATA actconsts<>+924(SB)/4, $0xbbf19bf8
+DATA actconsts<>+928(SB)/4, $0xbc69b6a7
+DATA actconsts<>+932(SB)/4, $0xbc69b6a7
+DATA actconsts<>+936(SB)/4, $0xbc69b6a7
+DATA actconsts<>+940(SB)/4, $0xbc69b6a7
+DATA actconsts<>+944(SB)/4, $0xbc69b6a7
+DATA actconsts<>+948(SB)/4, $0xbc69b6a7
+DATA actconsts<>+952(SB)/4, $0xbc69b6a7
+DATA actconsts<>+956(SB)/4, $0xbc69b6a7
+DATA actconsts<>+960(SB)/4, $0x3ab60b61
+DATA actconsts<>+964(SB)/4, $0x3ab60b61
+DATA actconsts<>+968(SB)/4, $0x3ab60b61
+DATA actconsts<>+972(SB)/4, $0x3ab60b61
+DATA actconsts<>+976(SB)/4, $0x3ab60b61
+DATA actconsts<>+980(SB)/4, $0x3ab60b61
+DATA actconsts<>+984(SB)/4, $0x3ab60b61
+DATA actconsts<>+988(SB)/4, $0x3ab60b61
+DATA actconsts<>+992(SB)/4, $0x3c088889
+DATA actconsts<>+996(SB)/4, $0x3c088889
+DATA actconsts<>+1000(SB)/4, $0x3c088889
+DATA actconsts<>+1004(SB)/4, $0x3c088889
+DATA actconsts<>+1008(SB)/4, $0x3c088889
+DATA actconsts<>+1012(SB)/4, $0x3c088889
+DATA actconsts<>+1016(SB)/4, $0x3c088889
+DATA actconsts<>+1020(SB)/4, $0x3c088889
+DATA actconsts<>+1024(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1028(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1032(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1036(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1040(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1044(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1048(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1052(SB)/4, $0x3d2aaaab
+DATA actconsts<>+1056(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1060(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1064(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1068(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1072(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1076(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1080(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1084(SB)/4, $0x3e2aaaab
+DATA actconsts<>+1088(SB)/4, $0x3f000000
+DATA actconsts<>+1092(SB)/4, $0x3f000000
+DATA actconsts<>+1096(SB)/4, $0x3f000000
+DATA actconsts<>+1100(SB)/4, $0x3f000000
+DATA actconsts<>+1104(SB)/4, $0x3f000000
+DATA actconsts<>+1108(SB)/4, $0x3f000000
+DATA actconsts<>+1112(SB)/4, $0x3f000000
+DATA actconsts<>+1116(SB)/4, $0x3f000000
+GLOBL actconsts<>(SB), RODATA|NOPTR, $1120
 
 DATA acttailmask<>+0(SB)/4, $0xffffffff
 DATA acttailmask<>+4(SB)/4, $0xffffffff
@@ -315,11 +323,11 @@ expAVX512_loop:
 	VRNDSCALEPS       $0x00, Z2, Z2
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
-	VBROADCASTSS      actconsts<>+928(SB), Z3
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z1, Z3
+	VBROADCASTSS      actconsts<>+960(SB), Z3
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z3
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
@@ -346,11 +354,11 @@ expAVX512_tail:
 	VRNDSCALEPS       $0x00, Z2, Z2
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
-	VBROADCASTSS      actconsts<>+928(SB), Z3
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z1, Z3
+	VBROADCASTSS      actconsts<>+960(SB), Z3
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z3
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
@@ -382,11 +390,11 @@ tanhAVX512_loop:
 	VRNDSCALEPS       $0x00, Z4, Z4
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z4, Z3
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z4, Z3
-	VBROADCASTSS      actconsts<>+928(SB), Z5
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z3, Z5
+	VBROADCASTSS      actconsts<>+960(SB), Z5
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z5
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
@@ -424,11 +432,11 @@ tanhAVX512_tail:
 	VRNDSCALEPS       $0x00, Z4, Z4
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z4, Z3
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z4, Z3
-	VBROADCASTSS      actconsts<>+928(SB), Z5
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z3, Z5
+	VBROADCASTSS      actconsts<>+960(SB), Z5
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z5
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z5
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
@@ -468,11 +476,11 @@ sigmoidAVX512_loop:
 	VRNDSCALEPS       $0x00, Z2, Z2
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
-	VBROADCASTSS      actconsts<>+928(SB), Z3
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z1, Z3
+	VBROADCASTSS      actconsts<>+960(SB), Z3
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z3
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
@@ -503,11 +511,11 @@ sigmoidAVX512_tail:
 	VRNDSCALEPS       $0x00, Z2, Z2
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
-	VBROADCASTSS      actconsts<>+928(SB), Z3
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z1, Z3
+	VBROADCASTSS      actconsts<>+960(SB), Z3
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z3
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z3
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
@@ -538,19 +546,19 @@ geluAVX512_loop:
 	VBROADCASTSS     actconsts<>+320(SB), Z2
 	VMAXPS           Z1, Z2, Z1
 	VMULPS           Z1, Z1, Z2
-	VBROADCASTSS     actconsts<>+544(SB), Z3
-	VFMADD213PS.BCST actconsts<>+576(SB), Z2, Z3
+	VBROADCASTSS     actconsts<>+576(SB), Z3
 	VFMADD213PS.BCST actconsts<>+608(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+640(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+672(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+704(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+736(SB), Z2, Z3
+	VFMADD213PS.BCST actconsts<>+768(SB), Z2, Z3
 	VMULPS           Z1, Z3, Z3
-	VBROADCASTSS     actconsts<>+768(SB), Z1
-	VFMADD213PS.BCST actconsts<>+800(SB), Z2, Z1
+	VBROADCASTSS     actconsts<>+800(SB), Z1
 	VFMADD213PS.BCST actconsts<>+832(SB), Z2, Z1
 	VFMADD213PS.BCST actconsts<>+864(SB), Z2, Z1
 	VFMADD213PS.BCST actconsts<>+896(SB), Z2, Z1
+	VFMADD213PS.BCST actconsts<>+928(SB), Z2, Z1
 	VDIVPS           Z1, Z3, Z3
 	VMULPS.BCST      actconsts<>+64(SB), Z0, Z0
 	VFMADD213PS      Z0, Z0, Z3
@@ -574,19 +582,19 @@ geluAVX512_tail:
 	VBROADCASTSS     actconsts<>+320(SB), Z2
 	VMAXPS           Z1, Z2, Z1
 	VMULPS           Z1, Z1, Z2
-	VBROADCASTSS     actconsts<>+544(SB), Z3
-	VFMADD213PS.BCST actconsts<>+576(SB), Z2, Z3
+	VBROADCASTSS     actconsts<>+576(SB), Z3
 	VFMADD213PS.BCST actconsts<>+608(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+640(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+672(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+704(SB), Z2, Z3
 	VFMADD213PS.BCST actconsts<>+736(SB), Z2, Z3
+	VFMADD213PS.BCST actconsts<>+768(SB), Z2, Z3
 	VMULPS           Z1, Z3, Z3
-	VBROADCASTSS     actconsts<>+768(SB), Z1
-	VFMADD213PS.BCST actconsts<>+800(SB), Z2, Z1
+	VBROADCASTSS     actconsts<>+800(SB), Z1
 	VFMADD213PS.BCST actconsts<>+832(SB), Z2, Z1
 	VFMADD213PS.BCST actconsts<>+864(SB), Z2, Z1
 	VFMADD213PS.BCST actconsts<>+896(SB), Z2, Z1
+	VFMADD213PS.BCST actconsts<>+928(SB), Z2, Z1
 	VDIVPS           Z1, Z3, Z3
 	VMULPS.BCST      actconsts<>+64(SB), Z0, Z0
 	VFMADD213PS      Z0, Z0, Z3
@@ -615,19 +623,19 @@ geluGradAVX512_loop:
 	VBROADCASTSS      actconsts<>+320(SB), Z3
 	VMAXPS            Z2, Z3, Z2
 	VMULPS            Z2, Z2, Z3
-	VBROADCASTSS      actconsts<>+544(SB), Z4
-	VFMADD213PS.BCST  actconsts<>+576(SB), Z3, Z4
+	VBROADCASTSS      actconsts<>+576(SB), Z4
 	VFMADD213PS.BCST  actconsts<>+608(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+640(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+672(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+704(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+736(SB), Z3, Z4
+	VFMADD213PS.BCST  actconsts<>+768(SB), Z3, Z4
 	VMULPS            Z2, Z4, Z4
-	VBROADCASTSS      actconsts<>+768(SB), Z2
-	VFMADD213PS.BCST  actconsts<>+800(SB), Z3, Z2
+	VBROADCASTSS      actconsts<>+800(SB), Z2
 	VFMADD213PS.BCST  actconsts<>+832(SB), Z3, Z2
 	VFMADD213PS.BCST  actconsts<>+864(SB), Z3, Z2
 	VFMADD213PS.BCST  actconsts<>+896(SB), Z3, Z2
+	VFMADD213PS.BCST  actconsts<>+928(SB), Z3, Z2
 	VDIVPS            Z2, Z4, Z4
 	VBROADCASTSS      actconsts<>+64(SB), Z2
 	VFMADD213PS       Z2, Z2, Z4
@@ -641,11 +649,11 @@ geluGradAVX512_loop:
 	VRNDSCALEPS       $0x00, Z5, Z5
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z5, Z3
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z5, Z3
-	VBROADCASTSS      actconsts<>+928(SB), Z6
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z3, Z6
+	VBROADCASTSS      actconsts<>+960(SB), Z6
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z3, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z6
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
@@ -675,19 +683,19 @@ geluGradAVX512_tail:
 	VBROADCASTSS      actconsts<>+320(SB), Z3
 	VMAXPS            Z2, Z3, Z2
 	VMULPS            Z2, Z2, Z3
-	VBROADCASTSS      actconsts<>+544(SB), Z4
-	VFMADD213PS.BCST  actconsts<>+576(SB), Z3, Z4
+	VBROADCASTSS      actconsts<>+576(SB), Z4
 	VFMADD213PS.BCST  actconsts<>+608(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+640(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+672(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+704(SB), Z3, Z4
 	VFMADD213PS.BCST  actconsts<>+736(SB), Z3, Z4
+	VFMADD213PS.BCST  actconsts<>+768(SB), Z3, Z4
 	VMULPS            Z2, Z4, Z4
-	VBROADCASTSS      actconsts<>+768(SB), Z2
-	VFMADD213PS.BCST  actconsts<>+800(SB), Z3, Z2
+	VBROADCASTSS      actconsts<>+800(SB), Z2
 	VFMADD213PS.BCST  actconsts<>+832(SB), Z3, Z2
 	VFMADD213PS.BCST  actconsts<>+864(SB), Z3, Z2
 	VFMADD213PS.BCST  actconsts<>+896(SB), Z3, Z2
+	VFMADD213PS.BCST  actconsts<>+928(SB), Z3, Z2
 	VDIVPS            Z2, Z4, Z4
 	VBROADCASTSS      actconsts<>+64(SB), Z2
 	VFMADD213PS       Z2, Z2, Z4
@@ -701,11 +709,11 @@ geluGradAVX512_tail:
 	VRNDSCALEPS       $0x00, Z5, Z5
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z5, Z3
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z5, Z3
-	VBROADCASTSS      actconsts<>+928(SB), Z6
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z3, Z6
+	VBROADCASTSS      actconsts<>+960(SB), Z6
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z3, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z6
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
@@ -748,11 +756,11 @@ gateAVX512_loop:
 	VRNDSCALEPS       $0x00, Z7, Z7
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z7, Z6
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z7, Z6
-	VBROADCASTSS      actconsts<>+928(SB), Z8
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z6, Z8
+	VBROADCASTSS      actconsts<>+960(SB), Z8
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z6, Z8
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z6, Z8
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z6, Z8
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z6, Z8
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z6, Z8
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z6, Z8
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z5, K2
@@ -775,11 +783,11 @@ gateAVX512_loop:
 	VRNDSCALEPS       $0x00, Z4, Z4
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z4, Z3
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z4, Z3
-	VBROADCASTSS      actconsts<>+928(SB), Z6
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z3, Z6
+	VBROADCASTSS      actconsts<>+960(SB), Z6
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z3, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z6
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
@@ -820,11 +828,11 @@ gateAVX512_tail:
 	VRNDSCALEPS       $0x00, Z5, Z5
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z5, Z4
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z5, Z4
-	VBROADCASTSS      actconsts<>+928(SB), Z6
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z4, Z6
+	VBROADCASTSS      actconsts<>+960(SB), Z6
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z1, K2
@@ -847,11 +855,11 @@ gateAVX512_tail:
 	VRNDSCALEPS       $0x00, Z3, Z3
 	VFNMADD231PS.BCST actconsts<>+160(SB), Z3, Z2
 	VFNMADD231PS.BCST actconsts<>+192(SB), Z3, Z2
-	VBROADCASTSS      actconsts<>+928(SB), Z4
-	VFMADD213PS.BCST  actconsts<>+960(SB), Z2, Z4
+	VBROADCASTSS      actconsts<>+960(SB), Z4
 	VFMADD213PS.BCST  actconsts<>+992(SB), Z2, Z4
 	VFMADD213PS.BCST  actconsts<>+1024(SB), Z2, Z4
 	VFMADD213PS.BCST  actconsts<>+1056(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z2, Z4
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z2, Z4
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z2, Z4
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
@@ -927,6 +935,77 @@ gateGradAVX512_done:
 	VZEROUPPER
 	RET
 
+// func expShiftScaleAVX512(y *float32, x *float32, n int, m float32, inv float32)
+// Requires: AVX, AVX512F
+TEXT ·expShiftScaleAVX512(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Z0
+	VBROADCASTSS inv+28(FP), Z1
+
+expShiftScaleAVX512_loop:
+	CMPQ              CX, $0x10
+	JL                expShiftScaleAVX512_tail
+	VMOVUPS           (DI), Z2
+	VSUBPS            Z0, Z2, Z2
+	VBROADCASTSS      actconsts<>+224(SB), Z3
+	VMINPS            Z2, Z3, Z3
+	VBROADCASTSS      actconsts<>+256(SB), Z4
+	VMAXPS            Z3, Z4, Z3
+	VMULPS.BCST       actconsts<>+128(SB), Z3, Z4
+	VRNDSCALEPS       $0x00, Z4, Z4
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z4, Z3
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z4, Z3
+	VBROADCASTSS      actconsts<>+960(SB), Z5
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z5
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z3, Z5
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
+	VSCALEFPS.Z       Z4, Z5, K2, Z2
+	VMULPS            Z1, Z2, Z2
+	VMOVUPS           Z2, (SI)
+	ADDQ              $0x40, SI
+	ADDQ              $0x40, DI
+	SUBQ              $0x10, CX
+	JMP               expShiftScaleAVX512_loop
+
+expShiftScaleAVX512_tail:
+	TESTQ             CX, CX
+	JZ                expShiftScaleAVX512_done
+	MOVL              $0x00000001, AX
+	SHLL              CL, AX
+	DECL              AX
+	KMOVW             AX, K1
+	VMOVUPS.Z         (DI), K1, Z2
+	VSUBPS            Z0, Z2, Z2
+	VBROADCASTSS      actconsts<>+224(SB), Z0
+	VMINPS            Z2, Z0, Z0
+	VBROADCASTSS      actconsts<>+256(SB), Z3
+	VMAXPS            Z0, Z3, Z0
+	VMULPS.BCST       actconsts<>+128(SB), Z0, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z3, Z0
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z3, Z0
+	VBROADCASTSS      actconsts<>+960(SB), Z4
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z0, Z4
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z0, Z4
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z0, Z4
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z0, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z4
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z2, K2
+	VSCALEFPS.Z       Z3, Z4, K2, Z0
+	VMULPS            Z1, Z0, Z0
+	VMOVUPS           Z0, K1, (SI)
+
+expShiftScaleAVX512_done:
+	VZEROUPPER
+	RET
+
 // func expAVX2(y *float32, x *float32, n int)
 // Requires: AVX, AVX2, FMA3
 TEXT ·expAVX2(SB), NOSPLIT, $0-24
@@ -946,11 +1025,11 @@ expAVX2_loop:
 	VROUNDPS     $0x00, Y2, Y2
 	VFNMADD231PS actconsts<>+160(SB), Y2, Y1
 	VFNMADD231PS actconsts<>+192(SB), Y2, Y1
-	VBROADCASTSS actconsts<>+928(SB), Y3
-	VFMADD213PS  actconsts<>+960(SB), Y1, Y3
+	VBROADCASTSS actconsts<>+960(SB), Y3
 	VFMADD213PS  actconsts<>+992(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+1024(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+1056(SB), Y1, Y3
+	VFMADD213PS  actconsts<>+1088(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+0(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+0(SB), Y1, Y3
 	VCVTPS2DQ    Y2, Y1
@@ -986,11 +1065,11 @@ expAVX2_tail:
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS actconsts<>+160(SB), Y3, Y2
 	VFNMADD231PS actconsts<>+192(SB), Y3, Y2
-	VBROADCASTSS actconsts<>+928(SB), Y4
-	VFMADD213PS  actconsts<>+960(SB), Y2, Y4
+	VBROADCASTSS actconsts<>+960(SB), Y4
 	VFMADD213PS  actconsts<>+992(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+1024(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+1056(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+1088(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+0(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
@@ -1031,11 +1110,11 @@ tanhAVX2_loop:
 	VROUNDPS     $0x00, Y4, Y4
 	VFNMADD231PS actconsts<>+160(SB), Y4, Y3
 	VFNMADD231PS actconsts<>+192(SB), Y4, Y3
-	VBROADCASTSS actconsts<>+928(SB), Y5
-	VFMADD213PS  actconsts<>+960(SB), Y3, Y5
+	VBROADCASTSS actconsts<>+960(SB), Y5
 	VFMADD213PS  actconsts<>+992(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+1024(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+1056(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1088(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
 	VCVTPS2DQ    Y4, Y3
@@ -1082,11 +1161,11 @@ tanhAVX2_tail:
 	VROUNDPS     $0x00, Y5, Y5
 	VFNMADD231PS actconsts<>+160(SB), Y5, Y4
 	VFNMADD231PS actconsts<>+192(SB), Y5, Y4
-	VBROADCASTSS actconsts<>+928(SB), Y6
-	VFMADD213PS  actconsts<>+960(SB), Y4, Y6
+	VBROADCASTSS actconsts<>+960(SB), Y6
 	VFMADD213PS  actconsts<>+992(SB), Y4, Y6
 	VFMADD213PS  actconsts<>+1024(SB), Y4, Y6
 	VFMADD213PS  actconsts<>+1056(SB), Y4, Y6
+	VFMADD213PS  actconsts<>+1088(SB), Y4, Y6
 	VFMADD213PS  actconsts<>+0(SB), Y4, Y6
 	VFMADD213PS  actconsts<>+0(SB), Y4, Y6
 	VCVTPS2DQ    Y5, Y4
@@ -1135,11 +1214,11 @@ sigmoidAVX2_loop:
 	VROUNDPS     $0x00, Y2, Y2
 	VFNMADD231PS actconsts<>+160(SB), Y2, Y1
 	VFNMADD231PS actconsts<>+192(SB), Y2, Y1
-	VBROADCASTSS actconsts<>+928(SB), Y3
-	VFMADD213PS  actconsts<>+960(SB), Y1, Y3
+	VBROADCASTSS actconsts<>+960(SB), Y3
 	VFMADD213PS  actconsts<>+992(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+1024(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+1056(SB), Y1, Y3
+	VFMADD213PS  actconsts<>+1088(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+0(SB), Y1, Y3
 	VFMADD213PS  actconsts<>+0(SB), Y1, Y3
 	VCVTPS2DQ    Y2, Y1
@@ -1179,11 +1258,11 @@ sigmoidAVX2_tail:
 	VROUNDPS     $0x00, Y3, Y3
 	VFNMADD231PS actconsts<>+160(SB), Y3, Y2
 	VFNMADD231PS actconsts<>+192(SB), Y3, Y2
-	VBROADCASTSS actconsts<>+928(SB), Y4
-	VFMADD213PS  actconsts<>+960(SB), Y2, Y4
+	VBROADCASTSS actconsts<>+960(SB), Y4
 	VFMADD213PS  actconsts<>+992(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+1024(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+1056(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+1088(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+0(SB), Y2, Y4
 	VFMADD213PS  actconsts<>+0(SB), Y2, Y4
 	VCVTPS2DQ    Y3, Y2
@@ -1223,19 +1302,19 @@ geluAVX2_loop:
 	VBROADCASTSS actconsts<>+320(SB), Y2
 	VMAXPS       Y1, Y2, Y1
 	VMULPS       Y1, Y1, Y2
-	VBROADCASTSS actconsts<>+544(SB), Y3
-	VFMADD213PS  actconsts<>+576(SB), Y2, Y3
+	VBROADCASTSS actconsts<>+576(SB), Y3
 	VFMADD213PS  actconsts<>+608(SB), Y2, Y3
 	VFMADD213PS  actconsts<>+640(SB), Y2, Y3
 	VFMADD213PS  actconsts<>+672(SB), Y2, Y3
 	VFMADD213PS  actconsts<>+704(SB), Y2, Y3
 	VFMADD213PS  actconsts<>+736(SB), Y2, Y3
+	VFMADD213PS  actconsts<>+768(SB), Y2, Y3
 	VMULPS       Y1, Y3, Y3
-	VBROADCASTSS actconsts<>+768(SB), Y1
-	VFMADD213PS  actconsts<>+800(SB), Y2, Y1
+	VBROADCASTSS actconsts<>+800(SB), Y1
 	VFMADD213PS  actconsts<>+832(SB), Y2, Y1
 	VFMADD213PS  actconsts<>+864(SB), Y2, Y1
 	VFMADD213PS  actconsts<>+896(SB), Y2, Y1
+	VFMADD213PS  actconsts<>+928(SB), Y2, Y1
 	VDIVPS       Y1, Y3, Y3
 	VMULPS       actconsts<>+64(SB), Y0, Y0
 	VFMADD213PS  Y0, Y0, Y3
@@ -1259,19 +1338,19 @@ geluAVX2_tail:
 	VBROADCASTSS actconsts<>+320(SB), Y3
 	VMAXPS       Y2, Y3, Y2
 	VMULPS       Y2, Y2, Y3
-	VBROADCASTSS actconsts<>+544(SB), Y4
-	VFMADD213PS  actconsts<>+576(SB), Y3, Y4
+	VBROADCASTSS actconsts<>+576(SB), Y4
 	VFMADD213PS  actconsts<>+608(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+640(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+672(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+704(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+736(SB), Y3, Y4
+	VFMADD213PS  actconsts<>+768(SB), Y3, Y4
 	VMULPS       Y2, Y4, Y4
-	VBROADCASTSS actconsts<>+768(SB), Y2
-	VFMADD213PS  actconsts<>+800(SB), Y3, Y2
+	VBROADCASTSS actconsts<>+800(SB), Y2
 	VFMADD213PS  actconsts<>+832(SB), Y3, Y2
 	VFMADD213PS  actconsts<>+864(SB), Y3, Y2
 	VFMADD213PS  actconsts<>+896(SB), Y3, Y2
+	VFMADD213PS  actconsts<>+928(SB), Y3, Y2
 	VDIVPS       Y2, Y4, Y4
 	VMULPS       actconsts<>+64(SB), Y1, Y1
 	VFMADD213PS  Y1, Y1, Y4
@@ -1300,19 +1379,19 @@ geluGradAVX2_loop:
 	VBROADCASTSS actconsts<>+320(SB), Y3
 	VMAXPS       Y2, Y3, Y2
 	VMULPS       Y2, Y2, Y3
-	VBROADCASTSS actconsts<>+544(SB), Y4
-	VFMADD213PS  actconsts<>+576(SB), Y3, Y4
+	VBROADCASTSS actconsts<>+576(SB), Y4
 	VFMADD213PS  actconsts<>+608(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+640(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+672(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+704(SB), Y3, Y4
 	VFMADD213PS  actconsts<>+736(SB), Y3, Y4
+	VFMADD213PS  actconsts<>+768(SB), Y3, Y4
 	VMULPS       Y2, Y4, Y4
-	VBROADCASTSS actconsts<>+768(SB), Y2
-	VFMADD213PS  actconsts<>+800(SB), Y3, Y2
+	VBROADCASTSS actconsts<>+800(SB), Y2
 	VFMADD213PS  actconsts<>+832(SB), Y3, Y2
 	VFMADD213PS  actconsts<>+864(SB), Y3, Y2
 	VFMADD213PS  actconsts<>+896(SB), Y3, Y2
+	VFMADD213PS  actconsts<>+928(SB), Y3, Y2
 	VDIVPS       Y2, Y4, Y4
 	VBROADCASTSS actconsts<>+64(SB), Y2
 	VFMADD213PS  Y2, Y2, Y4
@@ -1326,11 +1405,11 @@ geluGradAVX2_loop:
 	VROUNDPS     $0x00, Y5, Y5
 	VFNMADD231PS actconsts<>+160(SB), Y5, Y3
 	VFNMADD231PS actconsts<>+192(SB), Y5, Y3
-	VBROADCASTSS actconsts<>+928(SB), Y6
-	VFMADD213PS  actconsts<>+960(SB), Y3, Y6
+	VBROADCASTSS actconsts<>+960(SB), Y6
 	VFMADD213PS  actconsts<>+992(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+1024(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+1056(SB), Y3, Y6
+	VFMADD213PS  actconsts<>+1088(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y6
 	VCVTPS2DQ    Y5, Y3
@@ -1369,19 +1448,19 @@ geluGradAVX2_tail:
 	VBROADCASTSS actconsts<>+320(SB), Y4
 	VMAXPS       Y3, Y4, Y3
 	VMULPS       Y3, Y3, Y4
-	VBROADCASTSS actconsts<>+544(SB), Y5
-	VFMADD213PS  actconsts<>+576(SB), Y4, Y5
+	VBROADCASTSS actconsts<>+576(SB), Y5
 	VFMADD213PS  actconsts<>+608(SB), Y4, Y5
 	VFMADD213PS  actconsts<>+640(SB), Y4, Y5
 	VFMADD213PS  actconsts<>+672(SB), Y4, Y5
 	VFMADD213PS  actconsts<>+704(SB), Y4, Y5
 	VFMADD213PS  actconsts<>+736(SB), Y4, Y5
+	VFMADD213PS  actconsts<>+768(SB), Y4, Y5
 	VMULPS       Y3, Y5, Y5
-	VBROADCASTSS actconsts<>+768(SB), Y3
-	VFMADD213PS  actconsts<>+800(SB), Y4, Y3
+	VBROADCASTSS actconsts<>+800(SB), Y3
 	VFMADD213PS  actconsts<>+832(SB), Y4, Y3
 	VFMADD213PS  actconsts<>+864(SB), Y4, Y3
 	VFMADD213PS  actconsts<>+896(SB), Y4, Y3
+	VFMADD213PS  actconsts<>+928(SB), Y4, Y3
 	VDIVPS       Y3, Y5, Y5
 	VBROADCASTSS actconsts<>+64(SB), Y3
 	VFMADD213PS  Y3, Y3, Y5
@@ -1395,11 +1474,11 @@ geluGradAVX2_tail:
 	VROUNDPS     $0x00, Y6, Y6
 	VFNMADD231PS actconsts<>+160(SB), Y6, Y4
 	VFNMADD231PS actconsts<>+192(SB), Y6, Y4
-	VBROADCASTSS actconsts<>+928(SB), Y7
-	VFMADD213PS  actconsts<>+960(SB), Y4, Y7
+	VBROADCASTSS actconsts<>+960(SB), Y7
 	VFMADD213PS  actconsts<>+992(SB), Y4, Y7
 	VFMADD213PS  actconsts<>+1024(SB), Y4, Y7
 	VFMADD213PS  actconsts<>+1056(SB), Y4, Y7
+	VFMADD213PS  actconsts<>+1088(SB), Y4, Y7
 	VFMADD213PS  actconsts<>+0(SB), Y4, Y7
 	VFMADD213PS  actconsts<>+0(SB), Y4, Y7
 	VCVTPS2DQ    Y6, Y4
@@ -1451,11 +1530,11 @@ gateAVX2_loop:
 	VROUNDPS     $0x00, Y7, Y7
 	VFNMADD231PS actconsts<>+160(SB), Y7, Y6
 	VFNMADD231PS actconsts<>+192(SB), Y7, Y6
-	VBROADCASTSS actconsts<>+928(SB), Y8
-	VFMADD213PS  actconsts<>+960(SB), Y6, Y8
+	VBROADCASTSS actconsts<>+960(SB), Y8
 	VFMADD213PS  actconsts<>+992(SB), Y6, Y8
 	VFMADD213PS  actconsts<>+1024(SB), Y6, Y8
 	VFMADD213PS  actconsts<>+1056(SB), Y6, Y8
+	VFMADD213PS  actconsts<>+1088(SB), Y6, Y8
 	VFMADD213PS  actconsts<>+0(SB), Y6, Y8
 	VFMADD213PS  actconsts<>+0(SB), Y6, Y8
 	VCVTPS2DQ    Y7, Y6
@@ -1487,11 +1566,11 @@ gateAVX2_loop:
 	VROUNDPS     $0x00, Y4, Y4
 	VFNMADD231PS actconsts<>+160(SB), Y4, Y3
 	VFNMADD231PS actconsts<>+192(SB), Y4, Y3
-	VBROADCASTSS actconsts<>+928(SB), Y6
-	VFMADD213PS  actconsts<>+960(SB), Y3, Y6
+	VBROADCASTSS actconsts<>+960(SB), Y6
 	VFMADD213PS  actconsts<>+992(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+1024(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+1056(SB), Y3, Y6
+	VFMADD213PS  actconsts<>+1088(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y6
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y6
 	VCVTPS2DQ    Y4, Y3
@@ -1541,11 +1620,11 @@ gateAVX2_tail:
 	VROUNDPS     $0x00, Y6, Y6
 	VFNMADD231PS actconsts<>+160(SB), Y6, Y5
 	VFNMADD231PS actconsts<>+192(SB), Y6, Y5
-	VBROADCASTSS actconsts<>+928(SB), Y7
-	VFMADD213PS  actconsts<>+960(SB), Y5, Y7
+	VBROADCASTSS actconsts<>+960(SB), Y7
 	VFMADD213PS  actconsts<>+992(SB), Y5, Y7
 	VFMADD213PS  actconsts<>+1024(SB), Y5, Y7
 	VFMADD213PS  actconsts<>+1056(SB), Y5, Y7
+	VFMADD213PS  actconsts<>+1088(SB), Y5, Y7
 	VFMADD213PS  actconsts<>+0(SB), Y5, Y7
 	VFMADD213PS  actconsts<>+0(SB), Y5, Y7
 	VCVTPS2DQ    Y6, Y5
@@ -1577,11 +1656,11 @@ gateAVX2_tail:
 	VROUNDPS     $0x00, Y4, Y4
 	VFNMADD231PS actconsts<>+160(SB), Y4, Y3
 	VFNMADD231PS actconsts<>+192(SB), Y4, Y3
-	VBROADCASTSS actconsts<>+928(SB), Y5
-	VFMADD213PS  actconsts<>+960(SB), Y3, Y5
+	VBROADCASTSS actconsts<>+960(SB), Y5
 	VFMADD213PS  actconsts<>+992(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+1024(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+1056(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1088(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
 	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
 	VCVTPS2DQ    Y4, Y3
@@ -1663,5 +1742,787 @@ gateGradAVX2_tail:
 	VMASKMOVPS   Y1, Y0, (DI)
 
 gateGradAVX2_done:
+	VZEROUPPER
+	RET
+
+// func expShiftScaleAVX2(y *float32, x *float32, n int, m float32, inv float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·expShiftScaleAVX2(SB), NOSPLIT, $0-32
+	MOVQ         y+0(FP), SI
+	MOVQ         x+8(FP), DI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Y0
+	VBROADCASTSS inv+28(FP), Y1
+
+expShiftScaleAVX2_loop:
+	CMPQ         CX, $0x08
+	JL           expShiftScaleAVX2_tail
+	VMOVUPS      (DI), Y2
+	VSUBPS       Y0, Y2, Y2
+	VBROADCASTSS actconsts<>+224(SB), Y3
+	VMINPS       Y2, Y3, Y3
+	VBROADCASTSS actconsts<>+256(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMULPS       actconsts<>+128(SB), Y3, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS actconsts<>+160(SB), Y4, Y3
+	VFNMADD231PS actconsts<>+192(SB), Y4, Y3
+	VBROADCASTSS actconsts<>+960(SB), Y5
+	VFMADD213PS  actconsts<>+992(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1024(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1056(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1088(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
+	VCVTPS2DQ    Y4, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       actconsts<>+512(SB), Y4, Y4
+	VPADDD       actconsts<>+512(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VCMPPS       $0x05, actconsts<>+256(SB), Y2, Y2
+	VANDPS       Y2, Y5, Y2
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (SI)
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	SUBQ         $0x08, CX
+	JMP          expShiftScaleAVX2_loop
+
+expShiftScaleAVX2_tail:
+	TESTQ        CX, CX
+	JZ           expShiftScaleAVX2_done
+	MOVQ         $0x00000008, AX
+	SUBQ         CX, AX
+	LEAQ         acttailmask<>+0(SB), R11
+	VMOVDQU      (R11)(AX*4), Y2
+	VMASKMOVPS   (DI), Y2, Y3
+	VSUBPS       Y0, Y3, Y3
+	VBROADCASTSS actconsts<>+224(SB), Y0
+	VMINPS       Y3, Y0, Y0
+	VBROADCASTSS actconsts<>+256(SB), Y4
+	VMAXPS       Y0, Y4, Y0
+	VMULPS       actconsts<>+128(SB), Y0, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS actconsts<>+160(SB), Y4, Y0
+	VFNMADD231PS actconsts<>+192(SB), Y4, Y0
+	VBROADCASTSS actconsts<>+960(SB), Y5
+	VFMADD213PS  actconsts<>+992(SB), Y0, Y5
+	VFMADD213PS  actconsts<>+1024(SB), Y0, Y5
+	VFMADD213PS  actconsts<>+1056(SB), Y0, Y5
+	VFMADD213PS  actconsts<>+1088(SB), Y0, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y0, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y0, Y5
+	VCVTPS2DQ    Y4, Y0
+	VPSRAD       $0x01, Y0, Y4
+	VPSUBD       Y4, Y0, Y0
+	VPADDD       actconsts<>+512(SB), Y4, Y4
+	VPADDD       actconsts<>+512(SB), Y0, Y0
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y0, Y0
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y0, Y5, Y5
+	VCMPPS       $0x05, actconsts<>+256(SB), Y3, Y0
+	VANDPS       Y0, Y5, Y0
+	VMULPS       Y1, Y0, Y0
+	VMASKMOVPS   Y0, Y2, (SI)
+
+expShiftScaleAVX2_done:
+	VZEROUPPER
+	RET
+
+// func softmaxAVX512(s *float32, n int) (m float32, inv float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·softmaxAVX512(SB), NOSPLIT, $0-24
+	MOVQ         s+0(FP), SI
+	MOVQ         n+8(FP), CX
+	ANDL         $0x0f, CX
+	MOVQ         n+8(FP), DX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS actconsts<>+544(SB), Z0
+	MOVQ         SI, DI
+	MOVQ         DX, R8
+
+max_loop:
+	TESTQ  R8, R8
+	JZ     max_tail
+	VMAXPS (DI), Z0, Z0
+	ADDQ   $0x40, DI
+	DECQ   R8
+	JMP    max_loop
+
+max_tail:
+	VMAXPS.Z      (DI), Z0, K1, Z1
+	VMOVAPS       Z1, K1, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	VMOVSS        X0, m+16(FP)
+	VBROADCASTSS  X0, Z0
+	VXORPD        Z1, Z1, Z1
+	VXORPD        Z3, Z3, Z3
+	MOVQ          SI, DI
+	MOVQ          DX, R8
+
+exp_loop:
+	TESTQ             R8, R8
+	JZ                exp_tail
+	VMOVUPS           (DI), Z4
+	VSUBPS            Z0, Z4, Z4
+	VBROADCASTSS      actconsts<>+224(SB), Z5
+	VMINPS            Z4, Z5, Z5
+	VBROADCASTSS      actconsts<>+256(SB), Z6
+	VMAXPS            Z5, Z6, Z5
+	VMULPS.BCST       actconsts<>+128(SB), Z5, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z6, Z5
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z6, Z5
+	VBROADCASTSS      actconsts<>+960(SB), Z7
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z5, Z7
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z4, K2
+	VSCALEFPS.Z       Z6, Z7, K2, Z4
+	VMOVUPS           Z4, (DI)
+	VCVTPS2PD         Y4, Z5
+	VEXTRACTF32X8     $0x01, Z4, Y4
+	VCVTPS2PD         Y4, Z4
+	VADDPD            Z5, Z1, Z1
+	VADDPD            Z4, Z3, Z3
+	ADDQ              $0x40, DI
+	DECQ              R8
+	JMP               exp_loop
+
+exp_tail:
+	TESTQ             CX, CX
+	JZ                exp_done
+	VMOVUPS.Z         (DI), K1, Z4
+	VSUBPS            Z0, Z4, Z4
+	VBROADCASTSS      actconsts<>+224(SB), Z0
+	VMINPS            Z4, Z0, Z0
+	VBROADCASTSS      actconsts<>+256(SB), Z5
+	VMAXPS            Z0, Z5, Z0
+	VMULPS.BCST       actconsts<>+128(SB), Z0, Z5
+	VRNDSCALEPS       $0x00, Z5, Z5
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z5, Z0
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z5, Z0
+	VBROADCASTSS      actconsts<>+960(SB), Z6
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z0, Z6
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z0, Z6
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z0, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z0, Z6
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z6
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z6
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z4, K2
+	VSCALEFPS.Z       Z5, Z6, K2, Z0
+	VMOVUPS           Z0, K1, (DI)
+	VMOVAPS.Z         Z0, K1, Z0
+	VCVTPS2PD         Y0, Z4
+	VEXTRACTF32X8     $0x01, Z0, Y0
+	VCVTPS2PD         Y0, Z0
+	VADDPD            Z4, Z1, Z1
+	VADDPD            Z0, Z3, Z3
+
+exp_done:
+	VADDPD        Z3, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y0
+	VADDPD        Y0, Y1, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VUNPCKHPD     X1, X1, X0
+	VADDSD        X0, X1, X1
+	MOVQ          $0x3ff0000000000000, AX
+	VMOVQ         AX, X0
+	VDIVSD        X1, X0, X0
+	VCVTSD2SS     X0, X2, X2
+	VMOVSS        X2, inv+20(FP)
+	VBROADCASTSS  X2, Z0
+	MOVQ          SI, DI
+	MOVQ          DX, R8
+
+scale_loop:
+	TESTQ   R8, R8
+	JZ      scale_tail
+	VMULPS  (DI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $0x40, DI
+	DECQ    R8
+	JMP     scale_loop
+
+scale_tail:
+	TESTQ     CX, CX
+	JZ        done
+	VMOVUPS.Z (DI), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (DI)
+
+done:
+	VZEROUPPER
+	RET
+
+// func softmaxGradAVX512(p *float32, dp *float32, n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·softmaxGradAVX512(SB), NOSPLIT, $0-24
+	MOVQ   p+0(FP), SI
+	MOVQ   dp+8(FP), DI
+	MOVQ   n+16(FP), CX
+	MOVQ   n+16(FP), DX
+	ANDL   $0x0f, CX
+	SHRQ   $0x04, DX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	VXORPS Z0, Z0, Z0
+	MOVQ   SI, R8
+	MOVQ   DI, R9
+	MOVQ   DX, R10
+
+dot_loop:
+	TESTQ       R10, R10
+	JZ          dot_tail
+	VMOVUPS     (R8), Z1
+	VFMADD231PS (R9), Z1, Z0
+	ADDQ        $0x40, R8
+	ADDQ        $0x40, R9
+	DECQ        R10
+	JMP         dot_loop
+
+dot_tail:
+	VMOVUPS.Z     (R8), K1, Z1
+	VMOVUPS.Z     (R9), K1, Z2
+	VFMADD231PS   Z2, Z1, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VADDPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VADDPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VADDSS        X1, X0, X0
+	VBROADCASTSS  X0, Z0
+	MOVQ          SI, R8
+	MOVQ          DI, R9
+	MOVQ          DX, R10
+
+upd_loop:
+	TESTQ   R10, R10
+	JZ      upd_tail
+	VMOVUPS (R8), Z1
+	VMOVUPS (R9), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z2, Z1, Z2
+	VMOVUPS Z2, (R9)
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R10
+	JMP     upd_loop
+
+upd_tail:
+	TESTQ     CX, CX
+	JZ        done
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VSUBPS    Z0, Z2, Z2
+	VMULPS    Z2, Z1, Z2
+	VMOVUPS   Z2, K1, (R9)
+
+done:
+	VZEROUPPER
+	RET
+
+// func rowMaxAVX512(x *float32, n int) float32
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·rowMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         n+8(FP), DX
+	ANDL         $0x0f, CX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS actconsts<>+544(SB), Z0
+
+loop:
+	TESTQ  DX, DX
+	JZ     tail
+	VMAXPS (SI), Z0, Z0
+	ADDQ   $0x40, SI
+	DECQ   DX
+	JMP    loop
+
+tail:
+	VMAXPS.Z      (SI), Z0, K1, Z1
+	VMOVAPS       Z1, K1, Z0
+	VEXTRACTF32X8 $0x01, Z0, Y1
+	VMAXPS        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X0, X1, X0
+	VMOVHLPS      X0, X0, X1
+	VMAXPS        X1, X0, X0
+	VMOVSHDUP     X0, X1
+	VMAXSS        X1, X0, X0
+	VMOVSS        X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func expSumAVX512(x *float32, n int, m float32, scale float32) float64
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	MOVQ         n+8(FP), DX
+	ANDL         $0x0f, CX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS m+16(FP), Z0
+	VBROADCASTSS scale+20(FP), Z1
+	VXORPD       Z2, Z2, Z2
+	VXORPD       Z3, Z3, Z3
+
+loop:
+	TESTQ             DX, DX
+	JZ                tail
+	VMOVUPS           (SI), Z4
+	VSUBPS            Z0, Z4, Z4
+	VMULPS            Z1, Z4, Z4
+	VBROADCASTSS      actconsts<>+224(SB), Z5
+	VMINPS            Z4, Z5, Z5
+	VBROADCASTSS      actconsts<>+256(SB), Z6
+	VMAXPS            Z5, Z6, Z5
+	VMULPS.BCST       actconsts<>+128(SB), Z5, Z6
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z6, Z5
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z6, Z5
+	VBROADCASTSS      actconsts<>+960(SB), Z7
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z5, Z7
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z5, Z7
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z4, K2
+	VSCALEFPS.Z       Z6, Z7, K2, Z4
+	VCVTPS2PD         Y4, Z5
+	VEXTRACTF32X8     $0x01, Z4, Y4
+	VCVTPS2PD         Y4, Z4
+	VADDPD            Z5, Z2, Z2
+	VADDPD            Z4, Z3, Z3
+	ADDQ              $0x40, SI
+	DECQ              DX
+	JMP               loop
+
+tail:
+	TESTQ             CX, CX
+	JZ                done
+	VMOVUPS.Z         (SI), K1, Z4
+	VSUBPS            Z0, Z4, Z4
+	VMULPS            Z1, Z4, Z4
+	VBROADCASTSS      actconsts<>+224(SB), Z0
+	VMINPS            Z4, Z0, Z0
+	VBROADCASTSS      actconsts<>+256(SB), Z1
+	VMAXPS            Z0, Z1, Z0
+	VMULPS.BCST       actconsts<>+128(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z1, Z0
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z1, Z0
+	VBROADCASTSS      actconsts<>+960(SB), Z5
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z5
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z0, Z5
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z4, K2
+	VSCALEFPS.Z       Z1, Z5, K2, Z0
+	VMOVAPS.Z         Z0, K1, Z0
+	VCVTPS2PD         Y0, Z1
+	VEXTRACTF32X8     $0x01, Z0, Y0
+	VCVTPS2PD         Y0, Z0
+	VADDPD            Z1, Z2, Z2
+	VADDPD            Z0, Z3, Z3
+
+done:
+	VADDPD        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y0, Y2, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X1
+	VUNPCKHPD     X1, X1, X0
+	VADDSD        X0, X1, X1
+	VMOVSD        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func layerNormAVX512(y *float32, x *float32, w *float32, b *float32, d int, eps float32) (mean float32, rstd float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·layerNormAVX512(SB), NOSPLIT, $0-56
+	MOVQ   d+32(FP), CX
+	MOVQ   d+32(FP), DX
+	ANDL   $0x0f, CX
+	SHRQ   $0x04, DX
+	MOVL   $0x00000001, AX
+	SHLL   CL, AX
+	DECL   AX
+	KMOVW  AX, K1
+	VXORPD Z0, Z0, Z0
+	VXORPD Z1, Z1, Z1
+	MOVQ   x+8(FP), R10
+	MOVQ   DX, R11
+
+sum_loop:
+	TESTQ         R11, R11
+	JZ            sum_tail
+	VMOVUPS       (R10), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF32X8 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z3, Z0, Z0
+	VADDPD        Z2, Z1, Z1
+	ADDQ          $0x40, R10
+	DECQ          R11
+	JMP           sum_loop
+
+sum_tail:
+	TESTQ         CX, CX
+	JZ            sum_done
+	VMOVUPS.Z     (R10), K1, Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF32X8 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VADDPD        Z3, Z0, Z0
+	VADDPD        Z2, Z1, Z1
+
+sum_done:
+	VADDPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X0
+	VUNPCKHPD     X0, X0, X1
+	VADDSD        X1, X0, X0
+	MOVQ          d+32(FP), AX
+	VCVTSI2SDQ    AX, X4, X4
+	VDIVSD        X4, X0, X1
+	VBROADCASTSD  X1, Z2
+	VXORPD        Z0, Z0, Z0
+	MOVQ          x+8(FP), R10
+	MOVQ          DX, R11
+
+var_loop:
+	TESTQ         R11, R11
+	JZ            var_tail
+	VMOVUPS       (R10), Z3
+	VCVTPS2PD     Y3, Z8
+	VEXTRACTF32X8 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z2, Z8, Z8
+	VSUBPD        Z2, Z3, Z3
+	VFMADD231PD   Z8, Z8, Z0
+	VFMADD231PD   Z3, Z3, Z0
+	ADDQ          $0x40, R10
+	DECQ          R11
+	JMP           var_loop
+
+var_tail:
+	TESTQ         CX, CX
+	JZ            var_done
+	VMOVUPS.Z     (R10), K1, Z3
+	VCVTPS2PD     Y3, Z8
+	VEXTRACTF32X8 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VSUBPD        Z2, Z8, Z8
+	VSUBPD        Z2, Z3, Z3
+	KSHIFTRW      $0x08, K1, K2
+	VMOVAPD.Z     Z8, K1, Z8
+	VMOVAPD.Z     Z3, K2, Z3
+	VFMADD231PD   Z8, Z8, Z0
+	VFMADD231PD   Z3, Z3, Z0
+
+var_done:
+	VEXTRACTF64X4 $0x01, Z0, Y2
+	VADDPD        Y2, Y0, Y2
+	VEXTRACTF128  $0x01, Y2, X0
+	VADDPD        X0, X2, X0
+	VUNPCKHPD     X0, X0, X2
+	VADDSD        X2, X0, X0
+	VDIVSD        X4, X0, X0
+	VCVTSS2SD     eps+40(FP), X5, X5
+	VADDSD        X5, X0, X0
+	VSQRTSD       X0, X0, X0
+	MOVQ          $0x3ff0000000000000, AX
+	VMOVQ         AX, X2
+	VDIVSD        X0, X2, X2
+	VCVTSD2SS     X1, X6, X6
+	VCVTSD2SS     X2, X7, X7
+	VMOVSS        X6, mean+48(FP)
+	VMOVSS        X7, rstd+52(FP)
+	VBROADCASTSS  X6, Z0
+	VBROADCASTSS  X7, Z1
+	MOVQ          x+8(FP), R10
+	MOVQ          y+0(FP), DI
+	MOVQ          w+16(FP), R8
+	MOVQ          b+24(FP), R9
+	MOVQ          DX, R11
+
+out_loop:
+	TESTQ   R11, R11
+	JZ      out_tail
+	VMOVUPS (R10), Z2
+	VSUBPS  Z0, Z2, Z2
+	VMULPS  Z1, Z2, Z2
+	VMOVUPS (R8), Z3
+	VMULPS  Z3, Z2, Z2
+	VMOVUPS (R9), Z3
+	VADDPS  Z3, Z2, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $0x40, R10
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R11
+	JMP     out_loop
+
+out_tail:
+	TESTQ     CX, CX
+	JZ        out_done
+	VMOVUPS.Z (R10), K1, Z2
+	VSUBPS    Z0, Z2, Z2
+	VMULPS    Z1, Z2, Z2
+	VMOVUPS.Z (R8), K1, Z0
+	VMULPS    Z0, Z2, Z2
+	VMOVUPS.Z (R9), K1, Z0
+	VADDPS    Z0, Z2, Z2
+	VMOVUPS   Z2, K1, (DI)
+
+out_done:
+	VZEROUPPER
+	RET
+
+// func layerNormGradAVX512(dx *float32, dy *float32, x *float32, w *float32, d int, mean float32, rstd float32)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·layerNormGradAVX512(SB), NOSPLIT, $0-48
+	MOVQ         d+32(FP), CX
+	MOVQ         d+32(FP), DX
+	ANDL         $0x0f, CX
+	SHRQ         $0x04, DX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	KMOVW        AX, K1
+	VBROADCASTSS mean+40(FP), Z0
+	VBROADCASTSS rstd+44(FP), Z1
+	VXORPS       Z2, Z2, Z2
+	VXORPS       Z3, Z3, Z3
+	MOVQ         dy+8(FP), SI
+	MOVQ         x+16(FP), R8
+	MOVQ         w+24(FP), R9
+	MOVQ         DX, R11
+
+sum_loop:
+	TESTQ   R11, R11
+	JZ      sum_tail
+	VMOVUPS (SI), Z4
+	VMOVUPS (R9), Z5
+	VMULPS  Z5, Z4, Z4
+	VADDPS  Z4, Z2, Z2
+	VMOVUPS (R8), Z5
+	VSUBPS  Z0, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VMULPS  Z4, Z5, Z5
+	VADDPS  Z5, Z3, Z3
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R11
+	JMP     sum_loop
+
+sum_tail:
+	TESTQ     CX, CX
+	JZ        sum_done
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMULPS    Z5, Z4, Z4
+	VADDPS    Z4, Z2, Z2
+	VMOVUPS.Z (R8), K1, Z5
+	VSUBPS    Z0, Z5, Z5
+	VMULPS    Z1, Z5, Z5
+	VMULPS    Z4, Z5, Z5
+	VADDPS    Z5, Z3, Z3
+
+sum_done:
+	VEXTRACTF32X8 $0x01, Z2, Y4
+	VADDPS        Y4, Y2, Y4
+	VEXTRACTF128  $0x01, Y4, X2
+	VADDPS        X2, X4, X2
+	VMOVHLPS      X2, X2, X4
+	VADDPS        X4, X2, X2
+	VMOVSHDUP     X2, X4
+	VADDSS        X4, X2, X2
+	VEXTRACTF32X8 $0x01, Z3, Y4
+	VADDPS        Y4, Y3, Y4
+	VEXTRACTF128  $0x01, Y4, X3
+	VADDPS        X3, X4, X3
+	VMOVHLPS      X3, X3, X4
+	VADDPS        X4, X3, X3
+	VMOVSHDUP     X3, X4
+	VADDSS        X4, X3, X3
+	MOVQ          d+32(FP), AX
+	VCVTSI2SSQ    AX, X6, X6
+	VDIVSS        X6, X2, X2
+	VDIVSS        X6, X3, X3
+	VBROADCASTSS  X2, Z2
+	VBROADCASTSS  X3, Z3
+	MOVQ          dx+0(FP), DI
+	MOVQ          dy+8(FP), SI
+	MOVQ          x+16(FP), R8
+	MOVQ          w+24(FP), R9
+	MOVQ          DX, R11
+
+out_loop:
+	TESTQ   R11, R11
+	JZ      out_tail
+	VMOVUPS (SI), Z4
+	VMOVUPS (R9), Z5
+	VMULPS  Z5, Z4, Z4
+	VSUBPS  Z2, Z4, Z4
+	VMOVUPS (R8), Z5
+	VSUBPS  Z0, Z5, Z5
+	VMULPS  Z1, Z5, Z5
+	VMULPS  Z3, Z5, Z5
+	VSUBPS  Z5, Z4, Z4
+	VMULPS  Z1, Z4, Z4
+	VMOVUPS Z4, (DI)
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	DECQ    R11
+	JMP     out_loop
+
+out_tail:
+	TESTQ     CX, CX
+	JZ        out_done
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (R9), K1, Z5
+	VMULPS    Z5, Z4, Z4
+	VSUBPS    Z2, Z4, Z4
+	VMOVUPS.Z (R8), K1, Z2
+	VSUBPS    Z0, Z2, Z2
+	VMULPS    Z1, Z2, Z2
+	VMULPS    Z3, Z2, Z2
+	VSUBPS    Z2, Z4, Z4
+	VMULPS    Z1, Z4, Z4
+	VMOVUPS   Z4, K1, (DI)
+
+out_done:
+	VZEROUPPER
+	RET
+
+// func layerNormParamGradAVX512(dw *float32, db *float32, dy *float32, x *float32, ld int, rows int, n int, mean *float32, rstd *float32)
+// Requires: AVX, AVX512F
+TEXT ·layerNormParamGradAVX512(SB), NOSPLIT, $0-72
+	MOVQ  dw+0(FP), DI
+	MOVQ  db+8(FP), SI
+	MOVQ  dy+16(FP), R8
+	MOVQ  x+24(FP), R9
+	MOVQ  ld+32(FP), R10
+	MOVQ  rows+40(FP), R11
+	MOVQ  n+48(FP), CX
+	SHLQ  $0x02, R10
+	TESTQ R11, R11
+	JZ    done
+
+cols:
+	CMPQ    CX, $0x10
+	JL      tail
+	VMOVUPS (DI), Z0
+	VMOVUPS (SI), Z1
+	MOVQ    R8, R14
+	MOVQ    R9, R15
+	MOVQ    mean+56(FP), R12
+	MOVQ    rstd+64(FP), R13
+	MOVQ    R11, BX
+
+rows16:
+	VMOVUPS      (R14), Z2
+	VMOVUPS      (R15), Z3
+	VBROADCASTSS (R12), Z4
+	VBROADCASTSS (R13), Z5
+	VSUBPS       Z4, Z3, Z3
+	VMULPS       Z5, Z3, Z3
+	VMULPS       Z2, Z3, Z3
+	VADDPS       Z3, Z0, Z0
+	VADDPS       Z2, Z1, Z1
+	ADDQ         R10, R14
+	ADDQ         R10, R15
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         BX
+	JNZ          rows16
+	VMOVUPS      Z0, (DI)
+	VMOVUPS      Z1, (SI)
+	ADDQ         $0x40, DI
+	ADDQ         $0x40, SI
+	ADDQ         $0x40, R8
+	ADDQ         $0x40, R9
+	SUBQ         $0x10, CX
+	JMP          cols
+
+tail:
+	TESTQ     CX, CX
+	JZ        done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (DI), K1, Z0
+	VMOVUPS.Z (SI), K1, Z1
+	MOVQ      R8, R14
+	MOVQ      R9, R15
+	MOVQ      mean+56(FP), R12
+	MOVQ      rstd+64(FP), R13
+	MOVQ      R11, BX
+
+rowsTail:
+	VMOVUPS.Z    (R14), K1, Z2
+	VMOVUPS.Z    (R15), K1, Z3
+	VBROADCASTSS (R12), Z4
+	VBROADCASTSS (R13), Z5
+	VSUBPS       Z4, Z3, Z3
+	VMULPS       Z5, Z3, Z3
+	VMULPS       Z2, Z3, Z3
+	VADDPS       Z3, Z0, Z0
+	VADDPS       Z2, Z1, Z1
+	ADDQ         R10, R14
+	ADDQ         R10, R15
+	ADDQ         $0x04, R12
+	ADDQ         $0x04, R13
+	DECQ         BX
+	JNZ          rowsTail
+	VMOVUPS      Z0, K1, (DI)
+	VMOVUPS      Z1, K1, (SI)
+
+done:
 	VZEROUPPER
 	RET

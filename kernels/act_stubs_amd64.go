@@ -25,6 +25,9 @@ func gateAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, n 
 // gateGradAVX512 computes da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i]) for i < n.
 func gateGradAVX512(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)
 
+// expShiftScaleAVX512 computes y[i] = e^(x[i]-m) * inv for i < n.
+func expShiftScaleAVX512(y *float32, x *float32, n int, m float32, inv float32)
+
 // expAVX2 computes y[i] = e^x[i] for i < n.
 func expAVX2(y *float32, x *float32, n int)
 
@@ -45,3 +48,27 @@ func gateAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, n in
 
 // gateGradAVX2 computes da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i]) for i < n.
 func gateGradAVX2(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)
+
+// expShiftScaleAVX2 computes y[i] = e^(x[i]-m) * inv for i < n.
+func expShiftScaleAVX2(y *float32, x *float32, n int, m float32, inv float32)
+
+// softmaxAVX512 turns s[:n] (n >= 1) into softmax(s) in place and returns the maximum m and inv = 1/sum e^(s-m).
+func softmaxAVX512(s *float32, n int) (m float32, inv float32)
+
+// softmaxGradAVX512 sets dp[j] = p[j]*(dp[j] - sum_l p[l]*dp[l]) for j < n.
+func softmaxGradAVX512(p *float32, dp *float32, n int)
+
+// rowMaxAVX512 returns the maximum of x[:n] (n >= 1).
+func rowMaxAVX512(x *float32, n int) float32
+
+// expSumAVX512 returns sum_{i<n} e^((x[i]-m)*scale), summed in float64.
+func expSumAVX512(x *float32, n int, m float32, scale float32) float64
+
+// layerNormAVX512 normalises the row x[:d] into y and returns its mean and rstd (see kernels.LayerNormRow).
+func layerNormAVX512(y *float32, x *float32, w *float32, b *float32, d int, eps float32) (mean float32, rstd float32)
+
+// layerNormGradAVX512 sets dx[:d] to the LayerNorm input gradient of one row (see kernels.LayerNormGradRow).
+func layerNormGradAVX512(dx *float32, dy *float32, x *float32, w *float32, d int, mean float32, rstd float32)
+
+// layerNormParamGradAVX512 adds rows rows of dy*xhat into dw[:n] and of dy into db[:n], row after row.
+func layerNormParamGradAVX512(dw *float32, db *float32, dy *float32, x *float32, ld int, rows int, n int, mean *float32, rstd *float32)

@@ -1,8 +1,12 @@
 // Package kernels holds vqgen's hot loops: a cache-blocked single-precision
 // GEMM with assembly micro-kernels (AVX-512, AVX2+FMA) chosen at run time,
 // and gonum's pure-Go Sgemm as the portable fallback (selected on other
-// CPUs and by the noasm build tag). PackedA packs a GEMM's left operand once
-// for many products (a layer's weights). SgemmPackedASource and
+// CPUs and by the noasm build tag). PackedA and PackedB pack a GEMM's left
+// or right operand once for many products (a layer's weights). Gemm cuts
+// one product into parts of whole tiles for goroutines the caller runs
+// (package nn's pool), bit-identical to Sgemm, and can add a bias row to
+// each tile as it is stored (SetBias). VecMat is the one-row product
+// (attention over a key/value cache). SgemmPackedASource and
 // SgemmSource take op(B) from a PanelSource that writes the packed panels
 // itself: a convolution's patch matrix gathered straight from the images
 // (GatherPattern, GatherGrid) instead of written out by im2col and copied
@@ -10,7 +14,12 @@
 // small images (RowsGather, RowsScatterAdd), the conv epilogue (BiasRows:
 // bias, ReLU and a residual on the way to NCHW), the nearest-code argmin
 // (ArgminColumns) and ReLU (Relu, ReluBackward), all exact, with portable
-// loops as their twins.
+// loops as their twins. The element-wise activations (act.go) and the row
+// kernels of attention and LayerNorm (SoftmaxRow, SoftmaxAgain,
+// SoftmaxGrad, RowMax, ExpSum: softmax.go; LayerNormRow, LayerNormGradRow,
+// LayerNormParamGrad: layernorm.go) follow one scalar reference formula
+// each, vectorised by _genact; their paths differ by rounding where they
+// sum.
 //
 // # The blocked product
 //

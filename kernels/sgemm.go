@@ -6,23 +6,27 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // microKernel is one assembly tile kernel and its tile shape. fn computes
 // C[0:mr][0:nr] = alpha*Apanel*Bpanel + beta*C for k steps, where a holds k
 // groups of mr floats and b holds k groups of nr floats; beta == 0 never
-// reads C.
+// reads C, and then adds the row vector bias[0:nr] to every row when bias
+// is not nil.
 type microKernel struct {
 	name   string
 	mr, nr int
-	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)
 	// Optional asm packing for whole panels (nil: plain Go). copyB packs a
 	// non-transposed B panel of width nr; gather(k, src, idx, mask, dst,
 	// step) packs up to 16 strided rows (see packGatherAVX512).
 	copyB  func(k int, src *float32, ld int, dst *float32)
 	gather func(k int, src *float32, idx *[16]int32, mask int, dst *float32, step int)
+	// packRows packs a transposed A (contiguous panel rows of mr floats);
+	// packTrans packs mr rows of a plain A, k a multiple of 16.
+	packRows  func(k int, src *float32, ld int, dst *float32, mr int)
+	packTrans func(k int, src *float32, ld int, dst *float32)
 	// narrow is a sibling with fewer rows (same nr, packing and per-element
 	// operations, so the same bits) for products whose m it tiles with
 	// less padding; see kernelFor.
@@ -125,53 +129,12 @@ func SgemmThreads(threads int, transA, transB bool, m, n, k int, alpha float32, 
 	}
 	kern := kernelFor(m)
 	if kern == nil {
-		ta, tb := blas.NoTrans, blas.NoTrans
-		if transA {
-			ta = blas.Trans
-		}
-		if transB {
-			tb = blas.Trans
-		}
 		if threads != 1 || (m+63)/64*((n+63)/64) < 4 {
 			// gonum splits its work over goroutines itself.
-			fallback.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			fallback.Sgemm(blasTrans(transA), blasTrans(transB), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			return
 		}
-		// gonum goes parallel (and allocates) from 4 blocks of 64x64 of C
-		// on, and is serial below; feeding it one such block at a time keeps Sgemm on the
-		// calling goroutine. Each element sees the same operations either
-		// way.
-		const bs = 64
-		for i := 0; i < m; i += bs {
-			mb := min(bs, m-i)
-			ai := i * lda
-			if transA {
-				ai = i
-			}
-			for j := 0; j < n; j += bs {
-				nb := min(bs, n-j)
-				bj := j
-				if transB {
-					bj = j * ldb
-				}
-				// gonum's parallel path sums k in blocks of 64 too (its
-				// transposed-B dot products round per block).
-				for p := 0; p < k; p += bs {
-					kb := min(bs, k-p)
-					ap, bp, bt := p, p*ldb, beta
-					if transA {
-						ap = p * lda
-					}
-					if transB {
-						bp = p
-					}
-					if p > 0 {
-						bt = 1
-					}
-					fallback.Sgemm(ta, tb, mb, nb, kb, alpha, a[ai+ap:], lda, b[bj+bp:], ldb, bt, c[i*ldc+j:], ldc)
-				}
-			}
-		}
+		sgemmGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	if threads <= 0 {
@@ -347,6 +310,8 @@ type problem struct {
 	lda, ldb, ldc  int
 	buf            *buffers    // the running goroutine's; set by run
 	pre            *PackedA    // op(A) already packed, or nil
+	preB           *PackedB    // op(B) already packed, or nil
+	bias           []float32   // added to every row of C by the first k block (beta 0), or nil
 	src            PanelSource // packs op(B) in place of b, or nil
 }
 
@@ -380,10 +345,14 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 			if pc > 0 {
 				beta = 1
 			}
-			if p.src != nil {
-				p.src.PackPanels(buf.packB, pc, kb, jc, nb, nr)
-			} else {
-				p.packB(buf.packB, pc, kb, jc, nb)
+			pb := buf.packB
+			switch {
+			case p.preB != nil:
+				pb = p.preB.data[p.preB.np*pc+jc*kb:]
+			case p.src != nil:
+				p.src.PackPanels(pb, pc, kb, jc, nb, nr)
+			default:
+				p.packB(pb, pc, kb, jc, nb)
 			}
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
@@ -393,7 +362,11 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 				} else {
 					p.packA(pa, ic, mb, pc, kb)
 				}
-				p.macro(buf, pa, ic, mb, jc, nb, kb, beta)
+				var bias []float32
+				if pc == 0 && p.bias != nil {
+					bias = p.bias[jc : jc+nb]
+				}
+				p.macro(buf, pa, pb, ic, mb, jc, nb, kb, beta, bias)
 			}
 		}
 	}
@@ -401,7 +374,7 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 
 // macro runs the micro-kernel over an mb x nb block of C from packed
 // panels: each A micro-panel stays in L1 while B micro-panels stream by.
-func (p *problem) macro(buf *buffers, packA []float32, ic, mb, jc, nb, kb int, beta float32) {
+func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb int, beta float32, bias []float32) {
 	mr, nr := p.kern.mr, p.kern.nr
 	fn := p.kern.fn
 	ldc := p.ldc
@@ -409,24 +382,35 @@ func (p *problem) macro(buf *buffers, packA []float32, ic, mb, jc, nb, kb int, b
 		pa := &packA[ir*kb]
 		mrEff := min(mr, mb-ir)
 		for jr := 0; jr < nb; jr += nr {
-			pb := &buf.packB[jr*kb]
+			pb := &packB[jr*kb]
 			nrEff := min(nr, nb-jr)
 			ci := (ic+ir)*ldc + jc + jr
+			var bj []float32
+			var bp *float32
+			if bias != nil {
+				bj = bias[jr : jr+nrEff]
+				bp = &bj[0]
+			}
 			if mrEff == mr && nrEff == nr {
-				fn(kb, pa, pb, &p.c[ci], ldc, p.alpha, beta)
+				fn(kb, pa, pb, &p.c[ci], ldc, p.alpha, beta, bp)
 				continue
 			}
 			t := buf.tile[:mr*nr]
-			fn(kb, pa, pb, &t[0], nr, 1, 0)
+			fn(kb, pa, pb, &t[0], nr, 1, 0, nil)
 			alpha := p.alpha
 			for r := 0; r < mrEff; r++ {
 				crow := p.c[ci+r*ldc : ci+r*ldc+nrEff]
 				trow := t[r*nr : r*nr+nrEff]
-				if beta == 0 {
+				switch {
+				case bj != nil:
+					for j, v := range trow {
+						crow[j] = alpha*v + bj[j]
+					}
+				case beta == 0:
 					for j, v := range trow {
 						crow[j] = alpha * v
 					}
-				} else {
+				default:
 					for j, v := range trow {
 						crow[j] = alpha*v + beta*crow[j]
 					}
@@ -445,8 +429,19 @@ func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
 		panel := dst[ir*kb : ir*kb+mr*kb]
 		rows := min(mr, mb-ir)
 		if !p.transA && rows == mr && mr <= 16 && p.kern.gather != nil && fitsInt32(mr*lda) {
-			buf := p.idx(lda, mr)
-			p.kern.gather(kb, &a[(i0+ir)*lda+p0], buf, 1<<mr-1, &panel[0], mr)
+			src := a[(i0+ir)*lda+p0:]
+			q := 0
+			if p.kern.packTrans != nil {
+				// Whole blocks of 16 columns by in-register transposes.
+				q = kb &^ 15
+				if q > 0 {
+					p.kern.packTrans(q, &src[0], lda, &panel[0])
+				}
+			}
+			if q < kb {
+				buf := p.idx(lda, mr)
+				p.kern.gather(kb-q, &src[q], buf, 1<<mr-1, &panel[q*mr], mr)
+			}
 			continue
 		}
 		if !p.transA {
@@ -466,9 +461,14 @@ func (p *problem) packA(dst []float32, i0, mb, p0, kb int) {
 			continue
 		}
 		// op(A)[i][q] = a[q*lda+i]: rows of the panel are contiguous.
+		src := a[p0*lda+i0+ir:]
+		if rows == mr && mr <= 16 && p.kern.packRows != nil {
+			p.kern.packRows(kb, &src[0], lda, &panel[0], mr)
+			continue
+		}
 		for q := 0; q < kb; q++ {
 			d := panel[q*mr : q*mr+mr]
-			copy(d, a[(p0+q)*lda+i0+ir:][:rows])
+			copy(d, src[q*lda:][:rows])
 			clear(d[rows:])
 		}
 	}
@@ -529,90 +529,4 @@ func (p *problem) packB(dst []float32, p0, kb, j0, nb int) {
 			clear(d[cols:])
 		}
 	}
-}
-
-// Implementation is gonum's blas.Float32 with Sgemm replaced by this
-// package's, so code written against blas32 can use it via blas32.Use.
-// Threads is the goroutine count for Sgemm: 0 means GOMAXPROCS, 1 serial.
-type Implementation struct {
-	gonum.Implementation
-	Threads int
-}
-
-var _ blas.Float32 = Implementation{}
-
-// Sgemm implements blas.Float32 (row-major, like all of blas32).
-func (impl Implementation) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	SgemmThreads(impl.Threads, isTrans(tA, "tA"), isTrans(tB, "tB"), m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
-func isTrans(t blas.Transpose, name string) bool {
-	switch t {
-	case blas.NoTrans:
-		return false
-	case blas.Trans, blas.ConjTrans:
-		return true
-	}
-	panic(fmt.Sprintf("kernels: Sgemm: bad %s %q", name, rune(t)))
-}
-
-// PackedA is op(A) packed once into the active micro-kernel's panels, for
-// many products that share it (a layer's weights across the groups of a
-// batch): SgemmPackedA then skips the packing of A, which on small products
-// costs as much as a good share of the multiply. It must be packed again
-// whenever A changes. The zero value is empty; Pack reuses its storage.
-type PackedA struct {
-	kern   *microKernel // the kernel it was packed for (nil: gonum)
-	transA bool
-	m, k   int
-	a      []float32 // the source, which the gonum path reads directly
-	lda    int
-	mp     int // m rounded up to whole micro-panels
-	data   []float32
-}
-
-// Pack stores op(A) (m x k; A^T when transA) for SgemmPackedA. On the
-// generic path it keeps a reference to a instead, so a must then stay
-// unchanged while the packing is in use.
-func (pa *PackedA) Pack(transA bool, m, k int, a []float32, lda int) {
-	checkArgs(transA, false, m, 0, k, a, lda, nil, 1, nil, 1)
-	kern := kernelFor(m)
-	*pa = PackedA{kern: kern, transA: transA, m: m, k: k, a: a, lda: lda, data: pa.data}
-	if kern == nil || m == 0 || k == 0 {
-		return
-	}
-	mr := kern.mr
-	pa.mp = (m + mr - 1) / mr * mr
-	if cap(pa.data) < pa.mp*k {
-		pa.data = make([]float32, pa.mp*k)
-	}
-	pa.data = pa.data[:pa.mp*k]
-	buf := getBuffers()
-	defer putBuffers(buf)
-	p := problem{kern: kern, transA: transA, m: m, k: k, a: a, lda: lda, buf: buf}
-	kc := split(k, kcMax, 1)
-	for pc := 0; pc < k; pc += kc {
-		kb := min(kc, k-pc)
-		p.packA(pa.data[pa.mp*pc:], 0, m, pc, kb)
-	}
-}
-
-// SgemmPackedA is Sgemm with op(A) taken from pa (m x k as packed):
-// C = alpha*op(A)*op(B) + beta*C with op(B) k x n, on the calling
-// goroutine. The result is bit-identical to Sgemm's on the same operands.
-func SgemmPackedA(pa *PackedA, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if pa.kern != kernelFor(pa.m) || pa.kern == nil {
-		// Packed for another path (or none): fall back on the source.
-		Sgemm(pa.transA, transB, pa.m, n, pa.k, alpha, pa.a, pa.lda, b, ldb, beta, c, ldc)
-		return
-	}
-	m, k := pa.m, pa.k
-	checkArgs(pa.transA, transB, m, n, k, pa.a, pa.lda, b, ldb, c, ldc)
-	addFLOPs(m, n, k)
-	if trivialProduct(m, n, k, alpha, beta, c, ldc) {
-		return
-	}
-	pr := problem{kern: pa.kern, transA: pa.transA, transB: transB, m: m, n: n, k: k,
-		alpha: alpha, a: pa.a, lda: pa.lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, pre: pa}
-	pr.run(0, m, 0, n)
 }

@@ -14,9 +14,9 @@ func init() {
 	// OS must save zmm state (checked by x/sys/cpu).
 	if cpu.X86.HasAVX512F {
 		kernelsAvail = append(kernelsAvail, &microKernel{name: "avx512", mr: 14, nr: 32, fn: sgemmKernelAVX512_14x32,
-			copyB: packCopy32AVX512, gather: packGatherAVX512,
+			copyB: packCopy32AVX512, gather: packGatherAVX512, packRows: packRowsAVX512, packTrans: packTrans14AVX512,
 			narrow: &microKernel{name: "avx512", mr: 8, nr: 32, fn: sgemmKernelAVX512_8x32,
-				copyB: packCopy32AVX512, gather: packGatherAVX512}})
+				copyB: packCopy32AVX512, gather: packGatherAVX512, packRows: packRowsAVX512, packTrans: packTrans8AVX512}})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		kernelsAvail = append(kernelsAvail, &microKernel{name: "avx2", mr: 6, nr: 16, fn: sgemmKernelAVX2_6x16})

@@ -42,3 +42,7 @@ func argminColsAVX512(k int, dist *float32, ld int, norms *float32, mask int, be
 func panelGridAVX512(n int, src *float32, rows *int32, masks *uint32, lanes *int32, dst *float32) {
 	panic("kernels: no assembly panel grid in this build")
 }
+
+func vecMatAVX512(n, rows int, a, x *float32, ld int, y *float32) {
+	panic("kernels: no assembly VecMat in this build")
+}

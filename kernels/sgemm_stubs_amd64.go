@@ -5,13 +5,13 @@
 package kernels
 
 // sgemmKernelAVX512_14x32 computes one 14x32 tile of C (row stride ldc floats).
-func sgemmKernelAVX512_14x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernelAVX512_14x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
 // sgemmKernelAVX512_8x32 computes one 8x32 tile of C (row stride ldc floats).
-func sgemmKernelAVX512_8x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernelAVX512_8x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
 // sgemmKernelAVX2_6x16 computes one 6x16 tile of C (row stride ldc floats).
-func sgemmKernelAVX2_6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32)
+func sgemmKernelAVX2_6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
 // fmaPeakAVX512 runs n trips of 16 independent zmm FMAs (32 flops each).
 func fmaPeakAVX512(n int)
@@ -52,6 +52,18 @@ func reluAVX512(n int, x *float32, y *float32)
 
 // reluBackwardAVX512 sets dx[i] = dy[i] where x[i] > 0, else 0, for i < n.
 func reluBackwardAVX512(n int, x *float32, dy *float32, dx *float32)
+
+// vecMatAVX512 sets y[j] = sum_{r<rows} a[r]*x[r*ld+j] for j < n: one FMA chain per j, r in order from 0.
+func vecMatAVX512(n int, rows int, a *float32, x *float32, ld int, y *float32)
+
+// packRowsAVX512 copies src[q*ld : q*ld+mr] to dst[q*mr : q*mr+mr] for q < k (mr <= 16).
+func packRowsAVX512(k int, src *float32, ld int, dst *float32, mr int)
+
+// packTrans14AVX512 sets dst[q*14+r] = src[r*ld+q] for r < 14, q < k (k a multiple of 16).
+func packTrans14AVX512(k int, src *float32, ld int, dst *float32)
+
+// packTrans8AVX512 sets dst[q*8+r] = src[r*ld+q] for r < 8, q < k (k a multiple of 16).
+func packTrans8AVX512(k int, src *float32, ld int, dst *float32)
 
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

@@ -36,7 +36,7 @@ func TestAttentionParamNames(t *testing.T) {
 // TestAttentionCausality perturbs each input position j and records which
 // output positions move: output t must depend on exactly inputs 0..t.
 func TestAttentionCausality(t *testing.T) {
-	for _, T := range []int{1, 2, 5, 9} {
+	for _, T := range []int{1, 2, 5, 9, attnBlock + 6} {
 		t.Run(fmt.Sprint("T", T), func(t *testing.T) {
 			rng := NewRNG(16)
 			a := NewCausalSelfAttention("attn", 6, 2, rng)
@@ -111,4 +111,19 @@ func TestKVCacheMatchesFull(t *testing.T) {
 			t.Fatal("Forward after ForwardStep has the wrong shape")
 		}
 	}
+}
+
+// TestAttentionGradBlocks runs the gradient check on sequences longer
+// than one block of query rows, so dk and dv sum over several blocks.
+func TestAttentionGradBlocks(t *testing.T) {
+	rng := NewRNG(18)
+	a := NewCausalSelfAttention("attn", 6, 2, rng)
+	x := randTensor(rng, 2, attnBlock+attnBlock/2+3, 6)
+	res := randTensor(rng, x.Shape...)
+	y := a.ForwardAdd(x, res)
+	proj := randTensor(rng, y.Shape...)
+	ZeroGrad(a.Params())
+	dx := a.Backward(proj)
+	loss := func() float64 { return Dot64(a.ForwardAdd(x, res).Data, proj.Data) }
+	checkGrads(t, "Attention blocks", loss, append([]GradTarget{{"x", x.Data, dx.Data}, {"res", res.Data, proj.Data}}, paramTargets(a.Params())...))
 }

@@ -23,6 +23,15 @@ func gradChunk(p int) int { return pow2Cover(p, 768) }
 // chunks exactly.
 func gemmGroup(p int) int { return pow2Cover(p, 384) }
 
+// gemmGroup is the package's gemmGroup, or the power of two covering
+// GroupCols columns when the layer sets it.
+func (c *Conv2d) gemmGroup(p int) int {
+	if c.GroupCols > 0 {
+		return min(pow2Cover(p, c.GroupCols), gradChunk(p))
+	}
+	return gemmGroup(p)
+}
+
 // pow2Cover returns the smallest power of two c with c*p >= target.
 func pow2Cover(p, target int) int {
 	c := 1
@@ -46,6 +55,13 @@ func pow2Cover(p, target int) int {
 // convolutions of PixelCNNs, see NewMaskedConv2d): masked taps are exactly
 // zero in Forward whatever Weight holds, and their gradient is exactly zero.
 //
+// Live, when set, restricts the kernel to a rectangle of taps: the
+// convolution is computed with that sub-kernel alone (its rows of the
+// patch matrix and its columns of the weight), so taps a mask zeroes
+// cost nothing; NewMaskedConv2d sets it where the mask is a rectangle.
+// The other taps of Weight are then never read, and their gradient stays
+// exactly zero.
+//
 // ReLU, when set, rectifies the output on the way out of the GEMM, and
 // Backward takes the gradient of the rectified output, zeroing it where the
 // output is 0 as it gathers it: a conv followed by a ReLU layer without the
@@ -57,25 +73,33 @@ type Conv2d struct {
 	Stride, PadH, PadW int
 	Weight, Bias       *Param    // Weight [OutC,InC,KH,KW]; Bias [OutC] or nil
 	Mask               []float32 // nil, or 0/1 per weight entry
-	ReLU               bool      // y = max(0, conv(x) + b)
+	Live               *TapWindow
+	// GroupCols, when > 0, is the GEMM width (images times output
+	// positions) a group of images aims at instead of 384: a group of
+	// one image reads and writes the NCHW tensors in place, with no
+	// gather or scatter.
+	GroupCols int
+	ReLU      bool // y = max(0, conv(x) + b)
 
-	g     convGeom
-	chunk int    // images per gradient chunk
-	group int    // images per GEMM
-	shape [4]int // output shape; a field so Ensure's variadic call does not allocate
-	x, dy *Tensor
-	skip  *Tensor // ForwardAdd's, during the call
-	out   *Tensor
-	dx    *Tensor
-	w     []float32     // the weight Forward used (masked copy, or Weight.Data)
-	wp    packedWeights // w (Forward) or w^T (Backward), packed once per call
-	wm    []float32     // storage for the masked copy
-	cols  [][]float32   // per-worker patch matrices of a group
-	dcols [][]float32   // per-worker dcols scratch
-	ys    [][]float32   // per-worker [OutC, group*P] outputs or output gradients
-	partW [][]float32   // per-chunk weight-gradient partials
-	partB [][]float32   // per-chunk bias-gradient partials
-	sum   partialSum
+	g      convGeom
+	chunk  int    // images per gradient chunk
+	group  int    // images per GEMM
+	shape  [4]int // output shape; a field so Ensure's variadic call does not allocate
+	x, dy  *Tensor
+	skip   *Tensor // ForwardAdd's, during the call
+	out    *Tensor
+	dx     *Tensor
+	w      []float32     // the weight Forward used (masked copy, or Weight.Data)
+	wp     packedWeights // w (Forward) or w^T (Backward), packed once per call
+	wm     []float32     // storage for the masked copy
+	live   []int32       // Live: the full weight's index of each compact one
+	inferW []float32     // PrepareInfer's snapshot of the live weight
+	cols   [][]float32   // per-worker patch matrices of a group
+	dcols  [][]float32   // per-worker dcols scratch
+	ys     [][]float32   // per-worker [OutC, group*P] outputs or output gradients
+	partW  [][]float32   // per-chunk weight-gradient partials
+	partB  [][]float32   // per-chunk bias-gradient partials
+	sum    partialSum
 
 	implicit bool          // Forward gathers its patches (see patchSource)
 	pats     patchPatterns // a full group's
@@ -86,6 +110,7 @@ type Conv2d struct {
 	gsrcs    []gridSource  // per worker
 
 	dyCols []float32 // Backward: the output gradient as per-group matrices
+	dyg    []float32 // the one the work items read: dyCols, or dy itself
 	items  []int     // Backward's work items (see backwardItems)
 
 	fwdFn, bwdFn, gatherFn func(worker, lo, hi int) // built once so calls allocate nothing
@@ -127,7 +152,55 @@ func (c *Conv2d) OutSize(h, w int) (oh, ow int) {
 // pointwise reports whether the patch matrix is the image itself, so the
 // GEMM can read the [InC, H*W] slab directly.
 func (c *Conv2d) pointwise() bool {
-	return c.KH == 1 && c.KW == 1 && c.Stride == 1 && c.PadH == 0 && c.PadW == 0
+	g := &c.g
+	return g.KH == 1 && g.KW == 1 && g.S == 1 && g.PH == 0 && g.PW == 0
+}
+
+// TapWindow is the rectangle of kernel taps rows [U0, U1), columns
+// [V0, V1) that a Conv2d with Live set computes with.
+type TapWindow struct{ U0, U1, V0, V1 int }
+
+// geom returns the geometry of the convolution on an h x w input: with
+// Live, that of the sub-kernel, offset so that it reads the same pixels,
+// and with the full kernel's output size.
+func (c *Conv2d) geom(h, w int) convGeom {
+	g := newConvGeom(c.InC, h, w, c.KH, c.KW, c.Stride, c.PadH, c.PadW)
+	if t := c.Live; t != nil {
+		oh, ow := g.OH, g.OW
+		g = newConvGeom(c.InC, h, w, t.U1-t.U0, t.V1-t.V0, c.Stride, c.PadH-t.U0, c.PadW-t.V0)
+		g.OH, g.OW = oh, ow
+	}
+	return g
+}
+
+// liveWeights returns the weight the GEMMs multiply: [OutC, InC, taps]
+// over the live taps only (Live), masked (Mask), or Weight itself.
+func (c *Conv2d) liveWeights() []float32 {
+	w := c.Weight.Data.Data
+	if t := c.Live; t != nil {
+		if c.live == nil {
+			for o := range c.OutC * c.InC {
+				for u := t.U0; u < t.U1; u++ {
+					for v := t.V0; v < t.V1; v++ {
+						c.live = append(c.live, int32((o*c.KH+u)*c.KW+v))
+					}
+				}
+			}
+		}
+		c.wm = Scratch(c.wm, len(c.live))
+		for i, j := range c.live {
+			c.wm[i] = w[j]
+		}
+		return c.wm
+	}
+	if c.Mask != nil {
+		c.wm = Scratch(c.wm, len(w))
+		for i, m := range c.Mask {
+			c.wm[i] = w[i] * m
+		}
+		return c.wm
+	}
+	return w
 }
 
 // Forward computes the convolution of x [N,InC,H,W] into [N,OutC,OH,OW].
@@ -149,7 +222,7 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn: Conv2d %s: input %v, want [N,%d,H,W]", c.Weight.Name, x.Shape, c.InC))
 	}
 	n := x.Shape[0]
-	c.g = newConvGeom(c.InC, x.Shape[2], x.Shape[3], c.KH, c.KW, c.Stride, c.PadH, c.PadW)
+	c.g = c.geom(x.Shape[2], x.Shape[3])
 	if c.g.OH < 1 || c.g.OW < 1 {
 		panic(fmt.Sprintf("nn: Conv2d %s: input %v smaller than the %dx%d kernel", c.Weight.Name, x.Shape, c.KH, c.KW))
 	}
@@ -160,19 +233,12 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn: Conv2d %s: skip %v, want %v", c.Weight.Name, skip.Shape, c.out.Shape))
 	}
 	c.skip = skip
-	c.w = c.Weight.Data.Data
-	if c.Mask != nil {
-		c.wm = Scratch(c.wm, len(c.w))
-		for i, m := range c.Mask {
-			c.wm[i] = c.w[i] * m
-		}
-		c.w = c.wm
-	}
+	c.w = c.liveWeights()
 	K, P := c.g.rows(), c.g.cols()
-	c.group = gemmGroup(P)
+	c.group = c.gemmGroup(P)
 	c.implicit = implicitPatches() && !c.pointwise()
 	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
-	c.ys = workerScratch(c.ys, c.OutC*c.group*P, true)
+	c.ys = workerScratch(c.ys, c.OutC*c.group*P, c.group > 1)
 	c.wp.Pack(false, c.OutC, K, c.w, K)
 	if c.implicit {
 		buildGroups(&c.pats, &c.tailPats, &c.g, n, c.group)
@@ -206,7 +272,12 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	for gr := lo; gr < hi; gr++ {
 		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 		N := (i1 - i0) * P
-		y := c.ys[worker][:c.OutC*N]
+		// One image: the GEMM writes its output in place, and the
+		// epilogue below runs over it there.
+		y := c.out.Data[i0*outSz : i1*outSz]
+		if i1-i0 > 1 {
+			y = c.ys[worker][:c.OutC*N]
+		}
 		if c.implicit {
 			src := &c.srcs[worker]
 			src.p = forGroup(&c.pats, &c.tailPats, i1-i0)
@@ -239,7 +310,7 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	K, P := c.g.rows(), c.g.cols()
-	c.chunk, c.group = gradChunk(P), gemmGroup(P)
+	c.chunk, c.group = gradChunk(P), c.gemmGroup(P)
 	c.implicit = implicitPatches() && !c.pointwise()
 	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
 	if c.implicit {
@@ -251,8 +322,15 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	c.wp.Pack(true, K, c.OutC, c.w, K)
-	c.dyCols = Scratch(c.dyCols, n*c.OutC*P)
-	ParallelFor(FixedChunks(n, c.group), c.gatherFn)
+	if c.group == 1 && !c.ReLU {
+		// One image per GEMM: its [OutC, P] gradient is already the
+		// matrix the GEMMs read.
+		c.dyg = dy.Data
+	} else {
+		c.dyCols = Scratch(c.dyCols, n*c.OutC*P)
+		c.dyg = c.dyCols
+		ParallelFor(FixedChunks(n, c.group), c.gatherFn)
+	}
 	c.items = c.items[:0]
 	for ch := 0; ch < chunks; ch++ {
 		c.items = append(c.items, -1-ch)
@@ -261,7 +339,11 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 		}
 	}
 	ParallelFor(len(c.items), c.bwdFn)
-	c.sum.add(c.Weight.Grad.Data, c.partW[:chunks], c.Mask)
+	if c.Live != nil {
+		c.sum.addAt(c.Weight.Grad.Data, c.partW[:chunks], c.live)
+	} else {
+		c.sum.add(c.Weight.Grad.Data, c.partW[:chunks], c.Mask)
+	}
 	if c.Bias != nil {
 		c.sum.add(c.Bias.Grad.Data, c.partB[:chunks], nil)
 	}
@@ -317,7 +399,7 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 	for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
 		i1 := min(i0+c.group, n)
 		N := (i1 - i0) * P
-		dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+		dy := c.dyg[i0*outSz : i0*outSz+c.OutC*N]
 		if c.implicit {
 			src := &c.gsrcs[worker]
 			src.p = forGroup(&c.grids, &c.tailGrid, i1-i0)
@@ -350,7 +432,7 @@ func (c *Conv2d) inputGradGroup(worker, gr int) {
 	n := c.x.Shape[0]
 	i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 	N := (i1 - i0) * P
-	dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
+	dy := c.dyg[i0*outSz : i0*outSz+c.OutC*N]
 	dcol := c.dcols[worker][:K*N]
 	gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
 	dx := c.dx.Data[i0*inSz : i1*inSz]
@@ -382,6 +464,7 @@ type partialSum struct {
 	grad  []float32
 	parts [][]float32
 	mask  []float32
+	at    []int32 // addAt: the gradient's index of each partial's element
 	ch    chunker
 	fn    func(lo, hi int)
 }
@@ -396,7 +479,27 @@ func (s *partialSum) add(grad []float32, parts [][]float32, mask []float32) {
 	s.grad, s.parts, s.mask = nil, nil, nil
 }
 
+// addAt adds parts, whose element i belongs to grad[at[i]], in chunk
+// order.
+func (s *partialSum) addAt(grad []float32, parts [][]float32, at []int32) {
+	if s.fn == nil {
+		s.fn = s.addRange
+	}
+	s.grad, s.parts, s.at = grad, parts, at
+	s.ch.do(len(at), elemChunk, s.fn)
+	s.grad, s.parts, s.at = nil, nil, nil
+}
+
 func (s *partialSum) addRange(lo, hi int) {
+	if s.at != nil {
+		at := s.at[lo:hi]
+		for _, p := range s.parts {
+			for i, v := range p[lo:hi] {
+				s.grad[at[i]] += v
+			}
+		}
+		return
+	}
 	grad := s.grad[lo:hi]
 	for _, p := range s.parts {
 		p = p[lo:hi]

@@ -107,6 +107,10 @@ func ConvMask(k MaskKind, outC, inC, kh, kw int) []float32 {
 // MaskKind. kh and kw must be odd so that the centre tap is the output
 // pixel; for the horizontal stack use kh = 1. Masked weight entries are
 // zeroed at construction and stay exactly zero in Forward and in Grad.
+// Where the mask keeps a rectangle of taps (vertical and horizontal
+// masks: (kh/2+1) x kw and 1 x (kw/2+1) or 1 x kw/2 of them) the
+// convolution computes with those taps alone (Conv2d.Live), so no product
+// with a masked zero is formed.
 func NewMaskedConv2d(name string, inC, outC, kh, kw int, kind MaskKind, bias bool, rng *RNG) *Conv2d {
 	if kh%2 == 0 || kw%2 == 0 {
 		panic(fmt.Sprintf("nn: NewMaskedConv2d %s: kernel %dx%d must have odd sides", name, kh, kw))
@@ -120,6 +124,15 @@ func NewMaskedConv2d(name string, inC, outC, kh, kw int, kind MaskKind, bias boo
 		for i, m := range c.Mask {
 			c.Weight.Data.Data[i] *= m
 		}
+	}
+	cu, cv := kh/2, kw/2
+	switch kind {
+	case MaskVertical:
+		c.Live = &TapWindow{0, cu + 1, 0, kw}
+	case MaskHorizontalA:
+		c.Live = &TapWindow{cu, cu + 1, 0, cv}
+	case MaskHorizontalB:
+		c.Live = &TapWindow{cu, cu + 1, 0, cv + 1}
 	}
 	return c
 }

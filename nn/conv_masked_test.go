@@ -74,6 +74,17 @@ func TestMaskedConvEqualsZeroedConv(t *testing.T) {
 		if masked == 0 {
 			t.Fatalf("%v %dx%d masks nothing", tc.kind, tc.kh, tc.kw)
 		}
+		// Rectangular masks compute with their live taps only.
+		rect := tc.kind == MaskVertical || tc.kind == MaskHorizontalA || tc.kind == MaskHorizontalB
+		if rect != (m.Live != nil) {
+			t.Fatalf("%v %dx%d: Live %+v", tc.kind, tc.kh, tc.kw, m.Live)
+		}
+		if rect {
+			live := (m.Live.U1 - m.Live.U0) * (m.Live.V1 - m.Live.V0)
+			if live*4*3 != len(m.Mask)-masked {
+				t.Fatalf("%v %dx%d: %d live taps, the mask keeps %d weights", tc.kind, tc.kh, tc.kw, live, len(m.Mask)-masked)
+			}
+		}
 		x := randTensor(rng, 2, 3, 5, 6)
 		dy := randTensor(rng, 2, 4, 5, 6)
 		ym, yp := m.Forward(x), p.Forward(x)

@@ -89,3 +89,49 @@ func (m *PackedMatrix) Pack(transA bool, rows, k int, a []float32, lda int) {
 func (m *PackedMatrix) Mul(transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	gemmPackedT(&m.w, transB, n, alpha, b, ldb, beta, c, ldc)
 }
+
+// gemmPar runs a kernels.Gemm's parts on the worker pool. pro and epi, when
+// given, run on the rows [i0, i1) of each part, on the goroutine that
+// computes it, before and after its product: they need a split into bands
+// of rows (Gemm.SplitRows). A layer keeps one gemmPar and passes method
+// values it stored once, so a call allocates nothing.
+type gemmPar struct {
+	g        kernels.Gemm
+	pb       kernels.PackedB // for callers without packed weights of their own
+	pro, epi func(i0, i1 int)
+	run      func(worker, lo, hi int)
+}
+
+func (p *gemmPar) do(pro, epi func(i0, i1 int)) {
+	if p.run == nil {
+		p.run = p.parts
+	}
+	p.pro, p.epi = pro, epi
+	ParallelFor(p.g.Parts(), p.run)
+	p.pro, p.epi = nil, nil
+}
+
+func (p *gemmPar) parts(_, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		i0, i1, _, _ := p.g.Part(i)
+		if p.pro != nil {
+			p.pro(i0, i1)
+		}
+		p.g.Run(i)
+		if p.epi != nil {
+			p.epi(i0, i1)
+		}
+	}
+}
+
+// addVec sets dst = a + b element-wise (AVX-512 where available; dst may
+// be a or b).
+func addVec(dst, a, b []float32) {
+	kernels.BiasRows(dst, len(dst), a, len(dst), 1, len(dst), 0, false, false, b)
+}
+
+// addRows adds rows rows of src (row stride ld, len(dst) columns) into dst,
+// row after row: a column sum in row order, vectorised across columns.
+func addRows(dst, src []float32, ld, rows int) {
+	kernels.BiasRows(dst, 0, src, ld, rows, len(dst), 0, false, false, dst)
+}

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // MSE is the mean squared error over all elements, like
@@ -43,27 +45,21 @@ func LogSoftmaxRows(dst, src []float32, k int) {
 		panic(fmt.Sprintf("nn: LogSoftmaxRows: %d values into %d, rows of %d", len(src), len(dst), k))
 	}
 	for r := 0; r < len(src); r += k {
-		logSoftmax(dst[r:r+k], src[r:r+k], 1, k)
+		logSoftmaxRow(dst[r:r+k], src[r:r+k])
 	}
 }
 
-// logSoftmax writes log softmax over the k values x[0], x[stride], ... into
-// dst at the same offsets and returns the log-sum-exp. The max is
-// subtracted before exponentiating, so every exp argument is <= 0: no
-// overflow however large the logits, and at least one term is exactly 1, so
-// the log never sees 0.
-func logSoftmax(dst, x []float32, stride, k int) float64 {
-	m := float64(x[0])
-	for j := 1; j < k; j++ {
-		m = max(m, float64(x[j*stride]))
-	}
-	var s float64
-	for j := range k {
-		s += float64(Exp32(x[j*stride] - float32(m)))
-	}
-	lse := m + math.Log(s)
-	for j := range k {
-		dst[j*stride] = float32(float64(x[j*stride]) - lse)
+// logSoftmaxRow writes log softmax of x into dst (which may alias x) and
+// returns the log-sum-exp. The max is subtracted before exponentiating, so
+// every exp argument is <= 0: no overflow however large the logits, and at
+// least one term is exactly 1, so the log never sees 0. kernels.ExpSum
+// takes the exponentials 16 at a time and sums them in float64.
+func logSoftmaxRow(dst, x []float32) float64 {
+	m := kernels.RowMax(x)
+	lse := float64(m) + math.Log(kernels.ExpSum(x, m, 1))
+	dst = dst[:len(x)]
+	for j, v := range x {
+		dst[j] = float32(float64(v) - lse)
 	}
 	return lse
 }
@@ -84,6 +80,11 @@ type CrossEntropy struct {
 	fwd, bwd        func(lo, hi int)
 	par             chunker
 	logits          *Tensor
+	// The row-layout work: the logits, log-probabilities and gradient as
+	// [positions, K] (the caller's tensors, or transposed copies of an
+	// NCHW layout, so both layouts share one arithmetic).
+	src, lp, dl          *Tensor
+	rows, rowLP, rowGrad *Tensor
 }
 
 // Forward returns the mean cross-entropy of logits [rows, K] against
@@ -118,7 +119,17 @@ func (c *CrossEntropy) forward(logits *Tensor, targets []int32, outer, k, inner 
 	c.logits, c.targets, c.outer, c.k, c.inner = logits, targets, outer, k, inner
 	c.LogProbs = Ensure(c.LogProbs, logits.Shape...)
 	c.RowLoss = Scratch(c.RowLoss, len(targets))
+	c.src, c.lp = logits, c.LogProbs
+	if inner != 1 {
+		c.rows = Ensure(c.rows, len(targets), k)
+		c.rowLP = Ensure(c.rowLP, len(targets), k)
+		transposeInner(c.rows.Data, logits.Data, outer, k, inner, true)
+		c.src, c.lp = c.rows, c.rowLP
+	}
 	c.par.do(len(targets), rowChunk, c.fwd)
+	if inner != 1 {
+		transposeInner(c.rowLP.Data, c.LogProbs.Data, outer, k, inner, false)
+	}
 	var s float64
 	for _, l := range c.RowLoss {
 		s += float64(l)
@@ -126,14 +137,29 @@ func (c *CrossEntropy) forward(logits *Tensor, targets []int32, outer, k, inner 
 	return float32(s / float64(max(1, len(targets))))
 }
 
-// base returns the offset of class 0 for position p; classes are inner apart.
-func (c *CrossEntropy) base(p int) int { return (p/c.inner)*c.k*c.inner + p%c.inner }
+// transposeInner moves [outer, k, inner] (NCHW logits) to [outer*inner, k]
+// rows when toRows, and back otherwise.
+func transposeInner(rows, nchw []float32, outer, k, inner int, toRows bool) {
+	for o := range outer {
+		for j := range k {
+			for s := range inner {
+				r, n := (o*inner+s)*k+j, (o*k+j)*inner+s
+				if toRows {
+					rows[r] = nchw[n]
+				} else {
+					nchw[n] = rows[r]
+				}
+			}
+		}
+	}
+}
 
 func (c *CrossEntropy) forwardPos(lo, hi int) {
+	k := c.k
 	for p := lo; p < hi; p++ {
-		b := c.base(p)
-		logSoftmax(c.LogProbs.Data[b:], c.logits.Data[b:], c.inner, c.k)
-		c.RowLoss[p] = -c.LogProbs.Data[b+int(c.targets[p])*c.inner]
+		lp := c.lp.Data[p*k : (p+1)*k]
+		logSoftmaxRow(lp, c.src.Data[p*k:(p+1)*k])
+		c.RowLoss[p] = -lp[c.targets[p]]
 	}
 }
 
@@ -143,18 +169,27 @@ func (c *CrossEntropy) Backward() *Tensor {
 		panic("nn: CrossEntropy Backward before Forward")
 	}
 	c.dlogits = Ensure(c.dlogits, c.logits.Shape...)
+	c.dl = c.dlogits
+	if c.inner != 1 {
+		c.rowGrad = Ensure(c.rowGrad, len(c.targets), c.k)
+		c.dl = c.rowGrad
+	}
 	c.par.do(len(c.targets), rowChunk, c.bwd)
+	if c.inner != 1 {
+		transposeInner(c.rowGrad.Data, c.dlogits.Data, c.outer, c.k, c.inner, false)
+	}
 	return c.dlogits
 }
 
+// backwardPos: softmax = e^logprob, 16 at a time, scaled by 1/positions.
 func (c *CrossEntropy) backwardPos(lo, hi int) {
-	sc := 1 / float64(len(c.targets))
+	s := float32(1 / float64(len(c.targets)))
+	d := c.dl.Data[lo*c.k : hi*c.k]
+	kernels.Exp(d, c.lp.Data[lo*c.k:hi*c.k])
+	for i := range d {
+		d[i] *= s
+	}
 	for p := lo; p < hi; p++ {
-		b := c.base(p)
-		for j := range c.k {
-			i := b + j*c.inner
-			c.dlogits.Data[i] = Exp32(c.LogProbs.Data[i]) * float32(sc)
-		}
-		c.dlogits.Data[b+int(c.targets[p])*c.inner] -= float32(sc)
+		d[(p-lo)*c.k+int(c.targets[p])] -= s
 	}
 }

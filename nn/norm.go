@@ -2,7 +2,8 @@ package nn
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // LayerNorm normalises over the last axis, like torch.nn.LayerNorm(D):
@@ -55,27 +56,28 @@ func (ln *LayerNorm) Forward(x *Tensor) *Tensor {
 func (ln *LayerNorm) forwardRows(lo, hi int) {
 	d, w, b := ln.D, ln.Weight.Data.Data, ln.Bias.Data.Data
 	for r := lo; r < hi; r++ {
-		x := ln.x.Data[r*d : (r+1)*d]
-		y := ln.y.Data[r*d : (r+1)*d]
-		// Two passes in float64: the centred variance avoids the
-		// cancellation of E[x^2] - E[x]^2.
-		var s float64
-		for _, v := range x {
-			s += float64(v)
-		}
-		m := s / float64(d)
-		var v2 float64
-		for _, v := range x {
-			c := float64(v) - m
-			v2 += c * c
-		}
-		rs := 1 / math.Sqrt(v2/float64(d)+float64(ln.Eps))
-		mean, rstd := float32(m), float32(rs)
-		ln.mean[r], ln.rstd[r] = mean, rstd
-		for i, v := range x {
-			y[i] = (v-mean)*rstd*w[i] + b[i]
-		}
+		ln.mean[r], ln.rstd[r] = layerNormRow(ln.y.Data[r*d:(r+1)*d], ln.x.Data[r*d:(r+1)*d], w, b, ln.Eps)
 	}
+}
+
+// layerNormRow normalises one row x into y and returns its mean and rstd
+// (kernels.LayerNormRow: the mean and the centred variance in float64,
+// which avoids the cancellation of E[x^2] - E[x]^2).
+func layerNormRow(y, x, w, b []float32, eps float32) (mean, rstd float32) {
+	return kernels.LayerNormRow(y, x, w, b, eps)
+}
+
+// layerNormRows is FastArithmetic' LayerNorm: Forward's arithmetic.
+func layerNormRows(y, x, w, b []float32, rows, d int, eps float32) {
+	for r := range rows {
+		layerNormRow(y[r*d:(r+1)*d], x[r*d:(r+1)*d], w, b, eps)
+	}
+}
+
+// Infer normalises rows rows of x into y without touching Forward's
+// caches, in the arithmetic of the active Arithmetic (inference paths).
+func (ln *LayerNorm) Infer(y, x []float32, rows int) {
+	arith.LayerNorm(y[:rows*ln.D], x[:rows*ln.D], ln.Weight.Data.Data, ln.Bias.Data.Data, rows, ln.D, ln.Eps)
 }
 
 // Backward: with xhat = (x-mean)*rstd and g = dy*weight,
@@ -97,35 +99,11 @@ func (ln *LayerNorm) Backward(dy *Tensor) *Tensor {
 func (ln *LayerNorm) backwardRows(lo, hi int) {
 	d, w := ln.D, ln.Weight.Data.Data
 	for r := lo; r < hi; r++ {
-		x := ln.x.Data[r*d : (r+1)*d]
-		dy := ln.dy.Data[r*d : (r+1)*d]
-		dx := ln.dx.Data[r*d : (r+1)*d]
-		mean, rstd := ln.mean[r], ln.rstd[r]
-		var sg, sgx float32
-		for i, v := range x {
-			g := dy[i] * w[i]
-			sg += g
-			sgx += g * (v - mean) * rstd
-		}
-		sg /= float32(d)
-		sgx /= float32(d)
-		for i, v := range x {
-			xh := (v - mean) * rstd
-			dx[i] = rstd * (dy[i]*w[i] - sg - xh*sgx)
-		}
+		kernels.LayerNormGradRow(ln.dx.Data[r*d:(r+1)*d], ln.dy.Data[r*d:(r+1)*d], ln.x.Data[r*d:(r+1)*d], w, ln.mean[r], ln.rstd[r])
 	}
 }
 
 func (ln *LayerNorm) backwardParams(lo, hi int) {
-	d := ln.D
-	dw, db := ln.Weight.Grad.Data[lo:hi], ln.Bias.Grad.Data[lo:hi]
-	for r := range ln.rows {
-		x := ln.x.Data[r*d+lo : r*d+hi]
-		dy := ln.dy.Data[r*d+lo : r*d+hi]
-		mean, rstd := ln.mean[r], ln.rstd[r]
-		for i, v := range x {
-			dw[i] += dy[i] * (v - mean) * rstd
-			db[i] += dy[i]
-		}
-	}
+	kernels.LayerNormParamGrad(ln.Weight.Grad.Data[lo:hi], ln.Bias.Grad.Data[lo:hi],
+		ln.dy.Data[lo:], ln.x.Data[lo:], ln.D, ln.rows, ln.mean, ln.rstd)
 }

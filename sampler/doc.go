@@ -78,12 +78,32 @@
 // kept ones included: that is how the kept cells below and to the right of a
 // hole pull on it. An update makes M such steps in a row (Proposals): while
 // only x_i moves, a proposal's weight prod_{j>i} q(x_j | x'_<j) depends on
-// its value alone, so all M*n proposals are scored by one batched Forward
+// its value alone, so all M*n proposals are scored by one batched pass
 // and the M accept/reject steps are arithmetic. The log-probabilities of the
 // current grids are cached and updated on acceptance. Every step satisfies
 // detailed balance, so pi is stationary and the sweeps move the chains
 // towards it from the raster start. Single-cell updates mix slowly when free
 // cells are strongly coupled to each other; more sweeps is then the remedy.
+//
+// # What a sweep costs
+//
+// Updating cell i needs the logits of position i (the proposals) and of
+// every position after it (their weights); positions up to i do not
+// depend on x_i. With a prior whose stepper takes spans and rewinds
+// (prior.SpanStepper: the Transformer's KV cache), the chains keep one
+// cache of positions 0..i per chain and proposal, and an update costs one
+// batched pass over positions i+1..T-1 for all n*M grids (spanGibbs,
+// gibbs_span.go), after which the cache rewinds to i+1. A sweep over the
+// free cells F therefore costs
+//
+//	n * M * sum_{i in F} (T - 1 - i)   positions
+//
+// (plus F's extension of the kept prefix by one position per chain). For
+// an 8x8 hole in the middle of a 16x16 grid that is 8,160 positions per
+// chain and proposal, half of the 64 x 256 a full pass per update costs;
+// a position of the default Transformer is about 2 MFLOP. Priors whose
+// steppers cannot rewind (the PixelCNN) take the full passes: one Forward
+// over the n*M proposed grids per free cell, n*M*T*|F| positions a sweep.
 //
 // Top-k and top-p change the conditionals into truncated ones whose product
 // can give the kept cells probability zero, which leaves no target to

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vqgen/vqgen/nn"
+	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
 // editDists returns, for a 2x2 K=3 tabular prior with the cells of keep
@@ -64,45 +65,55 @@ func TestGibbsEditMatchesExactConditional(t *testing.T) {
 		{3, 2, 1},
 	}
 	for _, c := range cases {
-		t.Run(fmt.Sprintf("classes%d_T%g", c.classes, c.temp), func(t *testing.T) {
-			tp := newTabPrior(23, 3, 2, 2, c.classes, 1)
-			target, rasterExact := editDists(tp, grid, keep, c.class, float64(c.temp))
-			bound := tvBound(t, target, chains)
-			gap := tv(target, rasterExact)
-			t.Logf("exact TV(raster, target) %.4f, bound %.4f", gap, bound)
-			if gap < 3*bound {
-				t.Fatalf("test design: raster's exact distribution is only %.4f from the target; pick tables where it is > 3 x %.4f", gap, bound)
-			}
-			var cls []int32
-			if c.classes > 0 {
-				cls = []int32{c.class}
-			}
-			emp := map[string][]float64{}
-			for _, m := range []string{MethodGibbs, MethodRaster} {
-				opt := EditOptions{N: chains, Method: m, Sweeps: 12, Proposals: 4, Classes: cls, Temperature: c.temp, TopP: 1, Seed: 5, Batch: 4096}
-				g, err := Edit(tp, grid, keep, opt, nil)
-				if err != nil {
-					t.Fatal(err)
+		for _, span := range []bool{false, true} {
+			t.Run(fmt.Sprintf("classes%d_T%g_span=%v", c.classes, c.temp, span), func(t *testing.T) {
+				tp := newTabPrior(23, 3, 2, 2, c.classes, 1)
+				var p prior.Prior = tp
+				if span {
+					p = spanTab{tp}
 				}
-				checkKept(t, g, grid, keep)
-				h := make([]float64, len(target))
-				for i := 0; i < chains; i++ {
-					h[gridIndex(g.Codes[i*4:(i+1)*4], 3)] += 1.0 / chains
+				target, rasterExact := editDists(tp, grid, keep, c.class, float64(c.temp))
+				bound := tvBound(t, target, chains)
+				gap := tv(target, rasterExact)
+				t.Logf("exact TV(raster, target) %.4f, bound %.4f", gap, bound)
+				if gap < 3*bound {
+					t.Fatalf("test design: raster's exact distribution is only %.4f from the target; pick tables where it is > 3 x %.4f", gap, bound)
 				}
-				emp[m] = h
-			}
-			dg, dr, drr := tv(emp[MethodGibbs], target), tv(emp[MethodRaster], target), tv(emp[MethodRaster], rasterExact)
-			t.Logf("TV(gibbs, target) %.4f  TV(raster, target) %.4f  TV(raster, raster exact) %.4f", dg, dr, drr)
-			if dg > bound {
-				t.Errorf("gibbs edits are %.4f (TV) from the exact conditional, bound %.4f", dg, bound)
-			}
-			if dr <= bound {
-				t.Errorf("raster edits are only %.4f from the exact conditional; the test cannot tell the methods apart (bound %.4f)", dr, bound)
-			}
-			if rb := tvBound(t, rasterExact, chains); drr > rb {
-				t.Errorf("raster edits are %.4f from their own exact distribution, bound %.4f", drr, rb)
-			}
-		})
+				var cls []int32
+				if c.classes > 0 {
+					cls = []int32{c.class}
+				}
+				emp := map[string][]float64{}
+				for _, m := range []string{MethodGibbs, MethodRaster} {
+					opt := EditOptions{N: chains, Method: m, Sweeps: 12, Proposals: 4, Classes: cls, Temperature: c.temp, TopP: 1, Seed: 5, Batch: 4096}
+					calls := tp.calls
+					g, err := Edit(p, grid, keep, opt, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if m == MethodGibbs && span && tp.calls != calls {
+						t.Errorf("the span path made %d full Forward passes", tp.calls-calls)
+					}
+					checkKept(t, g, grid, keep)
+					h := make([]float64, len(target))
+					for i := 0; i < chains; i++ {
+						h[gridIndex(g.Codes[i*4:(i+1)*4], 3)] += 1.0 / chains
+					}
+					emp[m] = h
+				}
+				dg, dr, drr := tv(emp[MethodGibbs], target), tv(emp[MethodRaster], target), tv(emp[MethodRaster], rasterExact)
+				t.Logf("TV(gibbs, target) %.4f  TV(raster, target) %.4f  TV(raster, raster exact) %.4f", dg, dr, drr)
+				if dg > bound {
+					t.Errorf("gibbs edits are %.4f (TV) from the exact conditional, bound %.4f", dg, bound)
+				}
+				if dr <= bound {
+					t.Errorf("raster edits are only %.4f from the exact conditional; the test cannot tell the methods apart (bound %.4f)", dr, bound)
+				}
+				if rb := tvBound(t, rasterExact, chains); drr > rb {
+					t.Errorf("raster edits are %.4f from their own exact distribution, bound %.4f", drr, rb)
+				}
+			})
+		}
 	}
 }
 
@@ -119,7 +130,18 @@ func checkKept(t *testing.T, g *Grids, grid []int32, keep []bool) {
 }
 
 func TestEditKeepsFixedCellsAndIsReproducible(t *testing.T) {
-	tp := newTabPrior(4, 4, 3, 3, 0, 1)
+	for _, span := range []bool{false, true} {
+		t.Run(fmt.Sprint("span=", span), func(t *testing.T) {
+			var p prior.Prior = newTabPrior(4, 4, 3, 3, 0, 1)
+			if span {
+				p = spanTab{p.(*tabPrior)}
+			}
+			editKeepsAndReproduces(t, p)
+		})
+	}
+}
+
+func editKeepsAndReproduces(t *testing.T, tp prior.Prior) {
 	rng := nn.NewRNG(8)
 	for trial := 0; trial < 10; trial++ {
 		grid := make([]int32, 9)
@@ -181,5 +203,34 @@ func TestEditValidates(t *testing.T) {
 				t.Errorf("err %v, want one containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestSpanGibbsEqualsFullPasses: with the same logits (a table), gibbs
+// edits through a rewinding stepper make the same draws and decisions as
+// with full passes over every proposal, so they give the same grids.
+func TestSpanGibbsEqualsFullPasses(t *testing.T) {
+	rng := nn.NewRNG(9)
+	for trial := 0; trial < 6; trial++ {
+		tp := newTabPrior(uint64(30+trial), 3, 3, 3, 2, 1.5)
+		grid := make([]int32, 9)
+		keep := make([]bool, 9)
+		for p := range grid {
+			grid[p] = int32(rng.Intn(3))
+			keep[p] = rng.Intn(2) == 0
+		}
+		keep[rng.Intn(9)] = false
+		opt := EditOptions{N: 40, Sweeps: 3, Proposals: 3, Classes: []int32{1}, Temperature: 0.8, TopP: 1, Seed: uint64(trial)}
+		full, err := Edit(tp, grid, keep, opt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		span, err := Edit(spanTab{tp}, grid, keep, opt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(full.Codes, span.Codes) {
+			t.Errorf("trial %d: span-path edits differ from full-pass edits", trial)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -179,16 +180,10 @@ func selectTop(a []entry, k int) {
 }
 
 // logProb returns log softmax(row / T)[c], the per-cell term of the gibbs
-// target. The sum runs in float64 so that sums over cells of differences of
-// these terms stay accurate.
+// target and of a grid's likelihood: kernels.ExpSum takes the
+// exponentials 16 at a time and sums them in float64, so that sums over
+// cells of differences of these terms stay accurate.
 func logProb(row []float32, c int32, invT float32) float64 {
-	m := row[0]
-	for _, v := range row[1:] {
-		m = max(m, v)
-	}
-	s := 0.0
-	for _, v := range row {
-		s += math.Exp(float64((v - m) * invT))
-	}
-	return float64((row[c]-m)*invT) - math.Log(s)
+	m := kernels.RowMax(row)
+	return float64((row[c]-m)*invT) - math.Log(kernels.ExpSum(row, m, invT))
 }

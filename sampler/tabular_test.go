@@ -190,3 +190,40 @@ func tv(p, q []float64) float64 {
 	}
 	return s / 2
 }
+
+// spanTab is a tabPrior whose stepper takes spans of positions and
+// rewinds (prior.SpanStepper), so that gibbs edits take the span path.
+type spanTab struct{ *tabPrior }
+
+func (t spanTab) NewStepper(n int) prior.Stepper {
+	return &tabSpanStepper{tabStepper: tabStepper{t: t.tabPrior, max: n, out: nn.NewTensor(n, t.info.K)}}
+}
+
+type tabSpanStepper struct {
+	tabStepper
+	buf   *nn.Tensor
+	spans int
+}
+
+func (s *tabSpanStepper) Span(codes []int32, from, to int) *nn.Tensor {
+	if from != s.next || to <= from || to > s.t.info.Positions() {
+		panic("tabSpanStepper: bad span")
+	}
+	s.spans++
+	k, hw, l := s.t.info.K, s.t.info.Positions(), to-from
+	s.buf = nn.Ensure(s.buf, s.n*l, k)
+	for i := 0; i < s.n; i++ {
+		for p := from; p < to; p++ {
+			copy(s.buf.Data[(i*l+p-from)*k:], s.t.row(codes[i*hw:(i+1)*hw], s.t.class(s.classes, i), p))
+		}
+	}
+	s.next = to
+	return s.buf
+}
+
+func (s *tabSpanStepper) Rewind(pos int) {
+	if pos < 0 || pos > s.next {
+		panic("tabSpanStepper: rewind past the next position")
+	}
+	s.next = pos
+}

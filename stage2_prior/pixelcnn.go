@@ -41,7 +41,14 @@ package prior
 // row r-1 is final once row r-1 is sampled, so it is computed once per row
 // and cached; the horizontal stack at (r, c) reads only row r at columns
 // <= c, whose features at earlier columns never change afterwards, so each
-// new cell costs one position per layer.
+// new cell costs one position per layer. It computes through the layers
+// themselves (Conv2d.InferPatches: their weights, live taps, biases and
+// arithmetic; the gates' kernel), so its logits are Forward's, bit for
+// bit, and a change to a layer reaches training and sampling alike.
+//
+// The masked convolutions compute with their live taps only (nn.Conv2d's
+// Live window): (k/2+1) x k of the vertical k x k and k/2+1 (k/2 in layer
+// 0) of the horizontal 1 x k, so no product with a masked zero is formed.
 
 import (
 	"fmt"
@@ -141,6 +148,16 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	}
 	m.head1 = nn.NewConv2d("pixelcnn.head.0", C, cfg.HeadHidden, 1, 1, 0, true, rng)
 	m.head2 = nn.NewConv2d("pixelcnn.head.2", cfg.HeadHidden, info.K, 1, 1, 0, true, rng)
+	// A 16x16 grid (256 positions) is GEMM-wide enough on its own: one
+	// image per GEMM, no gather or scatter around it.
+	for _, c := range []*nn.Conv2d{m.head1, m.head2} {
+		c.GroupCols = 256
+	}
+	for _, L := range m.layers {
+		for _, c := range []*nn.Conv2d{L.vconv, L.hconv, L.v2h, L.hout} {
+			c.GroupCols = 256
+		}
+	}
 	m.params = append(m.params, m.head1.Params()...)
 	m.params = append(m.params, m.head2.Params()...)
 	// The null class's rows last, so every other tensor gets the draws it
@@ -403,8 +420,3 @@ func (g *gate) backwardImages(_, lo, hi int) {
 		}
 	}
 }
-
-// The gates use nn's float32 tanh and sigmoid: float64 math here cost a
-// third of the sampling time.
-func tanh32(v float32) float32    { return nn.Tanh32(v) }
-func sigmoid32(v float32) float32 { return nn.Sigmoid32(v) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -11,20 +12,21 @@ import (
 // the GEMM shapes (and the rounding) never depend on GOMAXPROCS.
 const stepChunkGrids = 16
 
-// pcStepper samples incrementally (see the top of pixelcnn.go). Activations
-// are stored position-major with the grids innermost, [pos][channel][grid],
-// so that the kernel window of a convolution along a row is one contiguous
-// [taps*channels, grids] matrix: every step is a few plain GEMMs.
+// pcStepper samples incrementally (see the top of pixelcnn.go) through the
+// model's own layers: each convolution computes the positions a step needs
+// with Conv2d.InferPatches (its weight, live taps, bias and arithmetic),
+// and the gates run the training pass's kernel. The stepper only keeps the
+// rows it has computed and assembles the patches. Rows of activations are
+// stored channel-major with the positions and then the grids innermost,
+// [channel][col*nc + grid], so a row's patches are shifted copies of its
+// channels and one GEMM serves a whole row (the vertical stack) or one
+// position (the horizontal stack) of all grids of a chunk.
 type pcStepper struct {
 	m       *PixelCNN
 	maxN, n int
 	classes []int32
 	chunks  []*stepChunk
-
-	// Weights repacked at Reset, masked taps dropped.
-	wv   [][]float32 // per layer: [k/2+1][2C][k*Cin], index u, o, v*Cin+ci
-	wh   [][]float32 // per layer: [2C][taps*Cin]
-	taps []int       // horizontal taps per layer
+	convs   []*nn.Conv2d // every convolution it runs
 
 	codes []int32
 	pos   int
@@ -34,18 +36,20 @@ type pcStepper struct {
 }
 
 type stepChunk struct {
-	g0, nc int
-	emb    []float32   // [HW][E][nc]
-	vg     [][]float32 // per layer but the last: gated vertical [HW][C][nc]
-	link   [][]float32 // per layer: VtoH(ShiftDown(vp)) of the current row, [W][2C][nc]
-	h      [][]float32 // per layer: horizontal outputs of the current row, [W][C][nc]
-	vp     []float32   // [2C][nc]
-	pre    []float32   // [2C][nc]
-	g      []float32   // [C][nc]
-	o      []float32   // [2C][nc]
-	skip   []float32   // [C][nc]
-	h1     []float32   // [HeadHidden][nc]
-	lg     []float32   // [K][nc]
+	g0, nc  int
+	emb     []float32   // [H][E][W*nc]
+	vg      [][]float32 // per layer but the last: gated vertical outputs [H][C][W*nc]
+	link    [][]float32 // per layer: VtoH(ShiftDown(vp)) of the current row, [2C][W*nc]
+	h       [][]float32 // per layer: horizontal outputs of the current row, [C][W*nc]
+	patches []float32   // the patch columns of a row or a position
+	vp      []float32   // [2C][W*nc]
+	pre     []float32   // [2C][W*nc]
+	t, s    []float32   // the gate's tanh and sigmoid, [C][W*nc]
+	g       []float32   // [C][nc]
+	o       []float32   // [2C][nc]
+	skip    []float32   // [C][nc]
+	h1      []float32   // [HeadHidden][nc]
+	lg      []float32   // [K][nc]
 }
 
 // NewStepper returns an incremental sampler for up to n grids.
@@ -54,32 +58,40 @@ func (m *PixelCNN) NewStepper(n int) Stepper {
 		panic(fmt.Sprintf("pixelcnn: NewStepper(%d): need at least one grid", n))
 	}
 	H, W, C, E, K := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
-	HW := H * W
 	s := &pcStepper{m: m, maxN: n}
+	maxPatch := 0
+	for _, L := range m.layers {
+		maxPatch = max(maxPatch, L.vconv.PatchRows(), L.hconv.PatchRows())
+	}
 	for g0 := 0; g0 < n; g0 += stepChunkGrids {
 		nc := min(stepChunkGrids, n-g0)
+		wn := W * nc
 		ch := &stepChunk{g0: g0, nc: nc,
-			emb: make([]float32, HW*E*nc), vp: make([]float32, 2*C*nc), pre: make([]float32, 2*C*nc),
+			emb: make([]float32, H*E*wn), patches: make([]float32, maxPatch*wn),
+			vp: make([]float32, 2*C*wn), pre: make([]float32, 2*C*wn),
+			t: make([]float32, C*wn), s: make([]float32, C*wn),
 			g: make([]float32, C*nc), o: make([]float32, 2*C*nc), skip: make([]float32, C*nc),
 			h1: make([]float32, m.cfg.HeadHidden*nc), lg: make([]float32, K*nc)}
 		for l := range m.layers {
 			if l < len(m.layers)-1 {
-				ch.vg = append(ch.vg, make([]float32, HW*C*nc))
+				ch.vg = append(ch.vg, make([]float32, H*C*wn))
 			}
-			ch.link = append(ch.link, make([]float32, W*2*C*nc))
-			ch.h = append(ch.h, make([]float32, W*C*nc))
+			ch.link = append(ch.link, make([]float32, 2*C*wn))
+			ch.h = append(ch.h, make([]float32, C*wn))
 		}
 		s.chunks = append(s.chunks, ch)
 	}
-	s.wv = make([][]float32, len(m.layers))
-	s.wh = make([][]float32, len(m.layers))
-	s.taps = make([]int, len(m.layers))
 	s.out = nn.NewTensor(n, K)
+	s.convs = []*nn.Conv2d{m.head1, m.head2}
+	for _, L := range m.layers {
+		s.convs = append(s.convs, L.vconv, L.hconv, L.v2h, L.hout)
+	}
 	return s
 }
 
-// Reset starts n grids with the given classes and repacks the weights, so
-// a stepper made before training sees the trained model.
+// Reset starts n grids with the given classes and takes the layers'
+// current weights, so a stepper made before training sees the trained
+// model.
 func (s *pcStepper) Reset(n int, classes []int32) {
 	m := s.m
 	if n < 1 || n > s.maxN {
@@ -97,34 +109,8 @@ func (s *pcStepper) Reset(n int, classes []int32) {
 	for _, ch := range s.chunks {
 		ch.nc = max(0, min(stepChunkGrids, n-ch.g0))
 	}
-	k, C := m.cfg.Kernel, m.cfg.Channels
-	for l, L := range m.layers {
-		cin := L.vconv.InC
-		w := L.vconv.Weight.Data.Data // [2C, cin, k, k]
-		s.wv[l] = nn.Scratch(s.wv[l], (k/2+1)*2*C*k*cin)
-		for u := 0; u <= k/2; u++ {
-			for o := range 2 * C {
-				for v := range k {
-					for ci := range cin {
-						s.wv[l][((u*2*C)+o)*k*cin+v*cin+ci] = w[((o*cin+ci)*k+u)*k+v]
-					}
-				}
-			}
-		}
-		taps := k/2 + 1
-		if l == 0 {
-			taps = k / 2
-		}
-		s.taps[l] = taps
-		w = L.hconv.Weight.Data.Data // [2C, cin, 1, k]
-		s.wh[l] = nn.Scratch(s.wh[l], 2*C*taps*cin)
-		for o := range 2 * C {
-			for t := range taps {
-				for ci := range cin {
-					s.wh[l][o*taps*cin+t*cin+ci] = w[(o*cin+ci)*k+t]
-				}
-			}
-		}
+	for _, c := range s.convs {
+		c.PrepareInfer()
 	}
 	s.shape = [2]int{n, m.info.K}
 	s.out = nn.Ensure(s.out, s.shape[:]...)
@@ -149,141 +135,177 @@ func (s *pcStepper) Next(codes []int32, pos int) *nn.Tensor {
 	return s.out
 }
 
-// fillRows sets each of the rows of dst [rows][nc] to its bias.
-func fillRows(dst, bias []float32, nc int) {
-	for o, b := range bias {
-		row := dst[o*nc : (o+1)*nc]
-		for j := range row {
-			row[j] = b
+// gateCols is the gated unit over n columns of pre [2C][ld] (a: the first
+// C rows, b: the rest) into out [C][ld], each column's grid's class row
+// added first (column j belongs to grid j%nc of the chunk): the training
+// gate's kernel, with the class added before it rather than inside it,
+// which rounds the same.
+func (s *pcStepper) gateCols(ch *stepChunk, out, pre []float32, ld, n int, cond []float32) {
+	C := s.m.cfg.Channels
+	if cond != nil {
+		for j := range n {
+			row := cond[int(s.classes[ch.g0+j%ch.nc])*2*C:]
+			for c := range 2 * C {
+				pre[c*ld+j] += row[c]
+			}
+		}
+	}
+	for c := range C {
+		kernels.TanhSigmoidGate(out[c*ld:c*ld+n], ch.t[c*ld:c*ld+n], ch.s[c*ld:c*ld+n], pre[c*ld:c*ld+n], pre[(C+c)*ld:(C+c)*ld+n], 0, 0)
+	}
+}
+
+// rowPatches writes the patch columns of the n = W*nc positions of output
+// row r for conv c reading rows [H][cin][W*nc] of src: row k of the patches
+// (channel, tap row, tap column) is the tap's input row shifted by its
+// column offset, zeros where the tap falls outside the grid.
+func rowPatches(dst []float32, c *nn.Conv2d, src []float32, r, H, W, nc, cin int) {
+	t := c.PatchTaps()
+	wn := W * nc
+	k := 0
+	for ci := range cin {
+		for u := t.U0; u < t.U1; u++ {
+			row := r - c.PadH + u
+			for v := t.V0; v < t.V1; v++ {
+				d := dst[k*wn : (k+1)*wn]
+				k++
+				if row < 0 || row >= H {
+					clear(d)
+					continue
+				}
+				in := src[(row*cin+ci)*wn : (row*cin+ci+1)*wn]
+				shift := (v - c.PadW) * nc // column j reads j + (v - PadW)
+				switch {
+				case shift >= 0:
+					copy(d, in[shift:])
+					clear(d[wn-shift:])
+				default:
+					clear(d[:-shift])
+					copy(d[-shift:], in)
+				}
+			}
 		}
 	}
 }
 
-// gateStep is the gated unit on pre [2C][nc] into out [C][nc], adding the
-// class rows of the chunk's grids.
-func (s *pcStepper) gateStep(ch *stepChunk, pre, out, cond []float32, C int) {
-	nc := ch.nc
-	for c := range C {
-		a, b, o := pre[c*nc:(c+1)*nc], pre[(C+c)*nc:(C+c+1)*nc], out[c*nc:(c+1)*nc]
-		for j := range nc {
-			var ca, cb float32
-			if cond != nil {
-				row := cond[int(s.classes[ch.g0+j])*2*C:]
-				ca, cb = row[c], row[C+c]
+// cellPatches writes the patch column of position col of a row for conv c
+// (one tap row) reading the row [cin][W*nc] in, as [rows][nc].
+func cellPatches(dst []float32, c *nn.Conv2d, in []float32, col, W, nc, cin int) {
+	t := c.PatchTaps()
+	wn := W * nc
+	k := 0
+	for ci := range cin {
+		for v := t.V0; v < t.V1; v++ {
+			d := dst[k*nc : (k+1)*nc]
+			k++
+			x := col - c.PadW + v
+			if x < 0 || x >= W {
+				clear(d)
+				continue
 			}
-			o[j] = tanh32(a[j]+ca) * sigmoid32(b[j]+cb)
+			copy(d, in[ci*wn+x*nc:][:nc])
 		}
 	}
 }
 
 func (s *pcStepper) step(ch *stepChunk) {
 	m := s.m
-	H, W, C, E, K, k := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K, m.cfg.Kernel
+	H, W, C, E, K := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
 	HW, nc, pos := H*W, ch.nc, s.pos
+	wn := W * nc
 	r, c := pos/W, pos%W
-	hk := k / 2
-	last := len(m.layers) - 1
 	if pos == 0 {
-		clear(ch.emb)
+		clear(ch.emb[:H*E*wn])
 	} else {
 		// The code before pos is final now: embed it.
-		e := ch.emb[(pos-1)*E*nc : pos*E*nc]
+		rr, cc := (pos-1)/W, (pos-1)%W
 		wt := m.embed.Weight.Data.Data
 		for j := range nc {
 			code := int(s.codes[(ch.g0+j)*HW+pos-1])
 			for d, v := range wt[code*E : (code+1)*E] {
-				e[d*nc+j] = v
+				ch.emb[(rr*E+d)*wn+cc*nc+j] = v
 			}
 		}
 	}
 	if c == 0 {
-		// Row r-1 is complete: run the vertical stack over it once, and
-		// turn it into the links that row r's horizontal stack reads.
-		for l, L := range m.layers {
-			var cond []float32
-			if L.cond != nil {
-				cond = L.cond.Data.Data
-			}
-			link := ch.link[l]
-			for j := range W {
-				fillRows(link[j*2*C*nc:(j+1)*2*C*nc], L.v2h.Bias.Data.Data, nc)
-			}
-			if r == 0 {
-				continue // ShiftDown feeds zeros into the first row
-			}
-			rr := r - 1
-			vIn, cin := ch.emb, E
-			if l > 0 {
-				vIn, cin = ch.vg[l-1], C
-			}
-			for j := range W {
-				fillRows(ch.vp, L.vconv.Bias.Data.Data, nc)
-				v0, v1 := max(0, hk-j), min(k, W-j+hk)
-				for u := 0; u <= hk; u++ {
-					row := rr - hk + u
-					if row < 0 {
-						continue
-					}
-					a := s.wv[l][u*2*C*k*cin+v0*cin:]
-					b := vIn[(row*W+j-hk+v0)*cin*nc:]
-					nn.Sgemm(false, false, 2*C, nc, (v1-v0)*cin, 1, a, k*cin, b, nc, 1, ch.vp, nc)
-				}
-				if l < last {
-					s.gateStep(ch, ch.vp, ch.vg[l][(rr*W+j)*C*nc:(rr*W+j+1)*C*nc], cond, C)
-				}
-				nn.Sgemm(false, false, 2*C, nc, 2*C, 1, L.v2h.Weight.Data.Data, 2*C, ch.vp, nc, 1,
-					link[j*2*C*nc:(j+1)*2*C*nc], nc)
-			}
-		}
+		s.verticalRow(ch, r)
 	}
-	clear(ch.skip)
+	clear(ch.skip[:C*nc])
 	for l, L := range m.layers {
 		var cond []float32
 		if L.cond != nil {
 			cond = L.cond.Data.Data
 		}
-		hIn, cin := ch.emb[r*W*E*nc:(r+1)*W*E*nc], E
+		hIn, cin := ch.emb[r*E*wn:(r+1)*E*wn], E
 		if l > 0 {
 			hIn, cin = ch.h[l-1], C
 		}
-		copy(ch.pre, ch.link[l][c*2*C*nc:(c+1)*2*C*nc])
-		hb := L.hconv.Bias.Data.Data
+		cellPatches(ch.patches, L.hconv, hIn, c, W, nc, cin)
+		pre := ch.pre[:2*C*nc]
+		L.hconv.InferPatches(pre, nc, ch.patches, nc, nc)
 		for o := range 2 * C {
-			row := ch.pre[o*nc : (o+1)*nc]
-			for j := range row {
-				row[j] += hb[o]
+			addTo(pre[o*nc:(o+1)*nc], ch.link[l][o*wn+c*nc:][:nc])
+		}
+		s.gateCols(ch, ch.g[:C*nc], pre, nc, nc, cond)
+		L.hout.InferPatches(ch.o[:2*C*nc], nc, ch.g, nc, nc)
+		for o := range C {
+			h := ch.h[l][o*wn+c*nc:][:nc]
+			copy(h, ch.o[o*nc:(o+1)*nc])
+			if l > 0 {
+				addTo(h, ch.h[l-1][o*wn+c*nc:][:nc])
 			}
 		}
-		taps := s.taps[l]
-		if t0 := max(0, hk-c); t0 < taps {
-			nn.Sgemm(false, false, 2*C, nc, (taps-t0)*cin, 1, s.wh[l][t0*cin:], taps*cin,
-				hIn[(c-hk+t0)*cin*nc:], nc, 1, ch.pre, nc)
-		}
-		s.gateStep(ch, ch.pre, ch.g, cond, C)
-		fillRows(ch.o, L.hout.Bias.Data.Data, nc)
-		nn.Sgemm(false, false, 2*C, nc, C, 1, L.hout.Weight.Data.Data, C, ch.g, nc, 1, ch.o, nc)
-		h := ch.h[l][c*C*nc : (c+1)*C*nc]
-		copy(h, ch.o[:C*nc])
-		if l > 0 {
-			addTo(h, ch.h[l-1][c*C*nc:(c+1)*C*nc])
-		}
-		addTo(ch.skip, ch.o[C*nc:])
+		addTo(ch.skip[:C*nc], ch.o[C*nc:2*C*nc])
 	}
-	for i, v := range ch.skip {
-		ch.skip[i] = max(v, 0)
-	}
+	kernels.Relu(ch.skip[:C*nc], ch.skip[:C*nc])
 	HH := m.cfg.HeadHidden
-	fillRows(ch.h1, m.head1.Bias.Data.Data, nc)
-	nn.Sgemm(false, false, HH, nc, C, 1, m.head1.Weight.Data.Data, C, ch.skip, nc, 1, ch.h1, nc)
-	for i, v := range ch.h1 {
-		ch.h1[i] = max(v, 0)
-	}
-	fillRows(ch.lg, m.head2.Bias.Data.Data, nc)
-	nn.Sgemm(false, false, K, nc, HH, 1, m.head2.Weight.Data.Data, HH, ch.h1, nc, 1, ch.lg, nc)
+	m.head1.InferPatches(ch.h1[:HH*nc], nc, ch.skip, nc, nc)
+	kernels.Relu(ch.h1[:HH*nc], ch.h1[:HH*nc])
+	m.head2.InferPatches(ch.lg[:K*nc], nc, ch.h1, nc, nc)
 	out := s.out.Data[ch.g0*K : (ch.g0+nc)*K]
 	for kk := range K {
 		for j, v := range ch.lg[kk*nc : (kk+1)*nc] {
 			out[j*K+kk] = v
+		}
+	}
+}
+
+// verticalRow runs the vertical stack over row r-1, complete now, once for
+// all its positions, and turns it into the links row r's horizontal stack
+// reads (ShiftDown: row r reads row r-1's vertical features; the first
+// row reads zeros, so its links are VtoH's bias).
+func (s *pcStepper) verticalRow(ch *stepChunk, r int) {
+	m := s.m
+	H, W, C, E := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed
+	nc := ch.nc
+	wn := W * nc
+	last := len(m.layers) - 1
+	for l, L := range m.layers {
+		link := ch.link[l][:2*C*wn]
+		if r == 0 {
+			for o, b := range L.v2h.Bias.Data.Data {
+				for j := range link[o*wn : (o+1)*wn] {
+					link[o*wn+j] = b
+				}
+			}
+			continue
+		}
+		var cond []float32
+		if L.cond != nil {
+			cond = L.cond.Data.Data
+		}
+		vIn, cin := ch.emb, E
+		if l > 0 {
+			vIn, cin = ch.vg[l-1], C
+		}
+		rowPatches(ch.patches, L.vconv, vIn, r-1, H, W, nc, cin)
+		vp := ch.vp[:2*C*wn]
+		L.vconv.InferPatches(vp, wn, ch.patches, wn, wn)
+		L.v2h.InferPatches(link, wn, vp, wn, wn)
+		if l < last {
+			pre := ch.pre[:2*C*wn]
+			copy(pre, vp)
+			s.gateCols(ch, ch.vg[l][(r-1)*C*wn:r*C*wn], pre, wn, wn, cond)
 		}
 	}
 }

@@ -79,3 +79,19 @@ type Stepper interface {
 	// after Reset. The tensor is owned by the stepper.
 	Next(codes []int32, pos int) *nn.Tensor
 }
+
+// SpanStepper is a Stepper that can also take several positions in one
+// call and go back to an earlier position, which lets a sampler score many
+// continuations of one prefix without recomputing the prefix (the
+// Transformer's stepper implements it; see package sampler's gibbs edits).
+type SpanStepper interface {
+	Stepper
+	// Span returns the logits [n*(to-from), K] of positions from..to-1 of
+	// the n grids, grid-major, where from is the next position (Reset
+	// makes it 0); positions before to-1 of codes are read. The tensor is
+	// owned by the stepper.
+	Span(codes []int32, from, to int) *nn.Tensor
+	// Rewind makes pos (no later than the next position) the next
+	// position: what the positions from pos on saw is forgotten.
+	Rewind(pos int)
+}

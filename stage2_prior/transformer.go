@@ -47,9 +47,15 @@
 // Because position t only looks back, generating position t needs the keys
 // and values of positions < t in every block and nothing else. The stepper
 // from NewStepper keeps them in a key/value cache (nn.KVCache) and pushes
-// one token per call through every block: O(t*Dim) attention work per
-// position instead of re-running the whole prefix, which NewStepperNoCache
-// does for comparison.
+// new positions through every block: O(t*Dim) attention work per position
+// instead of re-running the whole prefix, which NewStepperNoCache does for
+// comparison. It runs the training model's own layers, through their
+// inference paths (tblock.step next to tblock.forward: LayerNorm.Infer,
+// Linear.Infer, CausalSelfAttention.ForwardStep), so a change to a block
+// reaches training and sampling alike; its arithmetic is nn's active
+// Numerics. It also takes several positions at once and rewinds
+// (SpanStepper), which is how gibbs edits score many continuations of one
+// prefix.
 //
 // # Initialisation
 //
@@ -71,13 +77,13 @@ import (
 	"math"
 
 	"github.com/vqgen/vqgen/configs"
-	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
-// Transformer is the causal Transformer prior. A Transformer is not safe for
-// concurrent use; its steppers share the attention layers' inference
-// buffers, so one stepper runs at a time.
+// Transformer is the causal Transformer prior. Forward and Backward keep
+// their state in the layers, so one training pass runs at a time; steppers
+// keep theirs in their own caches and buffers, so several may run at once
+// (not while the weights change).
 type Transformer struct {
 	cfg  configs.Transformer
 	info Info
@@ -104,21 +110,6 @@ type Transformer struct {
 	shape  []int
 }
 
-// tblock is one pre-LayerNorm Transformer block.
-type tblock struct {
-	ln1   *nn.LayerNorm
-	attn  *nn.CausalSelfAttention
-	ln2   *nn.LayerNorm
-	fc    *nn.Linear
-	gelu  nn.GELU
-	proj  *nn.Linear
-	r1    *nn.Tensor // x + attn(ln_1(x))
-	r2    *nn.Tensor // r1 + mlp(ln_2(r1)): the block's output
-	d1    *nn.Tensor // dL/dr1
-	d0    *nn.Tensor // dL/dx
-	shape []int
-}
-
 // NewTransformer builds a Transformer prior for grids described by info
 // (info.Arch must be "transformer" or empty) with GPT-2 initialisation drawn
 // from rng.
@@ -127,7 +118,7 @@ func NewTransformer(cfg configs.Transformer, info Info, rng *nn.RNG) (*Transform
 		return nil, err
 	}
 	d, nl := cfg.Dim, cfg.Layers
-	m := &Transformer{cfg: cfg, info: info, t: info.Positions()}
+	m := &Transformer{cfg: cfg, info: info, t: info.Positions(), zero: make([]float32, cfg.Dim)}
 	// The null class's rows (the last of wte and of wcls) are drawn after
 	// everything else, so that every other tensor gets the draws it got
 	// before the null class existed; wte takes NewEmbedding's N(0, 1)
@@ -148,19 +139,9 @@ func NewTransformer(cfg configs.Transformer, info Info, rng *nn.RNG) (*Transform
 	}
 	for i := range nl {
 		name := fmt.Sprintf("transformer.h.%d", i)
-		b := &tblock{
-			ln1:  nn.NewLayerNorm(name+".ln_1", d),
-			attn: nn.NewCausalSelfAttention(name+".attn", d, cfg.Heads, rng),
-			ln2:  nn.NewLayerNorm(name+".ln_2", d),
-			fc:   nn.NewLinear(name+".mlp.c_fc", d, cfg.MLPMult*d, true, rng),
-			proj: nn.NewLinear(name+".mlp.c_proj", cfg.MLPMult*d, d, true, rng),
-		}
+		b := newBlock(name, d, cfg.Heads, cfg.MLPMult, rng)
 		m.blocks = append(m.blocks, b)
-		m.params = append(m.params, b.ln1.Params()...)
-		m.params = append(m.params, b.attn.Params()...)
-		m.params = append(m.params, b.ln2.Params()...)
-		m.params = append(m.params, b.fc.Params()...)
-		m.params = append(m.params, b.proj.Params()...)
+		m.params = append(m.params, b.params()...)
 	}
 	m.lnF = nn.NewLayerNorm("transformer.ln_f", d)
 	m.head = nn.NewLinear("lm_head", d, info.K, false, rng)
@@ -281,9 +262,6 @@ func (m *Transformer) startToken(classes []int32, b int) int32 {
 func (m *Transformer) classVector(classes []int32, b int) []float32 {
 	d := m.cfg.Dim
 	if m.wcls == nil {
-		if len(m.zero) != d {
-			m.zero = make([]float32, d)
-		}
 		return m.zero
 	}
 	return m.wcls.Data.Data[int(classes[b])*d:][:d]
@@ -301,7 +279,7 @@ func (m *Transformer) Forward(codes, classes []int32, n int) *nn.Tensor {
 // forward runs the model on the first l positions of each grid (codes
 // keeps the full-grid stride); logits are [n*l, K].
 func (m *Transformer) forward(codes, classes []int32, n, l int) *nn.Tensor {
-	t, d, w := m.t, m.cfg.Dim, m.info.W
+	t, d := m.t, m.cfg.Dim
 	m.n, m.l = n, l
 	if cap(m.idx) < n*l {
 		m.idx = make([]int32, n*l)
@@ -317,13 +295,8 @@ func (m *Transformer) forward(codes, classes []int32, n, l int) *nn.Tensor {
 	for b := range n {
 		cls := m.classVector(classes, b)
 		for p := range l {
-			row := m.wpeRow.Data.Data[(p/w)*d:][:d]
-			col := m.wpeCol.Data.Data[(p%w)*d:][:d]
-			src := e.Data[(b*l+p)*d:][:d]
-			dst := m.x0.Data[(b*l+p)*d:][:d]
-			for i := range dst {
-				dst[i] = src[i] + row[i] + col[i] + cls[i]
-			}
+			r := b*l + p
+			m.embedInto(m.x0.Data[r*d:][:d], e.Data[r*d:][:d], p, cls)
 		}
 	}
 	x := m.x0
@@ -335,6 +308,19 @@ func (m *Transformer) forward(codes, classes []int32, n, l int) *nn.Tensor {
 	out := m.head.Forward(&m.flat)
 	view(&m.logits, out.Data, dims(&m.shape, n*l, m.info.K))
 	return &m.logits
+}
+
+// embedInto sets x = wte[s_p] + wpe_row[r] + wpe_col[c] + cls for
+// position p = r*W + c, given the token's row of wte: the training pass and
+// the stepper embed alike.
+func (m *Transformer) embedInto(x, tok []float32, p int, cls []float32) {
+	d, w := m.cfg.Dim, m.info.W
+	row := m.wpeRow.Data.Data[(p/w)*d:][:d]
+	col := m.wpeCol.Data.Data[(p%w)*d:][:d]
+	tok, cls = tok[:len(x)], cls[:len(x)]
+	for i := range x {
+		x[i] = tok[i] + row[i] + col[i] + cls[i]
+	}
 }
 
 // Backward takes dL/dlogits [n*H*W, K] of the last Forward and adds every
@@ -376,36 +362,6 @@ func (m *Transformer) Backward(dlogits *nn.Tensor) {
 	}
 }
 
-func (b *tblock) forward(x *nn.Tensor) *nn.Tensor {
-	a := b.attn.Forward(b.ln1.Forward(x))
-	b.r1 = nn.Ensure(b.r1, dims(&b.shape, x.Shape...)...)
-	addInto(b.r1.Data, x.Data, a.Data)
-	f := b.proj.Forward(b.gelu.Forward(b.fc.Forward(b.ln2.Forward(b.r1))))
-	b.r2 = nn.Ensure(b.r2, dims(&b.shape, x.Shape...)...)
-	addInto(b.r2.Data, b.r1.Data, f.Data)
-	return b.r2
-}
-
-// backward takes dL/dr2 and returns dL/dx; each residual connection adds
-// the gradient that skips the branch to the one through it.
-func (b *tblock) backward(dy *nn.Tensor) *nn.Tensor {
-	g := b.ln2.Backward(b.fc.Backward(b.gelu.Backward(b.proj.Backward(dy))))
-	b.d1 = nn.Ensure(b.d1, dims(&b.shape, dy.Shape...)...)
-	addInto(b.d1.Data, dy.Data, g.Data)
-	g = b.ln1.Backward(b.attn.Backward(b.d1))
-	b.d0 = nn.Ensure(b.d0, dims(&b.shape, dy.Shape...)...)
-	addInto(b.d0.Data, b.d1.Data, g.Data)
-	return b.d0
-}
-
-func addInto(dst, a, b []float32) {
-	b = b[:len(dst)]
-	a = a[:len(dst)]
-	for i := range dst {
-		dst[i] = a[i] + b[i]
-	}
-}
-
 // dims copies d into *buf: a shape passed to nn.Ensure from a literal
 // would escape and allocate on every call.
 func dims(buf *[]int, d ...int) []int {
@@ -417,220 +373,4 @@ func dims(buf *[]int, d ...int) []int {
 func view(t *nn.Tensor, data []float32, shape []int) {
 	t.Shape = append(t.Shape[:0], shape...)
 	t.Data = data
-}
-
-// ------------------------------------------------------------ sampling
-
-// NewStepper returns the key/value-cached stepper for up to n grids.
-func (m *Transformer) NewStepper(n int) Stepper {
-	if n < 1 {
-		panic(fmt.Sprintf("prior: Transformer.NewStepper(%d): need at least 1 grid", n))
-	}
-	s := &cachedStepper{m: m, max: n}
-	for _, b := range m.blocks {
-		c := b.attn.NewKVCache(n, m.t)
-		s.caches = append(s.caches, c)
-		s.kv = append(s.kv, [2][]float32{c.K, c.V})
-	}
-	s.classes = make([]int32, 0, n)
-	s.pos = -1
-	return s
-}
-
-// cachedStepper runs one position of n grids through the model per call,
-// attending over the keys and values cached by earlier calls. It computes
-// LayerNorm, GELU and the Linears itself, with the same arithmetic as the
-// nn layers, so that sampling leaves the training caches alone.
-type cachedStepper struct {
-	m       *Transformer
-	max, n  int
-	pos     int // next position; -1 before Reset
-	classes []int32
-	caches  []*nn.KVCache
-	kv      [][2][]float32 // each cache's full K and V storage
-
-	x, h, f, y nn.Tensor // residual [n,1,D], normed [n,1,D], MLP hidden [n,MD], branch out [n,D]
-	logits     nn.Tensor
-	shape      []int
-}
-
-func (s *cachedStepper) Reset(n int, classes []int32) {
-	if n < 1 || n > s.max {
-		panic(fmt.Sprintf("prior: Transformer stepper Reset(%d): made for 1..%d grids", n, s.max))
-	}
-	if err := s.m.checkClasses(classes, n); err != nil {
-		panic(err.Error())
-	}
-	s.n, s.pos = n, 0
-	s.classes = append(s.classes[:0], classes...)
-	t, d := s.m.t, s.m.cfg.Dim
-	for i, c := range s.caches {
-		// A cache of fewer grids is a prefix of the full storage, which
-		// is laid out [B, MaxT, C].
-		c.B, c.K, c.V = n, s.kv[i][0][:n*t*d], s.kv[i][1][:n*t*d]
-		c.Reset()
-	}
-	md := s.m.cfg.MLPMult * d
-	ensureData(&s.x, n*d, dims(&s.shape, n, 1, d))
-	ensureData(&s.h, n*d, dims(&s.shape, n, 1, d))
-	ensureData(&s.f, n*md, dims(&s.shape, n, md))
-	ensureData(&s.y, n*d, dims(&s.shape, n, d))
-	ensureData(&s.logits, n*s.m.info.K, dims(&s.shape, n, s.m.info.K))
-}
-
-func ensureData(t *nn.Tensor, n int, shape []int) {
-	t.Data = nn.Scratch(t.Data, n)
-	t.Shape = append(t.Shape[:0], shape...)
-}
-
-func (s *cachedStepper) Next(codes []int32, pos int) *nn.Tensor {
-	m := s.m
-	t, d, w, n := m.t, m.cfg.Dim, m.info.W, s.n
-	s.checkNext(codes, pos)
-	wte := m.wte.Weight.Data.Data
-	row := m.wpeRow.Data.Data[(pos/w)*d:][:d]
-	col := m.wpeCol.Data.Data[(pos%w)*d:][:d]
-	for b := range n {
-		tok := m.startToken(s.classes, b)
-		if pos > 0 {
-			tok = codes[b*t+pos-1]
-		}
-		e := wte[int(tok)*d:][:d]
-		cls := m.classVector(s.classes, b)
-		x := s.x.Data[b*d:][:d]
-		for i := range x {
-			x[i] = e[i] + row[i] + col[i] + cls[i]
-		}
-	}
-	for li, blk := range m.blocks {
-		layerNormRows(s.h.Data, s.x.Data, blk.ln1, n)
-		a := blk.attn.ForwardStep(&s.h, s.caches[li])
-		addInto(s.x.Data, s.x.Data, a.Data)
-		layerNormRows(s.h.Data, s.x.Data, blk.ln2, n)
-		linearRows(s.f.Data, s.h.Data, blk.fc, n)
-		geluInPlace(s.f.Data)
-		linearRows(s.y.Data, s.f.Data, blk.proj, n)
-		addInto(s.x.Data, s.x.Data, s.y.Data)
-	}
-	layerNormRows(s.h.Data, s.x.Data, m.lnF, n)
-	linearRows(s.logits.Data, s.h.Data, m.head, n)
-	s.pos++
-	return &s.logits
-}
-
-func (s *cachedStepper) checkNext(codes []int32, pos int) {
-	if s.pos < 0 {
-		panic("prior: Transformer stepper: Next before Reset")
-	}
-	if pos != s.pos || pos >= s.m.t {
-		panic(fmt.Sprintf("prior: Transformer stepper: Next(pos=%d), want %d (calls go 0..%d in order after Reset)", pos, s.pos, s.m.t-1))
-	}
-	checkStepCodes(s.m, codes, s.n, pos)
-}
-
-// checkStepCodes checks what Next reads: the codes before pos.
-func checkStepCodes(m *Transformer, codes []int32, n, pos int) {
-	t := m.t
-	if len(codes) < n*t {
-		panic(fmt.Sprintf("prior: Transformer stepper: %d codes for %d grids of %d positions", len(codes), n, t))
-	}
-	if pos == 0 {
-		return
-	}
-	for b := range n {
-		if err := nn.CheckIndices(codes[b*t:b*t+pos], m.info.K); err != nil {
-			panic(fmt.Sprintf("prior: Transformer stepper: grid %d: code %v", b, err))
-		}
-	}
-}
-
-// layerNormRows is nn.LayerNorm's forward arithmetic without its caches.
-func layerNormRows(dst, src []float32, ln *nn.LayerNorm, rows int) {
-	d, w, bias := ln.D, ln.Weight.Data.Data, ln.Bias.Data.Data
-	for r := range rows {
-		x, y := src[r*d:][:d], dst[r*d:][:d]
-		var s float64
-		for _, v := range x {
-			s += float64(v)
-		}
-		mean := s / float64(d)
-		var v2 float64
-		for _, v := range x {
-			c := float64(v) - mean
-			v2 += c * c
-		}
-		m, rs := float32(mean), float32(1/math.Sqrt(v2/float64(d)+float64(ln.Eps)))
-		for i, v := range x {
-			y[i] = (v-m)*rs*w[i] + bias[i]
-		}
-	}
-}
-
-// linearRows is y = x W^T + b for rows rows, as nn.Linear computes it,
-// split over goroutines by the kernel (bit-identical for any split).
-func linearRows(y, x []float32, l *nn.Linear, rows int) {
-	kernels.SgemmThreads(0, false, true, rows, l.Out, l.In, 1, x, l.In, l.Weight.Data.Data, l.In, 0, y, l.Out)
-	if l.Bias != nil {
-		bias := l.Bias.Data.Data
-		for r := range rows {
-			yr := y[r*l.Out:][:l.Out]
-			for o := range yr {
-				yr[o] += bias[o]
-			}
-		}
-	}
-}
-
-// geluInPlace is nn.GELU's exact-erf form, with the same kernel.
-func geluInPlace(x []float32) {
-	kernels.GELU(x, x)
-}
-
-// NewStepperNoCache returns a stepper for up to n grids that recomputes
-// the full forward pass over positions 0..pos at every call: the baseline
-// the key/value cache is measured against. It runs the training Forward,
-// so it overwrites the model's Forward caches.
-func (m *Transformer) NewStepperNoCache(n int) Stepper {
-	if n < 1 {
-		panic(fmt.Sprintf("prior: Transformer.NewStepperNoCache(%d): need at least 1 grid", n))
-	}
-	return &fullStepper{m: m, max: n, pos: -1, classes: make([]int32, 0, n)}
-}
-
-type fullStepper struct {
-	m       *Transformer
-	max, n  int
-	pos     int
-	classes []int32
-	out     nn.Tensor
-	shape   []int
-}
-
-func (s *fullStepper) Reset(n int, classes []int32) {
-	if n < 1 || n > s.max {
-		panic(fmt.Sprintf("prior: Transformer stepper Reset(%d): made for 1..%d grids", n, s.max))
-	}
-	if err := s.m.checkClasses(classes, n); err != nil {
-		panic(err.Error())
-	}
-	s.n, s.pos = n, 0
-	s.classes = append(s.classes[:0], classes...)
-	ensureData(&s.out, n*s.m.info.K, dims(&s.shape, n, s.m.info.K))
-}
-
-func (s *fullStepper) Next(codes []int32, pos int) *nn.Tensor {
-	if s.pos < 0 {
-		panic("prior: Transformer stepper: Next before Reset")
-	}
-	if pos != s.pos || pos >= s.m.t {
-		panic(fmt.Sprintf("prior: Transformer stepper: Next(pos=%d), want %d (calls go 0..%d in order after Reset)", pos, s.pos, s.m.t-1))
-	}
-	checkStepCodes(s.m, codes, s.n, pos)
-	k, l := s.m.info.K, pos+1
-	logits := s.m.forward(codes, s.classes, s.n, l)
-	for b := range s.n {
-		copy(s.out.Data[b*k:(b+1)*k], logits.Data[(b*l+pos)*k:][:k])
-	}
-	s.pos++
-	return &s.out
 }

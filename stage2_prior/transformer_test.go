@@ -6,9 +6,11 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/kernels"
 	"github.com/vqgen/vqgen/nn"
 )
 
@@ -248,6 +250,8 @@ func TestTransformerStepperMatchesForward(t *testing.T) {
 		{tinyCfg, Info{K: 5, H: 3, W: 3}, 3, 3, true, nil},
 		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, false, []int32{3, 4}},
 		{configs.Transformer{Layers: 3, Dim: 24, Heads: 3, MLPMult: 4}, Info{K: 11, H: 4, W: 5, Classes: 4}, 5, 2, true, []int32{3, 4}},
+		// 81 positions: attention in two blocks of query rows.
+		{tinyCfg, Info{K: 6, H: 9, W: 9, Classes: 2}, 3, 3, false, []int32{0, 1, 2}},
 	} {
 		name := fmt.Sprintf("%dx%d_n%d_of_%d_nocache=%v", tc.info.H, tc.info.W, tc.n, tc.max, tc.noCache)
 		t.Run(name, func(t *testing.T) {
@@ -313,8 +317,25 @@ func TestTransformerGradCheck(t *testing.T) {
 	m.Backward(proj)
 	loss := func() float64 { return nn.Dot64(m.Forward(codes, classes, n).Data, proj.Data) }
 	var targets []nn.GradTarget
+	d := tinyCfg.Dim
 	for _, p := range m.Params() {
-		targets = append(targets, nn.GradTarget{Name: p.Name, X: p.Data.Data, G: slices.Clone(p.Grad.Data)})
+		g := slices.Clone(p.Grad.Data)
+		if !strings.HasSuffix(p.Name, ".attn.c_attn.bias") {
+			targets = append(targets, nn.GradTarget{Name: p.Name, X: p.Data.Data, G: g})
+			continue
+		}
+		// The key bias adds q.b to every score of a row, which the
+		// softmax cancels: its gradient is exactly 0, and central
+		// differences would measure only float32 noise. Check that it is
+		// 0 and the query and value biases by differences.
+		for i, v := range g[d : 2*d] {
+			if math.Abs(float64(v)) > 1e-6 {
+				t.Errorf("%s: key bias %d has gradient %g, want 0", p.Name, i, v)
+			}
+		}
+		targets = append(targets,
+			nn.GradTarget{Name: p.Name + "[q]", X: p.Data.Data[:d], G: g[:d]},
+			nn.GradTarget{Name: p.Name + "[v]", X: p.Data.Data[2*d:], G: g[2*d:]})
 	}
 	for _, tg := range targets {
 		res := nn.GradCheck(loss, []nn.GradTarget{tg}, nn.NewRNG(14), 12, 1e-2)
@@ -478,6 +499,89 @@ func TestTransformerNullClassInit(t *testing.T) {
 	for _, row := range [][]float32{c.wte.Weight.Data.Data[(5+3)*8:], c.wcls.Data.Data[3*8:]} {
 		if len(row) != 8 || slices.Equal(row, make([]float32, 8)) {
 			t.Errorf("a null-class row is %v", row)
+		}
+	}
+}
+
+// TestTransformerStepperReproducible: a grid's stepped logits do not
+// depend on how many grids step with it or on GOMAXPROCS (the entropy
+// coder's requirement, under the default numerics, on any kernel path);
+// on the AVX-512 path not on whether positions come one at a time or in
+// spans either (one query's VecMat chains are a GEMM row's).
+func TestTransformerStepperReproducible(t *testing.T) {
+	info := Info{K: 13, H: 4, W: 5, Classes: 3}
+	cfg := configs.Transformer{Layers: 2, Dim: 24, Heads: 3, MLPMult: 2}
+	m := newTestTransformer(t, cfg, info, 31)
+	scrambleParams(m, 32, 0.2)
+	T, K := info.Positions(), info.K
+	codes := randCodes(nn.NewRNG(33), 9*T, K)
+	classes := []int32{0, 1, 2, 3, 0, 1, 2, 3, 1}
+	run := func(n, procs int, spans []int) []float32 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		s := m.NewStepper(9).(SpanStepper)
+		s.Reset(n, classes[:n])
+		out := make([]float32, n*T*K)
+		pos := 0
+		for _, l := range spans {
+			y := s.Span(codes[:n*T], pos, pos+l)
+			for b := range n {
+				copy(out[(b*T+pos)*K:(b*T+pos+l)*K], y.Data[b*l*K:(b+1)*l*K])
+			}
+			pos += l
+		}
+		return out
+	}
+	ones := make([]int, T)
+	for i := range ones {
+		ones[i] = 1
+	}
+	want := run(2, 1, ones)
+	for _, tc := range []struct {
+		n, procs int
+		spans    []int
+	}{{9, 1, ones}, {2, 4, ones}, {9, 4, ones}, {2, 1, []int{3, 9, 8}}, {9, 2, []int{12, 8}}} {
+		if len(tc.spans) != T && kernels.Path() != "avx512" {
+			continue
+		}
+		got := run(tc.n, tc.procs, tc.spans)
+		if !slices.Equal(got[:2*T*K], want) {
+			t.Errorf("n=%d GOMAXPROCS=%d spans %v: the first two grids' logits differ", tc.n, tc.procs, tc.spans)
+		}
+	}
+}
+
+// TestTransformerConcurrentSteppers: steppers of one model, each with its
+// own caches, run at the same time and give what they give alone.
+func TestTransformerConcurrentSteppers(t *testing.T) {
+	info := Info{K: 7, H: 3, W: 4, Classes: 2}
+	m := newTestTransformer(t, configs.Transformer{Layers: 2, Dim: 16, Heads: 2, MLPMult: 2}, info, 41)
+	scrambleParams(m, 42, 0.2)
+	T, K := info.Positions(), info.K
+	codes := randCodes(nn.NewRNG(43), 3*T, K)
+	classes := []int32{0, 1, 2}
+	run := func(s Stepper) []float32 {
+		s.Reset(3, classes)
+		var out []float32
+		for pos := range T {
+			out = append(out, s.Next(codes, pos).Data...)
+		}
+		return out
+	}
+	want := run(m.NewStepper(3))
+	got := make([][]float32, 4)
+	var wg sync.WaitGroup
+	for i := range got {
+		s := m.NewStepper(3)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = run(s)
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		if !slices.Equal(got[i], want) {
+			t.Errorf("concurrent stepper %d gave other logits", i)
 		}
 	}
 }

@@ -28,6 +28,10 @@ func main() {
 	genArgminCols()
 	genRelu(false)
 	genRelu(true)
+	genVecMat()
+	genPackRows()
+	genPackTrans(14)
+	genPackTrans(8)
 	genPeakAVX2()
 	Generate()
 }
@@ -43,7 +47,7 @@ func ymm(i int) VecPhysical {
 	return []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}[i]
 }
 
-const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32)"
+const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)"
 
 // genAVX512 emits an mr x (16*nv) micro-kernel: C = alpha*A*B + beta*C for
 // one tile, where a holds k groups of mr floats (packed A) and b holds k
@@ -126,10 +130,34 @@ func genAVX512(mr, nv, unroll int) {
 	VZEROUPPER()
 	RET()
 	Label("storenobeta")
+	storeBias(mr, nv, 64, c, ldc, alpha, acc)
+}
+
+// storeBias emits the store of a tile with beta == 0: C = alpha*acc, plus
+// the row vector bias[0:nr] when the bias pointer is not nil (the bias of a
+// Linear layer, added by the first k block).
+func storeBias(mr, nv, width int, c, ldc Register, alpha VecPhysical, acc func(r, j int) VecPhysical) {
+	bias := R9
+	Load(Param("bias"), bias)
+	TESTQ(bias, bias)
+	JZ(LabelRef("storenobias"))
 	for r := 0; r < mr; r++ {
 		for j := 0; j < nv; j++ {
 			VMULPS(alpha, acc(r, j), acc(r, j))
-			VMOVUPS(acc(r, j), Mem{Base: c, Disp: 64 * j})
+			VADDPS(Mem{Base: bias, Disp: width * j}, acc(r, j), acc(r, j))
+			VMOVUPS(acc(r, j), Mem{Base: c, Disp: width * j})
+		}
+		if r < mr-1 {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+	Label("storenobias")
+	for r := 0; r < mr; r++ {
+		for j := 0; j < nv; j++ {
+			VMULPS(alpha, acc(r, j), acc(r, j))
+			VMOVUPS(acc(r, j), Mem{Base: c, Disp: width * j})
 		}
 		if r < mr-1 {
 			ADDQ(ldc, c)
@@ -217,17 +245,7 @@ func genAVX2(mr, nv, unroll int) {
 	VZEROUPPER()
 	RET()
 	Label("storenobeta")
-	for r := 0; r < mr; r++ {
-		for j := 0; j < nv; j++ {
-			VMULPS(alpha, acc(r, j), acc(r, j))
-			VMOVUPS(acc(r, j), Mem{Base: c, Disp: 32 * j})
-		}
-		if r < mr-1 {
-			ADDQ(ldc, c)
-		}
-	}
-	VZEROUPPER()
-	RET()
+	storeBias(mr, nv, 32, c, ldc, alpha, acc)
 }
 
 // peakChains independent FMA chains hide the 4-cycle FMA latency on two

@@ -66,6 +66,7 @@ func main() {
 	defConst("abs", 0x7fffffff)
 	defConst("sign", 0x80000000)
 	defConst("bias", 127)
+	defConst("neginf", 0xff800000)
 	for i, c := range erfP {
 		defConst(fmt.Sprint("erfp", i), f32(c))
 	}
@@ -102,7 +103,21 @@ func main() {
 		kernel(v, "gateGrad", []string{"da", "db"}, []string{"dout", "t", "s"}, nil,
 			"da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i])",
 			func(in []VecVirtual, _ []Op) []VecVirtual { return v.gateGrad(in[0], in[1], in[2]) })
+		kernel(v, "expShiftScale", []string{"y"}, []string{"x"}, []string{"m", "inv"}, "y[i] = e^(x[i]-m) * inv",
+			func(in []VecVirtual, sc []Op) []VecVirtual {
+				VSUBPS(sc[0], in[0], in[0])
+				e := v.exp(in[0])
+				VMULPS(sc[1], e, e)
+				return []VecVirtual{e}
+			})
 	}
+	genSoftmax(&isa{name: "AVX512", w: 16, z: true})
+	genSoftmaxGrad()
+	genRowMax(&isa{name: "AVX512", w: 16, z: true})
+	genExpSum(&isa{name: "AVX512", w: 16, z: true})
+	genLayerNorm()
+	genLayerNormGrad()
+	genLayerNormParamGrad()
 	Generate()
 }
 

@@ -1,0 +1,158 @@
+package nn
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/vqgen/vqgen/kernels"
+)
+
+// Arithmetic is the floating-point work of the inference paths under
+// NumericsFast: Linear.Infer, LayerNorm.Infer, GELUInfer and the attention
+// of a key/value-cache step (CausalSelfAttention.ForwardStep) call these
+// functions and nothing else for their floating-point work, so that
+// installing another Arithmetic (SetArithmetic) changes how every inference
+// pass of every model rounds, in one place. The training passes (Forward, Backward) do not use it.
+//
+// The default, FastArithmetic, runs on package kernels' fastest path: its
+// bits depend on the CPU's kernels (AVX-512, AVX2, the portable loops),
+// not on GOMAXPROCS or on how many rows a call holds, since every output
+// element reduces over its inputs in a fixed order. An Arithmetic whose
+// functions are bit-reproducible across machines makes the inference path
+// so (what an entropy coder needs from a prior); today NumericsDeterministic
+// has its own layers instead (DetLinear, DetAttention in det.go).
+type Arithmetic struct {
+	Name string
+	// Linear sets y[r*out+o] = b[o] + sum_i x[r*in+i]*w[o*in+i] for
+	// r < rows, o < out (b nil: no bias).
+	Linear func(y, x, w, b []float32, rows, in, out int)
+	// LayerNorm sets each row of d values y = (x - mean) * rstd * w + b,
+	// rstd = 1/sqrt(var + eps) with the biased variance.
+	LayerNorm func(y, x, w, b []float32, rows, d int, eps float32)
+	// GELU sets y[i] = x[i] Phi(x[i]), the exact-erf GELU.
+	GELU func(y, x []float32)
+	// Attend is one query q of one head against n cached positions:
+	// s_j = scale * sum_d q[d] kt[d*ldk+j] (keys stored transposed, one
+	// row per head dimension), p = softmax(s), o[d] = sum_j p_j v[j*ldv+d].
+	// scores is scratch of at least n floats.
+	Attend func(o, q, kt []float32, ldk int, v []float32, ldv, n int, scale float32, scores []float32)
+}
+
+// FastArithmetic is the default Arithmetic: kernels' GEMM (the training
+// forward pass's bits, as one k block rounds the same for any number of
+// rows), the training LayerNorm and the vector GELU; attention by
+// kernels.VecMat, the one-row GEMM.
+var FastArithmetic = &Arithmetic{
+	Name:      "fast",
+	Linear:    fastLinear,
+	LayerNorm: fastLayerNorm,
+	GELU:      fastGELU,
+	Attend:    fastAttend,
+}
+
+var arith = FastArithmetic
+
+// SetArithmetic installs n for every inference path and returns a function
+// that restores the previous one. It is not safe to call while models run.
+func SetArithmetic(n *Arithmetic) (restore func()) {
+	if n == nil || n.Linear == nil || n.LayerNorm == nil || n.GELU == nil || n.Attend == nil {
+		panic(fmt.Sprintf("nn: SetArithmetic: incomplete Arithmetic %+v", n))
+	}
+	prev := arith
+	arith = n
+	return func() { arith = prev }
+}
+
+// ActiveArithmetic returns the Arithmetic the inference paths use.
+func ActiveArithmetic() *Arithmetic { return arith }
+
+// GELUInfer is GELU(x) into y for inference, in the active Arithmetic.
+func GELUInfer(y, x []float32) { arith.GELU(y, x) }
+
+// fastLinear: the GEMM adds the bias as it stores, as in Linear.Forward.
+// Products big enough to share (a batch of many positions) are cut into
+// bands of rows for the worker pool; each element's sum is the same
+// either way.
+func fastLinear(y, x, w, b []float32, rows, in, out int) {
+	if !blasDefault {
+		Sgemm(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+		addBiasRows(y, b, rows)
+		return
+	}
+	p := gemmPars.Get().(*gemmPar)
+	if rows*in*out < 1<<20 || Workers() == 1 {
+		p.g.Set(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+		p.g.SetBias(b)
+		p.g.Split(1)
+		p.g.Run(0)
+	} else {
+		// Bands share the weight, packed once.
+		p.pb.Pack(true, in, out, w, in)
+		p.g.SetPackedB(false, rows, 1, x, in, &p.pb, 0, y, out)
+		p.g.SetBias(b)
+		p.g.SplitRows(linearBand)
+		p.do(nil, nil)
+	}
+	gemmPars.Put(p)
+}
+
+var gemmPars = sync.Pool{New: func() any { return new(gemmPar) }}
+
+// rowsJob spreads an inference pass over rows (LayerNorm, GELU) on the
+// worker pool; pooled, with its method values made once, so a call
+// allocates nothing.
+type rowsJob struct {
+	y, x, w, b []float32
+	d          int
+	eps        float32
+	ln, gelu   func(lo, hi int)
+	ch         chunker
+}
+
+var rowsJobs = sync.Pool{New: func() any {
+	j := new(rowsJob)
+	j.ln, j.gelu = j.lnRows, j.geluElems
+	return j
+}}
+
+func (j *rowsJob) lnRows(lo, hi int) {
+	layerNormRows(j.y[lo*j.d:hi*j.d], j.x[lo*j.d:hi*j.d], j.w, j.b, hi-lo, j.d, j.eps)
+}
+
+func (j *rowsJob) geluElems(lo, hi int) { kernels.GELU(j.y[lo:hi], j.x[lo:hi]) }
+
+// fastLayerNorm is Forward's LayerNorm, over the pool for many rows.
+func fastLayerNorm(y, x, w, b []float32, rows, d int, eps float32) {
+	if rows <= rowChunk || Workers() == 1 {
+		layerNormRows(y, x, w, b, rows, d, eps)
+		return
+	}
+	j := rowsJobs.Get().(*rowsJob)
+	j.y, j.x, j.w, j.b, j.d, j.eps = y, x, w, b, d, eps
+	j.ch.do(rows, rowChunk, j.ln)
+	j.y, j.x, j.w, j.b = nil, nil, nil, nil
+	rowsJobs.Put(j)
+}
+
+// fastGELU is the vector GELU, over the pool for many elements.
+func fastGELU(y, x []float32) {
+	if len(x) <= elemChunk || Workers() == 1 {
+		kernels.GELU(y, x)
+		return
+	}
+	j := rowsJobs.Get().(*rowsJob)
+	j.y, j.x = y, x
+	j.ch.do(len(x), elemChunk, j.gelu)
+	j.y, j.x = nil, nil
+	rowsJobs.Put(j)
+}
+
+func fastAttend(o, q, kt []float32, ldk int, v []float32, ldv, n int, scale float32, scores []float32) {
+	s := scores[:n]
+	kernels.VecMat(s, q, kt, ldk)
+	for j := range s {
+		s[j] *= scale
+	}
+	softmaxRow(s)
+	kernels.VecMat(o, s, v, ldv)
+}
