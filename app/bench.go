@@ -168,8 +168,9 @@ func pipelineBenchmarks() []Benchmark {
 
 // timed runs step until minDur has passed (after one warm-up call) and
 // returns the calls made, the seconds they took and the GEMM GFLOP/s
-// (counted by package kernels, so the work actually done, masked taps
-// included).
+// (counted by package kernels, so the products actually computed: a masked
+// convolution's dead taps are not, nor the vector-matrix products of a
+// Transformer step's attention over its cache).
 func timed(minDur time.Duration, step func()) (calls int, secs, gflops float64) {
 	kernels.CountFLOPs(true)
 	defer kernels.CountFLOPs(false)
