@@ -69,9 +69,9 @@ func DetLayerNormRows(y, x []float32, ln *LayerNorm, rows int) {
 // numerics.
 func DetGELU(x []float32) { kernels.DetGELU(x, x) }
 
-// DetAttention is a CausalSelfAttention's stepped inference under
-// deterministic numerics: one new position per sequence per Step, against
-// a DetKVCache. It is safe for concurrent use with separate caches.
+// DetAttention is a CausalSelfAttention's inference under deterministic
+// numerics: new positions of a batch of sequences against a DetKVCache
+// (SpanAdd). It is safe for concurrent use with separate caches.
 type DetAttention struct {
 	C, H int
 	// CAttn's rows for q, k and v as three products, so that k and v are
@@ -84,17 +84,7 @@ type DetAttention struct {
 
 // NewDetAttention copies a's weights.
 func NewDetAttention(a *CausalSelfAttention) *DetAttention {
-	return NewDetAttentionFrom(a.C, a.H, a.CAttn, NewDetLinear(a.CProj))
-}
-
-// NewDetAttentionFrom is the DetAttention of c channels in h heads with
-// the input projection cattn (c -> 3c: q, k, v) and the output projection
-// cproj (c -> c), for callers that hold the weights rather than a
-// CausalSelfAttention.
-func NewDetAttentionFrom(c, h int, cattn *Linear, cproj *DetLinear) *DetAttention {
-	if c < 1 || h < 1 || c%h != 0 || cattn.In != c || cattn.Out != 3*c || cproj.In != c || cproj.Out != c {
-		panic(fmt.Sprintf("nn: NewDetAttentionFrom: %d channels, %d heads, projections %dx%d and %dx%d", c, h, cattn.In, cattn.Out, cproj.In, cproj.Out))
-	}
+	c, h, cattn := a.C, a.H, a.CAttn
 	part := func(i int) *DetLinear {
 		var b []float32
 		if cattn.Bias != nil {
@@ -102,20 +92,20 @@ func NewDetAttentionFrom(c, h int, cattn *Linear, cproj *DetLinear) *DetAttentio
 		}
 		return &DetLinear{In: c, Out: c, w: kernels.NewDetWeights(cattn.Weight.Data.Data[i*c*c:(i+1)*c*c], b, c, c)}
 	}
-	return &DetAttention{C: c, H: h, q: part(0), k: part(1), v: part(2), CProj: cproj,
-		scale: (&CausalSelfAttention{C: c, H: h}).scale()}
+	return &DetAttention{C: c, H: h, q: part(0), k: part(1), v: part(2), CProj: NewDetLinear(a.CProj), scale: a.scale()}
 }
 
 // DetKVCache holds the keys and values of the positions seen so far, in
 // half precision (kernels.DetHalf), each sequence's [MaxT, C] back to back:
-// 4 bytes per channel and position per layer.
+// 4 bytes per channel and position per layer. It also holds the scratch
+// of the spans that use it.
 type DetKVCache struct {
 	B, MaxT, C int
 	T          int // positions filled
 	max        int // sequences allocated
 	k, v       []uint16
-	q, out, p  []float32
-	kv, kv2    []float32 // the new position's keys and values before rounding
+	q, kv, out []float32
+	p          []float32
 }
 
 // NewKVCache returns an empty cache for up to batch sequences of up to
@@ -123,8 +113,7 @@ type DetKVCache struct {
 func (a *DetAttention) NewKVCache(batch, maxT int) *DetKVCache {
 	return &DetKVCache{B: batch, MaxT: maxT, C: a.C, max: batch,
 		k: make([]uint16, batch*maxT*a.C), v: make([]uint16, batch*maxT*a.C),
-		q: make([]float32, batch*a.C), out: make([]float32, batch*a.C), p: make([]float32, a.H*(maxT+15)/16*16),
-		kv: make([]float32, batch*a.C), kv2: make([]float32, batch*a.C)}
+		p: make([]float32, a.H*(maxT+15)/16*16)}
 }
 
 // Reset empties the cache for batch (at most the size it was made for)
@@ -136,72 +125,50 @@ func (c *DetKVCache) Reset(batch int) {
 	c.B, c.T = batch, 0
 }
 
-// StepAdd runs attention for the next position of each of c.B sequences:
-// h [B, C] is the (normalised) input at that position and x [B, C] the
-// residual stream, which gets x + CProj(attention). The position's key
-// and value join the cache.
-func (a *DetAttention) StepAdd(x, h []float32, c *DetKVCache) {
+// Truncate forgets every position from t on.
+func (c *DetKVCache) Truncate(t int) {
+	if t < 0 || t > c.T {
+		panic(fmt.Sprintf("nn: DetKVCache.Truncate(%d) of a cache holding %d positions", t, c.T))
+	}
+	c.T = t
+}
+
+// SpanAdd runs attention for l new positions of each of c.B sequences,
+// after the c.T in cache: h [B, l, C] holds their (normalised) inputs and
+// x [B, l, C] the residual stream, which gets x + CProj(attention). Their
+// keys and values join the cache. Every output is computed by the same
+// kernels on the same values whatever l is and however the positions are
+// split into spans, so one span of a whole sequence and one position at a
+// time agree bit for bit; a long span reads each sequence's keys and
+// values while they are in cache, the faster way when all inputs are
+// known.
+func (a *DetAttention) SpanAdd(x, h []float32, l int, c *DetKVCache) {
 	B, C, T := c.B, a.C, c.T
-	if c.C != C || len(x) < B*C || len(h) < B*C {
-		panic(fmt.Sprintf("nn: DetAttention.StepAdd: %d, %d floats for %d sequences of %d channels (cache of %d)", len(x), len(h), B, C, c.C))
+	rows := B * l
+	if c.C != C || l < 1 || len(x) < rows*C || len(h) < rows*C {
+		panic(fmt.Sprintf("nn: DetAttention.SpanAdd: %d, %d floats for %d sequences of %d positions of %d channels (cache of %d)", len(x), len(h), B, l, C, c.C))
 	}
-	if T >= c.MaxT {
-		panic(fmt.Sprintf("nn: DetAttention.StepAdd: cache holds %d positions, all used", c.MaxT))
+	if T+l > c.MaxT {
+		panic(fmt.Sprintf("nn: DetAttention.SpanAdd: cache holds %d positions, %d + %d requested", c.MaxT, T, l))
 	}
+	c.q = Scratch(c.q, rows*C)
+	c.kv = Scratch(c.kv, 2*rows*C)
+	c.out = Scratch(c.out, rows*C)
+	kv, kv2 := c.kv[:rows*C], c.kv[rows*C:]
+	a.q.Forward(c.q, h, rows)
+	a.k.Forward(kv, h, rows)
+	a.v.Forward(kv2, h, rows)
 	ld := c.MaxT * C // a sequence's cache
-	kernels.DetLinear(c.q, C, h, C, B, a.q.w, nil, 0)
-	a.k.Forward(c.kv, h, B)
-	a.v.Forward(c.kv2, h, B)
-	// Each sequence's new key and value join its cache just before its
-	// attention reads them, while their cache lines are hot: the caches of
-	// a large batch do not fit in the processor's caches.
 	for b := range B {
-		kernels.DetHalf(c.k[b*ld+T*C:b*ld+(T+1)*C], c.kv[b*C:(b+1)*C])
-		kernels.DetHalf(c.v[b*ld+T*C:b*ld+(T+1)*C], c.kv2[b*C:(b+1)*C])
-		kb, vb := c.k[b*ld:b*ld+(T+1)*C], c.v[b*ld:b*ld+(T+1)*C]
-		kernels.DetAttention(c.out[b*C:(b+1)*C], c.q[b*C:(b+1)*C], kb, vb, T+1, a.H, C/a.H, C, C, a.scale, c.p)
-	}
-	c.T++
-	a.CProj.ForwardAdd(x, c.out, B)
-}
-
-// DetAttnBuffers is DetAttention.ForwardAdd's scratch, reused across calls.
-type DetAttnBuffers struct {
-	q, kv, out, p []float32
-	k, v          []uint16
-}
-
-// ForwardAdd runs attention over whole sequences: h [B, T, C] holds the
-// normalised inputs of B sequences of T positions, and x [B, T, C] gets x
-// + CProj(attention). Row t of a sequence is computed by the same kernels
-// on the same values as StepAdd computes position t, so a full pass and a
-// stepped one agree bit for bit; the full pass reads each sequence's keys
-// and values while they are in cache, which makes it the faster way to
-// get every position's output when all inputs are known.
-func (a *DetAttention) ForwardAdd(x, h []float32, B, T int, buf *DetAttnBuffers) {
-	C, rows := a.C, B*T
-	if len(x) < rows*C || len(h) < rows*C {
-		panic(fmt.Sprintf("nn: DetAttention.ForwardAdd: %d, %d floats for %d sequences of %d positions of %d channels", len(x), len(h), B, T, C))
-	}
-	buf.q = Scratch(buf.q, rows*C)
-	buf.kv = Scratch(buf.kv, rows*C)
-	buf.out = Scratch(buf.out, rows*C)
-	buf.p = Scratch(buf.p, a.H*(T+15)/16*16)
-	if cap(buf.k) < rows*C {
-		buf.k, buf.v = make([]uint16, rows*C), make([]uint16, rows*C)
-	}
-	buf.k, buf.v = buf.k[:rows*C], buf.v[:rows*C]
-	a.q.Forward(buf.q, h, rows)
-	a.k.Forward(buf.kv, h, rows)
-	kernels.DetHalf(buf.k, buf.kv)
-	a.v.Forward(buf.kv, h, rows)
-	kernels.DetHalf(buf.v, buf.kv)
-	for b := range B {
-		kb, vb := buf.k[b*T*C:(b+1)*T*C], buf.v[b*T*C:(b+1)*T*C]
-		for t := range T {
-			r := (b*T + t) * C
-			kernels.DetAttention(buf.out[r:r+C], buf.q[r:r+C], kb, vb, t+1, a.H, C/a.H, C, C, a.scale, buf.p)
+		o := b*ld + T*C
+		kernels.DetHalf(c.k[o:o+l*C], kv[b*l*C:(b+1)*l*C])
+		kernels.DetHalf(c.v[o:o+l*C], kv2[b*l*C:(b+1)*l*C])
+		kb, vb := c.k[b*ld:b*ld+(T+l)*C], c.v[b*ld:b*ld+(T+l)*C]
+		for i := range l {
+			r := (b*l + i) * C
+			kernels.DetAttention(c.out[r:r+C], c.q[r:r+C], kb, vb, T+i+1, a.H, C/a.H, C, C, a.scale, c.p)
 		}
 	}
-	a.CProj.ForwardAdd(x, buf.out, rows)
+	c.T += l
+	a.CProj.ForwardAdd(x, c.out, rows)
 }

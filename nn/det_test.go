@@ -69,7 +69,7 @@ func TestDetAttentionMatchesForward(t *testing.T) {
 			copy(h[b*C:(b+1)*C], x.Data[(b*T+p)*C:])
 		}
 		out := make([]float32, B*C)
-		d.StepAdd(out, h, c)
+		d.SpanAdd(out, h, 1, c)
 		for b := range B {
 			// Keys and values are cached in half precision (11 bits).
 			closeTo(t, "DetAttention step", out[b*C:(b+1)*C], want.Data[(b*T+p)*C:(b*T+p+1)*C], 2e-3)
@@ -99,7 +99,7 @@ func TestDetAttentionBatchInvariant(t *testing.T) {
 				copy(h[j*C:(j+1)*C], seqs[s][p*C:])
 			}
 			x := make([]float32, len(idx)*C)
-			d.StepAdd(x, h, c)
+			d.SpanAdd(x, h, 1, c)
 			for j := range idx {
 				outs[j] = append(outs[j], x[j*C:(j+1)*C]...)
 			}
@@ -123,34 +123,69 @@ func TestDetAttentionBatchInvariant(t *testing.T) {
 	}
 }
 
-// TestDetAttentionFullEqualsStepped: the full pass gives the stepped
-// path's bits at every position.
-func TestDetAttentionFullEqualsStepped(t *testing.T) {
+// TestDetAttentionSpansEqualStepped: however a sequence's positions are
+// cut into spans (whole, one at a time, uneven pieces), the outputs are
+// the same bits, and a truncated cache continues as if the dropped
+// positions had never been seen.
+func TestDetAttentionSpansEqualStepped(t *testing.T) {
 	rng := NewRNG(5)
 	const B, T, C, H = 3, 20, 64, 2
 	a := NewCausalSelfAttention("a", C, H, rng)
 	d := NewDetAttention(a)
 	h := make([]float32, B*T*C)
 	rng.Normal(h, 0, 1)
-	full := make([]float32, B*T*C)
-	rng.Normal(full, 0, 1)
-	step := append([]float32(nil), full...)
-	var buf DetAttnBuffers
-	d.ForwardAdd(full, h, B, T, &buf)
-	c := d.NewKVCache(B, T)
-	c.Reset(B)
-	hx, xs := make([]float32, B*C), make([]float32, B*C)
-	for p := range T {
-		for b := range B {
-			copy(hx[b*C:(b+1)*C], h[(b*T+p)*C:])
-			copy(xs[b*C:(b+1)*C], step[(b*T+p)*C:])
+	x0 := make([]float32, B*T*C)
+	rng.Normal(x0, 0, 1)
+	// run feeds the positions in spans of the given lengths and returns
+	// x [B, T, C] afterwards.
+	run := func(spans []int, rewind bool) []float32 {
+		c := d.NewKVCache(B, T)
+		c.Reset(B)
+		out := append([]float32(nil), x0...)
+		from := 0
+		for _, l := range spans {
+			if rewind && from >= 2 {
+				// A detour of two positions with other inputs, then back.
+				junk := make([]float32, B*2*C)
+				rng.Normal(junk, 0, 1)
+				d.SpanAdd(make([]float32, B*2*C), junk, 2, c)
+				c.Truncate(from)
+			}
+			hs, xs := make([]float32, B*l*C), make([]float32, B*l*C)
+			for b := range B {
+				copy(hs[b*l*C:(b+1)*l*C], h[(b*T+from)*C:(b*T+from+l)*C])
+				copy(xs[b*l*C:(b+1)*l*C], out[(b*T+from)*C:(b*T+from+l)*C])
+			}
+			d.SpanAdd(xs, hs, l, c)
+			for b := range B {
+				copy(out[(b*T+from)*C:(b*T+from+l)*C], xs[b*l*C:(b+1)*l*C])
+			}
+			from += l
 		}
-		d.StepAdd(xs, hx, c)
-		for b := range B {
-			for i := range C {
-				if math.Float32bits(xs[b*C+i]) != math.Float32bits(full[(b*T+p)*C+i]) {
-					t.Fatalf("sequence %d position %d channel %d: stepped %g, full %g", b, p, i, xs[b*C+i], full[(b*T+p)*C+i])
-				}
+		return out
+	}
+	ones := make([]int, T)
+	for i := range ones {
+		ones[i] = 1
+	}
+	want := run([]int{T}, false)
+	for _, tc := range []struct {
+		spans  []int
+		rewind bool
+	}{{ones, false}, {[]int{3, 1, 7, 9}, false}, {[]int{5, 5, 5, 5}, true}, {ones[:T-4], true}} {
+		spans := tc.spans
+		if sum := func() (n int) {
+			for _, l := range spans {
+				n += l
+			}
+			return
+		}(); sum < T {
+			spans = append(append([]int(nil), spans...), T-sum)
+		}
+		got := run(spans, tc.rewind)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("spans %v (rewind %v): value %d is %g, whole span %g", spans, tc.rewind, i, got[i], want[i])
 			}
 		}
 	}

@@ -55,35 +55,17 @@ func (b *tblock) backward(dy *nn.Tensor) *nn.Tensor {
 }
 
 // step runs x [n, l, D] (l new positions of n sequences, after those in
-// cache) through the block in place, in the inference numerics: the same
-// layers and order of operations as forward.
-func (b *tblock) step(x *nn.Tensor, cache *nn.KVCache, buf *stepBuffers) {
-	rows := x.Len() / b.ln1.D
-	h, f := buf.h.Data[:x.Len()], buf.f.Data[:rows*b.fc.Out]
-	b.ln1.Infer(h, x.Data, rows)
-	addInto(x.Data, x.Data, b.attn.ForwardStep(buf.view(x.Shape), cache).Data)
-	b.ln2.Infer(h, x.Data, rows)
-	b.fc.Infer(f, h, rows)
-	nn.GELUInfer(f, f)
-	b.proj.Infer(h, f, rows)
-	addInto(x.Data, x.Data, h)
-}
-
-// stepBuffers is a stepper's scratch for step: the normalised rows, the
-// MLP's hidden rows, and a tensor header viewing h with x's shape.
-type stepBuffers struct {
-	h, f nn.Tensor
-	hv   nn.Tensor
-}
-
-func (s *stepBuffers) view(shape []int) *nn.Tensor {
-	s.hv.Shape = append(s.hv.Shape[:0], shape...)
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
-	s.hv.Data = s.h.Data[:n]
-	return &s.hv
+// the caches) through the block in place, in the numerics of ops: the same
+// layers and order of operations as forward. h [n*l, D] and f [n*l, MD]
+// are scratch.
+func (b *tblock) step(li int, x, h, f []float32, n, l int, ops inferOps) {
+	rows := n * l
+	ops.norm(b.ln1, h, x, rows)
+	ops.attendAdd(li, x, h, n, l)
+	ops.norm(b.ln2, h, x, rows)
+	ops.linear(b.fc, f, h, rows)
+	ops.gelu(f)
+	ops.linearAdd(b.proj, x, f, rows)
 }
 
 func addInto(dst, a, b []float32) {

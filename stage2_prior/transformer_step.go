@@ -6,42 +6,39 @@ import (
 	"github.com/vqgen/vqgen/nn"
 )
 
-// NewStepper returns the key/value-cached stepper for up to n grids. It
-// also implements SpanStepper.
+// NewStepper returns the key/value-cached stepper for up to n grids, in
+// the fast numerics. It also implements SpanStepper.
 func (m *Transformer) NewStepper(n int) Stepper {
 	if n < 1 {
 		panic(fmt.Sprintf("prior: Transformer.NewStepper(%d): need at least 1 grid", n))
 	}
-	s := &cachedStepper{m: m, max: n, pos: -1}
-	for _, b := range m.blocks {
-		s.caches = append(s.caches, b.attn.NewKVCache(n, m.t))
-	}
-	s.classes = make([]int32, 0, n)
-	return s
+	return m.newCachedStepper(n, m.newFastOps(n))
+}
+
+func (m *Transformer) newCachedStepper(n int, ops inferOps) *cachedStepper {
+	return &cachedStepper{m: m, max: n, pos: -1, ops: ops, classes: make([]int32, 0, n)}
 }
 
 // cachedStepper pushes positions of n grids through the model's own layers
-// (tblock.step: the layers' inference paths), attending over the keys and
+// (tblock.step) in the numerics of its ops, attending over the keys and
 // values that earlier calls cached. It leaves the training caches alone.
 type cachedStepper struct {
 	m       *Transformer
 	max, n  int
 	pos     int // next position; -1 before Reset
 	classes []int32
-	caches  []*nn.KVCache
+	ops     inferOps
 
-	x      nn.Tensor // residual stream [n, l, D]
-	buf    stepBuffers
-	logits nn.Tensor
-	shape  []int
+	x, h, f []float32 // residual stream [n, l, D], normed rows [n*l, D], MLP rows [n*l, MD]
+	lg      []float32
+	logits  nn.Tensor
+	shape   []int
 }
 
 func (s *cachedStepper) Reset(n int, classes []int32) {
 	s.classes = s.m.checkReset(n, s.max, classes, s.classes)
 	s.n, s.pos = n, 0
-	for _, c := range s.caches {
-		c.Resize(n)
-	}
+	s.ops.resize(n)
 }
 
 func (s *cachedStepper) Next(codes []int32, pos int) *nn.Tensor {
@@ -65,8 +62,10 @@ func (s *cachedStepper) Span(codes []int32, from, to int) *nn.Tensor {
 	checkStepCodes(m, codes, s.n, to-1)
 	t, d, n, l := m.t, m.cfg.Dim, s.n, to-from
 	rows := n * l
-	s.ensure(rows)
-	view(&s.x, s.x.Data[:rows*d], dims(&s.shape, n, l, d))
+	s.x = nn.Scratch(s.x, rows*d)
+	s.h = nn.Scratch(s.h, rows*d)
+	s.f = nn.Scratch(s.f, rows*m.cfg.MLPMult*d)
+	s.lg = nn.Scratch(s.lg, rows*m.info.K)
 	wte := m.wte.Weight.Data.Data
 	for b := range n {
 		cls := m.classVector(s.classes, b)
@@ -76,36 +75,17 @@ func (s *cachedStepper) Span(codes []int32, from, to int) *nn.Tensor {
 			if p > 0 {
 				tok = codes[b*t+p-1]
 			}
-			m.embedInto(s.x.Data[(b*l+i)*d:][:d], wte[int(tok)*d:][:d], p, cls)
+			m.embedInto(s.x[(b*l+i)*d:][:d], wte[int(tok)*d:][:d], p, cls)
 		}
 	}
 	for li, blk := range m.blocks {
-		blk.step(&s.x, s.caches[li], &s.buf)
+		blk.step(li, s.x, s.h, s.f, n, l, s.ops)
 	}
-	h := s.buf.h.Data[:rows*d]
-	m.lnF.Infer(h, s.x.Data, rows)
-	lg := s.logits.Data[:rows*m.info.K]
-	m.head.Infer(lg, h, rows)
+	s.ops.norm(m.lnF, s.h, s.x, rows)
+	s.ops.linear(m.head, s.lg, s.h, rows)
 	s.pos = to
-	view(&s.logits, lg, dims(&s.shape, rows, m.info.K))
+	view(&s.logits, s.lg, dims(&s.shape, rows, m.info.K))
 	return &s.logits
-}
-
-// ensure sizes the buffers for rows rows; they grow to the largest span
-// asked for and are then reused.
-func (s *cachedStepper) ensure(rows int) {
-	m := s.m
-	d := m.cfg.Dim
-	grow := func(t *nn.Tensor, n int) {
-		if cap(t.Data) < n {
-			t.Data = make([]float32, n)
-		}
-		t.Data = t.Data[:cap(t.Data)]
-	}
-	grow(&s.x, rows*d)
-	grow(&s.buf.h, rows*d)
-	grow(&s.buf.f, rows*m.cfg.MLPMult*d)
-	grow(&s.logits, rows*m.info.K)
 }
 
 // Rewind forgets positions pos and after: the next Span or Next starts at
@@ -114,9 +94,7 @@ func (s *cachedStepper) Rewind(pos int) {
 	if s.pos < 0 || pos < 0 || pos > s.pos {
 		panic(fmt.Sprintf("prior: Transformer stepper: Rewind(%d) at position %d", pos, s.pos))
 	}
-	for _, c := range s.caches {
-		c.Truncate(pos)
-	}
+	s.ops.truncate(pos)
 	s.pos = pos
 }
 

@@ -34,14 +34,16 @@
 // # Determinism
 //
 // The decoder must compute bit for bit the logits the encoder saw, on any
-// machine. The prior runs as detTransformer, through nn's Det* layers and
-// kernels.Det* (every value one fixed sequence of IEEE operations on every
-// kernel path, for any batch size or GOMAXPROCS), and Quantize maps logits
-// to frequencies with integer arithmetic after one float32 subtract and
-// multiply. The encoder runs full passes over groups of grids (detPass),
-// the decoder steps a chunk's grids position by position (detStepper);
-// both apply the same kernels to the same values for every row, so their
-// logits are equal bit for bit (TestPassEqualsStepper). The numerics
+// machine. The prior runs as the model itself, frozen in deterministic
+// numerics (prior.Frozen under nn.NumericsDeterministic: the model's own
+// layers through nn's Det* kernels, every value one fixed sequence of IEEE
+// operations on every kernel path, for any batch size or GOMAXPROCS), and
+// Quantize maps logits to frequencies with integer arithmetic after one
+// float32 subtract and multiply. The encoder runs whole grids as one span
+// of the stepper, groups of grids at a time; the decoder steps a chunk's
+// grids position by position; both apply the same kernels to the same
+// values for every row, so their logits are equal bit for bit
+// (TestPassEqualsStepper). The numerics
 // version names this whole arithmetic; a chunk of another version
 // is refused, and the CRC catches anything that still differs (a platform
 // whose arithmetic deviates decodes other symbols, which the rANS final
@@ -62,11 +64,12 @@ import (
 	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/internal/entropy"
 	"github.com/vqgen/vqgen/kernels"
+	"github.com/vqgen/vqgen/nn"
 	prior "github.com/vqgen/vqgen/stage2_prior"
 )
 
 // NumericsVersion is the version of the arithmetic (kernels.Det*, the
-// detTransformer's order of operations, entropy.Quantize) that this build
+// Transformer's order of operations, entropy.Quantize) that this build
 // codes with. Any change to it must bump the version.
 const NumericsVersion = 1
 
@@ -87,11 +90,21 @@ var ErrMismatch = errors.New("prior-coded chunk does not decode to what was writ
 // Codec codes chunks of code grids with a prior. It implements
 // datasets.CodeChunkCodec and is safe for concurrent use.
 type Codec struct {
-	m      *detTransformer
+	f      *prior.Frozen
+	info   prior.Info
+	fp     [32]byte
 	id     datasets.CodePrior
-	pool   sync.Pool // *detStepper
-	passes sync.Pool // *detPass
+	pool   sync.Pool // *stepper, decoders'
+	passes sync.Pool // *stepper of passGrids grids, encoders'
 	check  error
+}
+
+// stepper is a deterministic stepper with the room it was made for and
+// its codes in the stepper's layout.
+type stepper struct {
+	s     prior.SpanStepper
+	max   int
+	codes []int32
 }
 
 // New returns the codec of p, a Transformer prior; path is its file (its
@@ -102,12 +115,12 @@ func New(p prior.Prior, path string) (*Codec, error) {
 	if !ok {
 		return nil, fmt.Errorf("prior coding supports Transformer priors; %s is a %q prior", path, p.Info().Arch)
 	}
-	m, err := newDetTransformer(t)
+	f, err := t.Freeze(nn.NumericsDeterministic)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	c := &Codec{m: m, check: selfCheck()}
-	copy(c.id.Fingerprint[:], m.fp[:16])
+	c := &Codec{f: f, info: f.Model().Info(), fp: fingerprint(f.Model()), check: selfCheck()}
+	copy(c.id.Fingerprint[:], c.fp[:16])
 	c.id.Numerics = NumericsVersion
 	name := filepath.Base(path)
 	for len(name) > 24 {
@@ -129,11 +142,11 @@ func (c *Codec) Prior() datasets.CodePrior { return c.id }
 
 // Fingerprint returns the prior's full fingerprint (SHA-256 of its
 // architecture and weights).
-func (c *Codec) Fingerprint() [32]byte { return c.m.fp }
+func (c *Codec) Fingerprint() [32]byte { return c.fp }
 
 // checkHeader reports whether h's grids are the prior's.
 func (c *Codec) checkHeader(h *datasets.CodeHeader) error {
-	info := c.m.info
+	info := c.info
 	if h.K != info.K || h.GridH != info.H || h.GridW != info.W {
 		return fmt.Errorf("grids of %dx%d codes in [0, %d), but the prior models %dx%d grids of K=%d", h.GridH, h.GridW, h.K, info.H, info.W, info.K)
 	}
@@ -142,21 +155,30 @@ func (c *Codec) checkHeader(h *datasets.CodeHeader) error {
 
 // conditioned reports whether grids condition on the file's labels.
 func (c *Codec) conditioned(h *datasets.CodeHeader) bool {
-	return c.m.wcls != nil && h.Labels && h.NumClasses == c.m.info.Classes
+	return c.info.Classes > 0 && h.Labels && h.NumClasses == c.info.Classes
 }
 
-// classes fills cls (n) with each grid's conditioning class.
+// classes fills cls (n) with each grid's conditioning class (left alone
+// for an unconditional prior, which takes none).
 func (c *Codec) classes(cls []int32, h *datasets.CodeHeader, labels []int32, n int) {
 	for i := range n {
 		switch {
-		case c.m.wcls == nil:
-			cls[i] = 0
+		case c.info.Classes == 0:
 		case c.conditioned(h):
 			cls[i] = labels[i]
 		default:
-			cls[i] = int32(c.m.info.Classes) // the null class
+			cls[i] = int32(c.info.Classes) // the null class
 		}
 	}
+}
+
+// stepClasses is cls as a stepper takes it: nil for an unconditional
+// prior.
+func (c *Codec) stepClasses(cls []int32) []int32 {
+	if c.info.Classes == 0 {
+		return nil
+	}
+	return cls
 }
 
 // passGrids is the number of grids a full pass takes at once: enough rows
@@ -164,18 +186,22 @@ func (c *Codec) classes(cls []int32, h *datasets.CodeHeader, labels []int32, n i
 // the last-level cache.
 const passGrids = 32
 
-func (c *Codec) pass() *detPass {
-	if p, _ := c.passes.Get().(*detPass); p != nil {
-		return p
-	}
-	return c.m.newPass(passGrids)
+func (c *Codec) newStepper(n int) *stepper {
+	return &stepper{s: c.f.NewStepper(n), max: n, codes: make([]int32, n*c.info.Positions())}
 }
 
-func (c *Codec) stepper(n int) *detStepper {
-	if s, _ := c.pool.Get().(*detStepper); s != nil && s.max >= n {
+func (c *Codec) pass() *stepper {
+	if p, _ := c.passes.Get().(*stepper); p != nil {
+		return p
+	}
+	return c.newStepper(passGrids)
+}
+
+func (c *Codec) stepper(n int) *stepper {
+	if s, _ := c.pool.Get().(*stepper); s != nil && s.max >= n {
 		return s
 	}
-	return c.m.newStepper(n)
+	return c.newStepper(n)
 }
 
 // labelModel is the adaptive model of a chunk's labels.
@@ -255,8 +281,8 @@ func (c *Codec) EncodeChunk(dst []byte, h *datasets.CodeHeader, codes []uint16, 
 	}
 	cls := make([]int32, n)
 	c.classes(cls, h, labels, n)
-	// The grids' symbols, position-major, from full passes over groups of
-	// grids (bitwise the stepper's logits; see detPass).
+	// The grids' symbols, position-major, from spans of whole grids, a
+	// group of grids at a time (bitwise the decoder's stepped logits).
 	syms := enc.Alloc(n * cells)
 	p := c.pass()
 	defer c.passes.Put(p)
@@ -264,7 +290,11 @@ func (c *Codec) EncodeChunk(dst []byte, h *datasets.CodeHeader, codes []uint16, 
 	freq := make([]uint32, k)
 	for i0 := 0; i0 < n; i0 += p.max {
 		g := min(p.max, n-i0)
-		logits := p.run(codes[i0*cells:], cls[i0:], g)
+		for j, v := range codes[i0*cells : (i0+g)*cells] {
+			p.codes[j] = int32(v)
+		}
+		p.s.Reset(g, c.stepClasses(cls[i0:i0+g]))
+		logits := p.s.Span(p.codes, 0, cells).Data
 		for i := range g {
 			for pos := range cells {
 				sym := codes[(i0+i)*cells+pos]
@@ -357,13 +387,12 @@ func (c *Codec) DecodeChunks(h *datasets.CodeHeader, jobs []Chunk) error {
 	}
 	s := c.stepper(total)
 	defer c.pool.Put(s)
-	s.reset(total, cls)
+	s.s.Reset(total, c.stepClasses(cls))
 	bits := entropy.Bits(k)
 	freq := make([]uint32, k)
 	cum := make([]uint32, k+1)
-	prev := make([]int32, total)
 	for pos := range cells {
-		logits := s.next(prev)
+		logits := s.s.Next(s.codes, pos).Data
 		for j, job := range jobs {
 			d := &st[j].dec
 			for i := range job.N {
@@ -373,7 +402,7 @@ func (c *Codec) DecodeChunks(h *datasets.CodeHeader, jobs []Chunk) error {
 				sym := entropy.Find(cum, d.Peek(bits))
 				d.Advance(cum[sym], freq[sym], bits)
 				job.Codes[i*cells+pos] = uint16(sym)
-				prev[r] = int32(sym)
+				s.codes[r*cells+pos] = int32(sym)
 			}
 		}
 	}

@@ -105,10 +105,45 @@ func newCodec(t testing.TB, m *prior.Transformer) *Codec {
 	return c
 }
 
-// TestDetTransformerMatchesForward: the deterministic stepper is the same
-// model as prior.Transformer (to rounding, half-precision keys and values
-// included), for conditional and unconditional priors.
-func TestDetTransformerMatchesForward(t *testing.T) {
+// frozenLogits returns the deterministic logits [n*cells, K] (grid-major)
+// of n grids under f: one span of whole grids, or (stepped) one position
+// at a time as the decoder runs them. classes is nil for an
+// unconditional prior.
+func frozenLogits(f *prior.Frozen, codes []uint16, classes []int32, n int, stepped bool) []float32 {
+	info := f.Model().Info()
+	cells, k := info.Positions(), info.K
+	c32 := make([]int32, n*cells)
+	for i, v := range codes[:n*cells] {
+		c32[i] = int32(v)
+	}
+	s := f.NewStepper(n)
+	s.Reset(n, classes)
+	if !stepped {
+		return append([]float32(nil), s.Span(c32, 0, cells).Data...)
+	}
+	out := make([]float32, n*cells*k)
+	for pos := range cells {
+		got := s.Next(c32, pos).Data
+		for i := range n {
+			copy(out[(i*cells+pos)*k:(i*cells+pos+1)*k], got[i*k:(i+1)*k])
+		}
+	}
+	return out
+}
+
+func freeze(t testing.TB, m *prior.Transformer) *prior.Frozen {
+	t.Helper()
+	f, err := m.Freeze(nn.NumericsDeterministic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestFrozenMatchesForward: the deterministic numerics compute the same
+// model as training's Forward (to rounding, half-precision keys and
+// values included), for conditional and unconditional priors.
+func TestFrozenMatchesForward(t *testing.T) {
 	for _, classes := range []int{0, 3} {
 		m := testPrior(t, 20, 3, 4, classes, 1)
 		codes, labels := sampleGrids(t, m, 5, 2)
@@ -117,30 +152,13 @@ func TestDetTransformerMatchesForward(t *testing.T) {
 			codes32[i] = int32(v)
 		}
 		want := m.Forward(codes32, labels, 5)
-		d, err := newDetTransformer(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := d.newStepper(5)
-		cls := make([]int32, 5)
-		copy(cls, labels)
-		s.reset(5, cls)
-		prev := make([]int32, 5)
-		cells, k := 12, 20
-		for pos := range cells {
-			got := s.next(prev)
-			for i := range 5 {
-				for j := range k {
-					g, w := got[i*k+j], want.Data[(i*cells+pos)*k+j]
-					// Keys and values are cached in half precision, so the
-					// logits differ from float32's in the fourth digit; a
-					// model that computed something else would differ in
-					// the first.
-					if math.Abs(float64(g-w)) > 5e-3*math.Max(1, math.Abs(float64(w))) {
-						t.Fatalf("classes %d, grid %d pos %d logit %d: %g, want %g", classes, i, pos, j, g, w)
-					}
-				}
-				prev[i] = codes32[i*cells+pos]
+		got := frozenLogits(freeze(t, m), codes, labels, 5, true)
+		for i, w := range want.Data {
+			// Keys and values are cached in half precision, so the logits
+			// differ from float32's in the fourth digit; a model that
+			// computed something else would differ in the first.
+			if g := got[i]; math.Abs(float64(g-w)) > 5e-3*math.Max(1, math.Abs(float64(w))) {
+				t.Fatalf("classes %d, row %d logit %d: %g, want %g", classes, i/20, i%20, g, w)
 			}
 		}
 	}
@@ -233,19 +251,15 @@ func TestCodedSize(t *testing.T) {
 	h := header(m, false)
 	b := roundTrip(t, codec, h, codes, nil, 200)
 	// Information content, from the same deterministic logits.
-	s := codec.m.newStepper(200)
-	s.reset(200, make([]int32, 200))
-	prev := make([]int32, 200)
+	logits := frozenLogits(codec.f, codes, nil, 200, true)
 	freq := make([]uint32, 64)
 	bits := entropy.Bits(64)
 	var info float64
-	for pos := range 16 {
-		logits := s.next(prev)
-		for i := range 200 {
+	for i := range 200 {
+		for pos := range 16 {
 			sym := codes[i*16+pos]
-			entropy.Quantize(freq, logits[i*64:(i+1)*64], bits)
+			entropy.Quantize(freq, logits[(i*16+pos)*64:][:64], bits)
 			info += float64(bits) - math.Log2(float64(freq[sym]))
-			prev[i] = int32(sym)
 		}
 	}
 	overhead := float64(8 * (chunkHeaderSize + entropy.StateBytes + 4))
@@ -477,30 +491,20 @@ func BenchmarkDecodeChunk(b *testing.B) {
 	b.ReportMetric(float64(512*b.N)/b.Elapsed().Seconds(), "img/s")
 }
 
-// TestPassEqualsStepper: the encoder's full pass and the decoder's stepper
-// give the same logits bit for bit, on every kernel path.
+// TestPassEqualsStepper: the encoder's span of whole grids and the
+// decoder's stepper give the same logits bit for bit, on every kernel
+// path.
 func TestPassEqualsStepper(t *testing.T) {
 	m := testPrior(t, 33, 3, 5, 2, 15)
-	d, err := newDetTransformer(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := freeze(t, m)
 	codes, labels := sampleGrids(t, m, 7, 16)
 	for _, path := range kernels.DetPaths() {
 		restore := kernels.SetDetPath(path)
-		full := d.newPass(7).run(codes, labels, 7)
-		s := d.newStepper(7)
-		s.reset(7, labels)
-		prev := make([]int32, 7)
-		for pos := range 15 {
-			got := s.next(prev)
-			for i := range 7 {
-				for j := range 33 {
-					if math.Float32bits(got[i*33+j]) != math.Float32bits(full[(i*15+pos)*33+j]) {
-						t.Fatalf("path %s grid %d pos %d logit %d: stepper %g, pass %g", path, i, pos, j, got[i*33+j], full[(i*15+pos)*33+j])
-					}
-				}
-				prev[i] = int32(codes[i*15+pos])
+		full := frozenLogits(f, codes, labels, 7, false)
+		got := frozenLogits(f, codes, labels, 7, true)
+		for i := range full {
+			if math.Float32bits(got[i]) != math.Float32bits(full[i]) {
+				t.Fatalf("path %s row %d logit %d: stepper %g, pass %g", path, i/33, i%33, got[i], full[i])
 			}
 		}
 		restore()
@@ -508,7 +512,7 @@ func TestPassEqualsStepper(t *testing.T) {
 }
 
 // TestChunkPinned pins the bytes of a chunk coded with a fixed model:
-// everything the numerics version names (the kernels, detTransformer's
+// everything the numerics version names (the kernels, the Transformer's
 // order of operations, the quantizer, the label model, the stream
 // layout). If it fails, files written before no longer decode: bump
 // NumericsVersion, then update the digest. Weights and codes are drawn

@@ -58,7 +58,7 @@ func TestPinnedCoding(t *testing.T) {
 	}
 	// The logits themselves, bit for bit: a change too small to move a
 	// quantized frequency here could move one in other data.
-	logits := c.m.newPass(n).run(codes, labels, n)
+	logits := frozenLogits(c.f, codes, labels, n, false)
 	lb := make([]byte, 0, 4*len(logits))
 	for _, v := range logits {
 		lb = binary.LittleEndian.AppendUint32(lb, math.Float32bits(v))
