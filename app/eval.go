@@ -157,7 +157,7 @@ func EvalPrior(ctx context.Context, o EvalPriorOptions) (*PriorEval, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	nll := prior.Evaluate(p.Prior, c, 0, 500)
+	nll := prior.Evaluate(p.Prior, c, 0, prior.EvalBatch(c.Info))
 	return &PriorEval{Arch: info.Arch, BitsPerCode: nll.BitsPerCode, BitsPerImage: nll.BitsPerImage,
 		UnigramBitsPerImage: prior.NewUnigram(tr.Slice(0, tr.N-p.Config.Prior.ValCount)).BitsPerImage(c), Grids: nll.Grids,
 		TrainCodes: trainCodes}, nil

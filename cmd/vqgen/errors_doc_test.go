@@ -185,7 +185,7 @@ func errorSections(run string) []struct {
 		}},
 		{"Memory", "Before loading data or building a model, vqgen estimates the memory the work needs and refuses a config that would not fit, instead of being killed by the kernel hours later. The estimate counts the decoded images, the parameters with their gradients and Adam moments, and each layer's activations; `VQGEN_MEMORY_LIMIT` (a size such as `8GiB`, or `off`) replaces the measured figure (the smallest of the cgroup limit and MemAvailable).", []badInput{
 			{what: "a config that needs more memory than is available", args: []string{"run", "--config", "mnist", "--out", "{dir}/out"},
-				env: []string{"VQGEN_MEMORY_LIMIT=1GiB"}, do: "lower the keys in brackets (the batch sizes first), or free memory"},
+				env: []string{"VQGEN_MEMORY_LIMIT=600MiB"}, do: "lower the keys in brackets (the batch sizes first), or free memory"},
 			{what: "a `VQGEN_MEMORY_LIMIT` that is not a size", args: []string{"train", "vqvae", "--config", "tiny", "--out", "{dir}/out"},
 				env: []string{"VQGEN_MEMORY_LIMIT=lots"}, do: "give bytes or a size with a unit, or `off`"},
 		}},
