@@ -43,7 +43,7 @@ type ScoreOptions struct {
 
 // Scores are per-image NLLs.
 type Scores struct {
-	Names []string  `json:"names"` // the file, or the index within the dataset
+	Names []string  `json:"names"` // the file (an image folder's: relative to it), or the index within the dataset
 	Bits  []float64 `json:"bits"`
 }
 

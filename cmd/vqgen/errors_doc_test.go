@@ -129,6 +129,8 @@ func errorSections(run string) []struct {
 				setup: tomlCase("[data]\ntrain_limit = 100\nval_count = 100\n\n[prior.transformer]\ndim = 100\nheads = 3\n"), do: "change one of the keys named"},
 			{what: "an unknown built-in config", args: []string{"train", "vqvae", "--config", "mnsit", "--out", "{dir}/out"},
 				do: "name a file, or `mnist` or `tiny`"},
+			{what: "a photo preset without data", args: []string{"run", "--config", "photos64", "--out", "{dir}/out"},
+				do: "give your photos: `--data images:DIR` (and `--test images:DIR2` for a separate test folder)"},
 		}},
 		{"Flags and options", "A bad flag value names the flag and says what is wanted.", []badInput{
 			{what: "an unknown flag", args: []string{"sample", "--temprature", "0.8"}, do: "see `vqgen sample --help`"},
@@ -156,6 +158,8 @@ func errorSections(run string) []struct {
 			{what: "`vqgen run` on a folder made with another config", args: []string{"run", "--config", "{dir}/my.toml", "--out", "{run}"},
 				setup: tinySeed2(0),
 				do:    "another `--out`, or `--force` to start over"},
+			{what: "`vqgen run` continued with other data", args: []string{"run", "--config", "{run}/config.toml", "--data", "mnist:test", "--out", "{run}"},
+				do: "the data is part of a run's config: another `--out`, or `--force` to start over"},
 			{what: "`--resume` and `--force` together", args: []string{"train", "vqvae", "--config", "tiny", "--out", "{dir}/out", "--resume", "--force"},
 				do: "choose one: resume continues a run, force deletes it"},
 		}},
