@@ -13,6 +13,7 @@ import (
 	"github.com/vqgen/vqgen/sampler"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 	prior "github.com/vqgen/vqgen/stage2_prior"
+	"github.com/vqgen/vqgen/stage2_prior/coding"
 )
 
 // Benchmark is one figure `vqgen bench` measures. Names are stable: scripts
@@ -72,6 +73,14 @@ var pipelineSteps = []stepBench{
 	{"sample_pixelcnn_img_s", "images/s", "PixelCNN sampling + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("pixelcnn", true) }},
 	{"sample_transformer_img_s", "images/s", "Transformer sampling with its KV cache + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", true) }},
 	{"sample_transformer_nocache_img_s", "images/s", "Transformer sampling recomputing the prefix + decoding, 64 images", 64, func() (func() error, error) { return sampleStep("transformer", false) }},
+}
+
+// codingBenchmarks measure prior coding (docs/prior-coding.md) with the
+// default MNIST Transformer on random grids, chunks of 512 images, one
+// chunk per core at a time, as a code file's writer and reader run them.
+var codingBenchmarks = []Benchmark{
+	{"prior_encode_img_s", "images/s", "prior coding of 7x7 grids (vqgen encode --prior), default Transformer, all cores", coding.BenchPriorEncode},
+	{"prior_decode_img_s", "images/s", "prior decoding of 7x7 grids (reading a prior-coded file), default Transformer, all cores", coding.BenchPriorDecode},
 }
 
 // Benchmarks returns the benchmarks of a set: "core", "pipeline" or "all"
@@ -143,7 +152,7 @@ func pipelineBenchmarks() []Benchmark {
 			Benchmark{e.name + "_gflops", "GFLOP/s", "matrix-product work per second in " + e.name,
 				func(time.Duration) (float64, error) { return gflops, nil }})
 	}
-	return out
+	return append(out, codingBenchmarks...)
 }
 
 // timed runs step until minDur has passed (after one warm-up call) and

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/vqgen/vqgen/internal/memguard"
 	"github.com/vqgen/vqgen/internal/plots"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
+	"github.com/vqgen/vqgen/stage2_prior/coding"
 )
 
 // EncodeOptions configure encoding a dataset into a code file.
@@ -25,7 +25,12 @@ type EncodeOptions struct {
 	Data  string `json:"data"`
 	Limit int    `json:"limit"` // keep the first Limit images (0: all)
 	// Out is the code file to write (format: datasets/CODES.md).
-	Out   string `json:"out"`
+	Out string `json:"out"`
+	// Prior, a Transformer prior checkpoint trained on the VQ-VAE's
+	// codes, codes the grids with its probabilities (layout "prior",
+	// docs/prior-coding.md): about a third of the zstd layout's size,
+	// and every reader of the file then needs the prior.
+	Prior string `json:"prior"`
 	Force bool   `json:"force"`
 }
 
@@ -38,6 +43,9 @@ type Encoded struct {
 	BytesPerImage float64 `json:"bytes_per_image"`
 	RawImageBytes int     `json:"raw_image_bytes"`
 	Seconds       float64 `json:"seconds"`
+	Layout        string  `json:"layout"`
+	// Prior describes the prior of a prior-coded file.
+	Prior string `json:"prior,omitempty"`
 }
 
 // Encode runs every image of the data through the VQ-VAE's encoder and
@@ -63,7 +71,40 @@ func Encode(ctx context.Context, o EncodeOptions, prog Progress) (*Encoded, erro
 	if err != nil {
 		return nil, err
 	}
+	if o.Prior != "" {
+		return v.encodeCoded(ctx, ds, o.Out, o.Prior, o.Force, prog)
+	}
 	return v.encodeFile(ctx, ds, o.Out, o.Force, prog)
+}
+
+// encodeCoded writes ds's codes prior-coded with the prior at priorPath.
+func (v *VQVAE) encodeCoded(ctx context.Context, ds *datasets.Dataset, path, priorPath string, force bool, prog Progress) (*Encoded, error) {
+	codec, ck, err := coding.Load(priorPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkPrior(ck); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	v.mu.Lock()
+	err = coding.EncodeDataset(ctx, v.m, ds, path, codec, force, prog)
+	v.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return encoded(path, ds, start, codec.Prior().String())
+}
+
+// encoded describes the code file just written at path.
+func encoded(path string, ds *datasets.Dataset, start time.Time, prior string) (*Encoded, error) {
+	f, err := datasets.OpenCodeFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return &Encoded{Path: path, Data: ds.Name, Images: ds.N, Bytes: f.Size(), BytesPerImage: float64(f.Size()) / float64(max(ds.N, 1)),
+		RawImageBytes: ds.ImageLen(), Seconds: time.Since(start).Seconds(), Layout: f.Header().Layout.String(), Prior: prior}, nil
 }
 
 // encodeFile writes ds's codes to path.
@@ -83,12 +124,7 @@ func (v *VQVAE) encodeFile(ctx context.Context, ds *datasets.Dataset, path strin
 	if err != nil {
 		return nil, err
 	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	return &Encoded{Path: path, Data: ds.Name, Images: ds.N, Bytes: st.Size(), BytesPerImage: float64(st.Size()) / float64(ds.N),
-		RawImageBytes: ds.ImageLen(), Seconds: time.Since(start).Seconds()}, nil
+	return encoded(path, ds, start, "")
 }
 
 // ReconstructOptions configure a reconstruction picture.
@@ -126,6 +162,8 @@ type DecodeOptions struct {
 	Codes string `json:"codes"` // code file
 	Range string `json:"range"` // entries "A:B", half-open; either side may be empty
 	Out   string `json:"out"`   // image grid PNG
+	// Prior is the prior that reads a prior-coded Codes.
+	Prior string `json:"prior"`
 	Force bool   `json:"force"`
 }
 
@@ -141,7 +179,8 @@ func DecodeCodes(ctx context.Context, o DecodeOptions) (*Decoded, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := datasets.OpenCodeFile(o.Codes)
+	r := codeReader{path: o.Prior}
+	f, err := r.open(o.Codes)
 	if err != nil {
 		return nil, err
 	}
@@ -155,17 +194,23 @@ func DecodeCodes(ctx context.Context, o DecodeOptions) (*Decoded, error) {
 		return nil, err
 	}
 	h := f.Header()
-	grid := make([]int32, 0, (hi-lo)*h.Cells())
-	err = f.Iterate(func(i int64, g []uint16, _ int32) error {
-		if int(i) >= lo && int(i) < hi {
-			for _, c := range g {
-				grid = append(grid, int32(c))
-			}
+	cells := h.Cells()
+	grid := make([]int32, 0, (hi-lo)*cells)
+	// Only the chunks that hold the range: a prior-coded chunk takes a
+	// noticeable time to decode.
+	for c := lo / h.ChunkImages; c < f.NumChunks() && c*h.ChunkImages < hi; c++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		return ctx.Err()
-	})
-	if err != nil {
-		return nil, err
+		g, _, err := f.ReadChunk(c)
+		if err != nil {
+			return nil, err
+		}
+		n, first := f.ChunkImages(c)
+		a, b := max(lo-int(first), 0), min(hi-int(first), n)
+		for _, v := range g[a*cells : b*cells] {
+			grid = append(grid, int32(v))
+		}
 	}
 	ims, err := v.Decode(grid, hi-lo)
 	if err != nil {
@@ -224,6 +269,9 @@ type CodesReport struct {
 	DiskBitsPerCode float64 `json:"disk_bits_per_code"`
 	Layout          string  `json:"layout"`
 	Chunks          int     `json:"chunks"`
+	// Prior describes the prior of a prior-coded file: its file name,
+	// fingerprint and numerics version.
+	Prior string `json:"prior,omitempty"`
 	// Keys says whether images carry keys (their source files, for images
 	// encoded from a folder); FirstKey and LastKey are the first and last
 	// in file order, AllKeys every key when InspectOptions.Keys is set.
@@ -240,21 +288,26 @@ type InspectOptions struct {
 	Keys bool `json:"keys"`
 	// Histogram, if set, is a PNG of code usage to write.
 	Histogram string `json:"histogram,omitempty"`
-	Force     bool   `json:"force"`
+	// Prior is the prior that reads a prior-coded file.
+	Prior string `json:"prior,omitempty"`
+	Force bool   `json:"force"`
 }
 
 // InspectCodes describes a code file: counts, grid, K, fingerprint, code
 // usage and compression.
-func InspectCodes(o InspectOptions) (*CodesReport, error) {
+func InspectCodes(ctx context.Context, o InspectOptions, prog Progress) (*CodesReport, error) {
 	if err := CheckOutputs(o.Force, o.Histogram); err != nil {
 		return nil, err
 	}
-	f, err := datasets.OpenCodeFile(o.Path)
+	cr := codeReader{path: o.Prior}
+	f, err := cr.open(o.Path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	end := coding.ReportReads(ctx, f, prog)
 	st, err := f.Stats()
+	end()
 	if err != nil {
 		return nil, err
 	}
@@ -269,6 +322,9 @@ func InspectCodes(o InspectOptions) (*CodesReport, error) {
 		FileBytes: st.FileBytes, BytesPerImage: st.BytesPerImage, RawImageBytes: h.ImageH * h.ImageW * h.Channels,
 		BitPackedBytes: float64(h.GridH*h.GridW*bitsPer) / 8, DiskBitsPerCode: st.DiskBitsPerCode,
 		Layout: h.Layout.String(), Chunks: f.NumChunks(), Keys: h.Keys}
+	if h.Layout == datasets.CodeLayoutPrior {
+		r.Prior = h.Prior.String()
+	}
 	if h.Keys {
 		keys, err := f.Keys()
 		if err != nil {
@@ -297,18 +353,27 @@ func InspectCodes(o InspectOptions) (*CodesReport, error) {
 // CodeLayoutSize is the size of a code file's codes in one layout.
 type CodeLayoutSize = datasets.CodeLayoutSize
 
-// MeasureLayouts compresses a code file's codes in every layout the format
-// has: the measurement behind the default layout (datasets/CODES.md).
-func MeasureLayouts(path string) ([]CodeLayoutSize, error) {
-	f, err := datasets.OpenCodeFile(path)
+// MeasureLayouts compresses a code file's codes in every zstd layout the
+// format has: the measurement behind the default layout
+// (datasets/CODES.md). priorPath is the prior that reads a prior-coded
+// file.
+func MeasureLayouts(ctx context.Context, path, priorPath string, prog Progress) ([]CodeLayoutSize, error) {
+	cr := codeReader{path: priorPath}
+	f, err := cr.open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	end := coding.ReportReads(ctx, f, prog)
 	codes, _, err := f.LoadAll()
+	end()
 	if err != nil {
 		return nil, err
 	}
 	h := f.Header()
-	return datasets.MeasureCodeLayouts(codes, h.K, h.GridH, h.GridW, h.ChunkImages)
+	chunk := h.ChunkImages
+	if h.Layout == datasets.CodeLayoutPrior {
+		chunk = 0 // the zstd layouts' own default, not the prior-coded one's
+	}
+	return datasets.MeasureCodeLayouts(codes, h.K, h.GridH, h.GridW, chunk)
 }

@@ -11,6 +11,17 @@
 //	TrainPrior(ctx, TrainPriorOptions, Progress)   stage two over a code file
 //	Run(ctx, RunOptions, Progress)                 the whole resumable pipeline
 //
+// Prior coding (docs/prior-coding.md): EncodeOptions.Prior writes a code
+// file coded with a prior's probabilities (about a third of the zstd
+// size), and every operation that reads code files takes the prior that
+// reads such a file (an option named prior, or codes_prior where the
+// operation has a prior of its own):
+//
+//	Convert(ctx, ConvertOptions, Progress)         a code file in another layout
+//	Compress(ctx, CompressOptions, Progress)       images to a .vqz file
+//	Decompress(ctx, DecompressOptions, Progress)   a .vqz file to images
+//	EvalCodec(ctx, EvalCodecOptions, Progress)     vqgen's codec beside PNG and JPEG
+//
 // Models loaded once and used many times (a server loads a pair at start
 // and serves every request with it; calls are safe from several goroutines
 // and run one at a time):
@@ -47,8 +58,9 @@
 // Errors never name command-line flags. A bad option is an *OptionError
 // whose Option is the options struct's JSON name ("top_p"); refusals match
 // the sentinels ErrExists, ErrFolderInUse, ErrNotRunFolder, ErrConfigChanged,
-// ErrInterrupted, ErrNoTrainCodes, ErrNonFinite and ErrTooBig, to which a
-// front end adds its own advice ("use --force to replace it").
+// ErrInterrupted, ErrNoTrainCodes, ErrNonFinite, ErrTooBig and
+// ErrCodeNeedsPrior, to which a front end adds its own advice ("use --force
+// to replace it").
 //
 // # Memory
 //

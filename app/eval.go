@@ -122,17 +122,24 @@ type EvalPriorOptions struct {
 	// baseline; "" looks for the file the prior recorded (by name and
 	// SHA-256) beside it and in the folder above.
 	TrainCodes string `json:"train_codes"`
+	// CodesPrior is the prior checkpoint that reads Codes and TrainCodes
+	// when they are prior-coded; "" uses Prior itself.
+	CodesPrior string `json:"codes_prior,omitempty"`
 }
 
 // EvalPrior reports the NLL of every grid of a code file under the prior, in
 // bits per code and per image, next to the unigram baseline: add-one
 // smoothed code frequencies of the prior's own training codes.
-func EvalPrior(ctx context.Context, o EvalPriorOptions) (*PriorEval, error) {
+func EvalPrior(ctx context.Context, o EvalPriorOptions, prog Progress) (*PriorEval, error) {
 	p, err := prior.Load(o.Prior)
 	if err != nil {
 		return nil, err
 	}
-	c, err := prior.LoadCodes(o.Codes)
+	r := codeReader{path: o.CodesPrior}
+	if o.CodesPrior == "" {
+		r.ck = p
+	}
+	c, err := r.read(ctx, o.Codes, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +157,7 @@ func EvalPrior(ctx context.Context, o EvalPriorOptions) (*PriorEval, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unigram baseline: %w", err)
 	}
-	tr, err := prior.LoadCodes(trainCodes)
+	tr, err := r.read(ctx, trainCodes, prog)
 	if err != nil {
 		return nil, fmt.Errorf("unigram baseline: %w", err)
 	}

@@ -80,11 +80,16 @@ func EachName(i int) string { return fmt.Sprintf("sample-%04d.png", i) }
 // existing one unless force is set. Every name is checked before the first
 // write, so a refusal leaves dir untouched.
 func writeEach(dir string, ims [][]float32, channels, size int, force bool) error {
+	return writeEachNamed(dir, ims, channels, size, force, EachName)
+}
+
+// writeEachNamed is writeEach with image i in the file name(i).
+func writeEachNamed(dir string, ims [][]float32, channels, size int, force bool, name func(int) string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	for i := range ims {
-		if err := CheckOutputs(force, filepath.Join(dir, EachName(i))); err != nil {
+		if err := CheckOutputs(force, filepath.Join(dir, name(i))); err != nil {
 			return err
 		}
 	}
@@ -93,7 +98,11 @@ func writeEach(dir string, ims [][]float32, channels, size int, force bool) erro
 		if err := EncodePNG(&buf, im, channels, size); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFile(filepath.Join(dir, EachName(i)), buf.Bytes(), true); err != nil {
+		path := filepath.Join(dir, name(i))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(path, buf.Bytes(), true); err != nil {
 			return err
 		}
 	}

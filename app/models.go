@@ -191,11 +191,16 @@ func LoadModels(vqvaePath, priorPath string) (*Models, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := v.Shape()
-	if err := ck.CheckMatches(v.Fingerprint(), s.K, s.GridH, s.GridW); err != nil {
+	if err := v.checkPrior(ck); err != nil {
 		return nil, err
 	}
 	return &Models{VQVAE: v, PriorPath: priorPath, ck: ck}, nil
+}
+
+// checkPrior refuses a prior that was not trained on this VQ-VAE's codes.
+func (v *VQVAE) checkPrior(ck *prior.Checkpoint) error {
+	s := v.Shape()
+	return ck.CheckMatches(v.Fingerprint(), s.K, s.GridH, s.GridW)
 }
 
 // PriorInfo describes a loaded prior.

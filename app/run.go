@@ -415,7 +415,7 @@ func (p *pipeline) prior() (any, error) {
 	}
 	// Unigram fitted on the prior's training part, both scored on the
 	// test codes.
-	ev, err := EvalPrior(p.ctx, EvalPriorOptions{Prior: p.path(PriorFile), Codes: p.path(CodesTestFile), TrainCodes: p.path(CodesTrainFile)})
+	ev, err := EvalPrior(p.ctx, EvalPriorOptions{Prior: p.path(PriorFile), Codes: p.path(CodesTestFile), TrainCodes: p.path(CodesTrainFile)}, p.prog)
 	if err != nil {
 		return nil, err
 	}

@@ -191,6 +191,9 @@ type TrainPriorOptions struct {
 	// Codes is the training code file (written by Encode). Its last
 	// prior.val_count grids are held out for validation.
 	Codes string `json:"codes"`
+	// Prior is the prior checkpoint that reads Codes when it is
+	// prior-coded (not the prior being trained).
+	Prior string `json:"prior,omitempty"`
 	// Arch and Steps override prior.arch and prior.train.steps when set.
 	Arch  string `json:"arch,omitempty"`
 	Steps int    `json:"steps,omitempty"`
@@ -237,7 +240,8 @@ func TrainPrior(ctx context.Context, o TrainPriorOptions, prog Progress) (*Prior
 	if o.Codes == "" {
 		return nil, optionErr("codes", `"": give the training code file (codes-train.vqc)`)
 	}
-	codes, err := prior.LoadCodes(o.Codes)
+	r := codeReader{path: o.Prior}
+	codes, err := r.read(ctx, o.Codes, prog)
 	if err != nil {
 		return nil, err
 	}

@@ -332,6 +332,9 @@ func (f *CodeFile) loadAllCoded() (codes []uint16, labels []int32, err error) {
 				return nil, nil, err
 			}
 		}
+		if err := f.reportProgress(int64(end)); err != nil {
+			return nil, nil, err
+		}
 	}
 	if codes == nil {
 		codes = []uint16{}

@@ -254,3 +254,54 @@ func TestCreateCodeFileCodec(t *testing.T) {
 		t.Fatalf("count %d", f.Count())
 	}
 }
+
+// TestCodeReadProgress: LoadAll, Iterate and Stats report the images read
+// through the SetProgress hook, counting up to the whole file, on both a
+// prior-coded and a zstd file; an error from the hook stops the read.
+func TestCodeReadProgress(t *testing.T) {
+	n := 50
+	codes := synthCodes(2, n, 7, 7, 512, true)
+	labels := synthLabels(2, n, 10)
+	zh := mnistCodeHeader(true)
+	zh.ChunkImages = 7
+	files := map[string][]byte{
+		"prior": writePriorBytes(t, priorHeader(true), newToyCodec(1), codes, labels),
+		"zstd":  writeCodesBytes(t, zh, codes, labels),
+	}
+	stop := errors.New("stop")
+	for name, b := range files {
+		f, err := openCodesBytes(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Header().Layout == CodeLayoutPrior {
+			if err := f.SetChunkCodec(newToyCodec(1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		reads := map[string]func() error{
+			"LoadAll": func() error { _, _, err := f.LoadAll(); return err },
+			"Iterate": func() error { return f.Iterate(func(int64, []uint16, int32) error { return nil }) },
+			"Stats":   func() error { _, err := f.Stats(); return err },
+		}
+		for what, read := range reads {
+			var seen []int64
+			f.SetProgress(func(done int64) error { seen = append(seen, done); return nil })
+			if err := read(); err != nil {
+				t.Fatalf("%s %s: %v", name, what, err)
+			}
+			if len(seen) == 0 || seen[len(seen)-1] != int64(n) || !slices.IsSorted(seen) || seen[0] <= 0 {
+				t.Errorf("%s %s: progress %v, want increasing counts ending at %d", name, what, seen, n)
+			}
+			calls := 0
+			f.SetProgress(func(int64) error { calls++; return stop })
+			if err := read(); !errors.Is(err, stop) || calls != 1 {
+				t.Errorf("%s %s: a hook that fails: %v after %d calls, want the hook's error after 1", name, what, err, calls)
+			}
+		}
+		f.SetProgress(nil)
+		if _, _, err := f.LoadAll(); err != nil {
+			t.Errorf("%s: without the hook: %v", name, err)
+		}
+	}
+}

@@ -218,6 +218,15 @@ func TestCodeKeysPriorCoded(t *testing.T) {
 	if err != nil || !slices.Equal(c, codes) || !slices.Equal(l, labels) || !slices.Equal(k, keys) {
 		t.Fatalf("prior-coded keyed file read back wrong: %v", err)
 	}
+	// The keys come first in each chunk: reading them needs no prior and
+	// decodes no codes.
+	f, err := openCodesBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := f.Keys(); err != nil || !slices.Equal(k, keys) {
+		t.Fatalf("keys without the prior: %v", err)
+	}
 	for i := codeHeaderSize; i < len(b); i++ {
 		b[i] ^= 0x10
 		_, _, _, err := read(b)

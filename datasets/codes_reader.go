@@ -22,8 +22,9 @@ type CodeFile struct {
 	hdr    CodeHeader
 	index  []codeChunkEntry
 
-	mu    sync.Mutex
-	codec CodeChunkCodec // prior-coded files only (SetChunkCodec)
+	mu       sync.Mutex
+	codec    CodeChunkCodec // prior-coded files only (SetChunkCodec)
+	progress func(done int64) error
 }
 
 // OpenCodeFile opens and validates the code file at path.
@@ -222,6 +223,46 @@ func (f *CodeFile) ReadChunkKeys(i int) (grids []uint16, labels []int32, keys []
 // buffer for reuse.
 func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int32, keys []string) ([]byte, error) {
 	e := &f.index[i]
+	buf, err := f.readChunkBytes(i, buf)
+	if err != nil {
+		return buf, err
+	}
+	if f.hdr.Layout == CodeLayoutPrior {
+		return buf, f.decodePriorChunk(i, buf, e.images, grids, labels, keys)
+	}
+	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels, keys); err != nil {
+		return buf, f.corrupt("chunk %d: %v", i, err)
+	}
+	return buf, nil
+}
+
+// SetProgress makes LoadAll, Iterate and Stats call fn with the number of
+// images read so far after each chunk (after each wave of chunks that
+// LoadAll decodes in parallel), from the goroutine that called them: a
+// prior-coded file takes seconds per thousand images, which a front end
+// shows as a progress bar. An error from fn stops the read and is
+// returned. nil removes the hook.
+func (f *CodeFile) SetProgress(fn func(done int64) error) {
+	f.mu.Lock()
+	f.progress = fn
+	f.mu.Unlock()
+}
+
+// reportProgress calls the SetProgress hook, if any.
+func (f *CodeFile) reportProgress(done int64) error {
+	f.mu.Lock()
+	fn := f.progress
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(done)
+}
+
+// readChunkBytes reads chunk i's bytes into buf (grown as needed) and
+// checks their CRC.
+func (f *CodeFile) readChunkBytes(i int, buf []byte) ([]byte, error) {
+	e := &f.index[i]
 	if int64(cap(buf)) < e.size {
 		buf = make([]byte, e.size)
 	}
@@ -231,12 +272,6 @@ func (f *CodeFile) readChunkInto(i int, buf []byte, grids []uint16, labels []int
 	}
 	if got := codeCRC(buf); got != e.crc {
 		return buf, f.corrupt("chunk %d (bytes %d..%d): checksum mismatch (stored %08x, computed %08x)", i, e.offset, e.offset+e.size, e.crc, got)
-	}
-	if f.hdr.Layout == CodeLayoutPrior {
-		return buf, f.decodePriorChunk(i, buf, e.images, grids, labels, keys)
-	}
-	if err := decodeCodeChunk(buf, &f.hdr, e.images, grids, labels, keys); err != nil {
-		return buf, f.corrupt("chunk %d: %v", i, err)
 	}
 	return buf, nil
 }
@@ -285,22 +320,32 @@ func (f *CodeFile) iterate(wantKeys bool, fn func(i int64, grid []uint16, label 
 			}
 			img++
 		}
+		if err := f.reportProgress(img); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// Keys reads every image's key, in order; nil when the file has none.
+// Keys reads every image's key, in order; nil when the file has none. It
+// reads only each chunk's key block, which comes first in the chunk, so it
+// needs no prior for a prior-coded file and decodes no codes.
 func (f *CodeFile) Keys() ([]string, error) {
 	if !f.hdr.Keys {
 		return nil, nil
 	}
 	var keys []string
-	err := f.IterateKeyed(func(_ int64, _ []uint16, _ int32, k string) error {
-		keys = append(keys, k)
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	var buf []byte
+	for i := range f.index {
+		e := &f.index[i]
+		var err error
+		if buf, err = f.readChunkBytes(i, buf); err != nil {
+			return nil, err
+		}
+		keys = slices.Grow(keys, e.images)[:len(keys)+e.images]
+		if _, err := splitCodeKeyBlock(buf, e.images, keys[len(keys)-e.images:]); err != nil {
+			return nil, f.corrupt("chunk %d: %v", i, err)
+		}
 	}
 	return keys, nil
 }
@@ -339,6 +384,9 @@ func (f *CodeFile) LoadAll() (codes []uint16, labels []int32, err error) {
 		if buf, err = f.readChunkInto(c, buf, codes[start:], l, nil); err != nil {
 			return nil, nil, err
 		}
+		if err := f.reportProgress(int64(len(codes) / int(cells))); err != nil {
+			return nil, nil, err
+		}
 	}
 	return codes, labels, nil
 }
@@ -370,16 +418,33 @@ func (f *CodeFile) Stats() (CodeStats, error) {
 	if f.hdr.Labels {
 		s.LabelCounts = make([]int64, f.hdr.NumClasses)
 	}
-	err := f.Iterate(func(_ int64, grid []uint16, label int32) error {
+	count := func(grid []uint16, label int32) {
 		for _, v := range grid {
 			s.Usage[v]++
 		}
 		if label >= 0 {
 			s.LabelCounts[label]++
 		}
+	}
+	if f.hdr.Layout == CodeLayoutPrior {
+		// Prior-coded chunks decode slowly; LoadAll decodes several at
+		// once, one per core.
+		codes, labels, err := f.LoadAll()
+		if err != nil {
+			return CodeStats{}, err
+		}
+		cells := f.hdr.Cells()
+		for i := range len(codes) / cells {
+			l := CodeNoLabel
+			if labels != nil {
+				l = labels[i]
+			}
+			count(codes[i*cells:(i+1)*cells], l)
+		}
+	} else if err := f.Iterate(func(_ int64, grid []uint16, label int32) error {
+		count(grid, label)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return CodeStats{}, err
 	}
 	s.EntropyBits, s.CodesUsed = codeEntropy(s.Usage)

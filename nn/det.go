@@ -115,7 +115,7 @@ type DetKVCache struct {
 	max        int // sequences allocated
 	k, v       []uint16
 	q, out, p  []float32
-	kv         []float32 // the new position's keys or values before rounding
+	kv, kv2    []float32 // the new position's keys and values before rounding
 }
 
 // NewKVCache returns an empty cache for up to batch sequences of up to
@@ -124,7 +124,7 @@ func (a *DetAttention) NewKVCache(batch, maxT int) *DetKVCache {
 	return &DetKVCache{B: batch, MaxT: maxT, C: a.C, max: batch,
 		k: make([]uint16, batch*maxT*a.C), v: make([]uint16, batch*maxT*a.C),
 		q: make([]float32, batch*a.C), out: make([]float32, batch*a.C), p: make([]float32, a.H*(maxT+15)/16*16),
-		kv: make([]float32, batch*a.C)}
+		kv: make([]float32, batch*a.C), kv2: make([]float32, batch*a.C)}
 }
 
 // Reset empties the cache for batch (at most the size it was made for)
@@ -150,17 +150,14 @@ func (a *DetAttention) StepAdd(x, h []float32, c *DetKVCache) {
 	}
 	ld := c.MaxT * C // a sequence's cache
 	kernels.DetLinear(c.q, C, h, C, B, a.q.w, nil, 0)
-	for i, w := range []*DetLinear{a.k, a.v} {
-		cache := c.k
-		if i == 1 {
-			cache = c.v
-		}
-		w.Forward(c.kv, h, B)
-		for b := range B {
-			kernels.DetHalf(cache[b*ld+T*C:b*ld+(T+1)*C], c.kv[b*C:(b+1)*C])
-		}
-	}
+	a.k.Forward(c.kv, h, B)
+	a.v.Forward(c.kv2, h, B)
+	// Each sequence's new key and value join its cache just before its
+	// attention reads them, while their cache lines are hot: the caches of
+	// a large batch do not fit in the processor's caches.
 	for b := range B {
+		kernels.DetHalf(c.k[b*ld+T*C:b*ld+(T+1)*C], c.kv[b*C:(b+1)*C])
+		kernels.DetHalf(c.v[b*ld+T*C:b*ld+(T+1)*C], c.kv2[b*C:(b+1)*C])
 		kb, vb := c.k[b*ld:b*ld+(T+1)*C], c.v[b*ld:b*ld+(T+1)*C]
 		kernels.DetAttention(c.out[b*C:(b+1)*C], c.q[b*C:(b+1)*C], kb, vb, T+1, a.H, C/a.H, C, C, a.scale, c.p)
 	}

@@ -65,6 +65,12 @@ func ReadSafetensors(r io.ReaderAt, size int64, name string) (*SafetensorsFile, 
 	}
 	n := binary.LittleEndian.Uint64(nb[:])
 	if n > MaxSafetensorsHeader {
+		// A safetensors file's header follows its length at byte 8 and
+		// opens with '{'; anything else is some other kind of file.
+		var b [1]byte
+		if uint64(size) > 8 && readFull(r, b[:], 8) == nil && b[0] != '{' {
+			return nil, fail("not a safetensors file (its first 8 bytes give a header length of %d, over the %d-byte limit)", n, MaxSafetensorsHeader)
+		}
 		return nil, fail("header length %d exceeds the %d-byte limit", n, MaxSafetensorsHeader)
 	}
 	if n > uint64(size-8) {

@@ -36,11 +36,18 @@ func LoadCodes(path string) (*Codes, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadCodes(f)
+}
+
+// ReadCodes reads every grid of an open code file (a prior-coded one needs
+// its chunk codec set).
+func ReadCodes(f *datasets.CodeFile) (*Codes, error) {
 	raw, labels, err := f.LoadAll()
 	if err != nil {
 		return nil, err
 	}
 	h := f.Header()
+	path := f.Name()
 	c := &Codes{Name: path, Path: path, N: int(h.Count), Info: Info{K: h.K, H: h.GridH, W: h.GridW}, Grids: make([]int32, len(raw)),
 		Fingerprint: h.Fingerprint.String()}
 	for i, v := range raw {

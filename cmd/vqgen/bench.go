@@ -28,7 +28,10 @@ func newBenchCmd() *cobra.Command {
   core      SGEMM GFLOP/s on one thread next to the core's FMA peak, and a
             3x3 convolution's forward+backward time on all cores
   pipeline  stage-one training and encoding images/s, prior training
-            grids/s and sampling images/s for each architecture
+            grids/s and sampling images/s for each architecture, and
+            prior coding's encoding and decoding images/s
+            (prior_encode_img_s, prior_decode_img_s: chunks of 512 random
+            7x7 grids under the default Transformer, one chunk per core)
   serve     seconds per request of vqgen serve over a trained run (--run),
             through its HTTP API, warm: an edit of a 3x3-cell hole with 8
             variants, and 16 samples

@@ -70,12 +70,16 @@ func newEvalPriorCmd() *cobra.Command {
 		Long: `eval prior reports the NLL of every grid of --codes under the prior, in bits
 per code and bits per image, next to the unigram baseline: the add-one-smoothed
 code frequencies of the prior's own training codes (the file the prior
-recorded, found beside it or in its run folder, or --train-codes).`,
+recorded, found beside it or in its run folder, or --train-codes).
+
+Prior-coded code files (vqgen encode --prior) are read with --prior itself,
+or with --codes-prior when another prior coded them.`,
 		Example: `  vqgen eval prior --prior runs/mnist/prior.safetensors --codes runs/mnist/codes-test.vqc
-  vqgen eval prior --prior p.safetensors --codes codes-test.vqc --train-codes codes-train.vqc --json`,
+  vqgen eval prior --prior p.safetensors --codes codes-test.vqc --train-codes codes-train.vqc --json
+  vqgen eval prior --prior p.safetensors --codes codes-test-prior.vqc --codes-prior runs/mnist/prior.safetensors`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := app.EvalPrior(cmd.Context(), o)
+			r, err := app.EvalPrior(cmd.Context(), o, newReporter(cmd.ErrOrStderr()))
 			if err != nil {
 				return err
 			}
@@ -92,6 +96,7 @@ recorded, found beside it or in its run folder, or --train-codes).`,
 	cmd.Flags().StringVar(&o.Prior, "prior", "", "prior checkpoint (prior.safetensors)")
 	cmd.Flags().StringVar(&o.Codes, "codes", "", "code file to score (e.g. codes-test.vqc)")
 	cmd.Flags().StringVar(&o.TrainCodes, "train-codes", "", "the prior's training code file, for the unigram baseline (default: the one the prior recorded)")
+	cmd.Flags().StringVar(&o.CodesPrior, "codes-prior", "", "prior that reads prior-coded --codes and --train-codes (default: --prior)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object: arch, bits_per_code, bits_per_image, unigram_bits_per_image, grids, train_codes")
 	cmd.MarkFlagRequired("prior")
 	cmd.MarkFlagRequired("codes")

@@ -35,21 +35,27 @@ Start with the whole pipeline on MNIST, which ships inside the binary:
   vqgen run --out runs/mnist
 
 Every verb that writes refuses to replace an existing output unless given
---force. Flags name inputs (--vqvae, --prior, --codes, --train-codes,
+--force. Flags name inputs (--vqvae, --prior, --run, --codes, --train-codes,
 --data, --image, --images) or outputs (--out, --out-codes, --save-each,
 --histogram, --cpuprofile), never both; --data takes a dataset spec
-(mnist:test, idx:DIR:test, images:DIR:test) wherever images are read.`,
+(mnist:test, idx:DIR:test, images:DIR:test) wherever images are read.
+
+The prior also compresses: vqgen encode --prior and vqgen codes convert write
+code files coded with its probabilities (about a third of the size; every
+verb that reads one takes that prior with --prior), and vqgen compress and
+decompress make a learned image codec of the VQ-VAE and the prior
+(vqgen eval codec compares it with PNG and JPEG).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	train := &cobra.Command{Use: "train", Short: "Train a model: the VQ-VAE (stage one) or a prior over its codes (stage two)"}
 	train.AddCommand(newTrainVQVAECmd(), newTrainPriorCmd())
 	eval := &cobra.Command{Use: "eval", Short: "Score a trained model: the VQ-VAE, a prior, or a set of samples"}
-	eval.AddCommand(newEvalVQVAECmd(), newEvalPriorCmd(), newEvalSamplesCmd())
+	eval.AddCommand(newEvalVQVAECmd(), newEvalPriorCmd(), newEvalSamplesCmd(), newEvalCodecCmd())
 	codes := &cobra.Command{Use: "codes", Short: "Work with code files"}
-	codes.AddCommand(newInspectCmd())
+	codes.AddCommand(newInspectCmd(), newConvertCmd())
 	root.AddCommand(newRunCmd(), train, newEncodeCmd(), newSampleCmd(), newEditCmd(), newScoreCmd(), eval,
-		newReconstructCmd(), newDecodeCmd(), codes, newServeCmd(), newBenchCmd(), newVersionCmd())
+		newReconstructCmd(), newDecodeCmd(), codes, newCompressCmd(), newDecompressCmd(), newServeCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 
@@ -92,6 +98,12 @@ func explain(cmd *cobra.Command, err error) error {
 		advice = "use --force to replace it"
 	case errors.Is(err, app.ErrNoTrainCodes):
 		advice = "pass the prior's training codes with --train-codes"
+	case errors.Is(err, app.ErrCodeNeedsPrior) && cmd != nil && cmd.Flags().Lookup("codes-prior") != nil:
+		advice = "pass the prior it names with --codes-prior"
+	case errors.Is(err, app.ErrCodeNeedsPrior) && cmd != nil && cmd.Flags().Lookup("run") != nil:
+		advice = "pass the run folder it came from (--run), or the prior it names (--prior)"
+	case errors.Is(err, app.ErrCodeNeedsPrior):
+		advice = "pass the prior it names with --prior"
 	}
 	switch {
 	case advice == "":

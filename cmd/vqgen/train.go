@@ -145,9 +145,14 @@ prior on validation, the one the sampler uses; it stores the config, whose
 [sample] and [edit] sections become the defaults of vqgen sample and edit.
 DIR/prior-last.safetensors holds everything needed to resume. The validation
 NLL is reported in bits per code and bits per image next to the unigram
-baseline (code frequencies alone), which any prior must beat.`,
+baseline (code frequencies alone), which any prior must beat.
+
+A prior-coded --codes (vqgen encode --prior) is read with the prior that
+coded it: --prior, an input here like everywhere else, not the prior being
+trained.`,
 		Example: `  vqgen train prior --config configs/mnist.toml --codes runs/mnist/codes-train.vqc --arch pixelcnn --out runs/mnist/prior
-  vqgen train prior --codes runs/mnist/codes-train.vqc --out runs/mnist/prior --resume`,
+  vqgen train prior --codes runs/mnist/codes-train.vqc --out runs/mnist/prior --resume
+  vqgen train prior --codes codes-train-prior.vqc --prior runs/mnist/prior.safetensors --out runs/prior2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := app.TrainPrior(cmd.Context(), o, newReporter(cmd.ErrOrStderr()))
@@ -162,6 +167,7 @@ baseline (code frequencies alone), which any prior must beat.`,
 	cmd.Flags().StringVar(&o.Codes, "codes", "", "training code file (codes-train.vqc, written by vqgen encode)")
 	cmd.Flags().StringVar(&o.Arch, "arch", "", "pixelcnn or transformer (default: prior.arch from the config)")
 	cmd.Flags().IntVar(&o.Steps, "steps", 0, "training steps (default: prior.train.steps from the config)")
+	priorReadFlag(cmd, &o.Prior, "--codes")
 	cmd.MarkFlagRequired("codes")
 	return cmd
 }

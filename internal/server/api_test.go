@@ -486,7 +486,7 @@ func TestJobsAndRoutes(t *testing.T) {
 	if r := do(t, "GET", ts.URL+"/api/sample", "", nil); r.header.Get("Allow") != "POST" {
 		t.Errorf("405 Allow: %q", r.header.Get("Allow"))
 	}
-	for path, ctype := range map[string]string{"/": "text/html", "/app.js": "text/javascript", "/app.css": "text/css"} {
+	for path, ctype := range map[string]string{"/": "text/html", "/app.js": "text/javascript", "/state.js": "text/javascript", "/grid.js": "text/javascript", "/app.css": "text/css"} {
 		r := get(t, ts.URL+path)
 		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), ctype) {
 			t.Errorf("%s: %d %s", path, r.status, r.header.Get("Content-Type"))

@@ -89,6 +89,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) *apiError {
 	}
 	if _, rest, ok := strings.Cut(err.Error(), "json: unknown field "); ok {
 		name = strings.Trim(rest, `"`)
+		if name == "" {
+			// The field to fix is the nameless key itself; name the
+			// body so the error still points somewhere.
+			return badField("body", "unknown field \"\" (a key with an empty name)")
+		}
 		return badField(name, "unknown field %q", name)
 	}
 	return badField("body", "%v", err)

@@ -1,10 +1,15 @@
 package coding
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
 
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 	prior "github.com/vqgen/vqgen/stage2_prior"
 )
@@ -45,7 +50,7 @@ func OpenCodes(path string, codec *Codec) (*datasets.CodeFile, error) {
 	}
 	if codec == nil {
 		f.Close()
-		return nil, fmt.Errorf("code file %s: %w: pass --prior with %v", path, datasets.ErrCodeNeedsPrior, f.Header().Prior)
+		return nil, fmt.Errorf("%s: %w: it needs the prior %v", path, datasets.ErrCodeNeedsPrior, f.Header().Prior)
 	}
 	if err := f.SetChunkCodec(codec); err != nil {
 		f.Close()
@@ -54,6 +59,79 @@ func OpenCodes(path string, codec *Codec) (*datasets.CodeFile, error) {
 	return f, nil
 }
 
+// ReportReads makes reads of the whole of f (LoadAll, Stats, Iterate)
+// report to prog, as a phase named "decode FILE", and stop with ctx's
+// error when ctx is done. Only a prior-coded file reports: the others read
+// in a blink. The returned function ends the phase and removes the hook.
+func ReportReads(ctx context.Context, f *datasets.CodeFile, prog progress.Reporter) (end func()) {
+	if f.Header().Layout != datasets.CodeLayoutPrior {
+		f.SetProgress(func(int64) error { return ctx.Err() })
+		return func() { f.SetProgress(nil) }
+	}
+	prog = progress.Or(prog)
+	prog.Begin(progress.Phase{Name: "decode " + filepath.Base(f.Name()), Total: int(f.Count()), ItemsPerUnit: 1, Item: "img"})
+	f.SetProgress(func(done int64) error {
+		prog.Update(int(done))
+		return ctx.Err()
+	})
+	return func() {
+		f.SetProgress(nil)
+		prog.End()
+	}
+}
+
+// writeInSteps writes n images (grids back to back, labels and keys or nil) to cw a
+// few chunks at a time, so that the encoding chunks keep every core busy
+// while progress is reported (a phase named name) and ctx is checked.
+func writeInSteps(ctx context.Context, cw *datasets.CodeWriter, grids []uint16, labels []int32, keys []string, n int, name string, prog progress.Reporter) error {
+	h := cw.Header()
+	cells := h.Cells()
+	step := max(1, h.ChunkImages) * runtime.GOMAXPROCS(0)
+	prog = progress.Or(prog)
+	prog.Begin(progress.Phase{Name: name, Total: n, ItemsPerUnit: 1, Item: "img"})
+	defer prog.End()
+	for lo := 0; lo < n; lo += step {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+step, n)
+		var l []int32
+		if labels != nil {
+			l = labels[lo:hi]
+		}
+		var k []string
+		if keys != nil {
+			k = keys[lo:hi]
+		}
+		if err := cw.WriteBatchKeyed(grids[lo*cells:hi*cells], l, k); err != nil {
+			return err
+		}
+		prog.Update(hi)
+	}
+	return nil
+}
+
+// ConvertOptions configure Convert.
+type ConvertOptions struct {
+	// Layout is the destination's layout: datasets.CodeLayoutPrior
+	// (coded with Codec), or a zstd layout (0 for the default).
+	Layout datasets.CodeLayout
+	// ChunkImages sets the destination's chunk size (0: the layout's
+	// default).
+	ChunkImages int
+	// Codec reads a prior-coded source and writes a prior-coded
+	// destination.
+	Codec *Codec
+	// Overwrite replaces an existing destination.
+	Overwrite bool
+	// Verify reads the destination back and compares it with the source.
+	Verify bool
+}
+
+// ErrNoCodec is returned when converting to the prior layout without a
+// codec.
+var ErrNoCodec = errors.New("the prior layout needs a prior to code with")
+
 // ConvertStats reports a conversion.
 type ConvertStats struct {
 	Images           int64
@@ -61,66 +139,81 @@ type ConvertStats struct {
 	DstBytes         int64
 	SrcLayout        datasets.CodeLayout
 	DstLayout        datasets.CodeLayout
+	SrcPrior         datasets.CodePrior // the prior of a prior-coded source
+	DstPrior         datasets.CodePrior // the prior of a prior-coded destination
 	DstBytesPerImage float64
+	Verified         bool
 }
 
-// Convert rewrites the code file src as dst in another layout: to
-// datasets.CodeLayoutPrior (coded with codec), or to a zstd layout (0 for
-// the default), reading a prior-coded src with codec. chunkImages sets
-// dst's chunk size (0: the layout's default). dst is written atomically
-// and an existing file is kept unless overwrite is set.
-func Convert(src, dst string, layout datasets.CodeLayout, chunkImages int, codec *Codec, overwrite bool) (ConvertStats, error) {
-	f, err := OpenCodes(src, codec)
+// Convert rewrites the code file src as dst in another layout (see
+// ConvertOptions), reporting to prog (nil: silent) and stopping when ctx
+// is done. dst is written atomically: nothing appears at its path unless
+// the whole file was written.
+func Convert(ctx context.Context, src, dst string, o ConvertOptions, prog progress.Reporter) (ConvertStats, error) {
+	f, err := OpenCodes(src, o.Codec)
 	if err != nil {
 		return ConvertStats{}, err
 	}
 	defer f.Close()
 	h := f.Header()
-	st := ConvertStats{Images: h.Count, SrcBytes: f.Size(), SrcLayout: h.Layout}
+	st := ConvertStats{Images: h.Count, SrcBytes: f.Size(), SrcLayout: h.Layout, SrcPrior: h.Prior}
 	out := h
-	out.Layout, out.ChunkImages, out.Prior = layout, chunkImages, datasets.CodePrior{}
+	out.Layout, out.ChunkImages, out.Prior = o.Layout, o.ChunkImages, datasets.CodePrior{}
 	var cw *datasets.CodeWriter
-	if layout == datasets.CodeLayoutPrior {
-		if codec == nil {
-			return st, errors.New("converting to the prior layout needs the prior (--prior)")
+	if o.Layout == datasets.CodeLayoutPrior {
+		if o.Codec == nil {
+			return st, ErrNoCodec
 		}
-		if err := codec.checkHeader(&out); err != nil {
+		if err := o.Codec.checkHeader(&out); err != nil {
 			return st, fmt.Errorf("%s: %w", src, err)
 		}
-		cw, err = datasets.CreateCodeFileCodec(dst, out, overwrite, codec)
-	} else {
-		cw, err = datasets.CreateCodeFile(dst, out, overwrite)
 	}
-	if err != nil {
-		return st, err
-	}
-	// Whole chunks of src at a time: a prior-coded src decodes them in
-	// parallel, and the writer encodes dst's chunks in parallel.
+	// The whole source first: a prior-coded one decodes a chunk per core.
+	end := ReportReads(ctx, f, prog)
 	codes, labels, err := f.LoadAll()
+	end()
 	if err != nil {
-		cw.Abort()
 		return st, err
 	}
 	keys, err := f.Keys() // nil without keys
 	if err != nil {
-		cw.Abort()
 		return st, err
 	}
-	if err := cw.WriteBatchKeyed(codes, labels, keys); err != nil {
+	if o.Layout == datasets.CodeLayoutPrior {
+		cw, err = datasets.CreateCodeFileCodec(dst, out, o.Overwrite, o.Codec)
+	} else {
+		cw, err = datasets.CreateCodeFile(dst, out, o.Overwrite)
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := writeInSteps(ctx, cw, codes, labels, keys, int(h.Count), "write "+filepath.Base(dst), prog); err != nil {
 		cw.Abort()
 		return st, err
 	}
 	if err := cw.Close(); err != nil {
 		return st, err
 	}
-	g, err := datasets.OpenCodeFile(dst)
+	g, err := OpenCodes(dst, o.Codec)
 	if err != nil {
 		return st, err
 	}
 	defer g.Close()
-	st.DstBytes, st.DstLayout = g.Size(), g.Header().Layout
+	st.DstBytes, st.DstLayout, st.DstPrior = g.Size(), g.Header().Layout, g.Header().Prior
 	if h.Count > 0 {
 		st.DstBytesPerImage = float64(st.DstBytes) / float64(h.Count)
+	}
+	if o.Verify {
+		end := ReportReads(ctx, g, prog)
+		got, gotL, err := g.LoadAll()
+		end()
+		if err != nil {
+			return st, fmt.Errorf("verifying %s: %w", dst, err)
+		}
+		if !slices.Equal(got, codes) || !slices.Equal(gotL, labels) {
+			return st, fmt.Errorf("verifying %s: %w: it reads back other codes than %s holds", dst, ErrMismatch, src)
+		}
+		st.Verified = true
 	}
 	return st, nil
 }
@@ -128,8 +221,8 @@ func Convert(src, dst string, layout datasets.CodeLayout, chunkImages int, codec
 // EncodeDataset writes every image of ds as its code grid, prior-coded
 // with codec, to a code file at path (written atomically; an existing file
 // is kept unless overwrite is set): what `vqgen encode --prior P` does.
-// progress, if not nil, is called after each batch of images.
-func EncodeDataset(vq *vqvae.Model, ds *datasets.Dataset, path string, codec *Codec, overwrite bool, progress func(done, total int)) (err error) {
+// It reports to prog (nil: silent) and stops when ctx is done.
+func EncodeDataset(ctx context.Context, vq *vqvae.Model, ds *datasets.Dataset, path string, codec *Codec, overwrite bool, prog progress.Reporter) (err error) {
 	if ds.C != vq.Image.Channels || ds.H != vq.Image.ImageSize || ds.W != vq.Image.ImageSize {
 		return fmt.Errorf("%s has %dx%dx%d images; the VQ-VAE was trained on %dx%dx%d", ds.Name, ds.C, ds.H, ds.W,
 			vq.Image.Channels, vq.Image.ImageSize, vq.Image.ImageSize)
@@ -148,9 +241,17 @@ func EncodeDataset(vq *vqvae.Model, ds *datasets.Dataset, path string, codec *Co
 			w.Abort()
 		}
 	}()
+	prog = progress.Or(prog)
+	prog.Begin(progress.Phase{Name: "encode " + filepath.Base(path), Total: ds.N, ItemsPerUnit: 1, Item: "img"})
+	defer prog.End()
+	// The VQ-VAE encodes a batch while the writer codes the chunks of the
+	// one before, a chunk per core.
 	step := 8 * imageBatch
 	images := make([][]float32, 0, step)
 	for lo := 0; lo < ds.N; lo += step {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		hi := min(lo+step, ds.N)
 		images = images[:0]
 		for i := lo; i < hi; i++ {
@@ -171,9 +272,7 @@ func EncodeDataset(vq *vqvae.Model, ds *datasets.Dataset, path string, codec *Co
 		if err := w.WriteBatchKeyed(grids, labels, keys); err != nil {
 			return err
 		}
-		if progress != nil {
-			progress(hi, ds.N)
-		}
+		prog.Update(hi)
 	}
 	return w.Close()
 }

@@ -7,6 +7,7 @@ package coding
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -14,9 +15,11 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"path/filepath"
 	"sort"
 
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
@@ -73,37 +76,42 @@ func decodeImages(vq *vqvae.Model, grids []uint16, n int) ([][]float32, error) {
 	return out, nil
 }
 
-// compressHeader is the code file header of n images compressed by vq
-// (labels when labels is not nil, with classes classes).
-func compressHeader(vq *vqvae.Model, n int, labels []int32, classes int) datasets.CodeHeader {
+// Images is a set of images for the image codec: each C*H*W floats in
+// [0, 1] at the VQ-VAE's image size, with optional labels (one class in
+// [0, Classes) each) and keys (one name each, such as the file it came
+// from; datasets/CODES.md, "Keys").
+type Images struct {
+	Pixels  [][]float32
+	Labels  []int32
+	Classes int
+	Keys    []string
+}
+
+// header is the code file header of ims compressed by vq.
+func (ims *Images) header(vq *vqvae.Model) datasets.CodeHeader {
 	gh, gw := vq.GridSize()
 	s := vq.Image.ImageSize
-	h := datasets.CodeHeader{Count: int64(n), GridH: gh, GridW: gw, K: vq.Cfg.K, ImageH: s, ImageW: s, Channels: vq.Image.Channels,
-		Layout: datasets.CodeLayoutPrior, Fingerprint: datasets.CodeFingerprint(vq.Fingerprint())}
-	if labels != nil {
-		h.Labels, h.NumClasses = true, classes
+	h := datasets.CodeHeader{Count: int64(len(ims.Pixels)), GridH: gh, GridW: gw, K: vq.Cfg.K, ImageH: s, ImageW: s, Channels: vq.Image.Channels,
+		Layout: datasets.CodeLayoutPrior, Fingerprint: datasets.CodeFingerprint(vq.Fingerprint()), Keys: ims.Keys != nil}
+	if ims.Labels != nil {
+		h.Labels, h.NumClasses = true, ims.Classes
 	}
 	return h
 }
 
-// Compress encodes images (each C*H*W floats in [0, 1] at the VQ-VAE's
-// image size; labels nil, or one class in [0, classes) each) with vq and
-// writes their grids prior-coded to w (a .vqz stream). It returns the
-// grids.
-func Compress(w io.Writer, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int) ([]uint16, error) {
-	grids, err := encodeImages(vq, images)
+// Compress encodes images with vq and writes their grids prior-coded to w
+// (a .vqz stream), with their labels and keys, reporting to prog (nil:
+// silent) and stopping when ctx is done. It returns the grids.
+func Compress(ctx context.Context, w io.Writer, vq *vqvae.Model, codec *Codec, ims *Images, prog progress.Reporter) ([]uint16, error) {
+	grids, h, err := compressGrids(vq, codec, ims)
 	if err != nil {
 		return nil, err
-	}
-	h := compressHeader(vq, len(images), labels, classes)
-	if err := codec.checkHeader(&h); err != nil {
-		return nil, fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
 	}
 	cw, err := datasets.NewCodeWriterCodec(w, h, codec)
 	if err != nil {
 		return nil, err
 	}
-	if err := cw.WriteBatch(grids, labels); err != nil {
+	if err := writeInSteps(ctx, cw, grids, ims.Labels, ims.Keys, len(ims.Pixels), "compress", prog); err != nil {
 		cw.Abort()
 		return nil, err
 	}
@@ -112,45 +120,61 @@ func Compress(w io.Writer, vq *vqvae.Model, codec *Codec, images [][]float32, la
 
 // CompressFile is Compress to a file, written atomically; an existing file
 // is kept unless overwrite is set.
-func CompressFile(path string, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, overwrite bool) error {
-	grids, err := encodeImages(vq, images)
+func CompressFile(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, ims *Images, overwrite bool, prog progress.Reporter) ([]uint16, error) {
+	grids, h, err := compressGrids(vq, codec, ims)
 	if err != nil {
-		return err
-	}
-	h := compressHeader(vq, len(images), labels, classes)
-	if err := codec.checkHeader(&h); err != nil {
-		return fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
+		return nil, err
 	}
 	cw, err := datasets.CreateCodeFileCodec(path, h, overwrite, codec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := cw.WriteBatch(grids, labels); err != nil {
+	if err := writeInSteps(ctx, cw, grids, ims.Labels, ims.Keys, len(ims.Pixels), "compress "+filepath.Base(path), prog); err != nil {
 		cw.Abort()
-		return err
+		return nil, err
 	}
-	return cw.Close()
+	return grids, cw.Close()
 }
 
-// Decompress reads a .vqz file and returns its images (C*H*W floats in
-// [0, 1] each) and labels (nil when it has none). The file must name vq's
-// fingerprint and codec's prior.
-func Decompress(path string, vq *vqvae.Model, codec *Codec) ([][]float32, []int32, error) {
+// compressGrids encodes images to grids and checks the prior against the
+// file's header.
+func compressGrids(vq *vqvae.Model, codec *Codec, ims *Images) ([]uint16, datasets.CodeHeader, error) {
+	h := ims.header(vq)
+	if err := codec.checkHeader(&h); err != nil {
+		return nil, h, fmt.Errorf("the prior does not fit the VQ-VAE: %w", err)
+	}
+	grids, err := encodeImages(vq, ims.Pixels)
+	return grids, h, err
+}
+
+// Decompress reads a .vqz file and returns its images (the VQ-VAE's
+// reconstructions), labels and keys (nil when it has none). The file must
+// name vq's fingerprint and codec's prior.
+func Decompress(ctx context.Context, path string, vq *vqvae.Model, codec *Codec, prog progress.Reporter) (*Images, error) {
 	f, err := OpenCodes(path, codec)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer f.Close()
 	h := f.Header()
 	if fp := datasets.CodeFingerprint(vq.Fingerprint()); h.Fingerprint != fp {
-		return nil, nil, fmt.Errorf("%s was made by the VQ-VAE with fingerprint %s, not this one's %s: decompress with the run that compressed it", path, h.Fingerprint, fp)
+		return nil, fmt.Errorf("%s was made by the VQ-VAE with fingerprint %s, not this one's %s: decompress with the run that compressed it", path, h.Fingerprint, fp)
 	}
+	end := ReportReads(ctx, f, prog)
 	grids, labels, err := f.LoadAll()
+	end()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	imgs, err := decodeImages(vq, grids, int(h.Count))
-	return imgs, labels, err
+	ims := &Images{Classes: h.NumClasses}
+	if h.Labels {
+		ims.Labels = labels
+	}
+	if ims.Keys, err = f.Keys(); err != nil {
+		return nil, err
+	}
+	ims.Pixels, err = decodeImages(vq, grids, int(h.Count))
+	return ims, err
 }
 
 // CodecRow is one codec's cost and quality on a set of images.
@@ -194,7 +218,8 @@ type CodecEval struct {
 // EvalCodec measures vqgen, PNG and JPEG on images (C*H*W floats in [0,
 // 1] at the VQ-VAE's size; labels nil or classes-valued). PSNR is over
 // 8-bit pixels, as a user gets them in an image file.
-func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int) (*CodecEval, error) {
+// It reports to prog (nil: silent) and stops when ctx is done.
+func EvalCodec(ctx context.Context, vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32, classes int, prog progress.Reporter) (*CodecEval, error) {
 	if len(images) == 0 {
 		return nil, fmt.Errorf("eval codec: no images")
 	}
@@ -215,7 +240,7 @@ func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32
 	}
 	// vqgen: the .vqz stream's size, and the 8-bit reconstruction.
 	var buf bytes.Buffer
-	grids, err := Compress(&buf, vq, codec, images, labels, classes)
+	grids, err := Compress(ctx, &buf, vq, codec, &Images{Pixels: images, Labels: labels, Classes: classes}, prog)
 	if err != nil {
 		return nil, err
 	}
@@ -223,25 +248,29 @@ func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32
 	if err != nil {
 		return nil, err
 	}
-	var sq float64
-	for i, r := range recon {
-		im, err := datasets.ToImage(r, c, s, s)
-		if err != nil {
-			return nil, err
-		}
-		sq += sqErr(orig[i], im)
+	target, err := psnrOf(orig, recon, c, s)
+	if err != nil {
+		return nil, err
 	}
-	target := psnr(sq, pixels*float64(c))
 	ev.Rows = append(ev.Rows, row("vqgen", int64(buf.Len()), target, 0))
 	// PNG, lossless.
+	prog = progress.Or(prog)
+	prog.Begin(progress.Phase{Name: "png", Total: n, ItemsPerUnit: 1, Item: "img"})
 	var pngEach int64
-	for _, im := range orig {
+	for i, im := range orig {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			prog.Update(i)
+		}
 		b, err := encodePNG(im)
 		if err != nil {
 			return nil, err
 		}
 		pngEach += int64(len(b))
 	}
+	prog.End()
 	ev.Rows = append(ev.Rows, row("png (one file per image)", pngEach, math.Inf(1), 0))
 	mosaic := mosaicOf(orig)
 	b, err := encodePNG(mosaic)
@@ -254,7 +283,9 @@ func EvalCodec(vq *vqvae.Model, codec *Codec, images [][]float32, labels []int32
 		name string
 		ims  []image.Image
 	}{{"jpeg (one file per image)", orig}, {"jpeg (one mosaic)", []image.Image{mosaic}}} {
-		q, size, p, err := jpegAtPSNR(set.ims, target, pixels*float64(c))
+		prog.Begin(progress.Phase{Name: set.name, Total: jpegProbes})
+		q, size, p, err := jpegAtPSNR(ctx, set.ims, target, pixels*float64(c), func(probes int) { prog.Update(probes) })
+		prog.End()
 		if err != nil {
 			return nil, err
 		}
@@ -269,10 +300,15 @@ func encodePNG(im image.Image) ([]byte, error) {
 	return b.Bytes(), err
 }
 
+// jpegProbes is the number of qualities jpegAtPSNR's binary search over
+// 1..100 tries: ceil(log2 101).
+const jpegProbes = 7
+
 // jpegAtPSNR finds the lowest quality whose PSNR over ims reaches target
 // (PSNR grows with quality, so a binary search over 1..100), returning the
-// quality, total bytes and PSNR; quality 100 if none reaches it.
-func jpegAtPSNR(ims []image.Image, target, values float64) (int, int64, float64, error) {
+// quality, total bytes and PSNR; quality 100 if none reaches it. probed is
+// called with the number of qualities measured so far.
+func jpegAtPSNR(ctx context.Context, ims []image.Image, target, values float64, probed func(int)) (int, int64, float64, error) {
 	type res struct {
 		size int64
 		psnr float64
@@ -283,6 +319,9 @@ func jpegAtPSNR(ims []image.Image, target, values float64) (int, int64, float64,
 			return r, nil
 		}
 		var r res
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
 		var sq float64
 		for _, im := range ims {
 			var b bytes.Buffer
@@ -298,6 +337,7 @@ func jpegAtPSNR(ims []image.Image, target, values float64) (int, int64, float64,
 		}
 		r.psnr = psnr(sq, values)
 		cache[q] = r
+		probed(len(cache))
 		return r, nil
 	}
 	var ferr error
@@ -346,6 +386,38 @@ func grayAt(im image.Image, x, y int) uint8 {
 	}
 	r, _, _, _ := im.At(x, y).RGBA() // JPEG decodes grey images to *image.Gray; others by their red channel
 	return uint8(r >> 8)
+}
+
+// PSNR is the peak signal-to-noise ratio in dB of recon against orig
+// (each C*H*W floats in [0, 1], H = W = size), over 8-bit pixels as a user
+// gets them in an image file: what EvalCodec reports for vqgen; +Inf when
+// they are equal.
+func PSNR(orig, recon [][]float32, channels, size int) (float64, error) {
+	if len(orig) != len(recon) || len(orig) == 0 {
+		return 0, fmt.Errorf("psnr: %d images against %d", len(recon), len(orig))
+	}
+	ims := make([]image.Image, len(orig))
+	for i, o := range orig {
+		im, err := datasets.ToImage(o, channels, size, size)
+		if err != nil {
+			return 0, err
+		}
+		ims[i] = im
+	}
+	return psnrOf(ims, recon, channels, size)
+}
+
+// psnrOf is PSNR against images already in 8-bit form.
+func psnrOf(orig []image.Image, recon [][]float32, channels, size int) (float64, error) {
+	var sq float64
+	for i, r := range recon {
+		im, err := datasets.ToImage(r, channels, size, size)
+		if err != nil {
+			return 0, err
+		}
+		sq += sqErr(orig[i], im)
+	}
+	return psnr(sq, float64(len(recon)*channels*size*size)), nil
 }
 
 // psnr is 10 log10(1/MSE) for a sum of squared errors over values values

@@ -2,9 +2,12 @@ package coding
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/datasets"
+	"github.com/vqgen/vqgen/internal/progress"
 	"github.com/vqgen/vqgen/nn"
 	vqvae "github.com/vqgen/vqgen/stage1_vqvae"
 )
@@ -51,6 +55,7 @@ func blobs(n int, seed uint64) [][]float32 {
 }
 
 func TestCompressDecompress(t *testing.T) {
+	ctx := context.Background()
 	vq, codec := tinyCodec(t, 1)
 	images := blobs(37, 2)
 	labels := make([]int32, len(images))
@@ -58,15 +63,27 @@ func TestCompressDecompress(t *testing.T) {
 		labels[i] = int32(i % 10)
 	}
 	path := filepath.Join(t.TempDir(), "x.vqz")
-	if err := CompressFile(path, vq, codec, images, labels, 10, false); err != nil {
+	var rec phases
+	ims := &Images{Pixels: images, Labels: labels, Classes: 10}
+	for i := range images {
+		ims.Keys = append(ims.Keys, fmt.Sprintf("blob-%02d.png", i))
+	}
+	if _, err := CompressFile(ctx, path, vq, codec, ims, false, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := CompressFile(path, vq, codec, images, labels, 10, false); err == nil {
+	if rec.last["compress x.vqz"] != len(images) {
+		t.Errorf("progress %v, want compress x.vqz to reach %d", rec.last, len(images))
+	}
+	if _, err := CompressFile(ctx, path, vq, codec, ims, false, nil); err == nil {
 		t.Fatal("CompressFile replaced an existing file")
 	}
-	got, gotL, err := Decompress(path, vq, codec)
+	back, err := Decompress(ctx, path, vq, codec, &rec)
 	if err != nil {
 		t.Fatal(err)
+	}
+	got, gotL := back.Pixels, back.Labels
+	if !slices.Equal(back.Keys, ims.Keys) || back.Classes != 10 {
+		t.Errorf("keys %v, classes %d: want the compressed images'", back.Keys, back.Classes)
 	}
 	grids, err := encodeImages(vq, images)
 	if err != nil {
@@ -75,6 +92,9 @@ func TestCompressDecompress(t *testing.T) {
 	want, err := decodeImages(vq, grids, len(images))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rec.last["decode x.vqz"] != len(images) {
+		t.Errorf("progress %v, want decode x.vqz to reach %d", rec.last, len(images))
 	}
 	for i := range want {
 		for j := range want[i] {
@@ -88,21 +108,33 @@ func TestCompressDecompress(t *testing.T) {
 	}
 	// Another VQ-VAE, another prior: errors that say which.
 	other, otherCodec := tinyCodec(t, 9)
-	if _, _, err := Decompress(path, other, codec); err == nil || !strings.Contains(err.Error(), "fingerprint") {
+	if _, err := Decompress(ctx, path, other, codec, nil); err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Errorf("decompress with another VQ-VAE: %v", err)
 	}
-	if _, _, err := Decompress(path, vq, otherCodec); err == nil || !strings.Contains(err.Error(), "prior.safetensors") {
+	if _, err := Decompress(ctx, path, vq, otherCodec, nil); err == nil || !strings.Contains(err.Error(), "prior.safetensors") {
 		t.Errorf("decompress with another prior: %v", err)
 	}
-	if _, _, err := Decompress(path, vq, nil); err == nil || !strings.Contains(err.Error(), "--prior") {
+	if _, err := Decompress(ctx, path, vq, nil, nil); !errors.Is(err, datasets.ErrCodeNeedsPrior) || !strings.Contains(err.Error(), "prior.safetensors") ||
+		!strings.Contains(err.Error(), codec.Prior().FingerprintString()) {
 		t.Errorf("decompress without a prior: %v", err)
+	}
+	// A cancelled context stops compression and leaves no file.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	gone := filepath.Join(t.TempDir(), "y.vqz")
+	if _, err := CompressFile(cancelled, gone, vq, codec, ims, false, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("compress with a cancelled context: %v", err)
+	}
+	if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a cancelled compression left %s (%v)", gone, err)
 	}
 }
 
 func TestEvalCodec(t *testing.T) {
 	vq, codec := tinyCodec(t, 3)
 	images := blobs(30, 4)
-	ev, err := EvalCodec(vq, codec, images, nil, 0)
+	var rec phases
+	ev, err := EvalCodec(context.Background(), vq, codec, images, nil, 0, &rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +142,12 @@ func TestEvalCodec(t *testing.T) {
 		t.Fatalf("eval %+v", ev)
 	}
 	var buf bytes.Buffer
-	if _, err := Compress(&buf, vq, codec, images, nil, 0); err != nil {
+	for _, ph := range []string{"compress", "png", "jpeg (one file per image)", "jpeg (one mosaic)"} {
+		if _, ok := rec.last[ph]; !ok {
+			t.Errorf("no progress phase %q: %v", ph, rec.last)
+		}
+	}
+	if _, err := Compress(context.Background(), &buf, vq, codec, &Images{Pixels: images}, nil); err != nil {
 		t.Fatal(err)
 	}
 	vq0 := ev.Rows[0]
@@ -157,8 +194,8 @@ func TestEncodeDataset(t *testing.T) {
 	if err := vqvae.EncodeDataset(vq, ds, filepath.Join(dir, "z.vqc"), false, 16, nil); err != nil {
 		t.Fatal(err)
 	}
-	calls := 0
-	if err := EncodeDataset(vq, ds, filepath.Join(dir, "p.vqc"), codec, false, func(done, total int) { calls++ }); err != nil {
+	var rec phases
+	if err := EncodeDataset(context.Background(), vq, ds, filepath.Join(dir, "p.vqc"), codec, false, &rec); err != nil {
 		t.Fatal(err)
 	}
 	z, err := OpenCodes(filepath.Join(dir, "z.vqc"), nil)
@@ -171,8 +208,8 @@ func TestEncodeDataset(t *testing.T) {
 	}
 	zc, zl, err1 := z.LoadAll()
 	pc, pl, err2 := p.LoadAll()
-	if err1 != nil || err2 != nil || !slices.Equal(zc, pc) || !slices.Equal(zl, pl) || calls == 0 {
-		t.Fatalf("prior-coded encode differs from stage one's (%v, %v, %d progress calls)", err1, err2, calls)
+	if err1 != nil || err2 != nil || !slices.Equal(zc, pc) || !slices.Equal(zl, pl) || rec.last["encode p.vqc"] != 40 {
+		t.Fatalf("prior-coded encode differs from stage one's (%v, %v, progress %v)", err1, err2, rec.last)
 	}
 	if p.Header().Fingerprint != z.Header().Fingerprint {
 		t.Fatal("fingerprint differs")
@@ -183,7 +220,7 @@ func TestEncodeDataset(t *testing.T) {
 	if err1 != nil || err2 != nil || !slices.Equal(zk, ds.Keys) || !slices.Equal(pk, ds.Keys) {
 		t.Fatalf("keys: stage one %v, prior-coded %v (%v, %v)", zk[:min(2, len(zk))], pk[:min(2, len(pk))], err1, err2)
 	}
-	if _, err := Convert(filepath.Join(dir, "p.vqc"), filepath.Join(dir, "back.vqc"), datasets.CodeLayoutRaw16, 0, codec, false); err != nil {
+	if _, err := Convert(context.Background(), filepath.Join(dir, "p.vqc"), filepath.Join(dir, "back.vqc"), ConvertOptions{Layout: datasets.CodeLayoutRaw16, Codec: codec}, nil); err != nil {
 		t.Fatal(err)
 	}
 	back, err := OpenCodes(filepath.Join(dir, "back.vqc"), nil)
@@ -194,3 +231,25 @@ func TestEncodeDataset(t *testing.T) {
 		t.Fatalf("keys after converting back: %v", err)
 	}
 }
+
+// phases records progress: the last count of each phase, and that phases
+// are begun and ended in pairs.
+type phases struct {
+	cur  string
+	open bool
+	last map[string]int
+}
+
+func (p *phases) Begin(ph progress.Phase) {
+	if p.last == nil {
+		p.last = map[string]int{}
+	}
+	if p.open {
+		panic("phase " + ph.Name + " begun inside " + p.cur)
+	}
+	p.cur, p.open = ph.Name, true
+	p.last[ph.Name] = 0
+}
+func (p *phases) Update(done int, _ ...progress.Field) { p.last[p.cur] = done }
+func (p *phases) Note(string)                          {}
+func (p *phases) End()                                 { p.open = false }

@@ -1,6 +1,7 @@
 package coding
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -50,12 +51,13 @@ func BenchmarkRunDirConvert(b *testing.B) {
 		b.Fatal(err)
 	}
 	tmp := b.TempDir()
+	ctx := context.Background()
 	for b.Loop() {
-		st, err := Convert(src, filepath.Join(tmp, "p.vqc"), datasets.CodeLayoutPrior, 0, codec, true)
+		st, err := Convert(ctx, src, filepath.Join(tmp, "p.vqc"), ConvertOptions{Layout: datasets.CodeLayoutPrior, Codec: codec, Overwrite: true}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Convert(filepath.Join(tmp, "p.vqc"), filepath.Join(tmp, "back.vqc"), 0, 0, codec, true); err != nil {
+		if _, err := Convert(ctx, filepath.Join(tmp, "p.vqc"), filepath.Join(tmp, "back.vqc"), ConvertOptions{Codec: codec, Overwrite: true}, nil); err != nil {
 			b.Fatal(err)
 		}
 		g, err := datasets.OpenCodeFile(filepath.Join(tmp, "back.vqc"))
@@ -92,7 +94,7 @@ func BenchmarkRunDirEvalCodec(b *testing.B) {
 		imgs[i] = slices.Clone(ds.Image(i))
 	}
 	for b.Loop() {
-		ev, err := EvalCodec(vq, codec, imgs, ds.Labels, ds.Classes)
+		ev, err := EvalCodec(context.Background(), vq, codec, imgs, ds.Labels, ds.Classes, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
