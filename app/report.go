@@ -148,10 +148,7 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, ev.Set.Options, optNum(ptr(s.ShareConf09), 3), optNum(ptr(s.Reference.ShareConf09), 3))
 		pf("| | class entropy | %s bits (real %s, max 3.32) |\n", optNum(ptr(s.ClassEntropyBits), 3), optNum(ptr(s.Reference.ClassEntropyBits), 3))
 		pf("| | Frechet distance to test digits | %s (real %s) |\n", optNum(ptr(s.Frechet), 2), optNum(ptr(s.Reference.Frechet), 2))
-		pf("| | judged as the requested class | %s (real %s) |\n\n", optNum(ptr(s.CondAccuracy), 3), optNum(ptr(s.Reference.CondAccuracy), 3))
-		c := s.Classifier
-		pf("The judge is an MNIST CNN with %.2f%% accuracy and an expected calibration error of %.2f%% on %d held-out test digits; ", 100*c.TestAccuracy, 100*c.ECE, c.TestImages)
-		pf("the real-digit figures are %d training digits it never saw. With a class-conditional prior each sample's class is drawn uniformly, so one set gives both the unconditional figures and the conditional accuracy.\n\n", s.Reference.N)
+		pf("| | judged as the requested class | %s (real %s) |\n", optNum(ptr(s.CondAccuracy), 3), optNum(ptr(s.Reference.CondAccuracy), 3))
 	} else {
 		pf("| samples | quality | not measured: %s |\n", ev.Skipped)
 	}
@@ -159,6 +156,11 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 		pf("| samples (%d) | distance to the nearest training image (median RMSE) | %.4f (test images: %.4f) |\n", len(nb.Samples), nb.SampleMedianRMSE, nb.TestMedianRMSE)
 	}
 	pf("\n")
+	if s := ev.Eval; s != nil {
+		c := s.Classifier
+		pf("The judge is an MNIST CNN with %.2f%% accuracy and an expected calibration error of %.2f%% on %d held-out test digits; ", 100*c.TestAccuracy, 100*c.ECE, c.TestImages)
+		pf("the real-digit figures are %d training digits it never saw. With a class-conditional prior each sample's class is drawn uniformly, so one set gives both the unconditional figures and the conditional accuracy.\n\n", s.Reference.N)
+	}
 	so := r.Sample.Set.Options
 	pf("`vqgen sample --vqvae vqvae.safetensors --prior prior.safetensors --n %d --seed %d` draws samples.png again: the sampling settings default to the [sample] section stored in the prior.\n\n", so.N, so.Seed)
 
