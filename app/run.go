@@ -586,10 +586,12 @@ type editRunResult struct {
 	// FirstSeconds is the sampler's time for the n edits of the first
 	// image, the figure to quote for one edit call.
 	FirstSeconds float64 `json:"first_image_seconds"`
-	// Options are the first image's; image i is drawn with seed + i and
-	// its own label as the class.
+	// Options are the first row's; row i is drawn with seed + i and its
+	// image's own label as the class.
 	Options EditOptions `json:"options"`
-	// Edited names the test images edited, one row each.
+	// Edited names the test images edited, one row each, spread across
+	// the test split (neighbouring files of a folder are often crops of
+	// one photograph).
 	Edited []ImageRef `json:"edited"`
 }
 
@@ -611,16 +613,16 @@ func (p *pipeline) edit() (any, error) {
 	}
 	classes := m.Prior().Classes
 	var rows [][]float32
-	for i := 0; i < min(editExamples, test.N); i++ {
+	for i, j := range spread(editExamples, test.N) {
 		opt := base
 		opt.Seed += uint64(i)
 		if classes > 0 {
 			if test.Labels == nil {
 				return nil, fmt.Errorf("the prior is class-conditional but %s has no labels", p.cfg.Data.Test)
 			}
-			opt.Class = int(test.Labels[i])
+			opt.Class = int(test.Labels[j])
 		}
-		im := test.Image(i)
+		im := test.Image(j)
 		grid, err := m.VQVAE.Encode([][]float32{im})
 		if err != nil {
 			return nil, err
@@ -635,7 +637,7 @@ func (p *pipeline) edit() (any, error) {
 		}
 		rows = append(rows, EditPanel(im, keep, r.Images, s)...)
 		res.Images++
-		res.Edited = append(res.Edited, imageRefs(test, []int{i})...)
+		res.Edited = append(res.Edited, imageRefs(test, []int{j})...)
 	}
 	if err := WriteGridPNG(p.path(EditsPNG), rows, 3, s.Size, 2+base.N, true); err != nil {
 		return nil, err
