@@ -153,7 +153,7 @@ func Reconstruct(ctx context.Context, o ReconstructOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return v.writeRecon(ds, o.N, o.Out, o.Force)
+	return v.writeRecon(ds, spread(o.N, ds.N), o.Out, o.Force)
 }
 
 // DecodeOptions configure decoding entries of a code file.

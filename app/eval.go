@@ -43,7 +43,7 @@ type ScoreOptions struct {
 
 // Scores are per-image NLLs.
 type Scores struct {
-	Names []string  `json:"names"` // the file, or the index within the dataset
+	Names []string  `json:"names"` // the file (an image folder's: relative to it), or the index within the dataset
 	Bits  []float64 `json:"bits"`
 }
 
@@ -164,7 +164,7 @@ func EvalPrior(ctx context.Context, o EvalPriorOptions, prog Progress) (*PriorEv
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	nll := prior.Evaluate(p.Prior, c, 0, 500)
+	nll := prior.Evaluate(p.Prior, c, 0, prior.EvalBatch(c.Info))
 	return &PriorEval{Arch: info.Arch, BitsPerCode: nll.BitsPerCode, BitsPerImage: nll.BitsPerImage,
 		UnigramBitsPerImage: prior.NewUnigram(tr.Slice(0, tr.N-p.Config.Prior.ValCount)).BitsPerImage(c), Grids: nll.Grids,
 		TrainCodes: trainCodes}, nil

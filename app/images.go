@@ -45,9 +45,12 @@ func (v *VQVAE) LoadImages(src ImageSource) (names []string, images [][]float32,
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		names = make([]string, len(set.Images))
-		for i := range names {
-			names[i] = fmt.Sprint(i)
+		names = set.Keys
+		if names == nil {
+			names = make([]string, len(set.Images))
+			for i := range names {
+				names[i] = fmt.Sprint(i)
+			}
 		}
 		return names, set.Images, set.Labels, nil
 	}
@@ -71,6 +74,9 @@ func (v *VQVAE) LoadImage(src ImageSource) (*LabeledImage, error) {
 		return nil, optionErr("index", "%d: %s has images 0 to %d", src.Index, src.Data, ds.N-1)
 	}
 	im := &LabeledImage{Name: fmt.Sprintf("%s[%d]", src.Data, src.Index), Pixels: ds.Image(src.Index), Label: -1}
+	if ds.Keys != nil {
+		im.Name += " (" + ds.Keys[src.Index] + ")"
+	}
 	if ds.Labels != nil {
 		im.Label = int(ds.Labels[src.Index])
 	}

@@ -31,6 +31,9 @@ type ImageSet struct {
 	Images [][]float32
 	// Labels are the images' classes, nil for an unlabelled dataset.
 	Labels []int32
+	// Keys name the images by their files (relative to the folder) for an
+	// image folder; nil for MNIST and IDX files.
+	Keys []string
 }
 
 // Label is image i's class, or -1 for an unlabelled set.
@@ -48,7 +51,7 @@ func (v *VQVAE) LoadSet(spec string) (*ImageSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	set := &ImageSet{Name: ds.Name, Images: make([][]float32, ds.N), Labels: ds.Labels}
+	set := &ImageSet{Name: ds.Name, Images: make([][]float32, ds.N), Labels: ds.Labels, Keys: ds.Keys}
 	for i := range set.Images {
 		set.Images[i] = ds.Image(i)
 	}

@@ -27,7 +27,7 @@ func TestRefusesWhatDoesNotFit(t *testing.T) {
 		want []string
 	}{
 		{"run", func() error { _, err := Run(ctx, RunOptions{Config: "tiny", Out: out}, nil); return err },
-			[]string{"train the prior needs about", "train images (mnist:train: 60000 of 1x28x28, kept decoded since stage one)"}},
+			[]string{"encode mnist:train needs about", "test images (mnist:test: 10000 of 1x28x28, kept decoded since stage one)"}},
 		{"train vqvae", func() error {
 			_, err := TrainVQVAE(ctx, TrainVQVAEOptions{Config: "tiny", TrainFolder: TrainFolder{Out: out}}, nil)
 			return err

@@ -148,12 +148,18 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 		pf("| samples (%d; %s) | share judged with confidence >= 0.9 | %s (real digits %s) |\n", s.N, ev.Set.Options, optNum(ptr(s.ShareConf09), 3), optNum(ptr(s.Reference.ShareConf09), 3))
 		pf("| | class entropy | %s bits (real %s, max 3.32) |\n", optNum(ptr(s.ClassEntropyBits), 3), optNum(ptr(s.Reference.ClassEntropyBits), 3))
 		pf("| | Frechet distance to test digits | %s (real %s) |\n", optNum(ptr(s.Frechet), 2), optNum(ptr(s.Reference.Frechet), 2))
-		pf("| | judged as the requested class | %s (real %s) |\n\n", optNum(ptr(s.CondAccuracy), 3), optNum(ptr(s.Reference.CondAccuracy), 3))
+		pf("| | judged as the requested class | %s (real %s) |\n", optNum(ptr(s.CondAccuracy), 3), optNum(ptr(s.Reference.CondAccuracy), 3))
+	} else {
+		pf("| samples | quality | not measured: %s |\n", ev.Skipped)
+	}
+	if nb := r.Sample.Neighbours; len(nb.Samples) > 0 {
+		pf("| samples (%d) | distance to the nearest training image (median RMSE) | %.4f (test images: %.4f) |\n", len(nb.Samples), nb.SampleMedianRMSE, nb.TestMedianRMSE)
+	}
+	pf("\n")
+	if s := ev.Eval; s != nil {
 		c := s.Classifier
 		pf("The judge is an MNIST CNN with %.2f%% accuracy and an expected calibration error of %.2f%% on %d held-out test digits; ", 100*c.TestAccuracy, 100*c.ECE, c.TestImages)
 		pf("the real-digit figures are %d training digits it never saw. With a class-conditional prior each sample's class is drawn uniformly, so one set gives both the unconditional figures and the conditional accuracy.\n\n", s.Reference.N)
-	} else {
-		pf("| samples | quality | not measured: %s |\n\n", ev.Skipped)
 	}
 	so := r.Sample.Set.Options
 	pf("`vqgen sample --vqvae vqvae.safetensors --prior prior.safetensors --n %d --seed %d` draws samples.png again: the sampling settings default to the [sample] section stored in the prior.\n\n", so.N, so.Seed)
@@ -164,6 +170,13 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 	img("codebook perplexity", "perplexity.png")
 	pf("\nValidation originals (top) and reconstructions (bottom):\n\n")
 	img("reconstructions", "recon.png")
+	if len(r.Stage1.Recon) > 0 {
+		pf("\nTest images, never trained on (top), and their reconstructions (bottom); test PSNR %.2f dB:\n\n", r.Stage1.TestPSNR)
+		img("test reconstructions", TestReconPNG)
+		if hasKeys(r.Stage1.Recon) {
+			pf("\nLeft to right: %s.\n", refList(r.Stage1.Recon))
+		}
+	}
 	pf("\n## Stage two: prior\n\n")
 	img("prior NLL", PriorDir+"/loss.png")
 	pf("\n## Samples\n\n")
@@ -172,12 +185,18 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 		pf("\nOne row per class, %d samples each:\n\n", r.Sample.PerClass)
 		img("samples by class", ByClassPNG)
 	}
+	if nb := r.Sample.Neighbours; len(nb.Samples) > 0 {
+		p.neighboursMarkdown(&b, nb)
+	}
 	pf("\n## Edits\n\nEach row: a test image, the redrawn cells tinted red, then %d %s redraws", r.Edit.N, r.Edit.Method)
 	if r.Edit.Method == MethodGibbs {
 		pf(" (%d sweeps)", r.Edit.Sweeps)
 	}
 	pf(".\n\n")
 	img("edits", EditsPNG)
+	if hasKeys(r.Edit.Edited) {
+		pf("\nTop to bottom: %s.\n", refList(r.Edit.Edited))
+	}
 	pf("\n## Wall time\n\n| stage | seconds |\n|---|---|\n")
 	for _, x := range []struct {
 		name string
@@ -187,4 +206,64 @@ func (p *pipeline) markdown(r *RunReport, ev *evalRunResult) string {
 		pf("| %s | %.1f |\n", x.name, x.v)
 	}
 	return b.String()
+}
+
+// hasKeys reports whether the images have keys (files) to name them by.
+func hasKeys(refs []ImageRef) bool { return len(refs) > 0 && refs[0].Key != "" }
+
+// refList names images for a report: their keys (files) where they have
+// them, else their indices.
+func refList(refs []ImageRef) string {
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = "`" + r.String() + "`"
+	}
+	return strings.Join(names, ", ")
+}
+
+// neighbourName names a training image and its distance.
+func neighbourName(nb Neighbour) string {
+	name := nb.Key
+	if name == "" {
+		name = fmt.Sprintf("#%d", nb.Index)
+	}
+	if nb.Mirrored {
+		name += " (mirrored)"
+	}
+	return fmt.Sprintf("`%s` | %.4f", name, nb.RMSE)
+}
+
+// neighboursMarkdown explains neighbours.png and lists what it shows.
+func (p *pipeline) neighboursMarkdown(b *strings.Builder, nb Neighbours) {
+	pf := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	mirrored := ""
+	if nb.Mirrored {
+		mirrored = ", each also mirrored as data.flip trained on it"
+	}
+	pf("\n### New images or copies?\n\nEach row: a sample, then the nearest and second nearest of the %d training images by pixel distance%s. ", nb.TrainingImages, mirrored)
+	pf("A sample that repeats a training image sits much nearer to it than images the model never saw do: ")
+	pf("the median distance (RMSE, pixels in [0, 1]) from a sample to its nearest training image is %.4f, from a test image %.4f", nb.SampleMedianRMSE, nb.TestMedianRMSE)
+	switch ratio := nb.SampleMedianRMSE / nb.TestMedianRMSE; {
+	case math.IsNaN(ratio):
+		pf(".\n\n")
+	case ratio < 0.5:
+		pf(": the samples lie close to training images, so look for copies.\n\n")
+	default:
+		pf(" (%.2f times as far).\n\n", ratio)
+	}
+	if _, err := os.Stat(p.path(nb.File)); err == nil {
+		pf("![samples and their nearest training images](%s)\n\n", nb.File)
+	}
+	pf("| sample | nearest | RMSE | second nearest | RMSE |\n|---|---|---|---|---|\n")
+	for i, f := range nb.Samples {
+		pf("| %d", i)
+		for j := range 2 {
+			if j < len(f) {
+				pf(" | %s", neighbourName(f[j]))
+			} else {
+				pf(" | - | -")
+			}
+		}
+		pf(" |\n")
+	}
 }

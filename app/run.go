@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/vqgen/vqgen/configs"
+	"github.com/vqgen/vqgen/datasets"
 	"github.com/vqgen/vqgen/internal/atomicfile"
 	"github.com/vqgen/vqgen/internal/crashpoint"
 	"github.com/vqgen/vqgen/internal/memguard"
@@ -27,6 +30,8 @@ const (
 	CodesTestFile  = "codes-test.vqc"
 	PriorDir       = "prior"
 	SamplesPNG     = "samples.png"
+	TestReconPNG   = "test-recon.png"
+	NeighboursPNG  = "neighbours.png"
 	ByClassPNG     = "samples-by-class.png"
 	EditsPNG       = "edits.png"
 	ReportMD       = "report.md"
@@ -36,6 +41,10 @@ const (
 // editExamples is how many test images the run's edit picture shows.
 const editExamples = 4
 
+// reportImages is how many test images test-recon.png shows, and how many
+// samples neighbours.png puts beside their nearest training images.
+const reportImages = 16
+
 // RunOptions configure the whole pipeline.
 type RunOptions struct {
 	// Config is a config file or a built-in name; "" is DefaultConfig.
@@ -43,6 +52,11 @@ type RunOptions struct {
 	// the report).
 	Config string          `json:"config"`
 	Loaded *configs.Config `json:"-"`
+	// DataFlags name the data over the config's data.train and
+	// data.test; the config the folder records (config.toml) holds the
+	// data used, so continuing a run with other data is refused as a
+	// changed config.
+	DataFlags
 	// Out is the run folder.
 	Out string `json:"out"`
 	// Force deletes an earlier run in Out (only a folder vqgen made) and
@@ -95,10 +109,10 @@ func Stages() []string {
 }
 
 var stages = []stage{
-	{"stage1", "train the VQ-VAE", []string{VQVAEFile}, (*pipeline).stage1},
+	{"stage1", "train the VQ-VAE", []string{VQVAEFile, TestReconPNG}, (*pipeline).stage1},
 	{"encode", "encode the train and test splits", []string{CodesTrainFile, CodesTestFile}, (*pipeline).encode},
 	{"prior", "train the prior", []string{PriorFile}, (*pipeline).prior},
-	{"sample", "draw samples", []string{SamplesPNG}, (*pipeline).sample},
+	{"sample", "draw samples", []string{SamplesPNG, NeighboursPNG}, (*pipeline).sample},
 	{"edit", "edit test images", []string{EditsPNG}, (*pipeline).edit},
 	{"eval", "judge samples", nil, (*pipeline).eval},
 	{"report", "write the report", []string{ReportMD, ReportJSON}, (*pipeline).report},
@@ -133,6 +147,9 @@ func Run(ctx context.Context, o RunOptions, prog Progress) (*RunResult, error) {
 	}
 	if o.Config == "" {
 		o.Config = DefaultConfig
+	}
+	if cfg, err = withData(cfg, o.Config, o.DataFlags); err != nil {
+		return nil, err
 	}
 	if o.Out == "" {
 		return nil, optionErr("out", `"": give the run folder`)
@@ -278,6 +295,46 @@ type stage1Result struct {
 	CodesUsed  int     `json:"codes_used"`
 	K          int     `json:"k"`
 	TestImages int     `json:"test_images"`
+	// Recon names the test images of test-recon.png, left to right.
+	Recon []ImageRef `json:"test_recon"`
+}
+
+// ImageRef names one image of a dataset: its index, and its key (the
+// file, relative to the folder) where it has one.
+type ImageRef struct {
+	Index int    `json:"index"`
+	Key   string `json:"key,omitempty"`
+}
+
+func (r ImageRef) String() string {
+	if r.Key != "" {
+		return r.Key
+	}
+	return fmt.Sprintf("#%d", r.Index)
+}
+
+// imageRefs names images idx of ds.
+func imageRefs(ds *datasets.Dataset, idx []int) []ImageRef {
+	refs := make([]ImageRef, len(idx))
+	for i, j := range idx {
+		refs[i].Index = j
+		if ds.Keys != nil {
+			refs[i].Key = ds.Keys[j]
+		}
+	}
+	return refs
+}
+
+// spread picks n indices of [0, total) spaced evenly, so a picture shows
+// images from across a folder (sorted by file name, neighbouring files
+// are often crops of one photograph).
+func spread(n, total int) []int {
+	n = min(n, total)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i * total / n
+	}
+	return idx
 }
 
 func (p *pipeline) stage1() (any, error) {
@@ -295,7 +352,11 @@ func (p *pipeline) stage1() (any, error) {
 	e := v.m.Evaluate(test, 0, 500)
 	p.prog.Note(fmt.Sprintf("test split (%d images): MSE %.5f, PSNR %.2f dB, perplexity %.1f, codes used %d/%d",
 		e.Images, e.MSE, e.PSNR, e.Perplexity, e.CodesUsed, e.K))
-	return stage1Result{e.MSE, e.PSNR, e.Perplexity, e.CodesUsed, e.K, e.Images}, nil
+	idx := spread(reportImages, test.N)
+	if err := v.writeRecon(test, idx, p.path(TestReconPNG), true); err != nil {
+		return nil, err
+	}
+	return stage1Result{e.MSE, e.PSNR, e.Perplexity, e.CodesUsed, e.K, e.Images, imageRefs(test, idx)}, nil
 }
 
 type encodeResult struct {
@@ -377,6 +438,30 @@ type sampleRunResult struct {
 	PerClass     int        `json:"per_class"`
 	Set          SampleSet  `json:"set"`
 	ByClass      *SampleSet `json:"by_class,omitempty"`
+	// Neighbours are the first samples' nearest training images.
+	Neighbours Neighbours `json:"neighbours"`
+}
+
+// Neighbours put samples beside their nearest training images (by pixel
+// distance), and test images beside theirs for comparison: samples much
+// nearer to training images than unseen test images are copies, not new
+// images.
+type Neighbours struct {
+	File string `json:"file"` // neighbours.png
+	// Samples are the nearest two training images of each of the first
+	// samples of samples.png, nearest first.
+	Samples [][]Neighbour `json:"samples"`
+	// Test are the nearest two training images of test images, spread
+	// across the test split (TestImages).
+	Test       [][]Neighbour `json:"test"`
+	TestImages []ImageRef    `json:"test_images"`
+	// SampleMedianRMSE and TestMedianRMSE are the median distances to
+	// the nearest training image.
+	SampleMedianRMSE float64 `json:"sample_median_rmse"`
+	TestMedianRMSE   float64 `json:"test_median_rmse"`
+	// Mirrored: training images counted mirrored too (data.flip).
+	Mirrored       bool `json:"mirrored"`
+	TrainingImages int  `json:"training_images"`
 }
 
 func (p *pipeline) models() (*Models, error) {
@@ -398,6 +483,9 @@ func (p *pipeline) sample() (any, error) {
 	}
 	p.prog.Note(fmt.Sprintf("%d samples at %.1f images/s (sampling and decoding)", len(r.Images), r.ImagesPerSec))
 	res := sampleRunResult{N: len(r.Images), ImagesPerSec: r.ImagesPerSec, Set: SampleSet{SamplesPNG, r.Options}}
+	if res.Neighbours, err = p.neighbours(r.Images[:min(reportImages, len(r.Images))]); err != nil {
+		return nil, err
+	}
 	if pc := p.cfg.Run.PerClass; m.Prior().Classes > 0 && pc > 0 {
 		opt.PerClass, opt.Seed = pc, opt.Seed+1
 		rc, err := m.Sample(p.ctx, opt, p.prog)
@@ -414,6 +502,81 @@ func (p *pipeline) sample() (any, error) {
 	return res, nil
 }
 
+// neighbours finds the nearest training images of samples and of test
+// images and draws neighbours.png: each sample, then its nearest and second
+// nearest training image (mirrored where they match mirrored).
+func (p *pipeline) neighbours(samples [][]float32) (Neighbours, error) {
+	do := dataOptions(p.dir, p.prog)
+	train, err := vqvae.LoadTrain(p.cfg, do)
+	if err != nil {
+		return Neighbours{}, err
+	}
+	test, err := vqvae.LoadTest(p.cfg, do)
+	if err != nil {
+		return Neighbours{}, err
+	}
+	flip := p.cfg.Data.Flip
+	idx := spread(len(samples), test.N)
+	queries := append([][]float32(nil), samples...)
+	for _, i := range idx {
+		queries = append(queries, test.Image(i))
+	}
+	p.prog.Note(fmt.Sprintf("nearest training images of %d samples and %d test images among %d", len(samples), len(idx), train.N))
+	found := nearestImages(train, queries, 2, flip)
+	res := Neighbours{File: NeighboursPNG, Samples: found[:len(samples)], Test: found[len(samples):], TestImages: imageRefs(test, idx),
+		Mirrored: flip, TrainingImages: train.N}
+	res.SampleMedianRMSE, res.TestMedianRMSE = medianNearest(res.Samples), medianNearest(res.Test)
+	var rows [][]float32
+	for i, s := range samples {
+		rows = append(rows, s)
+		for j := range 2 {
+			if j >= len(res.Samples[i]) {
+				rows = append(rows, make([]float32, len(s)))
+				continue
+			}
+			nb := res.Samples[i][j]
+			im := train.Image(nb.Index)
+			if nb.Mirrored {
+				im = mirrorFloat(im, train.W)
+			}
+			rows = append(rows, im)
+		}
+	}
+	if err := WriteGridPNG(p.path(NeighboursPNG), rows, train.C, train.H, 3, true); err != nil {
+		return Neighbours{}, err
+	}
+	return res, nil
+}
+
+// medianNearest is the median distance to the nearest neighbour.
+func medianNearest(found [][]Neighbour) float64 {
+	var d []float64
+	for _, f := range found {
+		if len(f) > 0 {
+			d = append(d, f[0].RMSE)
+		}
+	}
+	if len(d) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(d)
+	if len(d)%2 == 1 {
+		return d[len(d)/2]
+	}
+	return (d[len(d)/2-1] + d[len(d)/2]) / 2
+}
+
+// mirrorFloat flips a CHW image left to right.
+func mirrorFloat(im []float32, w int) []float32 {
+	out := make([]float32, len(im))
+	for row := 0; row < len(im); row += w {
+		for x := 0; x < w; x++ {
+			out[row+x] = im[row+w-1-x]
+		}
+	}
+	return out
+}
+
 type editRunResult struct {
 	Method string `json:"method"`
 	Sweeps int    `json:"sweeps"`
@@ -423,9 +586,13 @@ type editRunResult struct {
 	// FirstSeconds is the sampler's time for the n edits of the first
 	// image, the figure to quote for one edit call.
 	FirstSeconds float64 `json:"first_image_seconds"`
-	// Options are the first image's; image i is drawn with seed + i and
-	// its own label as the class.
+	// Options are the first row's; row i is drawn with seed + i and its
+	// image's own label as the class.
 	Options EditOptions `json:"options"`
+	// Edited names the test images edited, one row each, spread across
+	// the test split (neighbouring files of a folder are often crops of
+	// one photograph).
+	Edited []ImageRef `json:"edited"`
 }
 
 func (p *pipeline) edit() (any, error) {
@@ -446,16 +613,16 @@ func (p *pipeline) edit() (any, error) {
 	}
 	classes := m.Prior().Classes
 	var rows [][]float32
-	for i := 0; i < min(editExamples, test.N); i++ {
+	for i, j := range spread(editExamples, test.N) {
 		opt := base
 		opt.Seed += uint64(i)
 		if classes > 0 {
 			if test.Labels == nil {
 				return nil, fmt.Errorf("the prior is class-conditional but %s has no labels", p.cfg.Data.Test)
 			}
-			opt.Class = int(test.Labels[i])
+			opt.Class = int(test.Labels[j])
 		}
-		im := test.Image(i)
+		im := test.Image(j)
 		grid, err := m.VQVAE.Encode([][]float32{im})
 		if err != nil {
 			return nil, err
@@ -470,6 +637,7 @@ func (p *pipeline) edit() (any, error) {
 		}
 		rows = append(rows, EditPanel(im, keep, r.Images, s)...)
 		res.Images++
+		res.Edited = append(res.Edited, imageRefs(test, []int{j})...)
 	}
 	if err := WriteGridPNG(p.path(EditsPNG), rows, 3, s.Size, 2+base.N, true); err != nil {
 		return nil, err
@@ -486,19 +654,26 @@ type evalRunResult struct {
 }
 
 func (p *pipeline) eval() (any, error) {
+	skip := func(why string) (any, error) {
+		p.prog.Note("sample evaluation skipped: " + why)
+		return evalRunResult{Skipped: why}, nil
+	}
+	// The judge is a digit classifier: on other images its confidence
+	// and classes say nothing. Image folders are photos or drawings of
+	// the user's, never taken for digits; IDX files are MNIST's format.
+	if sp, err := datasets.ParseSpec(p.cfg.Data.Train); err == nil && sp.Kind == "images" {
+		return skip(fmt.Sprintf("the judge is an MNIST digit classifier and data.train = %s is a folder of your own images; %s shows each sample beside its nearest training images instead", p.cfg.Data.Train, NeighboursPNG))
+	}
 	n := p.cfg.Run.EvalSamples
 	if n == 0 {
-		p.prog.Note("[run] eval_samples = 0: sample evaluation skipped")
-		return evalRunResult{Skipped: "[run] eval_samples = 0"}, nil
+		return skip("[run] eval_samples = 0")
 	}
 	m, err := p.models()
 	if err != nil {
 		return nil, err
 	}
 	if s := m.VQVAE.Shape(); s.Size != evaluate.ImageSize || s.Channels != 1 {
-		msg := fmt.Sprintf("the MNIST judge needs 28x28 grayscale images, the VQ-VAE makes %dx%dx%d", s.Size, s.Size, s.Channels)
-		p.prog.Note(msg + ": sample evaluation skipped")
-		return evalRunResult{Skipped: msg}, nil
+		return skip(fmt.Sprintf("the judge is an MNIST digit classifier for 28x28 grey images, the VQ-VAE makes %dx%dx%d", s.Size, s.Size, s.Channels))
 	}
 	c, path, err := loadJudge(p.ctx, "", p.opt.CacheDir, p.prog)
 	if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -85,6 +86,8 @@ type TrainVQVAEOptions struct {
 	// DefaultConfig. Loaded, when set, is used instead.
 	Config string          `json:"config"`
 	Loaded *configs.Config `json:"-"`
+	// DataFlags name the data over the config's data.train and data.test.
+	DataFlags
 	TrainFolder
 }
 
@@ -107,6 +110,9 @@ func TrainVQVAE(ctx context.Context, o TrainVQVAEOptions, prog Progress) (*VQVAE
 	prog = nop(prog)
 	cfg, err := resolveConfig(o.Loaded, o.Config)
 	if err != nil {
+		return nil, err
+	}
+	if cfg, err = withData(cfg, cmp.Or(o.Config, DefaultConfig), o.DataFlags); err != nil {
 		return nil, err
 	}
 	if err := memguard.Check(memguard.TrainVQVAE(cfg)); err != nil {
@@ -145,20 +151,16 @@ func TrainVQVAE(ctx context.Context, o TrainVQVAEOptions, prog Progress) (*VQVAE
 	if err != nil {
 		return nil, err
 	}
-	if err := best.writeRecon(val, 16, filepath.Join(o.Out, "recon.png"), true); err != nil {
+	if err := best.writeRecon(val, spread(16, val.N), filepath.Join(o.Out, "recon.png"), true); err != nil {
 		return nil, err
 	}
 	return res, nil
 }
 
-// writeRecon saves n originals of ds in one row and their reconstructions
+// writeRecon saves images idx of ds in one row and their reconstructions
 // in the row below.
-func (v *VQVAE) writeRecon(ds *datasets.Dataset, n int, path string, force bool) error {
-	n = min(n, ds.N)
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
+func (v *VQVAE) writeRecon(ds *datasets.Dataset, idx []int, path string, force bool) error {
+	n := len(idx)
 	x, _ := ds.Batch(idx, nil, nil)
 	orig := x.Clone()
 	s := v.Shape()

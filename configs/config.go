@@ -42,7 +42,9 @@ type Config struct {
 // Data names the image sets and their geometry.
 type Data struct {
 	// Train and Test are dataset specs such as "mnist:train" or a path that
-	// package datasets understands.
+	// package datasets understands. "" leaves them to the command that
+	// runs the config (vqgen run --data DIR --test DIR2), as the photo
+	// presets do; a training cannot start until both are named.
 	Train string `toml:"train"`
 	Test  string `toml:"test"`
 	// ValCount images are carved from the end of the training split and held

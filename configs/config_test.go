@@ -144,8 +144,8 @@ func TestValidateRanges(t *testing.T) {
 		want string
 	}{
 		{func(c *Config) { c.Seed = 1 << 63 }, "seed = 9223372036854775808: must be <= 9223372036854775807"},
-		{func(c *Config) { c.Data.Train = "" }, `data.train = "": must not be empty`},
-		{func(c *Config) { c.Data.Test = " " }, `data.test = " ": must not be empty`},
+		{func(c *Config) { c.Data.Train = "\t" }, `data.train = "\t": must not be blank`},
+		{func(c *Config) { c.Data.Test = " " }, `data.test = " ": must not be blank`},
 		{func(c *Config) { c.Data.ValCount = -1 }, "data.val_count = -1: must be >= 0"},
 		{func(c *Config) { c.Data.TrainLimit = -1 }, "data.train_limit = -1: must be >= 0"},
 		{func(c *Config) { c.Data.TestLimit = -2 }, "data.test_limit = -2: must be >= 0"},

@@ -54,8 +54,10 @@ func (c *Config) validate(source string) error {
 	v.uintMax("seed", c.Seed, math.MaxInt64) // larger seeds cannot be written back as TOML
 
 	d := c.Data
-	v.nonEmpty("data.train", d.Train)
-	v.nonEmpty("data.test", d.Test)
+	// "" leaves the data to the command (vqgen run --data), as the photo
+	// presets do; blanks are a mistake.
+	v.notBlank("data.train", d.Train)
+	v.notBlank("data.test", d.Test)
 	v.intMin("data.val_count", d.ValCount, 0)
 	v.intMin("data.train_limit", d.TrainLimit, 0)
 	v.intMin("data.test_limit", d.TestLimit, 0)
@@ -204,9 +206,9 @@ func (v *checker) oneOf(key, x string, allowed ...string) bool {
 	return false
 }
 
-func (v *checker) nonEmpty(key, x string) {
-	if strings.TrimSpace(x) == "" {
-		v.add(key, fmt.Sprintf("%q", x), "must not be empty")
+func (v *checker) notBlank(key, x string) {
+	if x != "" && strings.TrimSpace(x) == "" {
+		v.add(key, fmt.Sprintf("%q", x), "must not be blank (\"\" leaves it to the command line)")
 	}
 }
 

@@ -130,6 +130,19 @@ func Evaluate(p Prior, c *Codes, limit, batch int) NLL {
 	return NLL{BitsPerCode: bpc, BitsPerImage: bpc * float64(pos), Grids: n}
 }
 
+// evalCodes bounds the codes a prior scores in one pass. Layers keep
+// buffers for the largest batch they have seen, and a Transformer's grow
+// with every code and its attention with the square of the grid: by
+// internal/memguard's model of them, scoring 500 grids at once holds
+// 1.1 GB for the mnist preset's Transformer (7x7 grids) but 7.3 GB for
+// photos64's (16x16). 256 grids of 7x7 hold 0.55 GB; as many codes are 49
+// grids of 16x16, 0.7 GB, less than training at photos64's batch holds.
+const evalCodes = 256 * 7 * 7
+
+// EvalBatch is the number of grids of info scored in one pass: as many as
+// hold evalCodes codes.
+func EvalBatch(info Info) int { return max(1, evalCodes/info.Positions()) }
+
 // metaBestBits is the last checkpoint's best validation bits per code.
 const metaBestBits = "vqgen.best_bits"
 
@@ -246,7 +259,7 @@ func (t *Trainer) AfterUpdate(int) trainloop.Record { return nil }
 // Evaluate scores every validation grid; bits per code choose the best
 // prior.
 func (t *Trainer) Evaluate() (float64, trainloop.Record, string) {
-	e := Evaluate(t.Prior, t.Val, 0, 500)
+	e := Evaluate(t.Prior, t.Val, 0, EvalBatch(t.Val.Info))
 	t.LastEval = e
 	rec := trainloop.Record{progress.F("val_bits_per_code", e.BitsPerCode), progress.F("val_bits_per_image", e.BitsPerImage),
 		progress.F("unigram_bits_per_image", t.Unigram)}

@@ -141,6 +141,8 @@ func errorSections(run string) []struct {
 				setup: tomlCase("[data]\ntrain_limit = 100\nval_count = 100\n\n[prior.transformer]\ndim = 100\nheads = 3\n"), do: "change one of the keys named"},
 			{what: "an unknown built-in config", args: []string{"train", "vqvae", "--config", "mnsit", "--out", "{dir}/out"},
 				do: "name a file, or `mnist` or `tiny`"},
+			{what: "a photo preset without data", args: []string{"run", "--config", "photos64", "--out", "{dir}/out"},
+				do: "give your photos: `--data images:DIR` (and `--test images:DIR2` for a separate test folder)"},
 		}},
 		{"Flags and options", "A bad flag value names the flag and says what is wanted.", []badInput{
 			{what: "an unknown flag", args: []string{"sample", "--temprature", "0.8"}, do: "see `vqgen sample --help`"},
@@ -168,6 +170,8 @@ func errorSections(run string) []struct {
 			{what: "`vqgen run` on a folder made with another config", args: []string{"run", "--config", "{dir}/my.toml", "--out", "{run}"},
 				setup: tinySeed2(0),
 				do:    "another `--out`, or `--force` to start over"},
+			{what: "`vqgen run` continued with other data", args: []string{"run", "--config", "{run}/config.toml", "--data", "mnist:test", "--out", "{run}"},
+				do: "the data is part of a run's config: another `--out`, or `--force` to start over"},
 			{what: "`--resume` and `--force` together", args: []string{"train", "vqvae", "--config", "tiny", "--out", "{dir}/out", "--resume", "--force"},
 				do: "choose one: resume continues a run, force deletes it"},
 		}},
@@ -197,7 +201,7 @@ func errorSections(run string) []struct {
 		}},
 		{"Memory", "Before loading data or building a model, vqgen estimates the memory the work needs and refuses a config that would not fit, instead of being killed by the kernel hours later. The estimate counts the decoded images, the parameters with their gradients and Adam moments, and each layer's activations; `VQGEN_MEMORY_LIMIT` (a size such as `8GiB`, or `off`) replaces the measured figure (the smallest of the cgroup limit and MemAvailable).", []badInput{
 			{what: "a config that needs more memory than is available", args: []string{"run", "--config", "mnist", "--out", "{dir}/out"},
-				env: []string{"VQGEN_MEMORY_LIMIT=1GiB"}, do: "lower the keys in brackets (the batch sizes first), or free memory"},
+				env: []string{"VQGEN_MEMORY_LIMIT=600MiB"}, do: "lower the keys in brackets (the batch sizes first), or free memory"},
 			{what: "a `VQGEN_MEMORY_LIMIT` that is not a size", args: []string{"train", "vqvae", "--config", "tiny", "--out", "{dir}/out"},
 				env: []string{"VQGEN_MEMORY_LIMIT=lots"}, do: "give bytes or a size with a unit, or `off`"},
 		}},

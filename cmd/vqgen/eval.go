@@ -178,7 +178,9 @@ func newScoreCmd() *cobra.Command {
 		Short: "Print each image's NLL in bits under the VQ-VAE's codes and the prior",
 		Long: `score encodes images with the VQ-VAE and prints -log2 p(codes) under the
 prior for each: how typical an image is for the model (lower is more typical).
-A conditional prior scores under the image's label (--data) or --class.`,
+Images of a folder are named by their files (relative to the folder), those
+of MNIST or IDX files by their index. A conditional prior scores under the
+image's label (--data) or --class.`,
 		Example: `  vqgen score --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --image digit.png --class 3
   vqgen score --vqvae runs/mnist/vqvae.safetensors --prior runs/mnist/prior.safetensors --data mnist:test`,
 		Args: cobra.NoArgs,

@@ -13,7 +13,7 @@ import (
 func TestRunPipeline(t *testing.T) {
 	dir, conf := sharedRun(t)
 	for _, f := range []string{"vqvae.safetensors", "prior.safetensors", "codes-train.vqc", "codes-test.vqc",
-		"prior/prior.safetensors", "samples.png", "samples-by-class.png", "edits.png", "recon.png", "loss.png",
+		"prior/prior.safetensors", "samples.png", "samples-by-class.png", "edits.png", "recon.png", "loss.png", "test-recon.png", "neighbours.png",
 		"report.md", "report.json", "run-state.json", "config.toml"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s: missing or empty (%v)", f, err)

@@ -10,6 +10,13 @@ import (
 	"github.com/vqgen/vqgen/app"
 )
 
+// dataFlags registers --data and --test, the data a training uses over the
+// config's.
+func dataFlags(cmd *cobra.Command, f *app.DataFlags) {
+	cmd.Flags().StringVar(&f.Data, "data", "", "training images, a dataset spec over data.train and data.test of the config: images:DIR trains on the folder's hashed 90% and tests on the other 10% (or trains whole, with --test); a split (images:DIR:train, mnist:train) trains on it and tests on the other")
+	cmd.Flags().StringVar(&f.Test, "test", "", "test images, a dataset spec over data.test of the config (e.g. images:DIR2, a folder of photographs kept apart)")
+}
+
 // folderFlags registers the flags of a training folder.
 func folderFlags(cmd *cobra.Command, f *app.TrainFolder, config *string, defaultOut string) {
 	cmd.Flags().StringVar(config, "config", app.DefaultConfig, "TOML config file (or a built-in name: "+strings.Join(app.BuiltinConfigs(), ", ")+")")
@@ -26,19 +33,32 @@ func newRunCmd() *cobra.Command {
 		Short: "Run the whole pipeline: VQ-VAE, codes, prior, samples, edits, evaluation and a report",
 		Long: `run does everything in one folder (--out):
 
-  1. train the VQ-VAE                    vqvae.safetensors, loss/psnr/perplexity/recon PNGs
+  1. train the VQ-VAE                    vqvae.safetensors, loss/psnr/perplexity/recon PNGs,
+                                         test-recon.png
   2. encode the train and test splits    codes-train.vqc, codes-test.vqc
   3. train the prior                     prior/ (its run), prior.safetensors
-  4. draw samples                        samples.png, samples-by-class.png (conditional prior)
+  4. draw samples                        samples.png, samples-by-class.png (conditional prior),
+                                         neighbours.png
   5. edit test images (a 3x3-cell hole)  edits.png
-  6. judge [run] eval_samples samples with an MNIST classifier (0 skips this)
+  6. judge [run] eval_samples samples with an MNIST classifier (MNIST only)
   7. write the report                    report.md, report.json
+
+--data names your own images over the config's: --data images:DIR trains on
+DIR's hashed 90% and reports on the other 10%, --test images:DIR2 tests on
+another folder instead (DIR then trains whole). The photo presets (photos32,
+photos64) name no data, so they need --data. The config the folder records
+(config.toml) holds the data used: continuing with other data is refused.
 
 The test split is only reported on: stage one's MSE, PSNR and codebook usage
 and the prior's bits per image (beside the unigram baseline) are measured on
-it after training. report.json records the exact options of every sample set;
-vqgen sample with the same --n and --seed and no other flags draws
-samples.png again, since its defaults come from the prior's config.
+it after training; test-recon.png shows test images above their
+reconstructions. neighbours.png puts each of 16 samples beside its two
+nearest training images by pixel distance, so you see whether the prior
+draws new images or copies. Reports name images by their files.
+
+report.json records the exact options of every sample set; vqgen sample
+with the same --n and --seed and no other flags draws samples.png again,
+since its defaults come from the prior's config.
 
 Run it again on the same folder to continue: finished stages (recorded in
 run-state.json, with their outputs present) are skipped, an interrupted
@@ -50,6 +70,8 @@ configs/tiny.toml runs end to end in well under a minute (images are poor and
 the sample evaluation is skipped); the default MNIST config takes about a
 quarter of an hour on two cores.`,
 		Example: `  vqgen run --out runs/mnist
+  vqgen run --config photos64 --data images:Pictures --out runs/photos
+  vqgen run --config photos32 --data images:crops --test images:holdout --out runs/photos32
   vqgen run --config configs/tiny.toml --out /tmp/tiny
   vqgen run --config configs/mnist.toml --out runs/mnist --force`,
 		Args: cobra.NoArgs,
@@ -69,6 +91,7 @@ quarter of an hour on two cores.`,
 	cmd.Flags().StringVar(&o.Config, "config", app.DefaultConfig, "TOML config file (or a built-in name: "+strings.Join(app.BuiltinConfigs(), ", ")+")")
 	cmd.Flags().StringVar(&o.Out, "out", "runs/mnist", "output folder")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "delete an earlier run in --out and start over")
+	dataFlags(cmd, &o.DataFlags)
 	return cmd
 }
 
@@ -89,6 +112,7 @@ DIR also gets metrics.jsonl, the resolved config.toml, loss.png, psnr.png,
 perplexity.png and recon.png (validation originals above, reconstructions
 below).`,
 		Example: `  vqgen train vqvae --config configs/mnist.toml --out runs/mnist
+  vqgen train vqvae --config photos64 --data images:photos --out runs/photos64
   vqgen train vqvae --config configs/tiny.toml --out /tmp/tiny --force
   vqgen train vqvae --out runs/mnist --resume`,
 		Args: cobra.NoArgs,
@@ -102,6 +126,7 @@ below).`,
 		},
 	}
 	folderFlags(cmd, &o.TrainFolder, &o.Config, "runs/vqvae")
+	dataFlags(cmd, &o.DataFlags)
 	return cmd
 }
 

@@ -54,7 +54,9 @@ const Runtime = 64 << 20
 const (
 	vqvaeEvalBatch = 250 // stage1_vqvae Model.Evaluate from the trainer
 	encodeBatch    = 500 // app's encoder passes
-	priorEvalBatch = 500 // stage2_prior Evaluate from the trainer
+	// priorEvalCodes is stage2_prior's evalCodes: the trainer scores as
+	// many grids at once as hold this many codes (prior.EvalBatch).
+	priorEvalCodes = 256 * 7 * 7
 )
 
 // DatasetBytes is the memory a loaded split of n images of channels x size
@@ -233,7 +235,7 @@ func priorNet(cfg *configs.Config, classes int) (*net, []string) {
 
 // TrainPrior estimates stage two over n grids with the given number of
 // classes: the codes, the prior training at prior.train.batch and scored
-// at batches of 500.
+// in batches of priorEvalCodes codes.
 func TrainPrior(cfg *configs.Config, grids, classes int) Estimate {
 	e := Estimate{Task: "train the prior"}
 	e.add("the program", Runtime)
@@ -241,7 +243,7 @@ func TrainPrior(cfg *configs.Config, grids, classes int) Estimate {
 	e.add(fmt.Sprintf("%d code grids of %d codes", grids, t), int64(grids)*int64(t+1)*4*2, "data.train", "data.image_size", "vqvae.downsample")
 	n, keys := priorNet(cfg, classes)
 	b := min(cfg.Prior.Train.Batch, max(1, grids-cfg.Prior.ValCount))
-	eval := min(priorEvalBatch, cfg.Prior.ValCount)
+	eval := min(max(1, priorEvalCodes/t), cfg.Prior.ValCount)
 	params, acts := n.trainingBytes(b, eval)
 	e.add("prior parameters, gradients and Adam moments", params, keys...)
 	e.add(fmt.Sprintf("prior activations (training batch %d, scored in batches of %d, grids of %d codes)", b, eval, t), acts,

@@ -321,3 +321,13 @@ func TestImages(t *testing.T) {
 		t.Error("idx train split without a file counted")
 	}
 }
+
+// The estimate scores validation grids in the batches the prior's trainer
+// uses.
+func TestPriorEvalBatch(t *testing.T) {
+	for _, g := range []int{1, 7, 8, 16, 32, 200} {
+		if got, want := max(1, priorEvalCodes/(g*g)), prior.EvalBatch(prior.Info{H: g, W: g}); got != want {
+			t.Errorf("%dx%d grids: the estimate scores %d at once, the trainer %d", g, g, got, want)
+		}
+	}
+}
