@@ -143,15 +143,24 @@ func (m *Models) Sample(ctx context.Context, o SampleOptions, prog Progress) (*S
 	if err != nil {
 		return nil, err
 	}
+	return m.draw(ctx, o, o.N, true, prog, func(progress func(done, total int)) (*sampler.Grids, error) {
+		return sampler.Sample(m.ck.Prior, so, progress)
+	})
+}
+
+// draw runs one sampler call over n grids under the models' lock, with
+// progress by cells and cancellation between them, and decodes the grids
+// when decode is set.
+func (m *Models) draw(ctx context.Context, o SampleOptions, n int, decode bool, prog Progress, run func(progress func(done, total int)) (*sampler.Grids, error)) (*Samples, error) {
 	prog = nop(prog)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	hw := m.VQVAE.Shape().Cells()
 	start := time.Now()
-	prog.Begin(Phase{Name: "sample", Total: o.N * hw, Every: max(1, o.N*hw/10), Item: "cell"})
+	prog.Begin(Phase{Name: "sample", Total: n * hw, Every: max(1, n*hw/10), Item: "cell"})
 	var g *sampler.Grids
-	err = cancellable(ctx, func(check func()) (err error) {
-		g, err = sampler.Sample(m.ck.Prior, so, func(done, _ int) {
+	err := cancellable(ctx, func(check func()) (err error) {
+		g, err = run(func(done, _ int) {
 			check()
 			prog.Update(done)
 		})
@@ -161,13 +170,15 @@ func (m *Models) Sample(ctx context.Context, o SampleOptions, prog Progress) (*S
 	if err != nil {
 		return nil, err
 	}
-	ims, err := m.VQVAE.Decode(g.Codes, g.N)
-	if err != nil {
-		return nil, err
+	s := &Samples{Options: o, Shape: m.VQVAE.Shape(), Codes: g.Codes, Classes: g.Classes}
+	if decode {
+		if s.Images, err = m.VQVAE.Decode(g.Codes, g.N); err != nil {
+			return nil, err
+		}
 	}
-	el := time.Since(start).Seconds()
-	return &Samples{Options: o, Shape: m.VQVAE.Shape(), Codes: g.Codes, Classes: g.Classes, Images: ims,
-		Seconds: el, ImagesPerSec: float64(g.N) / el}, nil
+	s.Seconds = time.Since(start).Seconds()
+	s.ImagesPerSec = float64(g.N) / s.Seconds
+	return s, nil
 }
 
 // SampleFiles names the files Samples.Save writes; empty names are skipped.

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"time"
 
 	"github.com/vqgen/vqgen/sampler"
 )
@@ -21,31 +20,7 @@ func (m *Models) SampleRange(ctx context.Context, o SampleOptions, lo, hi int, d
 	if lo < 0 || hi > o.N || lo >= hi {
 		return nil, optionErr("n", "%d: samples %d to %d are not a range of them", o.N, lo, hi-1)
 	}
-	prog = nop(prog)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	hw := m.VQVAE.Shape().Cells()
-	start := time.Now()
-	prog.Begin(Phase{Name: "sample", Total: (hi - lo) * hw, Every: max(1, (hi-lo)*hw/10), Item: "cell"})
-	var g *sampler.Grids
-	err = cancellable(ctx, func(check func()) (err error) {
-		g, err = sampler.SampleRange(m.ck.Prior, so, lo, hi, func(done, _ int) {
-			check()
-			prog.Update(done)
-		})
-		return err
+	return m.draw(ctx, o, hi-lo, decode, prog, func(progress func(done, total int)) (*sampler.Grids, error) {
+		return sampler.SampleRange(m.ck.Prior, so, lo, hi, progress)
 	})
-	prog.End()
-	if err != nil {
-		return nil, err
-	}
-	s := &Samples{Options: o, Shape: m.VQVAE.Shape(), Codes: g.Codes, Classes: g.Classes}
-	if decode {
-		if s.Images, err = m.VQVAE.Decode(g.Codes, g.N); err != nil {
-			return nil, err
-		}
-	}
-	s.Seconds = time.Since(start).Seconds()
-	s.ImagesPerSec = float64(g.N) / s.Seconds
-	return s, nil
 }
