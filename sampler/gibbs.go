@@ -145,12 +145,9 @@ func (g *gibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
 		}
 	})
 	for c := 0; c < n; c++ {
-		chosen, err := choose(g.lp[c*hw:(c+1)*hw], g.logW[c*m:(c+1)*m], i, rngs[c])
+		chosen, err := chooseChain(g.lp, g.logW, c, m, hw, i, g.w, rngs[c])
 		if err != nil {
-			return fmt.Errorf("sampler: gibbs proposal at cell (%d,%d): %w", i/g.w, i%g.w, err)
-		}
-		if chosen >= 0 {
-			chosen += c * m
+			return err
 		}
 		if chosen < 0 || cand[chosen*hw+i] == codes[c*hw+i] {
 			continue
@@ -164,6 +161,21 @@ func (g *gibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
 		}
 	}
 	return nil
+}
+
+// chooseChain runs choose for chain c of a batch whose chains hold hw
+// cells and m proposals each (lp and logW are the whole batch's). It
+// returns the chosen proposal's index among the batch's (c*m + a), or -1
+// for the current grid; an error names cell i of a grid w cells wide.
+func chooseChain(lp, logW []float64, c, m, hw, i, w int, rng *nn.RNG) (int, error) {
+	chosen, err := choose(lp[c*hw:(c+1)*hw], logW[c*m:(c+1)*m], i, rng)
+	if err != nil {
+		return 0, fmt.Errorf("sampler: gibbs proposal at cell (%d,%d): %w", i/w, i%w, err)
+	}
+	if chosen >= 0 {
+		chosen += c * m
+	}
+	return chosen, nil
 }
 
 // choose makes the M Metropolis-Hastings steps of one chain at cell i in a

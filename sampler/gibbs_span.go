@@ -142,12 +142,9 @@ func (g *spanGibbs) step(codes, classes []int32, rngs []*nn.RNG, fi int) error {
 		clear(g.logW[:n*m]) // nothing after the last cell: every proposal is accepted
 	}
 	for c := 0; c < n; c++ {
-		chosen, err := choose(g.lp[c*hw:(c+1)*hw], g.logW[c*m:(c+1)*m], i, rngs[c])
+		chosen, err := chooseChain(g.lp, g.logW, c, m, hw, i, g.w, rngs[c])
 		if err != nil {
-			return fmt.Errorf("sampler: gibbs proposal at cell (%d,%d): %w", i/g.w, i%g.w, err)
-		}
-		if chosen >= 0 {
-			chosen += c * m
+			return err
 		}
 		if chosen >= 0 && g.cand[chosen*hw+i] != codes[c*hw+i] {
 			codes[c*hw+i] = g.cand[chosen*hw+i]
