@@ -80,7 +80,7 @@ func fastLinear(y, x, w, b []float32, rows, in, out int) {
 		return
 	}
 	p := gemmPars.Get().(*gemmPar)
-	if rows*in*out < 1<<20 || Workers() == 1 {
+	if rows*in*out < 1<<20 || Parallelism() == 1 {
 		p.g.Set(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
 		p.g.SetBias(b)
 		p.g.Split(1)
@@ -123,7 +123,7 @@ func (j *rowsJob) geluElems(lo, hi int) { kernels.GELU(j.y[lo:hi], j.x[lo:hi]) }
 
 // fastLayerNorm is Forward's LayerNorm, over the pool for many rows.
 func fastLayerNorm(y, x, w, b []float32, rows, d int, eps float32) {
-	if rows <= rowChunk || Workers() == 1 {
+	if rows <= rowChunk || Parallelism() == 1 {
 		layerNormRows(y, x, w, b, rows, d, eps)
 		return
 	}
@@ -136,7 +136,7 @@ func fastLayerNorm(y, x, w, b []float32, rows, d int, eps float32) {
 
 // fastGELU is the vector GELU, over the pool for many elements.
 func fastGELU(y, x []float32) {
-	if len(x) <= elemChunk || Workers() == 1 {
+	if len(x) <= elemChunk || Parallelism() == 1 {
 		kernels.GELU(y, x)
 		return
 	}
@@ -156,3 +156,54 @@ func fastAttend(o, q, kt []float32, ldk int, v []float32, ldv, n int, scale floa
 	softmaxRow(s)
 	kernels.VecMat(o, s, v, ldv)
 }
+
+// PackedLinear is a Linear's weight packed for the GEMM once, for the many
+// small inference products of a stepper, instead of once per call as
+// Linear.Infer packs it; Infer gives Linear.Infer's bits. The weight must
+// not change between Pack and Infer: a change needs another Pack (which
+// portable builds, keeping a reference to the weight, do not need, and
+// fast ones, keeping a copy, do).
+type PackedLinear struct {
+	l      *Linear
+	pb     kernels.PackedB
+	packed bool
+}
+
+// Pack packs l's weight (again, when it is already l's).
+func (p *PackedLinear) Pack(l *Linear) {
+	p.l = l
+	p.packed = blasDefault && arith == FastArithmetic
+	if p.packed {
+		p.pb.Pack(true, l.In, l.Out, l.Weight.Data.Data, l.In)
+	}
+}
+
+// Infer is Linear.Infer with the packed weight: y = x W^T + b for rows rows.
+// Where the weight was packed for another Arithmetic or SGEMM than the
+// active ones, it is Linear.Infer.
+func (p *PackedLinear) Infer(y, x []float32, rows int) {
+	l := p.l
+	if !p.packed || !blasDefault || arith != FastArithmetic {
+		l.Infer(y, x, rows)
+		return
+	}
+	var b []float32
+	if l.Bias != nil {
+		b = l.Bias.Data.Data
+	}
+	g := gemmPars.Get().(*gemmPar)
+	g.g.SetPackedB(false, rows, 1, x[:rows*l.In], l.In, &p.pb, 0, y[:rows*l.Out], l.Out)
+	g.g.SetBias(b)
+	if rows*l.In*l.Out < 1<<20 || Parallelism() == 1 {
+		g.g.Split(1)
+		g.g.Run(0)
+	} else {
+		g.g.SplitRows(linearBand)
+		g.do(nil, nil)
+	}
+	gemmPars.Put(g)
+}
+
+// AddInto sets dst = a + b element-wise, vectorised (dst may be a or b);
+// the bits of the float32 additions done one by one.
+func AddInto(dst, a, b []float32) { addVec(dst, a[:len(dst)], b[:len(dst)]) }

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -126,4 +127,54 @@ func TestAttentionGradBlocks(t *testing.T) {
 	dx := a.Backward(proj)
 	loss := func() float64 { return Dot64(a.ForwardAdd(x, res).Data, proj.Data) }
 	checkGrads(t, "Attention blocks", loss, append([]GradTarget{{"x", x.Data, dx.Data}, {"res", res.Data, proj.Data}}, paramTargets(a.Params())...))
+}
+
+// TestForwardStepKeyed: remembering projections by key gives ForwardStep's
+// bits through spans, truncations, changed and repeated keys, unkeyed
+// steps in between and resets, and does reuse rows.
+func TestForwardStepKeyed(t *testing.T) {
+	rng := NewRNG(41)
+	B, T, C, V := 3, 40, 16, 4
+	a := NewCausalSelfAttention("attn", C, 2, rng)
+	emb, pos := randTensor(rng, V, C), randTensor(rng, T, C)
+	plain, keyed := a.NewKVCache(B, T), a.NewKVCache(B, T)
+	last := make([]int32, B*T) // the keys a position was last fed
+	reused := 0
+	for round := range 60 {
+		if round == 30 {
+			plain.Reset()
+			keyed.Reset()
+		}
+		from := rng.Intn(plain.T + 1)
+		plain.Truncate(from)
+		keyed.Truncate(from)
+		n := 1 + rng.Intn(T-from)
+		x := NewTensor(B, n, C)
+		keys := make([]int32, B*n)
+		for r := range keys {
+			b, p := r/n, from+r%n
+			k := last[b*T+p]
+			if rng.Intn(3) == 0 {
+				k = int32(rng.Intn(V))
+			}
+			keys[r], last[b*T+p] = k, k
+			for i := range C {
+				x.Data[r*C+i] = emb.Data[int(k)*C+i] + pos.Data[p*C+i]
+			}
+		}
+		want := a.ForwardStep(x, plain).Clone()
+		var got *Tensor
+		if round%7 == 3 {
+			got = a.ForwardStep(x, keyed) // forgets what it overwrites
+		} else {
+			got = a.ForwardStepKeyed(x, keys, keyed)
+			reused += B*n - len(keyed.missing)
+		}
+		if !slices.Equal(got.Data, want.Data) {
+			t.Fatalf("round %d (positions %d..%d): keyed step differs from ForwardStep", round, from, from+n-1)
+		}
+	}
+	if reused == 0 {
+		t.Error("no row was taken from memory")
+	}
 }

@@ -10,17 +10,28 @@ import "fmt"
 // (Arithmetic.Attend).
 //
 // A cache also holds the scratch of the steps that use it, so steppers with
-// caches of their own may run concurrently on the same layers.
+// caches of their own may run concurrently on the same layers, and the
+// layer's projection weights packed for the GEMM when it is made, reset or
+// resized: the weights must not change in between (see PackedLinear).
 type KVCache struct {
 	B, MaxT, C, H int
 	T             int       // positions filled
 	K             []float32 // [B, H, C/H, MaxT]: keys, transposed per head
 	V             []float32 // [B, H, MaxT, C/H]
 
-	att         *CausalSelfAttention // the layer it was made for
-	scores      [][]float32          // per worker
-	qkv, out, y Tensor               // ForwardStep's [B, n, 3C], [B, n, C], [B, n, C]
-	n           int                  // new positions of the running step
+	att          *CausalSelfAttention // the layer it was made for
+	cattn, cproj PackedLinear         // its projections' weights, packed at NewKVCache, Reset and Resize
+
+	// ForwardStepKeyed's memory, per sequence and position [cap B, MaxT]:
+	// the key its row was last projected with (-1: none) and its query
+	// [cap B, MaxT, C]; the key and value are in K and V.
+	memoKey     []int32
+	memoQ       []float32
+	xg, qkvg    []float32   // the rows projected afresh, gathered
+	missing     []int32     // their rows
+	scores      [][]float32 // per worker
+	qkv, out, y Tensor      // ForwardStep's [B, n, 3C], [B, n, C], [B, n, C]
+	n           int         // new positions of the running step
 	step        func(worker, lo, hi int)
 	shape       []int
 }
@@ -31,11 +42,25 @@ func (a *CausalSelfAttention) NewKVCache(batch, maxT int) *KVCache {
 	c := &KVCache{B: batch, MaxT: maxT, C: a.C, H: a.H, att: a,
 		K: make([]float32, batch*maxT*a.C), V: make([]float32, batch*maxT*a.C)}
 	c.step = c.stepHeads
+	c.pack()
 	return c
 }
 
+// pack packs the layer's projection weights once for the steps until the
+// next Reset or Resize, instead of at every step.
+func (c *KVCache) pack() {
+	c.cattn.Pack(c.att.CAttn)
+	c.cproj.Pack(c.att.CProj)
+	for i := range c.memoKey {
+		c.memoKey[i] = -1
+	}
+}
+
 // Reset empties the cache for a new batch of sequences.
-func (c *KVCache) Reset() { c.T = 0 }
+func (c *KVCache) Reset() {
+	c.T = 0
+	c.pack()
+}
 
 // Truncate forgets every position from t on, so that the next ForwardStep
 // continues after position t-1: a sampler that scored some continuations
@@ -56,6 +81,7 @@ func (c *KVCache) Resize(b int) {
 	}
 	c.B, c.T = b, 0
 	c.K, c.V = c.K[:b*c.MaxT*c.C], c.V[:b*c.MaxT*c.C]
+	c.pack()
 }
 
 // head returns sequence b's keys [hs, MaxT] and values [MaxT, hs] for head h.
@@ -70,6 +96,13 @@ func (c *KVCache) head(b, h int) (kt, v []float32) {
 // one query at a time (the same bits either way on the AVX-512 path).
 const attnStepBlocked = 8
 
+// attnStepBlock is how many new queries ForwardStep's blocked attention
+// takes at a time: a multiple of the widest GEMM kernel's 14 rows, which
+// kernels picks for it (for 64 rows it would take the 8-row kernel, whose
+// fewer rows per load of the other operand ran the attention of a gibbs
+// edit slower).
+const attnStepBlock = 56
+
 // stepSerial is the attention work (multiply-adds of scores and outputs)
 // below which ForwardStep stays on the calling goroutine: handing a few
 // microseconds of work to the pool costs more than it saves.
@@ -82,6 +115,27 @@ const stepSerial = 1 << 18
 // disturb Forward's caches; its output lives in cache and is reused by the
 // next ForwardStep with it.
 func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
+	return a.forwardStep(x, nil, cache)
+}
+
+// ForwardStepKeyed is ForwardStep for inputs that come back. keys (B*n,
+// one per row of x, each >= 0) name the rows' inputs among those their
+// sequence positions can hold: equal keys at one position mean equal rows,
+// as a token does for a Transformer's first layer. Where a row's key is
+// the one its position was last computed with (by ForwardStepKeyed, since
+// the cache was made, reset or resized), its query, key and value are
+// taken from then instead of being projected again. A sampler that scores
+// continuations of a prefix differing in one token (a gibbs edit) thus
+// projects one new row per continuation. The result is ForwardStep's, bit
+// for bit.
+func (a *CausalSelfAttention) ForwardStepKeyed(x *Tensor, keys []int32, cache *KVCache) *Tensor {
+	if len(x.Shape) == 3 && len(keys) != x.Shape[0]*x.Shape[1] {
+		panic(fmt.Sprintf("nn: attention %s: ForwardStepKeyed with %d keys for input %v", a.CAttn.Weight.Name, len(keys), x.Shape))
+	}
+	return a.forwardStep(x, keys, cache)
+}
+
+func (a *CausalSelfAttention) forwardStep(x *Tensor, keys []int32, cache *KVCache) *Tensor {
 	if len(x.Shape) != 3 || x.Shape[0] != cache.B || x.Shape[2] != a.C || cache.att != a {
 		panic(fmt.Sprintf("nn: attention %s: ForwardStep input %v, want [%d, n, %d] and a cache of this layer", a.CAttn.Weight.Name, x.Shape, cache.B, a.C))
 	}
@@ -90,25 +144,24 @@ func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
 	if c.T+n > c.MaxT {
 		panic(fmt.Sprintf("nn: attention %s: KV cache holds %d positions, %d + %d requested", a.CAttn.Weight.Name, c.MaxT, c.T, n))
 	}
-	B, C, hs := c.B, a.C, a.C/a.H
+	B, C := c.B, a.C
 	qkv := ensureTensor(&c.qkv, &c.shape, B, n, 3*C)
-	a.CAttn.Infer(qkv.Data, x.Data, B*n)
-	for b := range B {
-		for h := range a.H {
-			kt, v := c.head(b, h)
-			for i := range n {
-				src := qkv.Data[(b*n+i)*3*C:]
-				t := c.T + i
-				for d, kv := range src[C+h*hs:][:hs] {
-					kt[d*c.MaxT+t] = kv
+	if keys == nil {
+		c.cattn.Infer(qkv.Data, x.Data, B*n)
+		for b := range B {
+			c.storeRows(b, c.T, qkv.Data[b*n*3*C:][:n*3*C])
+			if c.memoKey != nil {
+				for t := range n {
+					c.memoKey[b*c.MaxT+c.T+t] = -1
 				}
-				copy(v[t*hs:(t+1)*hs], src[2*C+h*hs:][:hs])
 			}
 		}
+	} else {
+		c.projectKeyed(qkv.Data, x.Data, keys, n)
 	}
 	tile := c.MaxT
 	if n >= attnStepBlocked && arith == FastArithmetic {
-		tile = attnBlock * c.MaxT
+		tile = attnStepBlock * c.MaxT
 	}
 	c.scores = workerScratch(c.scores, tile, true)
 	out := ensureTensor(&c.out, &c.shape, B, n, C)
@@ -120,8 +173,72 @@ func (a *CausalSelfAttention) ForwardStep(x *Tensor, cache *KVCache) *Tensor {
 	}
 	c.T += n
 	y := ensureTensor(&c.y, &c.shape, B, n, C)
-	a.CProj.Infer(y.Data, out.Data, B*n)
+	c.cproj.Infer(y.Data, out.Data, B*n)
 	return y
+}
+
+// storeRows puts the keys and values of rows (3C each: query, key, value)
+// into sequence b's positions t0, t0+1, ...; head by head, so that the
+// transposed keys' writes go along their rows.
+func (c *KVCache) storeRows(b, t0 int, rows []float32) {
+	C, hs := c.C, c.C/c.H
+	for h := range c.H {
+		kt, v := c.head(b, h)
+		for i := range len(rows) / (3 * C) {
+			src, t := rows[i*3*C:], t0+i
+			for d, kv := range src[C+h*hs:][:hs] {
+				kt[d*c.MaxT+t] = kv
+			}
+			copy(v[t*hs:(t+1)*hs], src[2*C+h*hs:][:hs])
+		}
+	}
+}
+
+// projectKeyed fills qkv's query rows for ForwardStepKeyed: remembered
+// rows from memory (their keys and values are in the cache already), the
+// others projected together (each row's sums do not depend on which rows
+// share the product) and remembered.
+func (c *KVCache) projectKeyed(qkv, x []float32, keys []int32, n int) {
+	C := c.C
+	if c.memoKey == nil {
+		seqs := cap(c.K) / (c.MaxT * C)
+		c.memoKey = make([]int32, seqs*c.MaxT)
+		for i := range c.memoKey {
+			c.memoKey[i] = -1
+		}
+		c.memoQ = make([]float32, seqs*c.MaxT*C)
+	}
+	c.missing = c.missing[:0]
+	for r, k := range keys {
+		if k < 0 {
+			panic(fmt.Sprintf("nn: attention %s: ForwardStepKeyed key %d < 0", c.att.CAttn.Weight.Name, k))
+		}
+		at := (r/n)*c.MaxT + c.T + r%n
+		if c.memoKey[at] == k {
+			copy(qkv[r*3*C:][:C], c.memoQ[at*C:][:C])
+		} else {
+			c.missing = append(c.missing, int32(r))
+		}
+	}
+	m := len(c.missing)
+	if m == 0 {
+		return
+	}
+	c.xg = Scratch(c.xg, m*C)
+	c.qkvg = Scratch(c.qkvg, m*3*C)
+	for j, r := range c.missing {
+		copy(c.xg[j*C:][:C], x[int(r)*C:][:C])
+	}
+	c.cattn.Infer(c.qkvg, c.xg, m)
+	for j, r := range c.missing {
+		b, t := int(r)/n, c.T+int(r)%n
+		row := c.qkvg[j*3*C:][:3*C]
+		copy(qkv[int(r)*3*C:][:3*C], row)
+		c.storeRows(b, t, row)
+		at := b*c.MaxT + t
+		c.memoKey[at] = keys[r]
+		copy(c.memoQ[at*C:][:C], row[:C])
+	}
 }
 
 // ensureTensor sizes t to shape in place (its storage grows only).
@@ -158,8 +275,8 @@ func (c *KVCache) stepHeads(worker, lo, hi int) {
 func (c *KVCache) stepBlocked(q, o, kt, v, tiles []float32) {
 	a := c.att
 	n, C, hs := c.n, a.C, a.C/a.H
-	for i0 := 0; i0 < n; i0 += attnBlock {
-		i1 := min(i0+attnBlock, n)
+	for i0 := 0; i0 < n; i0 += attnStepBlock {
+		i1 := min(i0+attnStepBlock, n)
 		keys := c.T + i1 // the last query of the block sees them all
 		p := tiles[:(i1-i0)*keys]
 		Sgemm(false, false, i1-i0, keys, hs, a.scale(), q[i0*3*C:], 3*C, kt, c.MaxT, 0, p, keys)

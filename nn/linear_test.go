@@ -176,3 +176,43 @@ func TestKVCacheBlockedAndTruncate(t *testing.T) {
 		compare(fmt.Sprint("single step ", t0), feed(t0, 1, x), t0, 1, full)
 	}
 }
+
+// TestPackedLinearIsInfer: the packed weight gives Linear.Infer's bits for
+// any number of rows, serial or shared between cores; packing again
+// follows a change of the weight.
+func TestPackedLinearIsInfer(t *testing.T) {
+	rng := NewRNG(4)
+	for _, c := range []struct{ in, out int }{{128, 384}, {37, 5}, {512, 128}} {
+		l := NewLinear("l", c.in, c.out, true, rng)
+		rng.Normal(l.Bias.Data.Data, 0, 1)
+		var p PackedLinear
+		p.Pack(l)
+		for _, rows := range []int{1, 7, 300, 3000} {
+			x := make([]float32, rows*c.in)
+			rng.Normal(x, 0, 1)
+			want := make([]float32, rows*c.out)
+			l.Infer(want, x, rows)
+			for _, procs := range []int{1, 2} {
+				prev := runtime.GOMAXPROCS(procs)
+				got := make([]float32, rows*c.out)
+				p.Infer(got, x, rows)
+				runtime.GOMAXPROCS(prev)
+				if !slices.Equal(got, want) {
+					t.Errorf("%dx%d, %d rows, GOMAXPROCS %d: packed Infer differs from Infer", c.in, c.out, rows, procs)
+				}
+			}
+		}
+		x := make([]float32, 3*c.in)
+		rng.Normal(x, 0, 1)
+		before := make([]float32, 3*c.out)
+		p.Infer(before, x, 3)
+		l.Weight.Data.Data[0] += 1
+		p.Pack(l)
+		want, got := make([]float32, 3*c.out), make([]float32, 3*c.out)
+		l.Infer(want, x, 3)
+		p.Infer(got, x, 3)
+		if !slices.Equal(got, want) || slices.Equal(got, before) {
+			t.Errorf("%dx%d: Pack did not take the changed weight", c.in, c.out)
+		}
+	}
+}

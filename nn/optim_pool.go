@@ -24,9 +24,9 @@ func (j *elemJob) runParts(_, lo, hi int) {
 }
 
 // runElems calls r.run over [0, n) split into contiguous ranges on up to
-// Workers() goroutines of ParallelFor's pool, and returns when all are done.
+// Parallelism() goroutines of ParallelFor's pool, and returns when all are done.
 func runElems(n int, job *elemJob, r elemRunner) {
-	w := min(Workers(), n/minElemsPerWorker)
+	w := min(Parallelism(), n/minElemsPerWorker)
 	if w <= 1 {
 		if n > 0 {
 			r.run(0, n)

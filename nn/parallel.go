@@ -42,7 +42,7 @@ func Workers() int { return runtime.GOMAXPROCS(0) }
 // never to the OS), and a pool goroutine that finishes spins for up to
 // poolSpin for the next call before it parks.
 func ParallelFor(n int, fn func(worker, lo, hi int)) {
-	w := min(Workers(), n)
+	w := min(Parallelism(), n)
 	if w <= 1 {
 		if n > 0 {
 			fn(0, 0, n)
@@ -72,6 +72,83 @@ func ParallelFor(n int, fn func(worker, lo, hi int)) {
 	}
 	j.fn = nil
 	jobs.Put(j)
+}
+
+// Parallelism is the number of goroutines a ParallelFor call starting now
+// would use at most: Workers(), or 1 while Lanes runs. Callers that choose
+// between a serial and a parallel path ask it rather than Workers().
+func Parallelism() int {
+	if lanesRunning.Load() > 0 {
+		return 1
+	}
+	return Workers()
+}
+
+// lanesRunning counts the Lanes calls in progress.
+var lanesRunning atomic.Int32
+
+// Lanes runs fn(worker, lane) for every lane in [0, n) on min(n, Workers())
+// new goroutines, worker in [0, min(n, Workers())) naming the goroutine
+// (for state it reuses from one lane to the next), each taking the next
+// lane when done with one; it returns when all are done.
+//
+// It is for work that comes in independent pieces of similar size, each a
+// long chain of small steps (a gibbs chain updates one cell at a time):
+// ParallelFor would share every small step between the cores and make
+// them wait for each other after it, where lanes keep each core on its own
+// piece with no waits at all. While lanes run, every ParallelFor in the
+// process runs on its caller's goroutine alone (Parallelism is 1): the
+// lanes already occupy the cores, and splitting inside them would only add
+// waits. So the pieces' results must not depend on how ParallelFor splits
+// them, which ParallelFor's own contract already asks.
+//
+// A panic in fn stops the lanes from taking new lanes and is raised again
+// on the caller's goroutine once the others have finished theirs.
+func Lanes(n int, fn func(worker, lane int)) {
+	w := min(Workers(), n)
+	if w <= 1 {
+		for l := range n {
+			fn(0, l)
+		}
+		return
+	}
+	lanesRunning.Add(1)
+	defer lanesRunning.Add(-1)
+	var (
+		next     atomic.Int64
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		panicked bool
+		value    any
+	)
+	wg.Add(w)
+	for worker := range w {
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					stop.Store(true)
+					mu.Lock()
+					if !panicked {
+						panicked, value = true, r
+					}
+					mu.Unlock()
+				}
+			}()
+			for !stop.Load() {
+				l := int(next.Add(1) - 1)
+				if l >= n {
+					return
+				}
+				fn(worker, l)
+			}
+		}()
+	}
+	wg.Wait()
+	if panicked {
+		panic(value)
+	}
 }
 
 // blocksPerWorker is how many ranges ParallelFor cuts per worker: enough

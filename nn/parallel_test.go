@@ -95,3 +95,59 @@ func TestParallelForConcurrentCallers(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// TestLanes: every lane runs once, on a goroutine whose worker index is in
+// range, with ParallelFor serial inside (a single lane keeps the cores); a
+// panic in a lane reaches the
+// caller once the lanes are done.
+func TestLanes(t *testing.T) {
+	prev := runtime.GOMAXPROCS(3)
+	defer runtime.GOMAXPROCS(prev)
+	for _, n := range []int{1, 2, 3, 10} {
+		runs := make([]int32, n)
+		var inner atomic.Int32
+		Lanes(n, func(worker, lane int) {
+			if worker < 0 || worker >= min(n, 3) {
+				t.Errorf("n=%d: lane %d on worker %d", n, lane, worker)
+			}
+			atomic.AddInt32(&runs[lane], 1)
+			if n > 1 && Parallelism() != 1 {
+				t.Errorf("n=%d: Parallelism() = %d inside lanes, want 1", n, Parallelism())
+			}
+			ParallelFor(64, func(w, lo, hi int) {
+				if w != 0 || lo != 0 || hi != 64 {
+					inner.Add(1)
+				}
+			})
+		})
+		for l, c := range runs {
+			if c != 1 {
+				t.Errorf("n=%d: lane %d ran %d times", n, l, c)
+			}
+		}
+		if n > 1 && inner.Load() != 0 {
+			t.Errorf("n=%d: ParallelFor inside lanes split its range", n)
+		}
+	}
+	if Parallelism() != 3 {
+		t.Errorf("Parallelism() = %d after the lanes, want 3", Parallelism())
+	}
+	var ran atomic.Int32
+	func() {
+		defer func() {
+			if r := recover(); r != "lane 2" {
+				t.Errorf("recovered %v, want the lane's panic", r)
+			}
+		}()
+		Lanes(50, func(_, lane int) {
+			ran.Add(1)
+			if lane == 2 {
+				panic("lane 2")
+			}
+			time.Sleep(time.Millisecond)
+		})
+	}()
+	if r := ran.Load(); r >= 50 {
+		t.Errorf("all %d lanes ran after one panicked", r)
+	}
+}

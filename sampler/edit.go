@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/vqgen/vqgen/nn"
@@ -122,13 +123,34 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 		copy(out.Codes[i*hw:], grid)
 	}
 	last := free[len(free)-1]
-	total := opt.N * ((last + 1) + sweeps*len(free))
-	var gb gibbsChains
+	perChain := (last + 1) + sweeps*len(free)
 	if sweeps > 0 {
-		gb, batch = newGibbsChains(p, free, batch, proposals, opt.Temperature)
+		batch = gibbsBatch(p, batch, proposals)
 	}
-	r := newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP, 1) // edits are unguided
-	for lo := 0; lo < opt.N; lo += batch {
+	workers := 1
+	_, span := p.NewStepper(1).(prior.SpanStepper)
+	if span {
+		// Batches on several cores need steppers that run concurrently,
+		// which gibbs's full passes (the training Forward) are not.
+		batch = laneBatch(batch, opt.N, nn.Workers())
+		workers = nn.Workers()
+	}
+	nb := (opt.N + batch - 1) / batch
+	// One raster and one set of chains per goroutine, made on first use.
+	type state struct {
+		r  *raster
+		gb gibbsChains
+	}
+	states := make([]state, min(nb, workers))
+	run := func(worker, b int, cells func(int) error) error {
+		st := &states[worker]
+		if st.r == nil {
+			st.r = newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP, 1) // edits are unguided
+			if sweeps > 0 {
+				st.gb = newGibbsChains(p, free, batch, proposals, opt.Temperature)
+			}
+		}
+		lo := b * batch
 		hi := min(lo+batch, opt.N)
 		n := hi - lo
 		var c []int32
@@ -136,29 +158,32 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 			c = classes[lo:hi]
 		}
 		codes := out.Codes[lo*hw : hi*hw]
-		done := lo * ((last + 1) + sweeps*len(free))
-		err := r.run(codes, c, keep, rngs[lo:hi], lo, func(pos int) {
-			progress.report(done+n*(pos+1), total)
+		var stopped error
+		err := st.r.run(codes, c, keep, rngs[lo:hi], lo, func(int) {
+			if stopped == nil {
+				stopped = cells(n)
+			}
 		})
-		if err != nil {
-			return nil, err
+		if err != nil || stopped != nil || st.gb == nil {
+			return cmp.Or(err, stopped)
 		}
-		done += n * (last + 1)
-		if gb == nil {
-			continue
-		}
-		if err := gb.init(codes, c, n); err != nil {
-			return nil, err
+		if err := st.gb.init(codes, c, n); err != nil {
+			return err
 		}
 		for s := 0; s < sweeps; s++ {
 			for fi := range free {
-				if err := gb.step(codes, c, rngs[lo:hi], fi); err != nil {
-					return nil, err
+				if err := st.gb.step(codes, c, rngs[lo:hi], fi); err != nil {
+					return err
 				}
-				done += n
-				progress.report(done, total)
+				if err := cells(n); err != nil {
+					return err
+				}
 			}
 		}
+		return nil
+	}
+	if err := runBatches(nb, len(states), run, progress, opt.N*perChain); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

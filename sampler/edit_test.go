@@ -2,10 +2,12 @@ package sampler
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/vqgen/vqgen/configs"
 	"github.com/vqgen/vqgen/nn"
 	prior "github.com/vqgen/vqgen/stage2_prior"
 )
@@ -232,5 +234,74 @@ func TestSpanGibbsEqualsFullPasses(t *testing.T) {
 		if !slices.Equal(full.Codes, span.Codes) {
 			t.Errorf("trial %d: span-path edits differ from full-pass edits", trial)
 		}
+	}
+}
+
+// TestEditLanesChangeNothing: a Transformer's edits run as lanes (one core
+// per batch of chains) or as one batch sharing the cores, with any batch,
+// and give the same grids; a progress function that panics (how the
+// application layer cancels) gets its panic back from the lanes.
+func TestEditLanesChangeNothing(t *testing.T) {
+	info := prior.Info{K: 7, H: 4, W: 4, Classes: 3}
+	tr, err := prior.NewTransformer(configs.Transformer{Layers: 2, Dim: 16, Heads: 2, MLPMult: 2}, info, nn.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tr.Params() {
+		nn.NewRNG(3).Normal(p.Data.Data, 0, 0.5)
+	}
+	grid := make([]int32, 16)
+	keep := make([]bool, 16)
+	for i := range grid {
+		grid[i] = int32(i % 7)
+		keep[i] = i < 5 || i == 9 || i > 13
+	}
+	opt := EditOptions{N: 8, Sweeps: 3, Proposals: 3, Classes: []int32{2}, Temperature: 1, TopP: 1, Seed: 11}
+	prev := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(prev)
+	ref, err := Edit(tr, grid, keep, opt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, procs := range []int{2, 3, 4} {
+		for _, b := range []int{0, 1, 3} {
+			runtime.GOMAXPROCS(procs)
+			o := opt
+			o.Batch = b
+			last, all := 0, -1
+			g, err := Edit(tr, grid, keep, o, func(done, total int) {
+				if done < last || done > total {
+					t.Errorf("procs %d batch %d: progress %d of %d after %d", procs, b, done, total, last)
+				}
+				last, all = done, total
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if last != all {
+				t.Errorf("procs %d batch %d: progress ended at %d of %d", procs, b, last, all)
+			}
+			if !slices.Equal(g.Codes, ref.Codes) {
+				t.Errorf("procs %d batch %d: other edits than one core's", procs, b)
+			}
+		}
+	}
+	runtime.GOMAXPROCS(2)
+	type cancel struct{}
+	calls := 0
+	func() {
+		defer func() {
+			if r := recover(); r != (cancel{}) {
+				t.Errorf("recovered %v, want the progress function's panic", r)
+			}
+		}()
+		Edit(tr, grid, keep, opt, func(done, total int) {
+			if calls++; calls == 5 {
+				panic(cancel{})
+			}
+		})
+	}()
+	if calls != 5 {
+		t.Errorf("progress called %d times, want it to stop at the panic (5)", calls)
 	}
 }

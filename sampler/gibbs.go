@@ -20,16 +20,24 @@ type gibbsChains interface {
 // proposals): its key/value cache grows with them.
 const spanGrids = 256
 
-// newGibbsChains returns the chains for edits of batch grids at a time,
-// and the batch to use: spanGibbs where the prior's stepper rewinds
-// (prior.SpanStepper), with at most spanGrids/proposals chains a batch,
-// else full passes. The batch does not change the edits.
-func newGibbsChains(p prior.Prior, free []int, batch, proposals int, temperature float32) (gibbsChains, int) {
+// gibbsBatch returns the chains an edit's batch holds at most, given the
+// batch asked for: at most spanGrids/proposals where the prior's stepper
+// rewinds (prior.SpanStepper, the one spanGibbs runs on). The batch does
+// not change the edits.
+func gibbsBatch(p prior.Prior, batch, proposals int) int {
 	if _, ok := p.NewStepper(1).(prior.SpanStepper); ok {
-		batch = min(batch, max(1, spanGrids/proposals))
-		return newSpanGibbs(p, free, batch, proposals, temperature), batch
+		return min(batch, max(1, spanGrids/proposals))
 	}
-	return newGibbs(p, free, batch, proposals, temperature), batch
+	return batch
+}
+
+// newGibbsChains returns the chains for edits of batch grids at a time:
+// spanGibbs where the prior's stepper rewinds, else full passes.
+func newGibbsChains(p prior.Prior, free []int, batch, proposals int, temperature float32) gibbsChains {
+	if _, ok := p.NewStepper(1).(prior.SpanStepper); ok {
+		return newSpanGibbs(p, free, batch, proposals, temperature)
+	}
+	return newGibbs(p, free, batch, proposals, temperature)
 }
 
 // gibbs runs a batch of Metropolis-within-Gibbs chains with a full Forward

@@ -38,10 +38,10 @@ func ensureStepWorkers(n int) {
 	}
 }
 
-// runChunks steps chunks [0, nch) on up to nn.Workers() goroutines (the
-// caller included). Each chunk is computed the same way whoever runs it.
+// runChunks steps chunks [0, nch) on up to nn.Parallelism() goroutines
+// (the caller included). Each chunk is computed the same way whoever runs it.
 func (s *pcStepper) runChunks(nch int) {
-	w := min(nn.Workers(), nch)
+	w := min(nn.Parallelism(), nch)
 	if w <= 1 {
 		for i := range nch {
 			s.step(s.chunks[i])

@@ -48,9 +48,9 @@ func (b *tblock) forward(x *nn.Tensor) *nn.Tensor {
 func (b *tblock) backward(dy *nn.Tensor) *nn.Tensor {
 	g := b.ln2.Backward(b.fc.Backward(b.proj.Backward(dy)))
 	b.d1 = nn.Ensure(b.d1, dy.Shape...)
-	addInto(b.d1.Data, dy.Data, g.Data)
+	nn.AddInto(b.d1.Data, dy.Data, g.Data)
 	g = b.ln1.Backward(b.attn.Backward(b.d1))
-	addInto(g.Data, b.d1.Data, g.Data) // ln_1's gradient buffer becomes dL/dx
+	nn.AddInto(g.Data, b.d1.Data, g.Data) // ln_1's gradient buffer becomes dL/dx
 	return g
 }
 
@@ -58,20 +58,12 @@ func (b *tblock) backward(dy *nn.Tensor) *nn.Tensor {
 // the caches) through the block in place, in the numerics of ops: the same
 // layers and order of operations as forward. h [n*l, D] and f [n*l, MD]
 // are scratch.
-func (b *tblock) step(li int, x, h, f []float32, n, l int, ops inferOps) {
+func (b *tblock) step(li int, x, h, f []float32, n, l int, ops inferOps, keys []int32) {
 	rows := n * l
 	ops.norm(b.ln1, h, x, rows)
-	ops.attendAdd(li, x, h, n, l)
+	ops.attendAdd(li, x, h, n, l, keys)
 	ops.norm(b.ln2, h, x, rows)
 	ops.linear(b.fc, f, h, rows)
 	ops.gelu(f)
 	ops.linearAdd(b.proj, x, f, rows)
-}
-
-func addInto(dst, a, b []float32) {
-	b = b[:len(dst)]
-	a = a[:len(dst)]
-	for i := range dst {
-		dst[i] = a[i] + b[i]
-	}
 }

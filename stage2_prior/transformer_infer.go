@@ -21,50 +21,69 @@ type inferOps interface {
 	gelu(x []float32)
 	// attendAdd adds layer li's attention over h [n, l, D], l new
 	// positions after those in its cache, to x [n, l, D], and caches the
-	// positions' keys and values.
-	attendAdd(li int, x, h []float32, n, l int)
+	// positions' keys and values. keys, when not nil, name h's rows as
+	// nn's ForwardStepKeyed takes them (ops may ignore them).
+	attendAdd(li int, x, h []float32, n, l int, keys []int32)
 	resize(n int)     // empty caches for n sequences
 	truncate(pos int) // forget positions pos and after
 }
 
-// fastOps runs the layers' Infer paths against nn.KVCache.
+// fastOps runs the layers' Infer paths against nn.KVCache, with the MLPs'
+// and the head's weights packed at Reset (as the caches pack the
+// attention's).
 type fastOps struct {
 	m      *Transformer
 	caches []*nn.KVCache
+	packed map[*nn.Linear]*nn.PackedLinear
 	hv     nn.Tensor // h viewed as [n, l, D]
 	shape  []int
 	tmp    []float32 // a residual branch's output before it joins
 }
 
 func (m *Transformer) newFastOps(n int) *fastOps {
-	o := &fastOps{m: m}
+	o := &fastOps{m: m, packed: map[*nn.Linear]*nn.PackedLinear{m.head: new(nn.PackedLinear)}}
 	for _, b := range m.blocks {
 		o.caches = append(o.caches, b.attn.NewKVCache(n, m.t))
+		o.packed[b.fc] = new(nn.PackedLinear)
+		o.packed[b.proj] = new(nn.PackedLinear)
 	}
+	o.pack()
 	return o
 }
 
+func (o *fastOps) pack() {
+	for l, p := range o.packed {
+		p.Pack(l)
+	}
+}
+
 func (o *fastOps) norm(ln *nn.LayerNorm, y, x []float32, rows int) { ln.Infer(y, x, rows) }
-func (o *fastOps) linear(l *nn.Linear, y, x []float32, rows int)   { l.Infer(y, x, rows) }
+func (o *fastOps) linear(l *nn.Linear, y, x []float32, rows int)   { o.packed[l].Infer(y, x, rows) }
 func (o *fastOps) gelu(x []float32)                                { nn.GELUInfer(x, x) }
 
 func (o *fastOps) linearAdd(l *nn.Linear, y, x []float32, rows int) {
 	o.tmp = nn.Scratch(o.tmp, rows*l.Out)
-	l.Infer(o.tmp, x, rows)
-	addInto(y[:rows*l.Out], y, o.tmp)
+	o.packed[l].Infer(o.tmp, x, rows)
+	nn.AddInto(y[:rows*l.Out], y, o.tmp)
 }
 
-func (o *fastOps) attendAdd(li int, x, h []float32, n, l int) {
+func (o *fastOps) attendAdd(li int, x, h []float32, n, l int, keys []int32) {
 	d := o.m.cfg.Dim
 	view(&o.hv, h[:n*l*d], dims(&o.shape, n, l, d))
-	y := o.m.blocks[li].attn.ForwardStep(&o.hv, o.caches[li])
-	addInto(x[:n*l*d], x, y.Data)
+	var y *nn.Tensor
+	if keys != nil {
+		y = o.m.blocks[li].attn.ForwardStepKeyed(&o.hv, keys, o.caches[li])
+	} else {
+		y = o.m.blocks[li].attn.ForwardStep(&o.hv, o.caches[li])
+	}
+	nn.AddInto(x[:n*l*d], x, y.Data)
 }
 
 func (o *fastOps) resize(n int) {
 	for _, c := range o.caches {
 		c.Resize(n)
 	}
+	o.pack()
 }
 
 func (o *fastOps) truncate(pos int) {
@@ -151,7 +170,7 @@ func (o *detOps) linearAdd(l *nn.Linear, y, x []float32, rows int) {
 	o.f.lin[l].ForwardAdd(y, x, rows)
 }
 
-func (o *detOps) attendAdd(li int, x, h []float32, n, l int) {
+func (o *detOps) attendAdd(li int, x, h []float32, n, l int, _ []int32) {
 	o.f.att[li].SpanAdd(x, h, l, o.caches[li])
 }
 

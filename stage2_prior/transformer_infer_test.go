@@ -3,6 +3,7 @@ package prior
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/vqgen/vqgen/configs"
@@ -105,4 +106,43 @@ func equalBits(a, b []float32) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+// TestStepperRevisitsAreExact: the fast stepper's spans after detours
+// through other codes (as gibbs edits make them, where the first block
+// reprojects only the rows whose token changed) give the bits of the same
+// span without the detours.
+func TestStepperRevisitsAreExact(t *testing.T) {
+	info := Info{K: 7, H: 5, W: 5, Classes: 3}
+	m := newTestTransformer(t, configs.Transformer{Layers: 2, Dim: 16, Heads: 2, MLPMult: 2}, info, 21)
+	scrambleParams(m, 22, 0.3)
+	n, T, K := 3, info.Positions(), info.K
+	rng := nn.NewRNG(23)
+	codes := randCodes(rng, n*T, K)
+	classes := []int32{2, 0, 1}
+	s, fresh := m.NewStepper(n).(SpanStepper), m.NewStepper(n).(SpanStepper)
+	for trial := range 30 {
+		i := rng.Intn(T)
+		fresh.Reset(n, classes)
+		fresh.Span(codes, 0, T)
+		fresh.Rewind(i)
+		want := slices.Clone(fresh.Span(codes, i, T).Data)
+		s.Reset(n, classes)
+		s.Span(codes, 0, T)
+		for range 1 + trial%3 {
+			s.Rewind(i)
+			detour := slices.Clone(codes)
+			for b := range n {
+				detour[b*T+i] = int32(rng.Intn(K)) // a proposal at i
+				if trial%4 == 0 && i+3 < T {
+					detour[b*T+i+3] = int32(rng.Intn(K))
+				}
+			}
+			s.Span(detour, i, T)
+		}
+		s.Rewind(i)
+		if got := s.Span(codes, i, T).Data; !equalBits(got, want) {
+			t.Fatalf("trial %d: logits from position %d after detours differ from those without", trial, i)
+		}
+	}
 }

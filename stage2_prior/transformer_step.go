@@ -7,7 +7,9 @@ import (
 )
 
 // NewStepper returns the key/value-cached stepper for up to n grids, in
-// the fast numerics. It also implements SpanStepper.
+// the fast numerics. It also implements SpanStepper. It packs the model's
+// weights for its products at every Reset, so they must not change between
+// a Reset and the steps after it.
 func (m *Transformer) NewStepper(n int) Stepper {
 	if n < 1 {
 		panic(fmt.Sprintf("prior: Transformer.NewStepper(%d): need at least 1 grid", n))
@@ -30,14 +32,20 @@ type cachedStepper struct {
 	ops     inferOps
 
 	x, h, f []float32 // residual stream [n, l, D], normed rows [n*l, D], MLP rows [n*l, MD]
-	lg      []float32
-	logits  nn.Tensor
-	shape   []int
+	tok     []int32   // each row's input token [n*l]
+	// keyed: positions come back (there was a Rewind since Reset), so the
+	// first block's attention remembers its projections by input token
+	// (nn's ForwardStepKeyed) and projects only the rows whose token
+	// changed.
+	keyed  bool
+	lg     []float32
+	logits nn.Tensor
+	shape  []int
 }
 
 func (s *cachedStepper) Reset(n int, classes []int32) {
 	s.classes = s.m.checkReset(n, s.max, classes, s.classes)
-	s.n, s.pos = n, 0
+	s.n, s.pos, s.keyed = n, 0, false
 	s.ops.resize(n)
 }
 
@@ -66,6 +74,10 @@ func (s *cachedStepper) Span(codes []int32, from, to int) *nn.Tensor {
 	s.h = nn.Scratch(s.h, rows*d)
 	s.f = nn.Scratch(s.f, rows*m.cfg.MLPMult*d)
 	s.lg = nn.Scratch(s.lg, rows*m.info.K)
+	if cap(s.tok) < rows {
+		s.tok = make([]int32, rows)
+	}
+	s.tok = s.tok[:rows]
 	wte := m.wte.Weight.Data.Data
 	for b := range n {
 		cls := m.classVector(s.classes, b)
@@ -75,11 +87,16 @@ func (s *cachedStepper) Span(codes []int32, from, to int) *nn.Tensor {
 			if p > 0 {
 				tok = codes[b*t+p-1]
 			}
+			s.tok[b*l+i] = tok
 			m.embedInto(s.x[(b*l+i)*d:][:d], wte[int(tok)*d:][:d], p, cls)
 		}
 	}
 	for li, blk := range m.blocks {
-		blk.step(li, s.x, s.h, s.f, n, l, s.ops)
+		var keys []int32
+		if li == 0 && s.keyed {
+			keys = s.tok[:rows]
+		}
+		blk.step(li, s.x, s.h, s.f, n, l, s.ops, keys)
 	}
 	s.ops.norm(m.lnF, s.h, s.x, rows)
 	s.ops.linear(m.head, s.lg, s.h, rows)
@@ -95,7 +112,7 @@ func (s *cachedStepper) Rewind(pos int) {
 		panic(fmt.Sprintf("prior: Transformer stepper: Rewind(%d) at position %d", pos, s.pos))
 	}
 	s.ops.truncate(pos)
-	s.pos = pos
+	s.pos, s.keyed = pos, true
 }
 
 // checkReset panics unless a stepper made for max grids can start n grids
