@@ -108,6 +108,20 @@ func (pb *PackedB) Pack(transB bool, k, n int, b []float32, ldb int) {
 	}
 }
 
+// RowsView makes pb the k x n matrix whose row r is b[r*ldb:][:n], without
+// copying it, and reports whether it could: the rows must already be one
+// panel of the active kernel (n == ldb == PanelWidth()) and k within one
+// block of the product's k loop. A key/value cache keeps a head's values so
+// (its width is the panel's for the default models), and its products with
+// them then skip packing. Where it cannot, pb is unchanged.
+func (pb *PackedB) RowsView(k, n int, b []float32, ldb int) bool {
+	if active == nil || n != active.nr || ldb != n || k < 1 || k > kcMax || len(b) < k*n {
+		return false
+	}
+	*pb = PackedB{kern: active, k: k, n: n, b: b, ldb: ldb, np: n, data: b[:k*n]}
+	return true
+}
+
 // usable reports whether pb was packed for the active path, whose kernels
 // (the narrow sibling included) all share its panel width.
 func (pb *PackedB) usable() bool { return pb.kern != nil && pb.kern == active }

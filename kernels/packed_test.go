@@ -132,3 +132,43 @@ func transposed(a []float32, m, k int) []float32 {
 	}
 	return t
 }
+
+// TestRowsView: a view over rows already in panel layout gives Sgemm's
+// bits on every path where it applies, and refuses the layouts it cannot
+// stand for.
+func TestRowsView(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, path := range Paths() {
+		restore := SetPath(path)
+		nr := PanelWidth()
+		var pb PackedB
+		if nr == 0 {
+			if pb.RowsView(3, 32, make([]float32, 96), 32) {
+				t.Errorf("%s: a view without panels", path)
+			}
+			restore()
+			continue
+		}
+		for _, c := range []struct{ m, k int }{{14, 1}, {14, 220}, {5, 37}, {56, 512}, {1, 9}} {
+			a, b := randSlice(r, c.m*c.k), randSlice(r, c.k*nr)
+			want := randSlice(r, c.m*nr)
+			got := slices.Clone(want)
+			Sgemm(false, false, c.m, nr, c.k, 0.5, a, c.k, b, nr, 0, want, nr)
+			if !pb.RowsView(c.k, nr, b, nr) {
+				t.Fatalf("%s: no view of %dx%d rows", path, c.k, nr)
+			}
+			SgemmPackedB(false, c.m, 0.5, a, c.k, &pb, 0, got, nr)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s m=%d k=%d: [%d] = %v, Sgemm gives %v", path, c.m, c.k, i, got[i], want[i])
+				}
+			}
+		}
+		for _, bad := range []struct{ k, n, ld int }{{4, nr + 1, nr + 1}, {4, nr, nr + 3}, {kcMax + 1, nr, nr}, {0, nr, nr}} {
+			if pb.RowsView(bad.k, bad.n, make([]float32, (bad.k+1)*bad.ld), bad.ld) {
+				t.Errorf("%s: a view of %d rows of %d (stride %d)", path, bad.k, bad.n, bad.ld)
+			}
+		}
+		restore()
+	}
+}

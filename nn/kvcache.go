@@ -1,6 +1,10 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vqgen/vqgen/kernels"
+)
 
 // KVCache holds the keys and values of the positions seen so far, for
 // generating one position at a time without recomputing the past. Per
@@ -27,11 +31,12 @@ type KVCache struct {
 	// [cap B, MaxT, C]; the key and value are in K and V.
 	memoKey     []int32
 	memoQ       []float32
-	xg, qkvg    []float32   // the rows projected afresh, gathered
-	missing     []int32     // their rows
-	scores      [][]float32 // per worker
-	qkv, out, y Tensor      // ForwardStep's [B, n, 3C], [B, n, C], [B, n, C]
-	n           int         // new positions of the running step
+	xg, qkvg    []float32         // the rows projected afresh, gathered
+	missing     []int32           // their rows
+	scores      [][]float32       // per worker
+	views       []kernels.PackedB // per worker: the values of a head, as the GEMM's operand
+	qkv, out, y Tensor            // ForwardStep's [B, n, 3C], [B, n, C], [B, n, C]
+	n           int               // new positions of the running step
 	step        func(worker, lo, hi int)
 	shape       []int
 }
@@ -103,6 +108,10 @@ const attnStepBlocked = 8
 // edit slower).
 const attnStepBlock = 56
 
+// attnStepRows is the rows of that kernel: how many queries of a block
+// stepBlocked weighs values for at a time.
+const attnStepRows = 14
+
 // stepSerial is the attention work (multiply-adds of scores and outputs)
 // below which ForwardStep stays on the calling goroutine: handing a few
 // microseconds of work to the pool costs more than it saves.
@@ -164,6 +173,9 @@ func (a *CausalSelfAttention) forwardStep(x *Tensor, keys []int32, cache *KVCach
 		tile = attnStepBlock * c.MaxT
 	}
 	c.scores = workerScratch(c.scores, tile, true)
+	for len(c.views) < Workers() {
+		c.views = append(c.views, kernels.PackedB{})
+	}
 	out := ensureTensor(&c.out, &c.shape, B, n, C)
 	c.n = n
 	if B*n*(c.T+n)*C < stepSerial {
@@ -178,18 +190,22 @@ func (a *CausalSelfAttention) forwardStep(x *Tensor, keys []int32, cache *KVCach
 }
 
 // storeRows puts the keys and values of rows (3C each: query, key, value)
-// into sequence b's positions t0, t0+1, ...; head by head, so that the
-// transposed keys' writes go along their rows.
+// into sequence b's positions t0, t0+1, ...; a transposed key row at a time,
+// so that the writes go along it.
 func (c *KVCache) storeRows(b, t0 int, rows []float32) {
 	C, hs := c.C, c.C/c.H
+	n := len(rows) / (3 * C)
 	for h := range c.H {
 		kt, v := c.head(b, h)
-		for i := range len(rows) / (3 * C) {
-			src, t := rows[i*3*C:], t0+i
-			for d, kv := range src[C+h*hs:][:hs] {
-				kt[d*c.MaxT+t] = kv
+		for d := range hs {
+			dst := kt[d*c.MaxT+t0:][:n]
+			src := rows[C+h*hs+d:]
+			for i := range dst {
+				dst[i] = src[i*3*C]
 			}
-			copy(v[t*hs:(t+1)*hs], src[2*C+h*hs:][:hs])
+		}
+		for i := range n {
+			copy(v[(t0+i)*hs:][:hs], rows[i*3*C+2*C+h*hs:][:hs])
 		}
 	}
 }
@@ -261,7 +277,7 @@ func (c *KVCache) stepHeads(worker, lo, hi int) {
 		q := c.qkv.Data[b*n*3*C+h*hs:]
 		o := c.out.Data[b*n*C+h*hs:]
 		if n >= attnStepBlocked && arith == FastArithmetic {
-			c.stepBlocked(q, o, kt, v, sc)
+			c.stepBlocked(q, o, kt, v, sc, &c.views[worker])
 			continue
 		}
 		for i := range n {
@@ -272,7 +288,15 @@ func (c *KVCache) stepHeads(worker, lo, hi int) {
 
 // stepBlocked is Forward's blocked attention for new queries q (row stride
 // 3C) at positions c.T.. against the cached keys, into o (row stride C).
-func (c *KVCache) stepBlocked(q, o, kt, v, tiles []float32) {
+//
+// Where a head's values already are the GEMM's packed operand (one panel
+// wide: kernels.PackedB.RowsView), the weighted sums of values take the
+// block's queries attnStepRows at a time, each group over the keys its
+// last query sees: the products skip packing the values, and the zero
+// weights of the keys after a query's own position that a whole block
+// would multiply. The sums run over the keys in the same order either way,
+// and the skipped terms are zeros at the end, so the bits are the same.
+func (c *KVCache) stepBlocked(q, o, kt, v, tiles []float32, view *kernels.PackedB) {
 	a := c.att
 	n, C, hs := c.n, a.C, a.C/a.H
 	for i0 := 0; i0 < n; i0 += attnStepBlock {
@@ -285,6 +309,14 @@ func (c *KVCache) stepBlocked(q, o, kt, v, tiles []float32) {
 			softmaxRow(row[:c.T+i+1])
 			clear(row[c.T+i+1:])
 		}
-		Sgemm(false, false, i1-i0, hs, keys, 1, p, keys, v, hs, 0, o[i0*C:], C)
+		if !blasDefault || !view.RowsView(keys, hs, v, hs) {
+			Sgemm(false, false, i1-i0, hs, keys, 1, p, keys, v, hs, 0, o[i0*C:], C)
+			continue
+		}
+		for s0 := i0; s0 < i1; s0 += attnStepRows {
+			s1 := min(s0+attnStepRows, i1)
+			view.RowsView(c.T+s1, hs, v, hs)
+			kernels.SgemmPackedB(false, s1-s0, 1, p[(s0-i0)*keys:], keys, view, 0, o[s0*C:], C)
+		}
 	}
 }
