@@ -105,6 +105,16 @@
 // steppers cannot rewind (the PixelCNN) take the full passes: one Forward
 // over the n*M proposed grids per free cell, n*M*T*|F| positions a sweep.
 //
+// Two things make those positions cheaper than a plain pass over them.
+// Every input token after i+1 is the one the last update saw there, so the
+// Transformer's first block takes their query, key and value projections
+// from then (nn's ForwardStepKeyed) and projects one row per grid. And an
+// update is a chain of small products, which two cores sharing each one
+// would spend much of their time waiting on: with enough chains (at least
+// one per core; see laneBatch), their batches run one per core (nn.Lanes),
+// each core stepping its own chains with no waits. Neither changes a bit of
+// the result.
+//
 // Top-k and top-p change the conditionals into truncated ones whose product
 // can give the kept cells probability zero, which leaves no target to
 // sample; gibbs therefore takes the temperature only and rejects top-k/top-p.
