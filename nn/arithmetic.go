@@ -167,6 +167,10 @@ type PackedLinear struct {
 	l      *Linear
 	pb     kernels.PackedB
 	packed bool
+	// InferGELU's and InferAdd's epilogues, made once, and what they
+	// work on during a call.
+	geluFn, addFn func(i0, i1 int)
+	y, res        []float32
 }
 
 // Pack packs l's weight (again, when it is already l's).
@@ -182,11 +186,55 @@ func (p *PackedLinear) Pack(l *Linear) {
 // Where the weight was packed for another Arithmetic or SGEMM than the
 // active ones, it is Linear.Infer.
 func (p *PackedLinear) Infer(y, x []float32, rows int) {
-	l := p.l
-	if !p.packed || !blasDefault || arith != FastArithmetic {
-		l.Infer(y, x, rows)
+	if !p.fast() {
+		p.l.Infer(y, x, rows)
 		return
 	}
+	p.product(y, x, rows, nil)
+}
+
+// InferGELU is Infer followed by GELUInfer on y, each band of rows taken
+// through the GELU while it is still in cache.
+func (p *PackedLinear) InferGELU(y, x []float32, rows int) {
+	if !p.fast() {
+		p.l.Infer(y, x, rows)
+		GELUInfer(y[:rows*p.l.Out], y[:rows*p.l.Out])
+		return
+	}
+	if p.geluFn == nil {
+		p.geluFn = p.geluBand
+	}
+	p.y = y
+	p.product(y, x, rows, p.geluFn)
+	p.y = nil
+}
+
+// InferAdd adds x W^T + b to res (rows rows), a residual join, computing
+// the product into y (scratch of rows*Out) band by band and adding each
+// band while it is still in cache: AddInto's bits.
+func (p *PackedLinear) InferAdd(res, y, x []float32, rows int) {
+	n := rows * p.l.Out
+	if !p.fast() {
+		p.l.Infer(y, x, rows)
+		AddInto(res[:n], res, y)
+		return
+	}
+	if p.addFn == nil {
+		p.addFn = p.addBand
+	}
+	p.y, p.res = y, res
+	p.product(y, x, rows, p.addFn)
+	p.y, p.res = nil, nil
+}
+
+func (p *PackedLinear) fast() bool { return p.packed && blasDefault && arith == FastArithmetic }
+
+// product computes y = x W^T + b with the packed weight, serially when it
+// is small or the cores are taken, and runs epi, when given, on each band
+// of rows [i0, i1) after computing it. The split into bands does not
+// change a bit.
+func (p *PackedLinear) product(y, x []float32, rows int, epi func(i0, i1 int)) {
+	l := p.l
 	var b []float32
 	if l.Bias != nil {
 		b = l.Bias.Data.Data
@@ -194,14 +242,24 @@ func (p *PackedLinear) Infer(y, x []float32, rows int) {
 	g := gemmPars.Get().(*gemmPar)
 	g.g.SetPackedB(false, rows, 1, x[:rows*l.In], l.In, &p.pb, 0, y[:rows*l.Out], l.Out)
 	g.g.SetBias(b)
-	if rows*l.In*l.Out < 1<<20 || Parallelism() == 1 {
+	if epi == nil && (rows*l.In*l.Out < 1<<20 || Parallelism() == 1) {
 		g.g.Split(1)
 		g.g.Run(0)
 	} else {
 		g.g.SplitRows(linearBand)
-		g.do(nil, nil)
+		g.do(nil, epi)
 	}
 	gemmPars.Put(g)
+}
+
+func (p *PackedLinear) geluBand(i0, i1 int) {
+	s := p.y[i0*p.l.Out : i1*p.l.Out]
+	kernels.GELU(s, s)
+}
+
+func (p *PackedLinear) addBand(i0, i1 int) {
+	lo, hi := i0*p.l.Out, i1*p.l.Out
+	addVec(p.res[lo:hi], p.res[lo:hi], p.y[lo:hi])
 }
 
 // AddInto sets dst = a + b element-wise, vectorised (dst may be a or b);

@@ -178,8 +178,8 @@ func TestKVCacheBlockedAndTruncate(t *testing.T) {
 }
 
 // TestPackedLinearIsInfer: the packed weight gives Linear.Infer's bits for
-// any number of rows, serial or shared between cores; packing again
-// follows a change of the weight.
+// any number of rows, serial or shared between cores, with the GELU or the
+// residual add fused or not; packing again follows a change of the weight.
 func TestPackedLinearIsInfer(t *testing.T) {
 	rng := NewRNG(4)
 	for _, c := range []struct{ in, out int }{{128, 384}, {37, 5}, {512, 128}} {
@@ -196,9 +196,24 @@ func TestPackedLinearIsInfer(t *testing.T) {
 				prev := runtime.GOMAXPROCS(procs)
 				got := make([]float32, rows*c.out)
 				p.Infer(got, x, rows)
-				runtime.GOMAXPROCS(prev)
 				if !slices.Equal(got, want) {
 					t.Errorf("%dx%d, %d rows, GOMAXPROCS %d: packed Infer differs from Infer", c.in, c.out, rows, procs)
+				}
+				wantG := slices.Clone(want)
+				GELUInfer(wantG, wantG)
+				gotG := make([]float32, rows*c.out)
+				p.InferGELU(gotG, x, rows)
+				res := make([]float32, rows*c.out)
+				rng.Normal(res, 0, 1)
+				wantA := slices.Clone(res)
+				AddInto(wantA, wantA, want)
+				p.InferAdd(res, make([]float32, rows*c.out), x, rows)
+				runtime.GOMAXPROCS(prev)
+				if !slices.Equal(gotG, wantG) {
+					t.Errorf("%dx%d, %d rows, GOMAXPROCS %d: InferGELU differs from Infer and GELUInfer", c.in, c.out, rows, procs)
+				}
+				if !slices.Equal(res, wantA) {
+					t.Errorf("%dx%d, %d rows, GOMAXPROCS %d: InferAdd differs from Infer and AddInto", c.in, c.out, rows, procs)
 				}
 			}
 		}

@@ -63,7 +63,6 @@ func (b *tblock) step(li int, x, h, f []float32, n, l int, ops inferOps, keys []
 	ops.norm(b.ln1, h, x, rows)
 	ops.attendAdd(li, x, h, n, l, keys)
 	ops.norm(b.ln2, h, x, rows)
-	ops.linear(b.fc, f, h, rows)
-	ops.gelu(f)
+	ops.linearGELU(b.fc, f, h, rows)
 	ops.linearAdd(b.proj, x, f, rows)
 }

@@ -16,9 +16,9 @@ import (
 // has its own ops, which hold its key/value caches and scratch.
 type inferOps interface {
 	norm(ln *nn.LayerNorm, y, x []float32, rows int)
-	linear(l *nn.Linear, y, x []float32, rows int)    // y = x W^T + b
-	linearAdd(l *nn.Linear, y, x []float32, rows int) // y += x W^T + b, a residual join
-	gelu(x []float32)
+	linear(l *nn.Linear, y, x []float32, rows int)     // y = x W^T + b
+	linearGELU(l *nn.Linear, y, x []float32, rows int) // y = GELU(x W^T + b), an MLP's first layer
+	linearAdd(l *nn.Linear, y, x []float32, rows int)  // y += x W^T + b, a residual join
 	// attendAdd adds layer li's attention over h [n, l, D], l new
 	// positions after those in its cache, to x [n, l, D], and caches the
 	// positions' keys and values. keys, when not nil, name h's rows as
@@ -59,12 +59,13 @@ func (o *fastOps) pack() {
 
 func (o *fastOps) norm(ln *nn.LayerNorm, y, x []float32, rows int) { ln.Infer(y, x, rows) }
 func (o *fastOps) linear(l *nn.Linear, y, x []float32, rows int)   { o.packed[l].Infer(y, x, rows) }
-func (o *fastOps) gelu(x []float32)                                { nn.GELUInfer(x, x) }
+func (o *fastOps) linearGELU(l *nn.Linear, y, x []float32, rows int) {
+	o.packed[l].InferGELU(y, x, rows)
+}
 
 func (o *fastOps) linearAdd(l *nn.Linear, y, x []float32, rows int) {
 	o.tmp = nn.Scratch(o.tmp, rows*l.Out)
-	o.packed[l].Infer(o.tmp, x, rows)
-	nn.AddInto(y[:rows*l.Out], y, o.tmp)
+	o.packed[l].InferAdd(y, o.tmp, x, rows)
 }
 
 func (o *fastOps) attendAdd(li int, x, h []float32, n, l int, keys []int32) {
@@ -164,7 +165,11 @@ func (o *detOps) norm(ln *nn.LayerNorm, y, x []float32, rows int) {
 	nn.DetLayerNormRows(y, x, ln, rows)
 }
 func (o *detOps) linear(l *nn.Linear, y, x []float32, rows int) { o.f.lin[l].Forward(y, x, rows) }
-func (o *detOps) gelu(x []float32)                              { nn.DetGELU(x) }
+
+func (o *detOps) linearGELU(l *nn.Linear, y, x []float32, rows int) {
+	o.f.lin[l].Forward(y, x, rows)
+	nn.DetGELU(y[:rows*l.Out])
+}
 
 func (o *detOps) linearAdd(l *nn.Linear, y, x []float32, rows int) {
 	o.f.lin[l].ForwardAdd(y, x, rows)
