@@ -170,19 +170,23 @@ func pipelineBenchmarks() []Benchmark {
 // returns the calls made, the seconds they took and the GEMM GFLOP/s
 // (counted by package kernels, so the products actually computed: a masked
 // convolution's dead taps are not, nor the vector-matrix products of a
-// Transformer step's attention over its cache).
+// Transformer step's attention over its cache). The products are counted
+// during the warm-up call, every call doing the same work: the counter is
+// one atomic add per product, which the timed calls would otherwise pay
+// (and the cores contend for) where no user's run does.
 func timed(minDur time.Duration, step func()) (calls int, secs, gflops float64) {
-	kernels.CountFLOPs(true)
-	defer kernels.CountFLOPs(false)
-	step()
 	f0 := kernels.FLOPs()
+	kernels.CountFLOPs(true)
+	step()
+	kernels.CountFLOPs(false)
+	perCall := kernels.FLOPs() - f0
 	start := time.Now()
 	for time.Since(start) < minDur || calls == 0 {
 		step()
 		calls++
 	}
 	secs = time.Since(start).Seconds()
-	return calls, secs, float64(kernels.FLOPs()-f0) / secs / 1e9
+	return calls, secs, float64(perCall) * float64(calls) / secs / 1e9
 }
 
 func mnistBatch(n int) (*nn.Tensor, error) {

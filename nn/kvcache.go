@@ -197,11 +197,17 @@ func (c *KVCache) storeRows(b, t0 int, rows []float32) {
 	n := len(rows) / (3 * C)
 	for h := range c.H {
 		kt, v := c.head(b, h)
-		for d := range hs {
-			dst := kt[d*c.MaxT+t0:][:n]
-			src := rows[C+h*hs+d:]
-			for i := range dst {
-				dst[i] = src[i*3*C]
+		if n == 1 { // a sampling step
+			for d, kv := range rows[C+h*hs:][:hs] {
+				kt[d*c.MaxT+t0] = kv
+			}
+		} else {
+			for d := range hs {
+				dst := kt[d*c.MaxT+t0:][:n]
+				src := rows[C+h*hs+d:]
+				for i := range dst {
+					dst[i] = src[i*3*C]
+				}
 			}
 		}
 		for i := range n {
