@@ -80,6 +80,7 @@ type PixelCNN struct {
 	demb    *nn.Tensor // [n*H*W, E]
 	shape4  [4]int
 	shape2  [2]int
+	jobs    pcJobs
 }
 
 type pcLayer struct {
@@ -115,6 +116,7 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	info.Arch = "pixelcnn"
 	C, k, E := cfg.Channels, cfg.Kernel, cfg.Embed
 	m := &PixelCNN{cfg: cfg, info: info}
+	m.jobs.init()
 	m.embed = nn.NewEmbedding("pixelcnn.embed", info.K, E, rng)
 	m.params = append(m.params, m.embed.Params()...)
 	for l := range cfg.Layers {
@@ -211,7 +213,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 	e := m.embed.Forward(codes)
 	m.shape4 = [4]int{n, E, H, W}
 	m.x = nn.Ensure(m.x, m.shape4[:]...)
-	transposeBlocks(m.x.Data, e.Data, n, HW, E)
+	m.jobs.transpose(m.x.Data, e.Data, n, HW, E)
 	m.shape4[1] = C
 	m.skip = nn.EnsureZero(m.skip, m.shape4[:]...)
 	vIn, hIn := m.x, m.x
@@ -228,16 +230,11 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 		o := L.hout.Forward(g)
 		L.shape = [4]int{n, C, H, W}
 		L.hOut = nn.Ensure(L.hOut, L.shape[:]...)
-		sz := C * HW
-		for i := range n {
-			oi := o.Data[i*2*sz : (i+1)*2*sz]
-			dst := L.hOut.Data[i*sz : (i+1)*sz]
-			copy(dst, oi[:sz])
-			if l > 0 {
-				addTo(dst, hIn.Data[i*sz:(i+1)*sz])
-			}
-			addTo(m.skip.Data[i*sz:(i+1)*sz], oi[sz:])
+		var res []float32
+		if l > 0 {
+			res = hIn.Data
 		}
+		m.jobs.combine(o.Data, res, L.hOut.Data, m.skip.Data, n, C*HW)
 		if l < last {
 			vIn = L.vgate.forward(vp, nil, cond, classes)
 		}
@@ -246,7 +243,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 	y := m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(m.skip))))
 	m.shape2 = [2]int{n * HW, K}
 	m.logits = nn.Ensure(m.logits, m.shape2[:]...)
-	transposeBlocks(m.logits.Data, y.Data, n, K, HW)
+	m.jobs.transpose(m.logits.Data, y.Data, n, K, HW)
 	return m.logits
 }
 
@@ -259,7 +256,7 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 	HW := H * W
 	m.shape4 = [4]int{n, K, H, W}
 	m.dlo = nn.Ensure(m.dlo, m.shape4[:]...)
-	transposeBlocks(m.dlo.Data, dlogits.Data, n, HW, K)
+	m.jobs.transpose(m.dlo.Data, dlogits.Data, n, HW, K)
 	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(m.dlo))))
 	var dhOut, dvOut *nn.Tensor
 	sz := C * HW
@@ -267,15 +264,11 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 		L := m.layers[l]
 		L.shape = [4]int{n, 2 * C, H, W}
 		L.dout = nn.Ensure(L.dout, L.shape[:]...)
-		for i := range n {
-			do := L.dout.Data[i*2*sz : (i+1)*2*sz]
-			if dhOut != nil {
-				copy(do[:sz], dhOut.Data[i*sz:(i+1)*sz])
-			} else {
-				clear(do[:sz])
-			}
-			copy(do[sz:], dskip.Data[i*sz:(i+1)*sz])
+		var dh []float32
+		if dhOut != nil {
+			dh = dhOut.Data
 		}
+		m.jobs.douts(L.dout.Data, dh, dskip.Data, n, sz)
 		var condG []float32
 		if L.cond != nil {
 			condG = L.cond.Grad.Data
@@ -285,19 +278,19 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 		dvp := L.shift.Backward(L.v2h.Backward(dhp))
 		if dvOut != nil {
 			dvg := L.vgate.backward(dvOut, condG, m.classes)
-			addTo(dvg.Data, dvp.Data)
+			m.jobs.add(dvg.Data, dvp.Data)
 			dvp = dvg
 		}
 		dvOut = L.vconv.Backward(dvp)
 		if l > 0 && dhOut != nil {
-			addTo(dhc.Data, dhOut.Data)
+			m.jobs.add(dhc.Data, dhOut.Data)
 		}
 		dhOut = dhc
 	}
-	addTo(dhOut.Data, dvOut.Data)
+	m.jobs.add(dhOut.Data, dvOut.Data)
 	m.shape2 = [2]int{n * HW, E}
 	m.demb = nn.Ensure(m.demb, m.shape2[:]...)
-	transposeBlocks(m.demb.Data, dhOut.Data, n, E, HW)
+	m.jobs.transpose(m.demb.Data, dhOut.Data, n, E, HW)
 	m.embed.Backward(m.demb)
 }
 
@@ -337,11 +330,14 @@ type gate struct {
 	shape   [4]int
 	fwd     func(w, lo, hi int)
 	bwd     func(w, lo, hi int)
+	cgrad   func(w, lo, hi int)
+	// backward's class-embedding gradient, during the call
+	condGrad []float32
 }
 
 func (g *gate) init(c int) {
 	g.c = c
-	g.fwd, g.bwd = g.forwardImages, g.backwardImages
+	g.fwd, g.bwd, g.cgrad = g.forwardImages, g.backwardImages, g.condGradChannels
 }
 
 func (g *gate) forward(p1, p2 *nn.Tensor, cond []float32, classes []int32) *nn.Tensor {
@@ -374,10 +370,8 @@ func (g *gate) forwardImages(_, lo, hi int) {
 			if pb != nil {
 				// Sum the two pre-activations into t and s, which the
 				// gate then overwrites in place with tanh and sigmoid.
-				a2, b2 := pb[ch*hw:(ch+1)*hw], pb[(C+ch)*hw:(C+ch+1)*hw]
-				for p := range hw {
-					t[p], s[p] = a[p]+a2[p], b[p]+b2[p]
-				}
+				nn.AddInto(t, a, pb[ch*hw:(ch+1)*hw])
+				nn.AddInto(s, b, pb[(C+ch)*hw:(C+ch+1)*hw])
 				a, b = t, s
 			}
 			kernels.TanhSigmoidGate(out, t, s, a, b, ca, cb)
@@ -392,20 +386,29 @@ func (g *gate) backward(dout *nn.Tensor, condGrad []float32, classes []int32) *n
 	g.dpre = nn.Ensure(g.dpre, g.p1.Shape...)
 	nn.ParallelFor(g.shape[0], g.bwd)
 	if condGrad != nil {
-		C, hw := g.c, g.shape[2]*g.shape[3]
-		for i := range g.shape[0] {
-			row := condGrad[int(classes[i])*2*C : (int(classes[i])+1)*2*C]
-			d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
-			for ch := range row {
-				var s float32
-				for _, v := range d[ch*hw : (ch+1)*hw] {
-					s += v
-				}
-				row[ch] += s
-			}
-		}
+		g.condGrad, g.classes = condGrad, classes
+		nn.ParallelFor(2*g.c, g.cgrad)
+		g.condGrad = nil
 	}
 	return g.dpre
+}
+
+// condGradChannels adds channels [lo, hi) of the class-embedding gradient:
+// each image's sum over the positions, images in order, as one loop over
+// images and channels would (a channel's sums go to its own entries).
+func (g *gate) condGradChannels(_, lo, hi int) {
+	C, hw := g.c, g.shape[2]*g.shape[3]
+	for i := range g.shape[0] {
+		row := g.condGrad[int(g.classes[i])*2*C : (int(g.classes[i])+1)*2*C]
+		d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
+		for ch := lo; ch < hi; ch++ {
+			var s float32
+			for _, v := range d[ch*hw : (ch+1)*hw] {
+				s += v
+			}
+			row[ch] += s
+		}
+	}
 }
 
 func (g *gate) backwardImages(_, lo, hi int) {
