@@ -196,8 +196,8 @@ func (p *PackedLinear) Infer(y, x []float32, rows int) {
 // InferGELU is Infer followed by GELUInfer on y, each band of rows taken
 // through the GELU while it is still in cache.
 func (p *PackedLinear) InferGELU(y, x []float32, rows int) {
-	if !p.fast() {
-		p.l.Infer(y, x, rows)
+	if !p.fused(rows) {
+		p.Infer(y, x, rows)
 		GELUInfer(y[:rows*p.l.Out], y[:rows*p.l.Out])
 		return
 	}
@@ -214,8 +214,8 @@ func (p *PackedLinear) InferGELU(y, x []float32, rows int) {
 // band while it is still in cache: AddInto's bits.
 func (p *PackedLinear) InferAdd(res, y, x []float32, rows int) {
 	n := rows * p.l.Out
-	if !p.fast() {
-		p.l.Infer(y, x, rows)
+	if !p.fused(rows) {
+		p.Infer(y, x, rows)
 		AddInto(res[:n], res, y)
 		return
 	}
@@ -228,6 +228,14 @@ func (p *PackedLinear) InferAdd(res, y, x []float32, rows int) {
 }
 
 func (p *PackedLinear) fast() bool { return p.packed && blasDefault && arith == FastArithmetic }
+
+// fused reports whether InferGELU and InferAdd run their epilogue band by
+// band: where the product is one band and the cores are free (a sampling
+// step of a few grids), a separate GELU pass shares the work between them
+// instead.
+func (p *PackedLinear) fused(rows int) bool {
+	return p.fast() && (rows > linearBand || Parallelism() == 1)
+}
 
 // product computes y = x W^T + b with the packed weight, serially when it
 // is small or the cores are taken, and runs epi, when given, on each band
