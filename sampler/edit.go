@@ -124,11 +124,11 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 	}
 	last := free[len(free)-1]
 	perChain := (last + 1) + sweeps*len(free)
+	_, span := p.NewStepper(1).(prior.SpanStepper)
 	if sweeps > 0 {
-		batch = gibbsBatch(p, batch, proposals)
+		batch = gibbsBatch(span, batch, proposals)
 	}
 	workers := 1
-	_, span := p.NewStepper(1).(prior.SpanStepper)
 	if span {
 		// Batches on several cores need steppers that run concurrently,
 		// which gibbs's full passes (the training Forward) are not.
@@ -147,7 +147,7 @@ func Edit(p prior.Prior, grid []int32, keep []bool, opt EditOptions, progress Pr
 		if st.r == nil {
 			st.r = newRaster(p, batch, opt.Temperature, opt.TopK, opt.TopP, 1) // edits are unguided
 			if sweeps > 0 {
-				st.gb = newGibbsChains(p, free, batch, proposals, opt.Temperature)
+				st.gb = newGibbsChains(p, span, free, batch, proposals, opt.Temperature)
 			}
 		}
 		lo := b * batch

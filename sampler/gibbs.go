@@ -22,19 +22,19 @@ const spanGrids = 256
 
 // gibbsBatch returns the chains an edit's batch holds at most, given the
 // batch asked for: at most spanGrids/proposals where the prior's stepper
-// rewinds (prior.SpanStepper, the one spanGibbs runs on). The batch does
-// not change the edits.
-func gibbsBatch(p prior.Prior, batch, proposals int) int {
-	if _, ok := p.NewStepper(1).(prior.SpanStepper); ok {
+// rewinds (span: a prior.SpanStepper, the one spanGibbs runs on). The
+// batch does not change the edits.
+func gibbsBatch(span bool, batch, proposals int) int {
+	if span {
 		return min(batch, max(1, spanGrids/proposals))
 	}
 	return batch
 }
 
 // newGibbsChains returns the chains for edits of batch grids at a time:
-// spanGibbs where the prior's stepper rewinds, else full passes.
-func newGibbsChains(p prior.Prior, free []int, batch, proposals int, temperature float32) gibbsChains {
-	if _, ok := p.NewStepper(1).(prior.SpanStepper); ok {
+// spanGibbs where the prior's stepper rewinds (span), else full passes.
+func newGibbsChains(p prior.Prior, span bool, free []int, batch, proposals int, temperature float32) gibbsChains {
+	if span {
 		return newSpanGibbs(p, free, batch, proposals, temperature)
 	}
 	return newGibbs(p, free, batch, proposals, temperature)
