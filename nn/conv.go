@@ -411,13 +411,7 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 			Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
 		}
 		if c.Bias != nil {
-			for o := range pb {
-				s := sum32(dy[o*N : (o+1)*N])
-				if beta != 0 {
-					s += pb[o]
-				}
-				pb[o] = s
-			}
+			rowSums(pb, dy, N, beta != 0)
 		}
 		beta = 1
 	}
@@ -453,6 +447,42 @@ func sum32(x []float32) float32 {
 		s += v
 	}
 	return s
+}
+
+// AddRowSums adds to dst[r] the sum of row r of x (len(dst) rows of n
+// values), each row summed in order as sum32 does; see rowSums.
+func AddRowSums(dst, x []float32, n int) { rowSums(dst, x, n, true) }
+
+// rowSums sets dst[r] to the sum of row r of x (rows of n values), or adds
+// it to dst[r] when add, each row summed in order from its first value as
+// sum32 does, so the bits are sum32's. Four rows go at a time: one row's
+// additions each wait for the last, four rows' overlap.
+func rowSums(dst, x []float32, n int, add bool) {
+	r := 0
+	for ; r+4 <= len(dst); r += 4 {
+		a := x[r*n : (r+1)*n]
+		b := x[(r+1)*n : (r+2)*n][:len(a)]
+		c := x[(r+2)*n : (r+3)*n][:len(a)]
+		d := x[(r+3)*n : (r+4)*n][:len(a)]
+		var s0, s1, s2, s3 float32
+		for j, v := range a {
+			s0 += v
+			s1 += b[j]
+			s2 += c[j]
+			s3 += d[j]
+		}
+		if add {
+			s0, s1, s2, s3 = dst[r]+s0, dst[r+1]+s1, dst[r+2]+s2, dst[r+3]+s3
+		}
+		dst[r], dst[r+1], dst[r+2], dst[r+3] = s0, s1, s2, s3
+	}
+	for ; r < len(dst); r++ {
+		s := sum32(x[r*n : (r+1)*n])
+		if add {
+			s = dst[r] + s
+		}
+		dst[r] = s
+	}
 }
 
 // partialSum adds per-chunk gradient partials into a gradient, element

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -536,4 +537,25 @@ func BenchmarkConv3x3_64c_16x16_b32_FwdBwd(b *testing.B) {
 	sec := b.Elapsed().Seconds() / float64(b.N)
 	b.ReportMetric(sec*1e3, "ms/step")
 	b.ReportMetric(Conv3x3BenchFLOP/sec/1e9, "GFLOP/s")
+}
+
+// TestRowSumsIsSum32: four rows at a time give each row sum32's bits, set
+// or added, for any row count and length.
+func TestRowSumsIsSum32(t *testing.T) {
+	rng := NewRNG(12)
+	for _, c := range []struct{ rows, n int }{{1, 5}, {3, 1}, {4, 49}, {7, 256}, {128, 33}} {
+		x := make([]float32, c.rows*c.n)
+		rng.Normal(x, 0, 3)
+		base := make([]float32, c.rows)
+		rng.Normal(base, 0, 1)
+		set, added := make([]float32, c.rows), slices.Clone(base)
+		rowSums(set, x, c.n, false)
+		AddRowSums(added, x, c.n)
+		for r := range c.rows {
+			s := sum32(x[r*c.n : (r+1)*c.n])
+			if math.Float32bits(set[r]) != math.Float32bits(s) || math.Float32bits(added[r]) != math.Float32bits(base[r]+s) {
+				t.Fatalf("%d rows of %d: row %d gives %v and %v, sum32 %v and %v", c.rows, c.n, r, set[r], added[r], s, base[r]+s)
+			}
+		}
+	}
 }

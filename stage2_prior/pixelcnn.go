@@ -295,14 +295,22 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 }
 
 // transposeBlocks transposes n consecutive [rows, cols] blocks of src into
-// [cols, rows] blocks of dst.
+// [cols, rows] blocks of dst, in tiles of tr x tr, so that the writes of a
+// tile's rows go to a few lines of dst instead of a line each.
 func transposeBlocks(dst, src []float32, n, rows, cols int) {
+	const tr = 16
 	sz := rows * cols
 	for i := range n {
 		s, d := src[i*sz:(i+1)*sz], dst[i*sz:(i+1)*sz]
-		for r := range rows {
-			for c, v := range s[r*cols : (r+1)*cols] {
-				d[c*rows+r] = v
+		for r0 := 0; r0 < rows; r0 += tr {
+			r1 := min(r0+tr, rows)
+			for c0 := 0; c0 < cols; c0 += tr {
+				c1 := min(c0+tr, cols)
+				for r := r0; r < r1; r++ {
+					for c, v := range s[r*cols+c0 : r*cols+c1] {
+						d[(c0+c)*rows+r] = v
+					}
+				}
 			}
 		}
 	}
@@ -401,13 +409,7 @@ func (g *gate) condGradChannels(_, lo, hi int) {
 	for i := range g.shape[0] {
 		row := g.condGrad[int(g.classes[i])*2*C : (int(g.classes[i])+1)*2*C]
 		d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
-		for ch := lo; ch < hi; ch++ {
-			var s float32
-			for _, v := range d[ch*hw : (ch+1)*hw] {
-				s += v
-			}
-			row[ch] += s
-		}
+		nn.AddRowSums(row[lo:hi], d[lo*hw:hi*hw], hw)
 	}
 }
 
