@@ -169,9 +169,7 @@ func (c *ConvTranspose2d) backwardChunks(worker, lo, hi int) {
 				dyi := c.gradOut(worker, i)
 				im2col(g, dyi, dcol[(i-i0)*P:], N)
 				if c.Bias != nil {
-					for o := range pb {
-						pb[o] += sum32(dyi[o*plane : (o+1)*plane])
-					}
+					AddRowSums(pb, dyi, plane)
 				}
 			}
 			gemmPacked(&c.wp, N, 1, dcol, N, 0, dx, N)

@@ -316,13 +316,6 @@ func transposeBlocks(dst, src []float32, n, rows, cols int) {
 	}
 }
 
-func addTo(dst, src []float32) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] += v
-	}
-}
-
 // gate is the gated unit out = tanh(a) * sigmoid(b) on pre-activations
 // [n, 2C, H, W] (a: first C channels, b: the rest), given as the sum of one
 // or two tensors plus a per-image class row of 2C values.

@@ -244,7 +244,8 @@ func (s *pcStepper) step(ch *stepChunk) {
 		pre := ch.pre[:2*C*nc]
 		L.hconv.InferPatches(pre, nc, ch.patches, nc, nc)
 		for o := range 2 * C {
-			addTo(pre[o*nc:(o+1)*nc], ch.link[l][o*wn+c*nc:][:nc])
+			dst := pre[o*nc : (o+1)*nc]
+			nn.AddInto(dst, dst, ch.link[l][o*wn+c*nc:][:nc])
 		}
 		s.gateCols(ch, ch.g[:C*nc], pre, nc, nc, cond)
 		L.hout.InferPatches(ch.o[:2*C*nc], nc, ch.g, nc, nc)
@@ -252,10 +253,10 @@ func (s *pcStepper) step(ch *stepChunk) {
 			h := ch.h[l][o*wn+c*nc:][:nc]
 			copy(h, ch.o[o*nc:(o+1)*nc])
 			if l > 0 {
-				addTo(h, ch.h[l-1][o*wn+c*nc:][:nc])
+				nn.AddInto(h, h, ch.h[l-1][o*wn+c*nc:][:nc])
 			}
 		}
-		addTo(ch.skip[:C*nc], ch.o[C*nc:2*C*nc])
+		nn.AddInto(ch.skip[:C*nc], ch.skip, ch.o[C*nc:2*C*nc])
 	}
 	kernels.Relu(ch.skip[:C*nc], ch.skip[:C*nc])
 	HH := m.cfg.HeadHidden
