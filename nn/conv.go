@@ -67,6 +67,15 @@ func pow2Cover(p, target int) int {
 // output is 0 as it gathers it: a conv followed by a ReLU layer without the
 // ReLU layer's two extra passes over memory.
 //
+// BatchMajor, when set, makes the layer's tensors batch-major, [C, N, H, W]:
+// each channel's planes for the whole batch side by side. A pointwise
+// (1x1) convolution's GEMMs then read and write the tensors in place, a
+// group of images being a column range of one [C, N*H*W] matrix, so no
+// gather or scatter runs around them; the products, sums and their order
+// are those of the NCHW layout, so the results are the same bits in the
+// other layout (with package kernels' products; gonum's, the generic
+// path, order some sums by the operands' memory alignment).
+//
 // Forward keeps a reference to x for Backward; x must not change in between.
 type Conv2d struct {
 	InC, OutC, KH, KW  int
@@ -78,10 +87,12 @@ type Conv2d struct {
 	// positions) a group of images aims at instead of 384: a group of
 	// one image reads and writes the NCHW tensors in place, with no
 	// gather or scatter.
-	GroupCols int
-	ReLU      bool // y = max(0, conv(x) + b)
+	GroupCols  int
+	ReLU       bool // y = max(0, conv(x) + b)
+	BatchMajor bool // tensors are [C, N, H, W]
 
 	g      convGeom
+	n      int    // images in the batch
 	chunk  int    // images per gradient chunk
 	group  int    // images per GEMM
 	shape  [4]int // output shape; a field so Ensure's variadic call does not allocate
@@ -218,16 +229,26 @@ func (c *Conv2d) ForwardAdd(x, skip *Tensor) *Tensor {
 }
 
 func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
-	if len(x.Shape) != 4 || x.Shape[1] != c.InC {
-		panic(fmt.Sprintf("nn: Conv2d %s: input %v, want [N,%d,H,W]", c.Weight.Name, x.Shape, c.InC))
+	n, inC, want := 0, 0, "[N,%d,H,W]"
+	if len(x.Shape) == 4 {
+		n, inC = x.Shape[0], x.Shape[1]
+		if c.BatchMajor {
+			n, inC, want = x.Shape[1], x.Shape[0], "[%d,N,H,W]"
+		}
 	}
-	n := x.Shape[0]
+	if inC != c.InC {
+		panic(fmt.Sprintf("nn: Conv2d %s: input %v, want "+want, c.Weight.Name, x.Shape, c.InC))
+	}
 	c.g = c.geom(x.Shape[2], x.Shape[3])
 	if c.g.OH < 1 || c.g.OW < 1 {
 		panic(fmt.Sprintf("nn: Conv2d %s: input %v smaller than the %dx%d kernel", c.Weight.Name, x.Shape, c.KH, c.KW))
 	}
-	c.x = x
+	c.x, c.n = x, n
 	c.shape = [4]int{n, c.OutC, c.g.OH, c.g.OW}
+	if c.BatchMajor {
+		c.g.batchMajor(n)
+		c.shape[0], c.shape[1] = c.OutC, n
+	}
 	c.out = Ensure(c.out, c.shape[:]...)
 	if skip != nil && !skip.SameShape(c.out) {
 		panic(fmt.Sprintf("nn: Conv2d %s: skip %v, want %v", c.Weight.Name, skip.Shape, c.out.Shape))
@@ -237,8 +258,8 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 	K, P := c.g.rows(), c.g.cols()
 	c.group = c.gemmGroup(P)
 	c.implicit = implicitPatches() && !c.pointwise()
-	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
-	c.ys = workerScratch(c.ys, c.OutC*c.group*P, c.group > 1)
+	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit && !(c.BatchMajor && c.pointwise()))
+	c.ys = workerScratch(c.ys, c.OutC*c.group*P, c.group > 1 && !c.BatchMajor)
 	c.wp.Pack(false, c.OutC, K, c.w, K)
 	if c.implicit {
 		buildGroups(&c.pats, &c.tailPats, &c.g, n, c.group)
@@ -249,48 +270,67 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 	return c.out
 }
 
-// lower writes the patch matrices of images [i0, i1) side by side into col
-// (row stride (i1-i0)*P).
-func (c *Conv2d) lower(col []float32, i0, i1 int) {
+// lower returns the patch matrices of images [i0, i1) side by side and
+// their row stride: written into the worker's scratch, or for a
+// batch-major pointwise convolution the input itself.
+func (c *Conv2d) lower(worker, i0, i1 int) ([]float32, int) {
 	g := &c.g
-	P, inSz := g.cols(), g.C*g.H*g.W
+	P := g.cols()
 	ld := (i1 - i0) * P
+	if c.pointwise() && c.BatchMajor {
+		return c.x.Data[i0*P:], c.n * P
+	}
+	col := c.cols[worker][:g.rows()*ld]
 	if c.pointwise() {
-		gatherImages(c.x.Data[i0*inSz:i1*inSz], g.C, P, col, ld)
-		return
+		gatherImages(c.x.Data[i0*g.IS:i1*g.IS], g.C, P, col, ld)
+		return col, ld
 	}
 	for i := i0; i < i1; i++ {
-		im2col(g, c.x.Data[i*inSz:(i+1)*inSz], col[(i-i0)*P:], ld)
+		im2col(g, c.x.Data[i*g.IS:], col[(i-i0)*P:], ld)
 	}
+	return col, ld
+}
+
+// outRows returns where the [OutC, (i1-i0)*P] output (or output gradient)
+// of images [i0, i1) lies in t, and its row stride, for a batch-major
+// layer.
+func (c *Conv2d) outRows(t []float32, i0 int) ([]float32, int) {
+	P := c.g.cols()
+	return t[i0*P:], c.n * P
 }
 
 func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	g := &c.g
-	K, P := g.rows(), g.cols()
-	inSz, outSz := g.C*g.H*g.W, c.OutC*P
-	n := c.x.Shape[0]
+	P := g.cols()
+	outSz := c.OutC * P
 	for gr := lo; gr < hi; gr++ {
-		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
+		i0, i1 := gr*c.group, min((gr+1)*c.group, c.n)
 		N := (i1 - i0) * P
-		// One image: the GEMM writes its output in place, and the
-		// epilogue below runs over it there.
-		y := c.out.Data[i0*outSz : i1*outSz]
-		if i1-i0 > 1 {
+		// One image, or batch-major tensors: the GEMM writes its output
+		// in place, and the epilogue below runs over it there.
+		y, ldy := c.out.Data[i0*outSz:i1*outSz], N
+		switch {
+		case c.BatchMajor:
+			y, ldy = c.outRows(c.out.Data, i0)
+		case i1-i0 > 1:
 			y = c.ys[worker][:c.OutC*N]
 		}
 		if c.implicit {
 			src := &c.srcs[worker]
 			src.p = forGroup(&c.pats, &c.tailPats, i1-i0)
-			src.x = c.x.Data[i0*inSz : i1*inSz]
-			kernels.SgemmPackedASource(&c.wp.PackedA, N, src, 1, 0, y, N)
+			src.x = c.x.Data[i0*g.IS:]
+			kernels.SgemmPackedASource(&c.wp.PackedA, N, src, 1, 0, y, ldy)
 		} else {
-			col := c.cols[worker][:K*N]
-			c.lower(col, i0, i1)
-			gemmPacked(&c.wp, N, 1, col, N, 0, y, N)
+			col, ld := c.lower(worker, i0, i1)
+			gemmPacked(&c.wp, N, 1, col, ld, 0, y, ldy)
 		}
 		var bias []float32
 		if c.Bias != nil {
 			bias = c.Bias.Data.Data
+		}
+		if c.BatchMajor {
+			c.epilogueRows(y, ldy, N, bias)
+			continue
 		}
 		var skip []float32
 		if c.skip != nil {
@@ -300,31 +340,53 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	}
 }
 
+// epilogueRows adds the bias, rectifies and adds the skip input in place
+// over the OutC rows of n outputs at y (row stride ld) of a batch-major
+// layer: scatterImages' arithmetic without its move.
+func (c *Conv2d) epilogueRows(y []float32, ld, n int, bias []float32) {
+	if bias == nil && !c.ReLU && c.skip == nil {
+		return
+	}
+	at := len(c.out.Data) - len(y) // y's offset in the output
+	for o := range c.OutC {
+		var b float32
+		if bias != nil {
+			b = bias[o]
+		}
+		var skip []float32
+		if c.skip != nil {
+			skip = c.skip.Data[at+o*ld:]
+		}
+		row := y[o*ld : o*ld+n]
+		kernels.BiasRows(row, n, row, n, 1, n, b, bias != nil, c.ReLU, skip)
+	}
+}
+
 // Backward takes dL/dy [N,OutC,OH,OW], adds dL/dW and dL/db into the
 // parameters' Grad and returns dL/dx.
 func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	if !dy.SameShape(c.out) {
 		panic(fmt.Sprintf("nn: Conv2d %s: gradient %v, want %v", c.Weight.Name, dy.Shape, c.out.Shape))
 	}
-	n := c.x.Shape[0]
+	n := c.n
 	c.dy = dy
 	c.dx = Ensure(c.dx, c.x.Shape...)
 	K, P := c.g.rows(), c.g.cols()
 	c.chunk, c.group = gradChunk(P), c.gemmGroup(P)
 	c.implicit = implicitPatches() && !c.pointwise()
-	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit)
+	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit && !(c.BatchMajor && c.pointwise()))
 	if c.implicit {
 		buildGroups(&c.grids, &c.tailGrid, &c.g, n, c.group)
 		c.gsrcs = perWorker(c.gsrcs)
 	}
-	c.dcols = workerScratch(c.dcols, K*c.group*P, true)
+	c.dcols = workerScratch(c.dcols, K*c.group*P, !(c.BatchMajor && c.pointwise()))
 	chunks := FixedChunks(n, c.chunk)
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	c.wp.Pack(true, K, c.OutC, c.w, K)
-	if c.group == 1 && !c.ReLU {
-		// One image per GEMM: its [OutC, P] gradient is already the
-		// matrix the GEMMs read.
+	if (c.group == 1 || c.BatchMajor) && !c.ReLU {
+		// One image per GEMM, or batch-major: the gradient is already
+		// laid out as the matrices the GEMMs read.
 		c.dyg = dy.Data
 	} else {
 		c.dyCols = Scratch(c.dyCols, n*c.OutC*P)
@@ -365,10 +427,18 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 func (c *Conv2d) gatherGroups(_, lo, hi int) {
 	P := c.g.cols()
 	outSz := c.OutC * P
-	n := c.x.Shape[0]
+	n := c.n
 	for gr := lo; gr < hi; gr++ {
 		i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 		N := (i1 - i0) * P
+		if c.BatchMajor {
+			// The fused ReLU's gradient, in the same layout.
+			for o := range c.OutC {
+				r := o*n*P + i0*P
+				kernels.ReluBackward(c.dyCols[r:r+N], c.out.Data[r:r+N], c.dy.Data[r:r+N])
+			}
+			continue
+		}
 		dy := c.dyCols[i0*outSz : i0*outSz+c.OutC*N]
 		if c.ReLU {
 			gatherImagesWhere(c.dy.Data[i0*outSz:i1*outSz], c.out.Data[i0*outSz:i1*outSz], c.OutC, P, dy, N)
@@ -392,26 +462,28 @@ func (c *Conv2d) backwardItems(worker, lo, hi int) {
 func (c *Conv2d) weightGradChunk(worker, ch int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
-	inSz, outSz := g.C*g.H*g.W, c.OutC*P
-	n := c.x.Shape[0]
+	outSz := c.OutC * P
+	n := c.n
 	pw, pb := c.partW[ch], c.partB[ch]
 	var beta float32
 	for i0 := ch * c.chunk; i0 < min((ch+1)*c.chunk, n); i0 += c.group {
 		i1 := min(i0+c.group, n)
 		N := (i1 - i0) * P
-		dy := c.dyg[i0*outSz : i0*outSz+c.OutC*N]
+		dy, ldy := c.dyg[i0*outSz:], N
+		if c.BatchMajor {
+			dy, ldy = c.outRows(c.dyg, i0)
+		}
 		if c.implicit {
 			src := &c.gsrcs[worker]
 			src.p = forGroup(&c.grids, &c.tailGrid, i1-i0)
-			src.x = c.x.Data[i0*inSz : i1*inSz]
-			kernels.SgemmSource(false, c.OutC, K, N, 1, dy, N, src, beta, pw, K)
+			src.x = c.x.Data[i0*g.IS:]
+			kernels.SgemmSource(false, c.OutC, K, N, 1, dy, ldy, src, beta, pw, K)
 		} else {
-			col := c.cols[worker][:K*N]
-			c.lower(col, i0, i1)
-			Sgemm(false, true, c.OutC, K, N, 1, dy, N, col, N, beta, pw, K)
+			col, ld := c.lower(worker, i0, i1)
+			Sgemm(false, true, c.OutC, K, N, 1, dy, ldy, col, ld, beta, pw, K)
 		}
 		if c.Bias != nil {
-			rowSums(pb, dy, N, beta != 0)
+			rowSumsLd(pb, dy, N, ldy, beta != 0)
 		}
 		beta = 1
 	}
@@ -422,21 +494,38 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 func (c *Conv2d) inputGradGroup(worker, gr int) {
 	g := &c.g
 	K, P := g.rows(), g.cols()
-	inSz, outSz := g.C*g.H*g.W, c.OutC*P
-	n := c.x.Shape[0]
+	outSz := c.OutC * P
+	n := c.n
 	i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 	N := (i1 - i0) * P
+	if c.BatchMajor {
+		dy, ldy := c.outRows(c.dyg, i0)
+		if c.pointwise() {
+			// dx's rows for these images are the product itself.
+			gemmPacked(&c.wp, N, 1, dy, ldy, 0, c.dx.Data[i0*P:], n*P)
+			return
+		}
+		dcol := c.dcols[worker][:K*N]
+		gemmPacked(&c.wp, N, 1, dy, ldy, 0, dcol, N)
+		for ch := range g.C {
+			clear(c.dx.Data[ch*g.CS+i0*g.IS : ch*g.CS+i1*g.IS])
+		}
+		for i := i0; i < i1; i++ {
+			col2im(g, dcol[(i-i0)*P:], N, c.dx.Data[i*g.IS:])
+		}
+		return
+	}
 	dy := c.dyg[i0*outSz : i0*outSz+c.OutC*N]
 	dcol := c.dcols[worker][:K*N]
 	gemmPacked(&c.wp, N, 1, dy, N, 0, dcol, N)
-	dx := c.dx.Data[i0*inSz : i1*inSz]
+	dx := c.dx.Data[i0*g.IS : i1*g.IS]
 	if c.pointwise() {
 		scatterImages(dcol, N, K, P, dx, nil, false, nil)
 		return
 	}
 	clear(dx)
 	for i := i0; i < i1; i++ {
-		col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*inSz:(i-i0+1)*inSz])
+		col2im(g, dcol[(i-i0)*P:], N, dx[(i-i0)*g.IS:])
 	}
 }
 
@@ -453,17 +542,23 @@ func sum32(x []float32) float32 {
 // values), each row summed in order as sum32 does; see rowSums.
 func AddRowSums(dst, x []float32, n int) { rowSums(dst, x, n, true) }
 
+// RowSums sets dst[r] to the sum of row r of x, as AddRowSums adds it.
+func RowSums(dst, x []float32, n int) { rowSums(dst, x, n, false) }
+
 // rowSums sets dst[r] to the sum of row r of x (rows of n values), or adds
 // it to dst[r] when add, each row summed in order from its first value as
 // sum32 does, so the bits are sum32's. Four rows go at a time: one row's
 // additions each wait for the last, four rows' overlap.
-func rowSums(dst, x []float32, n int, add bool) {
+func rowSums(dst, x []float32, n int, add bool) { rowSumsLd(dst, x, n, n, add) }
+
+// rowSumsLd is rowSums over rows ld floats apart.
+func rowSumsLd(dst, x []float32, n, ld int, add bool) {
 	r := 0
 	for ; r+4 <= len(dst); r += 4 {
-		a := x[r*n : (r+1)*n]
-		b := x[(r+1)*n : (r+2)*n][:len(a)]
-		c := x[(r+2)*n : (r+3)*n][:len(a)]
-		d := x[(r+3)*n : (r+4)*n][:len(a)]
+		a := x[r*ld : r*ld+n]
+		b := x[(r+1)*ld : (r+1)*ld+n][:len(a)]
+		c := x[(r+2)*ld : (r+2)*ld+n][:len(a)]
+		d := x[(r+3)*ld : (r+3)*ld+n][:len(a)]
 		var s0, s1, s2, s3 float32
 		for j, v := range a {
 			s0 += v
@@ -477,7 +572,7 @@ func rowSums(dst, x []float32, n int, add bool) {
 		dst[r], dst[r+1], dst[r+2], dst[r+3] = s0, s1, s2, s3
 	}
 	for ; r < len(dst); r++ {
-		s := sum32(x[r*n : (r+1)*n])
+		s := sum32(x[r*ld : r*ld+n])
 		if add {
 			s = dst[r] + s
 		}

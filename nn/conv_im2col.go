@@ -6,14 +6,22 @@ import "github.com/vqgen/vqgen/kernels"
 // through KH x KW windows with stride S and zero padding PH (rows), PW
 // (columns), giving OH x OW window positions. The im2col matrix has one row
 // per (c, ki, kj) weight tap and one column per window position.
+//
+// CS and IS are the distances between the images' channel planes and
+// between the images of a batch: H*W and C*H*W for NCHW tensors, n*H*W
+// and H*W for batch-major ones ([C, n, H, W], see Conv2d.BatchMajor).
 type convGeom struct {
 	C, H, W, KH, KW, S, PH, PW, OH, OW int
+	CS, IS                             int
 }
 
 func newConvGeom(c, h, w, kh, kw, s, ph, pw int) convGeom {
 	return convGeom{C: c, H: h, W: w, KH: kh, KW: kw, S: s, PH: ph, PW: pw,
-		OH: (h+2*ph-kh)/s + 1, OW: (w+2*pw-kw)/s + 1}
+		OH: (h+2*ph-kh)/s + 1, OW: (w+2*pw-kw)/s + 1, CS: h * w, IS: c * h * w}
 }
+
+// batchMajor sets the strides for a batch of n images stored [C, n, H, W].
+func (g *convGeom) batchMajor(n int) { g.CS, g.IS = n*g.H*g.W, g.H*g.W }
 
 // rows is the im2col matrix's height, C*KH*KW.
 func (g *convGeom) rows() int { return g.C * g.KH * g.KW }
@@ -57,7 +65,8 @@ func (g *convGeom) colRange(r *[maxTaps][2]int, kj int) (lo, hi int) {
 	return validRange(g.OW, g.S, g.PW, kj, g.W)
 }
 
-// im2col writes the g.rows() x g.cols() patch matrix of img (C x H x W) into
+// im2col writes the g.rows() x g.cols() patch matrix of img (C planes of
+// H x W, g.CS apart) into
 // col with row stride ld (>= g.cols()), zeros included, one output row at a
 // time. A stride above g.cols() lets several images' patch matrices sit side
 // by side as one wide matrix, so a single GEMM serves them all.
@@ -73,7 +82,7 @@ func im2col(g *convGeom, img, col []float32, ld int) {
 	cr := g.colRanges()
 	r := 0
 	for c := 0; c < g.C; c++ {
-		src := img[c*HW : (c+1)*HW]
+		src := img[c*g.CS : c*g.CS+HW]
 		for ki := 0; ki < g.KH; ki++ {
 			ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
 			for kj := 0; kj < g.KW; kj++ {
@@ -124,7 +133,7 @@ func col2im(g *convGeom, col []float32, ld int, img []float32) {
 	cr := g.colRanges()
 	r := 0
 	for c := 0; c < g.C; c++ {
-		dstImg := img[c*HW : (c+1)*HW]
+		dstImg := img[c*g.CS : c*g.CS+HW]
 		for ki := 0; ki < g.KH; ki++ {
 			ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
 			for kj := 0; kj < g.KW; kj++ {
@@ -209,7 +218,7 @@ func im2colRows(g *convGeom, img, col []float32, ld int) bool {
 	if g.S > 2 || !g.tapChunks(&cs, &first) {
 		return false
 	}
-	OW, HW, S, taps := g.OW, g.H*g.W, g.S, g.KH*g.KW
+	OW, CS, S, taps := g.OW, g.CS, g.S, g.KH*g.KW
 	for ki := 0; ki < g.KH; ki++ {
 		ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
 		for kj := 0; kj < g.KW; kj++ {
@@ -227,7 +236,7 @@ func im2colRows(g *convGeom, img, col []float32, ld int) bool {
 			row0 := (ohLo*S-g.PH+ki)*g.W - g.PW + kj
 			at := row0 + owLo*S
 			for _, ch := range cs[first[kj]:first[kj+1]] {
-				kernels.RowsGather(dst[ch.ow0:], OW, taps*ld, img, at, row0+ch.ow0*S-at, S*g.W, HW,
+				kernels.RowsGather(dst[ch.ow0:], OW, taps*ld, img, at, row0+ch.ow0*S-at, S*g.W, CS,
 					g.C, ohLo, ohHi-ohLo, g.OH-ohHi, ch.load, ch.keep, ch.out)
 			}
 		}
@@ -243,7 +252,7 @@ func col2imRows(g *convGeom, col []float32, ld int, img []float32) bool {
 	if g.S > 2 || !g.tapChunks(&cs, &first) {
 		return false
 	}
-	OW, HW, S, taps := g.OW, g.H*g.W, g.S, g.KH*g.KW
+	OW, CS, S, taps := g.OW, g.CS, g.S, g.KH*g.KW
 	for ki := 0; ki < g.KH; ki++ {
 		ohLo, ohHi := validRange(g.OH, S, g.PH, ki, g.H)
 		if ohLo == ohHi {
@@ -259,7 +268,7 @@ func col2imRows(g *convGeom, col []float32, ld int, img []float32) bool {
 			src := col[(ki*g.KW+kj)*ld+ohLo*OW:]
 			for _, ch := range cs[first[kj]:first[kj+1]] {
 				if ch.load != 0 {
-					kernels.RowsScatterAdd(img, at, row0+ch.ow0*S-at, S*g.W, HW, src[ch.ow0:], OW, taps*ld,
+					kernels.RowsScatterAdd(img, at, row0+ch.ow0*S-at, S*g.W, CS, src[ch.ow0:], OW, taps*ld,
 						g.C, ohHi-ohLo, ch.src, ch.keep, ch.load)
 				}
 			}

@@ -89,7 +89,7 @@ func (p *patchPatterns) build(g *convGeom, images, nr int) {
 	if !p.renew(g, images, nr) {
 		return
 	}
-	P, inSz, taps := g.cols(), g.C*g.H*g.W, g.KH*g.KW
+	P, taps := g.cols(), g.KH*g.KW
 	n := images * P
 	panels := (n + nr - 1) / nr
 	p.pats = grow(p.pats, panels)
@@ -110,7 +110,7 @@ func (p *patchPatterns) build(g *convGeom, images, nr int) {
 					if x < 0 || x >= g.W {
 						continue
 					}
-					pat.Set(ki*g.KW+kj, l, img*inSz+y*g.W+x)
+					pat.Set(ki*g.KW+kj, l, img*g.IS+y*g.W+x)
 				}
 			}
 		}
@@ -122,13 +122,12 @@ func (p *patchPatterns) build(g *convGeom, images, nr int) {
 // group's size and the group's images.
 type patchSource struct {
 	p *patchPatterns
-	x []float32 // the group's images, C x H x W each
+	x []float32 // from the group's first image on (strides g.CS, g.IS)
 }
 
 func (s *patchSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {
-	hw := s.p.g.H * s.p.g.W
 	for jr := 0; jr < nb; jr += nr {
-		s.p.pats[(j0+jr)/nr].Gather(dst[jr*kb:jr*kb+nr*kb], s.x, hw, p0, kb)
+		s.p.pats[(j0+jr)/nr].Gather(dst[jr*kb:jr*kb+nr*kb], s.x, s.p.g.CS, p0, kb)
 	}
 }
 
@@ -157,7 +156,7 @@ func (p *patchGrids) build(g *convGeom, images, nr int) {
 	if !p.renew(g, images, nr) {
 		return
 	}
-	P, inSz, taps, K := g.cols(), g.C*g.H*g.W, g.KH*g.KW, g.rows()
+	P, taps, K := g.cols(), g.KH*g.KW, g.rows()
 	n := images * P
 	panels := (K + nr - 1) / nr
 	p.grids = grow(p.grids, panels)
@@ -170,7 +169,7 @@ func (p *patchGrids) build(g *convGeom, images, nr int) {
 			q := pi*nr + l
 			c, t := q/taps, q%taps
 			ki[l], kj[l] = t/g.KW, t%g.KW
-			grid.SetLane(l, c*g.H*g.W+ki[l]*g.W+kj[l])
+			grid.SetLane(l, c*g.CS+ki[l]*g.W+kj[l])
 		}
 		for j := 0; j < n; j++ {
 			img, o := j/P, j%P
@@ -182,7 +181,7 @@ func (p *patchGrids) build(g *convGeom, images, nr int) {
 					mask |= 1 << l
 				}
 			}
-			grid.SetRow(j, img*inSz+y0*g.W+x0, mask)
+			grid.SetRow(j, img*g.IS+y0*g.W+x0, mask)
 		}
 		grid.Finish()
 	}
@@ -191,7 +190,7 @@ func (p *patchGrids) build(g *convGeom, images, nr int) {
 // gridSource is one worker's kernels.PanelSource for the weight gradient.
 type gridSource struct {
 	p *patchGrids
-	x []float32 // the group's images
+	x []float32 // from the group's first image on
 }
 
 func (s *gridSource) PackPanels(dst []float32, p0, kb, j0, nb, nr int) {

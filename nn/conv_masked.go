@@ -137,9 +137,10 @@ func NewMaskedConv2d(name string, inC, outC, kh, kw int, kind MaskKind, bias boo
 	return c
 }
 
-// ShiftDown moves an NCHW map one row down: a zero row enters at the top
-// and the bottom row drops out, y[n,c,r,col] = x[n,c,r-1,col]. It is what
-// makes the vertical stack's features causal for the horizontal stack.
+// ShiftDown moves every H x W plane of a map (NCHW, or batch-major
+// [C, N, H, W]) one row down: a zero row enters at the top and the bottom
+// row drops out, y[n,c,r,col] = x[n,c,r-1,col]. It is what makes the
+// vertical stack's features causal for the horizontal stack.
 type ShiftDown struct {
 	out, dx *Tensor
 }

@@ -49,6 +49,12 @@ package prior
 // The masked convolutions compute with their live taps only (nn.Conv2d's
 // Live window): (k/2+1) x k of the vertical k x k and k/2+1 (k/2 in layer
 // 0) of the horizontal 1 x k, so no product with a masked zero is formed.
+//
+// Training keeps every activation batch-major, [C, n, H, W]
+// (nn.Conv2d.BatchMajor): the 1x1 convolutions (v_to_h, h_out, the head)
+// are then GEMMs over column ranges of one [C, n*H*W] matrix, read and
+// written in place, and the two halves of a 2C-channel map (the gate's a
+// and b, h_out's residual and skip parts) are each one contiguous block.
 
 import (
 	"fmt"
@@ -73,10 +79,11 @@ type PixelCNN struct {
 
 	n       int
 	classes []int32
-	x       *nn.Tensor // embedded codes, [n, E, H, W]
-	skip    *nn.Tensor // [n, C, H, W]
+	x       *nn.Tensor // embedded codes, [E, n, H, W]
+	skip    nn.Tensor  // the skip sum [C, n, H, W]: the last h_out output's second half
+	skipShp [4]int
 	logits  *nn.Tensor // [n*H*W, K]
-	dlo     *nn.Tensor // dlogits in NCHW
+	dlo     *nn.Tensor // dlogits, [K, n, H, W]
 	demb    *nn.Tensor // [n*H*W, E]
 	shape4  [4]int
 	shape2  [2]int
@@ -88,7 +95,8 @@ type pcLayer struct {
 	shift                   nn.ShiftDown
 	cond                    *nn.Param // [Classes+1, 2C], the last row the null class; nil when unconditional
 	vgate, hgate            gate
-	hOut, dout              *nn.Tensor
+	h                       nn.Tensor // the horizontal stack's output [C, n, H, W]: h_out's output's first half
+	dout                    *nn.Tensor
 	shape                   [4]int
 }
 
@@ -151,14 +159,13 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	m.head1 = nn.NewConv2d("pixelcnn.head.0", C, cfg.HeadHidden, 1, 1, 0, true, rng)
 	m.head2 = nn.NewConv2d("pixelcnn.head.2", cfg.HeadHidden, info.K, 1, 1, 0, true, rng)
 	// A 16x16 grid (256 positions) is GEMM-wide enough on its own: one
-	// image per GEMM, no gather or scatter around it.
-	for _, c := range []*nn.Conv2d{m.head1, m.head2} {
-		c.GroupCols = 256
-	}
+	// image per GEMM.
+	convs := []*nn.Conv2d{m.head1, m.head2}
 	for _, L := range m.layers {
-		for _, c := range []*nn.Conv2d{L.vconv, L.hconv, L.v2h, L.hout} {
-			c.GroupCols = 256
-		}
+		convs = append(convs, L.vconv, L.hconv, L.v2h, L.hout)
+	}
+	for _, c := range convs {
+		c.GroupCols, c.BatchMajor = 256, true
 	}
 	m.params = append(m.params, m.head1.Params()...)
 	m.params = append(m.params, m.head2.Params()...)
@@ -211,12 +218,17 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 	HW := H * W
 	m.n, m.classes = n, classes
 	e := m.embed.Forward(codes)
-	m.shape4 = [4]int{n, E, H, W}
+	m.shape4 = [4]int{E, n, H, W}
 	m.x = nn.Ensure(m.x, m.shape4[:]...)
-	m.jobs.transpose(m.x.Data, e.Data, n, HW, E)
-	m.shape4[1] = C
-	m.skip = nn.EnsureZero(m.skip, m.shape4[:]...)
+	m.jobs.transpose(m.x.Data, e.Data, n*HW, E)
+	m.shape4[0] = C
+	sz := C * n * HW
+	// Each layer's h_out output is [h'; skip'] (C channels each): after
+	// layer 0 it is h' and the first skip term as they are, and every later
+	// layer adds the previous one, [h; skip], in its GEMM's epilogue, which
+	// is the residual and the skip sum without passes of their own.
 	vIn, hIn := m.x, m.x
+	var o *nn.Tensor
 	last := len(m.layers) - 1
 	for l, L := range m.layers {
 		var cond []float32
@@ -224,26 +236,29 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 			cond = L.cond.Data.Data
 		}
 		vp := L.vconv.Forward(vIn)
-		lk := L.v2h.Forward(L.shift.Forward(vp))
 		hc := L.hconv.Forward(hIn)
-		g := L.hgate.forward(hc, lk, cond, classes)
-		o := L.hout.Forward(g)
-		L.shape = [4]int{n, C, H, W}
-		L.hOut = nn.Ensure(L.hOut, L.shape[:]...)
-		var res []float32
-		if l > 0 {
-			res = hIn.Data
+		// hp = hconv(h) + v_to_h(shift(vp)), the sum formed in v_to_h's
+		// epilogue.
+		hp := L.v2h.ForwardAdd(L.shift.Forward(vp), hc)
+		g := L.hgate.forward(hp, nil, cond, classes)
+		if l == 0 {
+			o = L.hout.Forward(g)
+		} else {
+			o = L.hout.ForwardAdd(g, o)
 		}
-		m.jobs.combine(o.Data, res, L.hOut.Data, m.skip.Data, n, C*HW)
+		L.shape = [4]int{C, n, H, W}
+		L.h = nn.Tensor{Shape: L.shape[:], Data: o.Data[:sz]}
 		if l < last {
 			vIn = L.vgate.forward(vp, nil, cond, classes)
 		}
-		hIn = L.hOut
+		hIn = &L.h
 	}
-	y := m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(m.skip))))
+	m.skipShp = [4]int{C, n, H, W}
+	m.skip = nn.Tensor{Shape: m.skipShp[:], Data: o.Data[sz : 2*sz]}
+	y := m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(&m.skip))))
 	m.shape2 = [2]int{n * HW, K}
 	m.logits = nn.Ensure(m.logits, m.shape2[:]...)
-	m.jobs.transpose(m.logits.Data, y.Data, n, K, HW)
+	m.jobs.transpose(m.logits.Data, y.Data, K, n*HW)
 	return m.logits
 }
 
@@ -254,21 +269,20 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 	}
 	n, H, W, C, E, K := m.n, m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
 	HW := H * W
-	m.shape4 = [4]int{n, K, H, W}
+	m.shape4 = [4]int{K, n, H, W}
 	m.dlo = nn.Ensure(m.dlo, m.shape4[:]...)
-	m.jobs.transpose(m.dlo.Data, dlogits.Data, n, HW, K)
+	m.jobs.transpose(m.dlo.Data, dlogits.Data, n*HW, K)
 	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(m.dlo))))
 	var dhOut, dvOut *nn.Tensor
-	sz := C * HW
 	for l := len(m.layers) - 1; l >= 0; l-- {
 		L := m.layers[l]
-		L.shape = [4]int{n, 2 * C, H, W}
+		L.shape = [4]int{2 * C, n, H, W}
 		L.dout = nn.Ensure(L.dout, L.shape[:]...)
 		var dh []float32
 		if dhOut != nil {
 			dh = dhOut.Data
 		}
-		m.jobs.douts(L.dout.Data, dh, dskip.Data, n, sz)
+		m.jobs.douts(L.dout.Data, dh, dskip.Data)
 		var condG []float32
 		if L.cond != nil {
 			condG = L.cond.Grad.Data
@@ -290,41 +304,19 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 	m.jobs.add(dhOut.Data, dvOut.Data)
 	m.shape2 = [2]int{n * HW, E}
 	m.demb = nn.Ensure(m.demb, m.shape2[:]...)
-	m.jobs.transpose(m.demb.Data, dhOut.Data, n, E, HW)
+	m.jobs.transpose(m.demb.Data, dhOut.Data, E, n*HW)
 	m.embed.Backward(m.demb)
 }
 
-// transposeBlocks transposes n consecutive [rows, cols] blocks of src into
-// [cols, rows] blocks of dst, in tiles of tr x tr, so that the writes of a
-// tile's rows go to a few lines of dst instead of a line each.
-func transposeBlocks(dst, src []float32, n, rows, cols int) {
-	const tr = 16
-	sz := rows * cols
-	for i := range n {
-		s, d := src[i*sz:(i+1)*sz], dst[i*sz:(i+1)*sz]
-		for r0 := 0; r0 < rows; r0 += tr {
-			r1 := min(r0+tr, rows)
-			for c0 := 0; c0 < cols; c0 += tr {
-				c1 := min(c0+tr, cols)
-				for r := r0; r < r1; r++ {
-					for c, v := range s[r*cols+c0 : r*cols+c1] {
-						d[(c0+c)*rows+r] = v
-					}
-				}
-			}
-		}
-	}
-}
-
 // gate is the gated unit out = tanh(a) * sigmoid(b) on pre-activations
-// [n, 2C, H, W] (a: first C channels, b: the rest), given as the sum of one
-// or two tensors plus a per-image class row of 2C values.
+// [2C, n, H, W] (a: the first C channels, b: the rest), given as the sum
+// of one or two tensors plus a per-image class row of 2C values.
 type gate struct {
 	c       int
 	p1, p2  *nn.Tensor
 	cond    []float32
 	classes []int32
-	out     *nn.Tensor // [n, C, H, W]
+	out     *nn.Tensor // [C, n, H, W]
 	t, s    []float32  // tanh(a), sigmoid(b)
 	dout    *nn.Tensor
 	dpre    *nn.Tensor
@@ -334,48 +326,47 @@ type gate struct {
 	cgrad   func(w, lo, hi int)
 	// backward's class-embedding gradient, during the call
 	condGrad []float32
+	sums     []float32 // [2C, n]: each image's sum of a channel's gradient
 }
 
 func (g *gate) init(c int) {
 	g.c = c
-	g.fwd, g.bwd, g.cgrad = g.forwardImages, g.backwardImages, g.condGradChannels
+	g.fwd, g.bwd, g.cgrad = g.forwardChannels, g.backwardChannels, g.condGradChannels
 }
 
 func (g *gate) forward(p1, p2 *nn.Tensor, cond []float32, classes []int32) *nn.Tensor {
 	g.p1, g.p2, g.cond, g.classes = p1, p2, cond, classes
-	g.shape = [4]int{p1.Shape[0], g.c, p1.Shape[2], p1.Shape[3]}
+	g.shape = [4]int{g.c, p1.Shape[1], p1.Shape[2], p1.Shape[3]}
 	g.out = nn.Ensure(g.out, g.shape[:]...)
 	g.t = nn.Scratch(g.t, g.out.Len())
 	g.s = nn.Scratch(g.s, g.out.Len())
-	nn.ParallelFor(g.shape[0], g.fwd)
+	nn.ParallelFor(g.c, g.fwd)
 	return g.out
 }
 
-func (g *gate) forwardImages(_, lo, hi int) {
-	C, hw := g.c, g.shape[2]*g.shape[3]
-	for i := lo; i < hi; i++ {
-		pa := g.p1.Data[i*2*C*hw : (i+1)*2*C*hw]
-		var pb []float32
+// forwardChannels gates channels [lo, hi) of every image, an image's
+// plane at a time (its class row's two values added on the way).
+func (g *gate) forwardChannels(_, lo, hi int) {
+	C, n, hw := g.c, g.shape[1], g.shape[2]*g.shape[3]
+	sz := n * hw
+	for ch := lo; ch < hi; ch++ {
+		a, b := g.p1.Data[ch*sz:(ch+1)*sz], g.p1.Data[(C+ch)*sz:(C+ch+1)*sz]
+		out, t, s := g.out.Data[ch*sz:(ch+1)*sz], g.t[ch*sz:(ch+1)*sz], g.s[ch*sz:(ch+1)*sz]
 		if g.p2 != nil {
-			pb = g.p2.Data[i*2*C*hw : (i+1)*2*C*hw]
+			// Sum the two pre-activations into t and s, which the gate
+			// then overwrites in place with tanh and sigmoid.
+			nn.AddInto(t, a, g.p2.Data[ch*sz:(ch+1)*sz])
+			nn.AddInto(s, b, g.p2.Data[(C+ch)*sz:(C+ch+1)*sz])
+			a, b = t, s
 		}
-		for ch := range C {
+		for i := range n {
 			var ca, cb float32
 			if g.cond != nil {
 				row := g.cond[int(g.classes[i])*2*C:]
 				ca, cb = row[ch], row[C+ch]
 			}
-			a, b := pa[ch*hw:(ch+1)*hw], pa[(C+ch)*hw:(C+ch+1)*hw]
-			o := (i*C + ch) * hw
-			out, t, s := g.out.Data[o:o+hw], g.t[o:o+hw], g.s[o:o+hw]
-			if pb != nil {
-				// Sum the two pre-activations into t and s, which the
-				// gate then overwrites in place with tanh and sigmoid.
-				nn.AddInto(t, a, pb[ch*hw:(ch+1)*hw])
-				nn.AddInto(s, b, pb[(C+ch)*hw:(C+ch+1)*hw])
-				a, b = t, s
-			}
-			kernels.TanhSigmoidGate(out, t, s, a, b, ca, cb)
+			p := i * hw
+			kernels.TanhSigmoidGate(out[p:p+hw], t[p:p+hw], s[p:p+hw], a[p:p+hw], b[p:p+hw], ca, cb)
 		}
 	}
 }
@@ -385,9 +376,10 @@ func (g *gate) forwardImages(_, lo, hi int) {
 func (g *gate) backward(dout *nn.Tensor, condGrad []float32, classes []int32) *nn.Tensor {
 	g.dout = dout
 	g.dpre = nn.Ensure(g.dpre, g.p1.Shape...)
-	nn.ParallelFor(g.shape[0], g.bwd)
+	nn.ParallelFor(g.c, g.bwd)
 	if condGrad != nil {
 		g.condGrad, g.classes = condGrad, classes
+		g.sums = nn.Scratch(g.sums, 2*g.c*g.shape[1])
 		nn.ParallelFor(2*g.c, g.cgrad)
 		g.condGrad = nil
 	}
@@ -398,23 +390,25 @@ func (g *gate) backward(dout *nn.Tensor, condGrad []float32, classes []int32) *n
 // each image's sum over the positions, images in order, as one loop over
 // images and channels would (a channel's sums go to its own entries).
 func (g *gate) condGradChannels(_, lo, hi int) {
-	C, hw := g.c, g.shape[2]*g.shape[3]
-	for i := range g.shape[0] {
-		row := g.condGrad[int(g.classes[i])*2*C : (int(g.classes[i])+1)*2*C]
-		d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
-		nn.AddRowSums(row[lo:hi], d[lo*hw:hi*hw], hw)
+	C, n, hw := g.c, g.shape[1], g.shape[2]*g.shape[3]
+	for ch := lo; ch < hi; ch++ {
+		sums := g.sums[ch*n : (ch+1)*n]
+		nn.RowSums(sums, g.dpre.Data[ch*n*hw:(ch+1)*n*hw], hw)
+		for i, v := range sums {
+			g.condGrad[int(g.classes[i])*2*C+ch] += v
+		}
 	}
 }
 
-func (g *gate) backwardImages(_, lo, hi int) {
-	C, hw := g.c, g.shape[2]*g.shape[3]
-	for i := lo; i < hi; i++ {
-		d := g.dpre.Data[i*2*C*hw : (i+1)*2*C*hw]
-		for ch := range C {
-			o := (i*C + ch) * hw
-			dy, t, s := g.dout.Data[o:o+hw], g.t[o:o+hw], g.s[o:o+hw]
-			da, db := d[ch*hw:(ch+1)*hw], d[(C+ch)*hw:(C+ch+1)*hw]
-			kernels.TanhSigmoidGateGrad(da, db, dy, t, s)
+func (g *gate) backwardChannels(_, lo, hi int) {
+	C, n, hw := g.c, g.shape[1], g.shape[2]*g.shape[3]
+	sz := n * hw
+	for ch := lo; ch < hi; ch++ {
+		dy, t, s := g.dout.Data[ch*sz:(ch+1)*sz], g.t[ch*sz:(ch+1)*sz], g.s[ch*sz:(ch+1)*sz]
+		da, db := g.dpre.Data[ch*sz:(ch+1)*sz], g.dpre.Data[(C+ch)*sz:(C+ch+1)*sz]
+		for i := range n {
+			p := i * hw
+			kernels.TanhSigmoidGateGrad(da[p:p+hw], db[p:p+hw], dy[p:p+hw], t[p:p+hw], s[p:p+hw])
 		}
 	}
 }
