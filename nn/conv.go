@@ -589,7 +589,8 @@ type partialSum struct {
 	grad  []float32
 	parts [][]float32
 	mask  []float32
-	at    []int32 // addAt: the gradient's index of each partial's element
+	at    []int32   // addAt: the gradient's index of each partial's element
+	sums  []float32 // addAt: the gradient's elements at at, while they are summed
 	ch    chunker
 	fn    func(lo, hi int)
 }
@@ -611,17 +612,24 @@ func (s *partialSum) addAt(grad []float32, parts [][]float32, at []int32) {
 		s.fn = s.addRange
 	}
 	s.grad, s.parts, s.at = grad, parts, at
+	s.sums = Scratch(s.sums, len(at))
 	s.ch.do(len(at), elemChunk, s.fn)
 	s.grad, s.parts, s.at = nil, nil, nil
 }
 
 func (s *partialSum) addRange(lo, hi int) {
 	if s.at != nil {
-		at := s.at[lo:hi]
+		// Gathered, summed in order, scattered back: the additions
+		// grad[at[i]] += v would make, vectorised.
+		at, g := s.at[lo:hi], s.sums[lo:hi]
+		for i, j := range at {
+			g[i] = s.grad[j]
+		}
 		for _, p := range s.parts {
-			for i, v := range p[lo:hi] {
-				s.grad[at[i]] += v
-			}
+			AddInto(g, g, p[lo:hi])
+		}
+		for i, j := range at {
+			s.grad[j] = g[i]
 		}
 		return
 	}
@@ -629,9 +637,7 @@ func (s *partialSum) addRange(lo, hi int) {
 	for _, p := range s.parts {
 		p = p[lo:hi]
 		if s.mask == nil {
-			for i, v := range p {
-				grad[i] += v
-			}
+			AddInto(grad, grad, p)
 			continue
 		}
 		m := s.mask[lo:hi]

@@ -543,7 +543,7 @@ func BenchmarkConv3x3_64c_16x16_b32_FwdBwd(b *testing.B) {
 // or added, for any row count and length.
 func TestRowSumsIsSum32(t *testing.T) {
 	rng := NewRNG(12)
-	for _, c := range []struct{ rows, n int }{{1, 5}, {3, 1}, {4, 49}, {7, 256}, {128, 33}} {
+	for _, c := range []struct{ rows, n int }{{1, 5}, {3, 1}, {4, 49}, {7, 256}, {13, 49}, {128, 33}} {
 		x := make([]float32, c.rows*c.n)
 		rng.Normal(x, 0, 3)
 		base := make([]float32, c.rows)
@@ -557,5 +557,29 @@ func TestRowSumsIsSum32(t *testing.T) {
 				t.Fatalf("%d rows of %d: row %d gives %v and %v, sum32 %v and %v", c.rows, c.n, r, set[r], added[r], s, base[r]+s)
 			}
 		}
+		// Rows ld floats apart: the first n of each.
+		ld := c.n + 3
+		xs := make([]float32, c.rows*ld)
+		for r := range c.rows {
+			copy(xs[r*ld:], x[r*c.n:(r+1)*c.n])
+			xs[r*ld+c.n] = 1e9 // never summed
+		}
+		strided := make([]float32, c.rows)
+		rowSumsLd(strided, xs, c.n, ld, false)
+		for r := range c.rows {
+			if math.Float32bits(strided[r]) != math.Float32bits(set[r]) {
+				t.Fatalf("%d rows of %d, %d apart: row %d gives %v, want %v", c.rows, c.n, ld, r, strided[r], set[r])
+			}
+		}
+	}
+}
+
+func BenchmarkRowSums128x392(b *testing.B) {
+	x := make([]float32, 128*392)
+	NewRNG(1).Normal(x, 0, 1)
+	dst := make([]float32, 128)
+	b.SetBytes(int64(4 * len(x)))
+	for b.Loop() {
+		rowSums(dst, x, 392, true)
 	}
 }

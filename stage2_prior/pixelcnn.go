@@ -84,6 +84,7 @@ type PixelCNN struct {
 	skipShp [4]int
 	logits  *nn.Tensor // [n*H*W, K]
 	dlo     *nn.Tensor // dlogits, [K, n, H, W]
+	dout    *nn.Tensor // the gradient of a layer's h_out output, [2C, n, H, W]
 	demb    *nn.Tensor // [n*H*W, E]
 	shape4  [4]int
 	shape2  [2]int
@@ -96,7 +97,6 @@ type pcLayer struct {
 	cond                    *nn.Param // [Classes+1, 2C], the last row the null class; nil when unconditional
 	vgate, hgate            gate
 	h                       nn.Tensor // the horizontal stack's output [C, n, H, W]: h_out's output's first half
-	dout                    *nn.Tensor
 	shape                   [4]int
 }
 
@@ -273,21 +273,24 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 	m.dlo = nn.Ensure(m.dlo, m.shape4[:]...)
 	m.jobs.transpose(m.dlo.Data, dlogits.Data, n*HW, K)
 	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(m.dlo))))
+	// The gradient of every layer's h_out output [h'; skip'] in one
+	// buffer: its second half is dskip for every layer, its first half
+	// the gradient of h' (zero for the last layer), which each layer's
+	// h_conv term then turns into the one of its own input h.
+	sz := C * n * HW
+	m.shape4 = [4]int{2 * C, n, H, W}
+	m.dout = nn.Ensure(m.dout, m.shape4[:]...)
+	m.jobs.douts(m.dout.Data, nil, dskip.Data)
+	dh := m.dout.Data[:sz]
 	var dhOut, dvOut *nn.Tensor
-	for l := len(m.layers) - 1; l >= 0; l-- {
+	last := len(m.layers) - 1
+	for l := last; l >= 0; l-- {
 		L := m.layers[l]
-		L.shape = [4]int{2 * C, n, H, W}
-		L.dout = nn.Ensure(L.dout, L.shape[:]...)
-		var dh []float32
-		if dhOut != nil {
-			dh = dhOut.Data
-		}
-		m.jobs.douts(L.dout.Data, dh, dskip.Data)
 		var condG []float32
 		if L.cond != nil {
 			condG = L.cond.Grad.Data
 		}
-		dhp := L.hgate.backward(L.hout.Backward(L.dout), condG, m.classes)
+		dhp := L.hgate.backward(L.hout.Backward(m.dout), condG, m.classes)
 		dhc := L.hconv.Backward(dhp)
 		dvp := L.shift.Backward(L.v2h.Backward(dhp))
 		if dvOut != nil {
@@ -296,10 +299,14 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 			dvp = dvg
 		}
 		dvOut = L.vconv.Backward(dvp)
-		if l > 0 && dhOut != nil {
-			m.jobs.add(dhc.Data, dhOut.Data)
+		switch {
+		case l == 0: // h_1 = r: no residual to the embedding
+			dhOut = dhc
+		case l == last:
+			m.jobs.copy(dh, dhc.Data)
+		default: // the residual's term plus h_conv's
+			m.jobs.add(dh, dhc.Data)
 		}
-		dhOut = dhc
 	}
 	m.jobs.add(dhOut.Data, dvOut.Data)
 	m.shape2 = [2]int{n * HW, E}

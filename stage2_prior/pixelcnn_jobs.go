@@ -19,11 +19,11 @@ type pcJobs struct {
 	// and dskip
 	dout, dhOut, dskip []float32
 
-	transposeFn, addFn, doutFn func(worker, lo, hi int)
+	transposeFn, addFn, copyFn, doutFn func(worker, lo, hi int)
 }
 
 func (j *pcJobs) init() {
-	j.transposeFn, j.addFn, j.doutFn = j.transposeRange, j.addChunks, j.doutChunks
+	j.transposeFn, j.addFn, j.copyFn, j.doutFn = j.transposeRange, j.addChunks, j.copyChunks, j.doutChunks
 }
 
 // addChunk is the length of the elementwise jobs' ranges: large enough
@@ -68,6 +68,18 @@ func transposeTiles(dst []float32, ldd int, src []float32, lds, rows, cols int) 
 			}
 		}
 	}
+}
+
+// copy sets dst = src.
+func (j *pcJobs) copy(dst, src []float32) {
+	j.aDst, j.aSrc = dst, src[:len(dst)]
+	nn.ParallelFor(nn.FixedChunks(len(dst), addChunk), j.copyFn)
+	j.aDst, j.aSrc = nil, nil
+}
+
+func (j *pcJobs) copyChunks(_, lo, hi int) {
+	a, b := lo*addChunk, min(hi*addChunk, len(j.aDst))
+	copy(j.aDst[a:b], j.aSrc[a:b])
 }
 
 // add sets dst += src.
