@@ -76,6 +76,12 @@ func pow2Cover(p, target int) int {
 // other layout (with package kernels' products; gonum's, the generic
 // path, order some sums by the operands' memory alignment).
 //
+// RowsOut, on a batch-major 1x1 convolution with neither ReLU nor a skip
+// input, lays the output out position-major, [N*H*W, OutC]: a row of
+// OutC values per position, as a classifier head's logits are wanted, with
+// no transpose after the layer (nor before its Backward). The GEMMs take
+// their operands transposed; each output is the same sum in the same order.
+//
 // Forward keeps a reference to x for Backward; x must not change in between.
 type Conv2d struct {
 	InC, OutC, KH, KW  int
@@ -90,6 +96,7 @@ type Conv2d struct {
 	GroupCols  int
 	ReLU       bool // y = max(0, conv(x) + b)
 	BatchMajor bool // tensors are [C, N, H, W]
+	RowsOut    bool // output [N*H*W, OutC] (batch-major 1x1 layers)
 
 	g      convGeom
 	n      int    // images in the batch
@@ -110,6 +117,7 @@ type Conv2d struct {
 	ys     [][]float32   // per-worker [OutC, group*P] outputs or output gradients
 	partW  [][]float32   // per-chunk weight-gradient partials
 	partB  [][]float32   // per-chunk bias-gradient partials
+	partT  [][]float32   // RowsOut: per-worker sums of a group's output-gradient rows
 	sum    partialSum
 
 	implicit bool          // Forward gathers its patches (see patchSource)
@@ -249,7 +257,15 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 		c.g.batchMajor(n)
 		c.shape[0], c.shape[1] = c.OutC, n
 	}
-	c.out = Ensure(c.out, c.shape[:]...)
+	switch {
+	case !c.RowsOut:
+		c.out = Ensure(c.out, c.shape[:]...)
+	case !c.BatchMajor || !c.pointwise() || c.ReLU || skip != nil:
+		panic(fmt.Sprintf("nn: Conv2d %s: RowsOut needs a batch-major 1x1 convolution without ReLU or skip", c.Weight.Name))
+	default:
+		c.shape = [4]int{n * c.g.cols(), c.OutC}
+		c.out = Ensure(c.out, c.shape[:2]...)
+	}
 	if skip != nil && !skip.SameShape(c.out) {
 		panic(fmt.Sprintf("nn: Conv2d %s: skip %v, want %v", c.Weight.Name, skip.Shape, c.out.Shape))
 	}
@@ -260,7 +276,9 @@ func (c *Conv2d) forward(x, skip *Tensor) *Tensor {
 	c.implicit = implicitPatches() && !c.pointwise()
 	c.cols = workerScratch(c.cols, K*c.group*P, !c.implicit && !(c.BatchMajor && c.pointwise()))
 	c.ys = workerScratch(c.ys, c.OutC*c.group*P, c.group > 1 && !c.BatchMajor)
-	c.wp.Pack(false, c.OutC, K, c.w, K)
+	if !c.RowsOut {
+		c.wp.Pack(false, c.OutC, K, c.w, K)
+	}
 	if c.implicit {
 		buildGroups(&c.pats, &c.tailPats, &c.g, n, c.group)
 		c.srcs = perWorker(c.srcs)
@@ -306,6 +324,10 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 	for gr := lo; gr < hi; gr++ {
 		i0, i1 := gr*c.group, min((gr+1)*c.group, c.n)
 		N := (i1 - i0) * P
+		if c.RowsOut {
+			c.forwardRows(i0, N)
+			continue
+		}
 		// One image, or batch-major tensors: the GEMM writes its output
 		// in place, and the epilogue below runs over it there.
 		y, ldy := c.out.Data[i0*outSz:i1*outSz], N
@@ -337,6 +359,22 @@ func (c *Conv2d) forwardImages(worker, lo, hi int) {
 			skip = c.skip.Data[i0*outSz : i1*outSz]
 		}
 		scatterImages(y, N, c.OutC, P, c.out.Data[i0*outSz:i1*outSz], bias, c.ReLU, skip)
+	}
+}
+
+// forwardRows computes the RowsOut output of the N positions from image
+// i0 on: y^T = x^T W^T, a row of OutC values per position, with the bias
+// added to each row.
+func (c *Conv2d) forwardRows(i0, N int) {
+	P, K := c.g.cols(), c.g.rows()
+	y := c.out.Data[i0*P*c.OutC : (i0*P+N)*c.OutC]
+	Sgemm(true, true, N, c.OutC, K, 1, c.x.Data[i0*P:], c.n*P, c.w, K, 0, y, c.OutC)
+	if c.Bias == nil {
+		return
+	}
+	for p := range N {
+		row := y[p*c.OutC : (p+1)*c.OutC]
+		AddInto(row, row, c.Bias.Data.Data)
 	}
 }
 
@@ -384,6 +422,9 @@ func (c *Conv2d) Backward(dy *Tensor) *Tensor {
 	c.partW = chunkScratch(c.partW, chunks, c.OutC*K)
 	c.partB = chunkScratch(c.partB, chunks, c.OutC)
 	c.wp.Pack(true, K, c.OutC, c.w, K)
+	if c.RowsOut {
+		c.partT = workerScratch(c.partT, c.OutC, c.Bias != nil)
+	}
 	if (c.group == 1 || c.BatchMajor) && !c.ReLU {
 		// One image per GEMM, or batch-major: the gradient is already
 		// laid out as the matrices the GEMMs read.
@@ -473,6 +514,16 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 		if c.BatchMajor {
 			dy, ldy = c.outRows(c.dyg, i0)
 		}
+		if c.RowsOut {
+			// dW += dy^T x^T over the group's rows of dy.
+			rows := c.dyg[i0*P*c.OutC : (i0*P+N)*c.OutC]
+			Sgemm(true, true, c.OutC, K, N, 1, rows, c.OutC, c.x.Data[i0*P:], n*P, beta, pw, K)
+			if c.Bias != nil {
+				c.columnSums(c.partT[worker], pb, rows, beta != 0)
+			}
+			beta = 1
+			continue
+		}
 		if c.implicit {
 			src := &c.gsrcs[worker]
 			src.p = forGroup(&c.grids, &c.tailGrid, i1-i0)
@@ -489,6 +540,22 @@ func (c *Conv2d) weightGradChunk(worker, ch int) {
 	}
 }
 
+// columnSums sets (or with add, adds to) pb[o] the sum of column o of the
+// rows of OutC values in rows, the bias gradient of a RowsOut group: each
+// column summed in order from its first row into t, then added to pb, as
+// rowSums sums a row of the batch-major layout.
+func (c *Conv2d) columnSums(t, pb, rows []float32, add bool) {
+	clear(t)
+	for p := 0; p < len(rows); p += c.OutC {
+		AddInto(t, t, rows[p:p+c.OutC])
+	}
+	if add {
+		AddInto(pb, pb, t)
+		return
+	}
+	copy(pb, t)
+}
+
 // inputGradGroup computes dx for group gr: dcols = W^T dY, folded back
 // onto the images by col2im.
 func (c *Conv2d) inputGradGroup(worker, gr int) {
@@ -498,6 +565,12 @@ func (c *Conv2d) inputGradGroup(worker, gr int) {
 	n := c.n
 	i0, i1 := gr*c.group, min((gr+1)*c.group, n)
 	N := (i1 - i0) * P
+	if c.RowsOut {
+		// dx = W^T dy^T, straight into dx's columns for these images.
+		rows := c.dyg[i0*P*c.OutC : (i0*P+N)*c.OutC]
+		gemmPackedT(&c.wp, true, N, 1, rows, c.OutC, 0, c.dx.Data[i0*P:], n*P)
+		return
+	}
 	if c.BatchMajor {
 		dy, ldy := c.outRows(c.dyg, i0)
 		if c.pointwise() {

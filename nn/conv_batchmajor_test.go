@@ -118,6 +118,77 @@ func TestConvBatchMajorMatchesNCHW(t *testing.T) {
 	}
 }
 
+// toRows returns NCHW x as [N*H*W, C], a row per position.
+func toRows(x *Tensor) *Tensor {
+	n, c, hw := x.Shape[0], x.Shape[1], x.Shape[2]*x.Shape[3]
+	y := NewTensor(n*hw, c)
+	for i := range n {
+		for ch := range c {
+			for p := range hw {
+				y.Data[(i*hw+p)*c+ch] = x.Data[(i*c+ch)*hw+p]
+			}
+		}
+	}
+	return y
+}
+
+// TestConvRowsOutMatchesNCHW requires a batch-major 1x1 convolution with
+// RowsOut to give the NCHW layer's bits: its output and output gradient a
+// row per position, its input batch-major.
+func TestConvRowsOutMatchesNCHW(t *testing.T) {
+	for _, path := range kernels.Paths() {
+		restore := kernels.SetPath(path)
+		for ci, tc := range []struct{ n, inC, outC, h, w, groupCols int }{
+			{11, 16, 40, 7, 7, 256}, {19, 9, 5, 4, 5, 0}, {3, 24, 33, 16, 16, 256},
+		} {
+			t.Run(fmt.Sprintf("%s/%d", path, ci), func(t *testing.T) {
+				nchw := NewConv2d("c", tc.inC, tc.outC, 1, 1, 0, true, NewRNG(uint64(5+ci)))
+				rows := NewConv2d("c", tc.inC, tc.outC, 1, 1, 0, true, NewRNG(uint64(5+ci)))
+				nchw.GroupCols, rows.GroupCols = tc.groupCols, tc.groupCols
+				rows.BatchMajor, rows.RowsOut = true, true
+				rng := NewRNG(uint64(50 + ci))
+				x := randTensor(rng, tc.n, tc.inC, tc.h, tc.w)
+				dy := randTensor(rng, tc.n, tc.outC, tc.h, tc.w)
+				wy := nchw.Forward(x).Clone()
+				wdx := nchw.Backward(dy).Clone()
+				y := rows.Forward(toBatchMajor(x)).Clone()
+				dx := rows.Backward(toRows(dy))
+				for _, cmp := range []struct {
+					name      string
+					got, want *Tensor
+				}{{"y", y, toRows(wy)}, {"dx", dx, toBatchMajor(wdx)}, {"dW", rows.Weight.Grad, nchw.Weight.Grad}, {"db", rows.Bias.Grad, nchw.Bias.Grad}} {
+					if !cmp.got.SameShape(cmp.want) {
+						t.Fatalf("%s: shape %v, want %v", cmp.name, cmp.got.Shape, cmp.want.Shape)
+					}
+					for i := range cmp.want.Data {
+						if path == "generic" && cmp.name == "dW" {
+							// gonum sums A^T B^T's dot products in another
+							// order (and see TestConvBatchMajorMatchesNCHW):
+							// a few hundred terms agree to 1e-4.
+							if d := math.Abs(float64(cmp.got.Data[i] - cmp.want.Data[i])); d > 1e-4*(1+math.Abs(float64(cmp.want.Data[i]))) {
+								t.Fatalf("dW[%d] = %v, NCHW gives %v", i, cmp.got.Data[i], cmp.want.Data[i])
+							}
+							continue
+						}
+						if math.Float32bits(cmp.got.Data[i]) != math.Float32bits(cmp.want.Data[i]) {
+							t.Fatalf("%s[%d] = %v, NCHW gives %v", cmp.name, i, cmp.got.Data[i], cmp.want.Data[i])
+						}
+					}
+				}
+			})
+		}
+		restore()
+	}
+	c := NewConv2d("head", 3, 4, 3, 1, 1, true, NewRNG(1))
+	c.BatchMajor, c.RowsOut = true, true
+	defer func() {
+		if r := fmt.Sprint(recover()); r != "nn: Conv2d head.weight: RowsOut needs a batch-major 1x1 convolution without ReLU or skip" {
+			t.Fatalf("a 3x3 layer with RowsOut: panic %q", r)
+		}
+	}()
+	c.Forward(NewTensor(3, 2, 5, 5))
+}
+
 // TestConvBatchMajorShapeErrors requires a batch-major layer to name the
 // layout it wants when handed an NCHW tensor.
 func TestConvBatchMajorShapeErrors(t *testing.T) {

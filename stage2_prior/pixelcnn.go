@@ -83,7 +83,6 @@ type PixelCNN struct {
 	skip    nn.Tensor  // the skip sum [C, n, H, W]: the last h_out output's second half
 	skipShp [4]int
 	logits  *nn.Tensor // [n*H*W, K]
-	dlo     *nn.Tensor // dlogits, [K, n, H, W]
 	dout    *nn.Tensor // the gradient of a layer's h_out output, [2C, n, H, W]
 	demb    *nn.Tensor // [n*H*W, E]
 	shape4  [4]int
@@ -167,6 +166,8 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	for _, c := range convs {
 		c.GroupCols, c.BatchMajor = 256, true
 	}
+	// The logits come out a row per position, as the loss wants them.
+	m.head2.RowsOut = true
 	m.params = append(m.params, m.head1.Params()...)
 	m.params = append(m.params, m.head2.Params()...)
 	// The null class's rows last, so every other tensor gets the draws it
@@ -214,7 +215,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 	if err := m.Check(codes, classes, n); err != nil {
 		panic(err.Error())
 	}
-	H, W, C, E, K := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
+	H, W, C, E := m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed
 	HW := H * W
 	m.n, m.classes = n, classes
 	e := m.embed.Forward(codes)
@@ -255,10 +256,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 	}
 	m.skipShp = [4]int{C, n, H, W}
 	m.skip = nn.Tensor{Shape: m.skipShp[:], Data: o.Data[sz : 2*sz]}
-	y := m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(&m.skip))))
-	m.shape2 = [2]int{n * HW, K}
-	m.logits = nn.Ensure(m.logits, m.shape2[:]...)
-	m.jobs.transpose(m.logits.Data, y.Data, K, n*HW)
+	m.logits = m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(&m.skip))))
 	return m.logits
 }
 
@@ -267,12 +265,9 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 	if m.logits == nil || !dlogits.SameShape(m.logits) {
 		panic(fmt.Sprintf("pixelcnn: Backward got %v, want the last Forward's %v", dlogits.Shape, m.logits))
 	}
-	n, H, W, C, E, K := m.n, m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed, m.info.K
+	n, H, W, C, E := m.n, m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed
 	HW := H * W
-	m.shape4 = [4]int{K, n, H, W}
-	m.dlo = nn.Ensure(m.dlo, m.shape4[:]...)
-	m.jobs.transpose(m.dlo.Data, dlogits.Data, n*HW, K)
-	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(m.dlo))))
+	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(dlogits))))
 	// The gradient of every layer's h_out output [h'; skip'] in one
 	// buffer: its second half is dskip for every layer, its first half
 	// the gradient of h' (zero for the last layer), which each layer's
