@@ -143,6 +143,12 @@ func NewMaskedConv2d(name string, inC, outC, kh, kw int, kind MaskKind, bias boo
 // vertical stack's features causal for the horizontal stack.
 type ShiftDown struct {
 	out, dx *Tensor
+	// the call's operands, for the chunks
+	dst, src []float32
+	h, w, d  int
+	add      bool
+	ch       chunker
+	fn       func(lo, hi int)
 }
 
 // Forward returns x shifted down by one row.
@@ -151,18 +157,66 @@ func (s *ShiftDown) Forward(x *Tensor) *Tensor {
 		panic(fmt.Sprintf("nn: ShiftDown: input %v, want [N,C,H,W]", x.Shape))
 	}
 	s.out = Ensure(s.out, x.Shape...)
-	shiftRows(s.out.Data, x.Data, x.Shape[2], x.Shape[3], 1)
+	s.shift(s.out.Data, x.Data, x.Shape[2], x.Shape[3], 1, false)
 	return s.out
 }
 
 // Backward shifts dy up by one row: the adjoint of Forward.
 func (s *ShiftDown) Backward(dy *Tensor) *Tensor {
+	s.checkGrad(dy)
+	s.dx = Ensure(s.dx, dy.Shape...)
+	s.shift(s.dx.Data, dy.Data, dy.Shape[2], dy.Shape[3], -1, false)
+	return s.dx
+}
+
+// BackwardAdd adds Backward(dy) to acc (shaped like dy) in one pass, with
+// the bits of the separate sum (the vacated bottom row adds zeros).
+func (s *ShiftDown) BackwardAdd(dy, acc *Tensor) {
+	s.checkGrad(dy)
+	if !acc.SameShape(dy) {
+		panic(fmt.Sprintf("nn: ShiftDown: accumulator %v, want %v", acc.Shape, dy.Shape))
+	}
+	s.shift(acc.Data, dy.Data, dy.Shape[2], dy.Shape[3], -1, true)
+}
+
+func (s *ShiftDown) checkGrad(dy *Tensor) {
 	if s.out == nil || !dy.SameShape(s.out) {
 		panic(fmt.Sprintf("nn: ShiftDown: gradient %v does not match the last Forward", dy.Shape))
 	}
-	s.dx = Ensure(s.dx, dy.Shape...)
-	shiftRows(s.dx.Data, dy.Data, dy.Shape[2], dy.Shape[3], -1)
-	return s.dx
+}
+
+// shift runs shiftRows (or shiftRowsAdd) over the planes on all cores.
+func (s *ShiftDown) shift(dst, src []float32, h, w, d int, add bool) {
+	if s.fn == nil {
+		s.fn = s.planes
+	}
+	s.dst, s.src, s.h, s.w, s.d, s.add = dst, src, h, w, d, add
+	s.ch.do(len(src)/(h*w), max(1, elemChunk/(h*w)), s.fn)
+	s.dst, s.src = nil, nil
+}
+
+func (s *ShiftDown) planes(lo, hi int) {
+	p := s.h * s.w
+	dst, src := s.dst[lo*p:hi*p], s.src[lo*p:hi*p]
+	if s.add {
+		shiftRowsAdd(dst, src, s.h, s.w)
+		return
+	}
+	shiftRows(dst, src, s.h, s.w, s.d)
+}
+
+// shiftRowsAdd adds each h x w plane of src moved up one row to dst: row r
+// of dst gets row r+1 of src, and the bottom row gets zeros added, so that
+// its bits are those of adding the moved plane (-0 + 0 is +0).
+func shiftRowsAdd(dst, src []float32, h, w int) {
+	plane := h * w
+	for p := 0; p+plane <= len(src); p += plane {
+		s, o := src[p:p+plane], dst[p:p+plane]
+		AddInto(o[:plane-w], o[:plane-w], s[w:])
+		for i := plane - w; i < plane; i++ {
+			o[i] += 0
+		}
+	}
 }
 
 // shiftRows copies each h x w plane of src into dst moved by d = +1 (down)

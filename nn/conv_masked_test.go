@@ -135,6 +135,33 @@ func TestShiftDown(t *testing.T) {
 	}
 }
 
+// TestShiftDownBackwardAdd requires BackwardAdd to give the bits of
+// adding Backward's output, with -0 in the accumulator, over enough
+// planes to be split across the cores.
+func TestShiftDownBackwardAdd(t *testing.T) {
+	rng := NewRNG(4)
+	for _, shape := range [][]int{{2, 3, 4, 5}, {64, 130, 7, 7}} {
+		dy, acc := randTensor(rng, shape...), randTensor(rng, shape...)
+		negZero := float32(math.Copysign(0, -1))
+		for i := 0; i < len(acc.Data); i += 7 {
+			acc.Data[i] = negZero
+		}
+		var s ShiftDown
+		s.Forward(dy)
+		want := acc.Clone()
+		dx := s.Backward(dy)
+		for i := range want.Data {
+			want.Data[i] += dx.Data[i]
+		}
+		s.BackwardAdd(dy, acc)
+		for i := range want.Data {
+			if math.Float32bits(acc.Data[i]) != math.Float32bits(want.Data[i]) {
+				t.Fatalf("%v: acc[%d] = %v, acc + Backward gives %v", shape, i, acc.Data[i], want.Data[i])
+			}
+		}
+	}
+}
+
 // deps[i][j] reports whether output position i (any channel) depends on
 // input position j, positions in raster order on an h x w grid.
 type deps [][]bool

@@ -287,11 +287,15 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 		}
 		dhp := L.hgate.backward(L.hout.Backward(m.dout), condG, m.classes)
 		dhc := L.hconv.Backward(dhp)
-		dvp := L.shift.Backward(L.v2h.Backward(dhp))
+		dlk := L.v2h.Backward(dhp)
+		var dvp *nn.Tensor
 		if dvOut != nil {
-			dvg := L.vgate.backward(dvOut, condG, m.classes)
-			m.jobs.add(dvg.Data, dvp.Data)
-			dvp = dvg
+			// The vertical stack's own gate's gradient plus the one
+			// through v_to_h, shifted back up.
+			dvp = L.vgate.backward(dvOut, condG, m.classes)
+			L.shift.BackwardAdd(dlk, dvp)
+		} else {
+			dvp = L.shift.Backward(dlk)
 		}
 		dvOut = L.vconv.Backward(dvp)
 		switch {
