@@ -104,6 +104,7 @@ type actImpl struct {
 	gelu     func(y, x []float32)
 	geluGrad func(dx, dy, x []float32)
 	gate     func(out, t, s, a, b []float32, ca, cb float32)
+	gateVec  func(out, t, s, a, b, ca, cb []float32)
 	gateGrad func(da, db, dout, t, s []float32)
 	// Softmax rows (softmax.go); nil: the portable loops over this path's
 	// exp.
@@ -148,6 +149,12 @@ var genericAct = &actImpl{
 	gate: func(out, t, s, a, b []float32, ca, cb float32) {
 		for i := range out {
 			tv, sv := Tanh32(a[i]+ca), Sigmoid32(b[i]+cb)
+			t[i], s[i], out[i] = tv, sv, tv*sv
+		}
+	},
+	gateVec: func(out, t, s, a, b, ca, cb []float32) {
+		for i := range out {
+			tv, sv := Tanh32(a[i]+ca[i]), Sigmoid32(b[i]+cb[i])
 			t[i], s[i], out[i] = tv, sv, tv*sv
 		}
 	},
@@ -240,6 +247,15 @@ func GELUGrad(dx, dy, x []float32) {
 func TanhSigmoidGate(out, t, s, a, b []float32, ca, cb float32) {
 	sameLen("TanhSigmoidGate", len(out), t, s, a, b)
 	actActive.gate(out, t, s, a, b, ca, cb)
+}
+
+// TanhSigmoidGateVec is TanhSigmoidGate with a shift per element,
+// t[i] = tanh(a[i]+ca[i]) and s[i] = sigmoid(b[i]+cb[i]): one call over
+// many images, each with its own class shifts, gives the bits of a call
+// per image. t may be a and s may be b.
+func TanhSigmoidGateVec(out, t, s, a, b, ca, cb []float32) {
+	sameLen("TanhSigmoidGateVec", len(out), t, s, a, b, ca, cb)
+	actActive.gateVec(out, t, s, a, b, ca, cb)
 }
 
 // TanhSigmoidGateGrad is TanhSigmoidGate's backward pass from the kept t and

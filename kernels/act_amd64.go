@@ -24,6 +24,11 @@ func actAsmPaths() []*actImpl {
 					gateAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), ca, cb)
 				}
 			},
+			gateVec: func(out, t, s, a, b, ca, cb []float32) {
+				if len(out) > 0 {
+					gateVecAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], &ca[0], &cb[0], len(out))
+				}
+			},
 			gateGrad: func(da, db, dout, t, s []float32) {
 				if len(da) > 0 {
 					gateGradAVX512(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
@@ -60,6 +65,11 @@ func actAsmPaths() []*actImpl {
 			gate: func(out, t, s, a, b []float32, ca, cb float32) {
 				if len(out) > 0 {
 					gateAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), ca, cb)
+				}
+			},
+			gateVec: func(out, t, s, a, b, ca, cb []float32) {
+				if len(out) > 0 {
+					gateVecAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], &ca[0], &cb[0], len(out))
 				}
 			},
 			gateGrad: func(da, db, dout, t, s []float32) {

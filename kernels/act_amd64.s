@@ -876,6 +876,161 @@ gateAVX512_done:
 	VZEROUPPER
 	RET
 
+// func gateVecAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, ca *float32, cb *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·gateVecAVX512(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ s+16(FP), DX
+	MOVQ a+24(FP), R8
+	MOVQ b+32(FP), R9
+	MOVQ ca+40(FP), R10
+	MOVQ cb+48(FP), R12
+	MOVQ n+56(FP), CX
+
+gateVecAVX512_loop:
+	CMPQ              CX, $0x10
+	JL                gateVecAVX512_tail
+	VMOVUPS           (R8), Z0
+	VMOVUPS           (R9), Z1
+	VMOVUPS           (R10), Z2
+	VMOVUPS           (R12), Z3
+	VADDPS            Z2, Z0, Z0
+	VADDPS            Z3, Z1, Z1
+	VPANDD.BCST       actconsts<>+448(SB), Z0, Z2
+	VADDPS            Z2, Z2, Z3
+	VBROADCASTSS      actconsts<>+224(SB), Z4
+	VMINPS            Z3, Z4, Z4
+	VBROADCASTSS      actconsts<>+256(SB), Z5
+	VMAXPS            Z4, Z5, Z4
+	VMULPS.BCST       actconsts<>+128(SB), Z4, Z5
+	VRNDSCALEPS       $0x00, Z5, Z5
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z5, Z4
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z5, Z4
+	VBROADCASTSS      actconsts<>+960(SB), Z6
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z3, K2
+	VSCALEFPS.Z       Z5, Z6, K2, Z3
+	VADDPS.BCST       actconsts<>+0(SB), Z3, Z3
+	VBROADCASTSS      actconsts<>+32(SB), Z4
+	VDIVPS            Z3, Z4, Z3
+	VBROADCASTSS      actconsts<>+0(SB), Z4
+	VSUBPS            Z3, Z4, Z3
+	VCMPPS.BCST       $0x01, actconsts<>+416(SB), Z2, K3
+	VMOVAPS           Z2, K3, Z3
+	VPANDD.BCST       actconsts<>+480(SB), Z0, Z0
+	VPORD             Z0, Z3, Z3
+	VPXORD.BCST       actconsts<>+480(SB), Z1, Z0
+	VBROADCASTSS      actconsts<>+224(SB), Z1
+	VMINPS            Z0, Z1, Z1
+	VBROADCASTSS      actconsts<>+256(SB), Z2
+	VMAXPS            Z1, Z2, Z1
+	VMULPS.BCST       actconsts<>+128(SB), Z1, Z2
+	VRNDSCALEPS       $0x00, Z2, Z2
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
+	VBROADCASTSS      actconsts<>+960(SB), Z4
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
+	VSCALEFPS.Z       Z2, Z4, K2, Z0
+	VADDPS.BCST       actconsts<>+0(SB), Z0, Z0
+	VBROADCASTSS      actconsts<>+0(SB), Z1
+	VDIVPS            Z0, Z1, Z0
+	VMULPS            Z0, Z3, Z1
+	VMOVUPS           Z1, (SI)
+	VMOVUPS           Z3, (DI)
+	VMOVUPS           Z0, (DX)
+	ADDQ              $0x40, SI
+	ADDQ              $0x40, DI
+	ADDQ              $0x40, DX
+	ADDQ              $0x40, R8
+	ADDQ              $0x40, R9
+	ADDQ              $0x40, R10
+	ADDQ              $0x40, R12
+	SUBQ              $0x10, CX
+	JMP               gateVecAVX512_loop
+
+gateVecAVX512_tail:
+	TESTQ             CX, CX
+	JZ                gateVecAVX512_done
+	MOVL              $0x00000001, AX
+	SHLL              CL, AX
+	DECL              AX
+	KMOVW             AX, K1
+	VMOVUPS.Z         (R8), K1, Z0
+	VMOVUPS.Z         (R9), K1, Z1
+	VMOVUPS.Z         (R10), K1, Z2
+	VMOVUPS.Z         (R12), K1, Z3
+	VADDPS            Z2, Z0, Z0
+	VADDPS            Z3, Z1, Z1
+	VPANDD.BCST       actconsts<>+448(SB), Z0, Z2
+	VADDPS            Z2, Z2, Z3
+	VBROADCASTSS      actconsts<>+224(SB), Z4
+	VMINPS            Z3, Z4, Z4
+	VBROADCASTSS      actconsts<>+256(SB), Z5
+	VMAXPS            Z4, Z5, Z4
+	VMULPS.BCST       actconsts<>+128(SB), Z4, Z5
+	VRNDSCALEPS       $0x00, Z5, Z5
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z5, Z4
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z5, Z4
+	VBROADCASTSS      actconsts<>+960(SB), Z6
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z3, K2
+	VSCALEFPS.Z       Z5, Z6, K2, Z3
+	VADDPS.BCST       actconsts<>+0(SB), Z3, Z3
+	VBROADCASTSS      actconsts<>+32(SB), Z4
+	VDIVPS            Z3, Z4, Z3
+	VBROADCASTSS      actconsts<>+0(SB), Z4
+	VSUBPS            Z3, Z4, Z3
+	VCMPPS.BCST       $0x01, actconsts<>+416(SB), Z2, K3
+	VMOVAPS           Z2, K3, Z3
+	VPANDD.BCST       actconsts<>+480(SB), Z0, Z0
+	VPORD             Z0, Z3, Z3
+	VPXORD.BCST       actconsts<>+480(SB), Z1, Z0
+	VBROADCASTSS      actconsts<>+224(SB), Z1
+	VMINPS            Z0, Z1, Z1
+	VBROADCASTSS      actconsts<>+256(SB), Z2
+	VMAXPS            Z1, Z2, Z1
+	VMULPS.BCST       actconsts<>+128(SB), Z1, Z2
+	VRNDSCALEPS       $0x00, Z2, Z2
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
+	VBROADCASTSS      actconsts<>+960(SB), Z4
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
+	VSCALEFPS.Z       Z2, Z4, K2, Z0
+	VADDPS.BCST       actconsts<>+0(SB), Z0, Z0
+	VBROADCASTSS      actconsts<>+0(SB), Z1
+	VDIVPS            Z0, Z1, Z0
+	VMULPS            Z0, Z3, Z1
+	VMOVUPS           Z1, K1, (SI)
+	VMOVUPS           Z3, K1, (DI)
+	VMOVUPS           Z0, K1, (DX)
+
+gateVecAVX512_done:
+	VZEROUPPER
+	RET
+
 // func gateGradAVX512(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·gateGradAVX512(SB), NOSPLIT, $0-48
@@ -1683,6 +1838,197 @@ gateAVX2_tail:
 	VMASKMOVPS   Y0, Y2, (DX)
 
 gateAVX2_done:
+	VZEROUPPER
+	RET
+
+// func gateVecAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, ca *float32, cb *float32, n int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·gateVecAVX2(SB), NOSPLIT, $0-64
+	MOVQ out+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ s+16(FP), DX
+	MOVQ a+24(FP), R8
+	MOVQ b+32(FP), R9
+	MOVQ ca+40(FP), R10
+	MOVQ cb+48(FP), R12
+	MOVQ n+56(FP), CX
+
+gateVecAVX2_loop:
+	CMPQ         CX, $0x08
+	JL           gateVecAVX2_tail
+	VMOVUPS      (R8), Y0
+	VMOVUPS      (R9), Y1
+	VMOVUPS      (R10), Y2
+	VMOVUPS      (R12), Y3
+	VADDPS       Y2, Y0, Y0
+	VADDPS       Y3, Y1, Y1
+	VANDPS       actconsts<>+448(SB), Y0, Y2
+	VADDPS       Y2, Y2, Y3
+	VBROADCASTSS actconsts<>+224(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VBROADCASTSS actconsts<>+256(SB), Y5
+	VMAXPS       Y4, Y5, Y4
+	VMULPS       actconsts<>+128(SB), Y4, Y5
+	VROUNDPS     $0x00, Y5, Y5
+	VFNMADD231PS actconsts<>+160(SB), Y5, Y4
+	VFNMADD231PS actconsts<>+192(SB), Y5, Y4
+	VBROADCASTSS actconsts<>+960(SB), Y6
+	VFMADD213PS  actconsts<>+992(SB), Y4, Y6
+	VFMADD213PS  actconsts<>+1024(SB), Y4, Y6
+	VFMADD213PS  actconsts<>+1056(SB), Y4, Y6
+	VFMADD213PS  actconsts<>+1088(SB), Y4, Y6
+	VFMADD213PS  actconsts<>+0(SB), Y4, Y6
+	VFMADD213PS  actconsts<>+0(SB), Y4, Y6
+	VCVTPS2DQ    Y5, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       actconsts<>+512(SB), Y5, Y5
+	VPADDD       actconsts<>+512(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VCMPPS       $0x05, actconsts<>+256(SB), Y3, Y3
+	VANDPS       Y3, Y6, Y3
+	VADDPS       actconsts<>+0(SB), Y3, Y3
+	VBROADCASTSS actconsts<>+32(SB), Y4
+	VDIVPS       Y3, Y4, Y3
+	VBROADCASTSS actconsts<>+0(SB), Y4
+	VSUBPS       Y3, Y4, Y3
+	VCMPPS       $0x01, actconsts<>+416(SB), Y2, Y4
+	VBLENDVPS    Y4, Y2, Y3, Y3
+	VANDPS       actconsts<>+480(SB), Y0, Y0
+	VORPS        Y0, Y3, Y3
+	VXORPS       actconsts<>+480(SB), Y1, Y0
+	VBROADCASTSS actconsts<>+224(SB), Y1
+	VMINPS       Y0, Y1, Y1
+	VBROADCASTSS actconsts<>+256(SB), Y2
+	VMAXPS       Y1, Y2, Y1
+	VMULPS       actconsts<>+128(SB), Y1, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS actconsts<>+160(SB), Y2, Y1
+	VFNMADD231PS actconsts<>+192(SB), Y2, Y1
+	VBROADCASTSS actconsts<>+960(SB), Y4
+	VFMADD213PS  actconsts<>+992(SB), Y1, Y4
+	VFMADD213PS  actconsts<>+1024(SB), Y1, Y4
+	VFMADD213PS  actconsts<>+1056(SB), Y1, Y4
+	VFMADD213PS  actconsts<>+1088(SB), Y1, Y4
+	VFMADD213PS  actconsts<>+0(SB), Y1, Y4
+	VFMADD213PS  actconsts<>+0(SB), Y1, Y4
+	VCVTPS2DQ    Y2, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       actconsts<>+512(SB), Y2, Y2
+	VPADDD       actconsts<>+512(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VCMPPS       $0x05, actconsts<>+256(SB), Y0, Y0
+	VANDPS       Y0, Y4, Y0
+	VADDPS       actconsts<>+0(SB), Y0, Y0
+	VBROADCASTSS actconsts<>+0(SB), Y1
+	VDIVPS       Y0, Y1, Y0
+	VMULPS       Y0, Y3, Y1
+	VMOVUPS      Y1, (SI)
+	VMOVUPS      Y3, (DI)
+	VMOVUPS      Y0, (DX)
+	ADDQ         $0x20, SI
+	ADDQ         $0x20, DI
+	ADDQ         $0x20, DX
+	ADDQ         $0x20, R8
+	ADDQ         $0x20, R9
+	ADDQ         $0x20, R10
+	ADDQ         $0x20, R12
+	SUBQ         $0x08, CX
+	JMP          gateVecAVX2_loop
+
+gateVecAVX2_tail:
+	TESTQ        CX, CX
+	JZ           gateVecAVX2_done
+	MOVQ         $0x00000008, AX
+	SUBQ         CX, AX
+	LEAQ         acttailmask<>+0(SB), R11
+	VMOVDQU      (R11)(AX*4), Y0
+	VMASKMOVPS   (R8), Y0, Y1
+	VMASKMOVPS   (R9), Y0, Y2
+	VMASKMOVPS   (R10), Y0, Y3
+	VMASKMOVPS   (R12), Y0, Y4
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y4, Y2, Y2
+	VANDPS       actconsts<>+448(SB), Y1, Y3
+	VADDPS       Y3, Y3, Y4
+	VBROADCASTSS actconsts<>+224(SB), Y5
+	VMINPS       Y4, Y5, Y5
+	VBROADCASTSS actconsts<>+256(SB), Y6
+	VMAXPS       Y5, Y6, Y5
+	VMULPS       actconsts<>+128(SB), Y5, Y6
+	VROUNDPS     $0x00, Y6, Y6
+	VFNMADD231PS actconsts<>+160(SB), Y6, Y5
+	VFNMADD231PS actconsts<>+192(SB), Y6, Y5
+	VBROADCASTSS actconsts<>+960(SB), Y7
+	VFMADD213PS  actconsts<>+992(SB), Y5, Y7
+	VFMADD213PS  actconsts<>+1024(SB), Y5, Y7
+	VFMADD213PS  actconsts<>+1056(SB), Y5, Y7
+	VFMADD213PS  actconsts<>+1088(SB), Y5, Y7
+	VFMADD213PS  actconsts<>+0(SB), Y5, Y7
+	VFMADD213PS  actconsts<>+0(SB), Y5, Y7
+	VCVTPS2DQ    Y6, Y5
+	VPSRAD       $0x01, Y5, Y6
+	VPSUBD       Y6, Y5, Y5
+	VPADDD       actconsts<>+512(SB), Y6, Y6
+	VPADDD       actconsts<>+512(SB), Y5, Y5
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y5, Y5
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y5, Y7, Y7
+	VCMPPS       $0x05, actconsts<>+256(SB), Y4, Y4
+	VANDPS       Y4, Y7, Y4
+	VADDPS       actconsts<>+0(SB), Y4, Y4
+	VBROADCASTSS actconsts<>+32(SB), Y5
+	VDIVPS       Y4, Y5, Y4
+	VBROADCASTSS actconsts<>+0(SB), Y5
+	VSUBPS       Y4, Y5, Y4
+	VCMPPS       $0x01, actconsts<>+416(SB), Y3, Y5
+	VBLENDVPS    Y5, Y3, Y4, Y4
+	VANDPS       actconsts<>+480(SB), Y1, Y1
+	VORPS        Y1, Y4, Y4
+	VXORPS       actconsts<>+480(SB), Y2, Y1
+	VBROADCASTSS actconsts<>+224(SB), Y2
+	VMINPS       Y1, Y2, Y2
+	VBROADCASTSS actconsts<>+256(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMULPS       actconsts<>+128(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS actconsts<>+160(SB), Y3, Y2
+	VFNMADD231PS actconsts<>+192(SB), Y3, Y2
+	VBROADCASTSS actconsts<>+960(SB), Y5
+	VFMADD213PS  actconsts<>+992(SB), Y2, Y5
+	VFMADD213PS  actconsts<>+1024(SB), Y2, Y5
+	VFMADD213PS  actconsts<>+1056(SB), Y2, Y5
+	VFMADD213PS  actconsts<>+1088(SB), Y2, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y2, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y2, Y5
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       actconsts<>+512(SB), Y3, Y3
+	VPADDD       actconsts<>+512(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y5, Y5
+	VMULPS       Y2, Y5, Y5
+	VCMPPS       $0x05, actconsts<>+256(SB), Y1, Y1
+	VANDPS       Y1, Y5, Y1
+	VADDPS       actconsts<>+0(SB), Y1, Y1
+	VBROADCASTSS actconsts<>+0(SB), Y2
+	VDIVPS       Y1, Y2, Y1
+	VMULPS       Y1, Y4, Y2
+	VMASKMOVPS   Y2, Y0, (SI)
+	VMASKMOVPS   Y4, Y0, (DI)
+	VMASKMOVPS   Y1, Y0, (DX)
+
+gateVecAVX2_done:
 	VZEROUPPER
 	RET
 

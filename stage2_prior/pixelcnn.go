@@ -241,7 +241,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 		// hp = hconv(h) + v_to_h(shift(vp)), the sum formed in v_to_h's
 		// epilogue.
 		hp := L.v2h.ForwardAdd(L.shift.Forward(vp), hc)
-		g := L.hgate.forward(hp, nil, cond, classes)
+		g := L.hgate.forward(hp, cond, classes)
 		if l == 0 {
 			o = L.hout.Forward(g)
 		} else {
@@ -250,7 +250,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 		L.shape = [4]int{C, n, H, W}
 		L.h = nn.Tensor{Shape: L.shape[:], Data: o.Data[:sz]}
 		if l < last {
-			vIn = L.vgate.forward(vp, nil, cond, classes)
+			vIn = L.vgate.forward(vp, cond, classes)
 		}
 		hIn = &L.h
 	}
@@ -315,11 +315,11 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 }
 
 // gate is the gated unit out = tanh(a) * sigmoid(b) on pre-activations
-// [2C, n, H, W] (a: the first C channels, b: the rest), given as the sum
-// of one or two tensors plus a per-image class row of 2C values.
+// [2C, n, H, W] (a: the first C channels, b: the rest) plus a per-image
+// class row of 2C values.
 type gate struct {
 	c       int
-	p1, p2  *nn.Tensor
+	p1      *nn.Tensor
 	cond    []float32
 	classes []int32
 	out     *nn.Tensor // [C, n, H, W]
@@ -332,7 +332,8 @@ type gate struct {
 	cgrad   func(w, lo, hi int)
 	// backward's class-embedding gradient, during the call
 	condGrad []float32
-	sums     []float32 // [2C, n]: each image's sum of a channel's gradient
+	sums     []float32   // [2C, n]: each image's sum of a channel's gradient
+	shifts   [][]float32 // per worker: a channel's class shifts for a and b at every position
 }
 
 func (g *gate) init(c int) {
@@ -340,40 +341,58 @@ func (g *gate) init(c int) {
 	g.fwd, g.bwd, g.cgrad = g.forwardChannels, g.backwardChannels, g.condGradChannels
 }
 
-func (g *gate) forward(p1, p2 *nn.Tensor, cond []float32, classes []int32) *nn.Tensor {
-	g.p1, g.p2, g.cond, g.classes = p1, p2, cond, classes
+func (g *gate) forward(p1 *nn.Tensor, cond []float32, classes []int32) *nn.Tensor {
+	g.p1, g.cond, g.classes = p1, cond, classes
 	g.shape = [4]int{g.c, p1.Shape[1], p1.Shape[2], p1.Shape[3]}
 	g.out = nn.Ensure(g.out, g.shape[:]...)
 	g.t = nn.Scratch(g.t, g.out.Len())
 	g.s = nn.Scratch(g.s, g.out.Len())
+	if cond != nil {
+		for len(g.shifts) < nn.Workers() {
+			g.shifts = append(g.shifts, nil)
+		}
+		for w := range g.shifts {
+			g.shifts[w] = nn.Scratch(g.shifts[w], 2*g.shape[1]*g.shape[2]*g.shape[3])
+		}
+	}
 	nn.ParallelFor(g.c, g.fwd)
 	return g.out
 }
 
-// forwardChannels gates channels [lo, hi) of every image, an image's
-// plane at a time (its class row's two values added on the way).
-func (g *gate) forwardChannels(_, lo, hi int) {
+// forwardChannels gates channels [lo, hi) of every image, a channel at a
+// time (each image's class shifts repeated over its positions).
+func (g *gate) forwardChannels(worker, lo, hi int) {
 	C, n, hw := g.c, g.shape[1], g.shape[2]*g.shape[3]
 	sz := n * hw
 	for ch := lo; ch < hi; ch++ {
 		a, b := g.p1.Data[ch*sz:(ch+1)*sz], g.p1.Data[(C+ch)*sz:(C+ch+1)*sz]
 		out, t, s := g.out.Data[ch*sz:(ch+1)*sz], g.t[ch*sz:(ch+1)*sz], g.s[ch*sz:(ch+1)*sz]
-		if g.p2 != nil {
-			// Sum the two pre-activations into t and s, which the gate
-			// then overwrites in place with tanh and sigmoid.
-			nn.AddInto(t, a, g.p2.Data[ch*sz:(ch+1)*sz])
-			nn.AddInto(s, b, g.p2.Data[(C+ch)*sz:(C+ch+1)*sz])
-			a, b = t, s
+		if g.cond == nil {
+			kernels.TanhSigmoidGate(out, t, s, a, b, 0, 0)
+			continue
 		}
+		ca, cb := g.shifts[worker][:sz], g.shifts[worker][sz:2*sz]
 		for i := range n {
-			var ca, cb float32
-			if g.cond != nil {
-				row := g.cond[int(g.classes[i])*2*C:]
-				ca, cb = row[ch], row[C+ch]
-			}
-			p := i * hw
-			kernels.TanhSigmoidGate(out[p:p+hw], t[p:p+hw], s[p:p+hw], a[p:p+hw], b[p:p+hw], ca, cb)
+			row := g.cond[int(g.classes[i])*2*C:]
+			fill(ca[i*hw:(i+1)*hw], row[ch])
+			fill(cb[i*hw:(i+1)*hw], row[C+ch])
 		}
+		kernels.TanhSigmoidGateVec(out, t, s, a, b, ca, cb)
+	}
+}
+
+// fill sets every element of x to v, sixteen at a time where it can.
+func fill(x []float32, v float32) {
+	var b [16]float32
+	for i := range b {
+		b[i] = v
+	}
+	i := 0
+	for ; i+16 <= len(x); i += 16 {
+		*(*[16]float32)(x[i:]) = b
+	}
+	for ; i < len(x); i++ {
+		x[i] = v
 	}
 }
 
@@ -412,9 +431,6 @@ func (g *gate) backwardChannels(_, lo, hi int) {
 	for ch := lo; ch < hi; ch++ {
 		dy, t, s := g.dout.Data[ch*sz:(ch+1)*sz], g.t[ch*sz:(ch+1)*sz], g.s[ch*sz:(ch+1)*sz]
 		da, db := g.dpre.Data[ch*sz:(ch+1)*sz], g.dpre.Data[(C+ch)*sz:(C+ch+1)*sz]
-		for i := range n {
-			p := i * hw
-			kernels.TanhSigmoidGateGrad(da[p:p+hw], db[p:p+hw], dy[p:p+hw], t[p:p+hw], s[p:p+hw])
-		}
+		kernels.TanhSigmoidGateGrad(da, db, dy, t, s)
 	}
 }

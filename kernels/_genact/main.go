@@ -1,8 +1,8 @@
 // Command genact writes kernels/act_amd64.s: the element-wise activation
 // kernels (exp, tanh, sigmoid, GELU and its gradient, the PixelCNN's
-// tanh*sigmoid gate and its gradient) for AVX-512 (16 lanes) and AVX2+FMA
-// (8 lanes). Both paths run the same sequence of IEEE operations per lane,
-// so they give bit-identical results; kernels/act.go holds the scalar
+// tanh*sigmoid gate with shifts per call or per element, and its gradient)
+// for AVX-512 (16 lanes) and AVX2+FMA (8 lanes). Both paths run the same
+// sequence of IEEE operations per lane, so they give bit-identical results; kernels/act.go holds the scalar
 // reference they follow. It is its own module so that avo is not a
 // dependency of vqgen. Run it through `go generate` in kernels/.
 package main
@@ -100,6 +100,9 @@ func main() {
 		kernel(v, "gate", []string{"out", "t", "s"}, []string{"a", "b"}, []string{"ca", "cb"},
 			"t[i] = tanh(a[i]+ca), s[i] = sigmoid(b[i]+cb), out[i] = t[i]*s[i]",
 			func(in []VecVirtual, sc []Op) []VecVirtual { return v.gate(in[0], in[1], sc[0], sc[1]) })
+		kernel(v, "gateVec", []string{"out", "t", "s"}, []string{"a", "b", "ca", "cb"}, nil,
+			"t[i] = tanh(a[i]+ca[i]), s[i] = sigmoid(b[i]+cb[i]), out[i] = t[i]*s[i]",
+			func(in []VecVirtual, _ []Op) []VecVirtual { return v.gate(in[0], in[1], in[2], in[3]) })
 		kernel(v, "gateGrad", []string{"da", "db"}, []string{"dout", "t", "s"}, nil,
 			"da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i])",
 			func(in []VecVirtual, _ []Op) []VecVirtual { return v.gateGrad(in[0], in[1], in[2]) })
@@ -384,7 +387,7 @@ func kernel(v *isa, name string, outs, ins, scalars []string, doc string,
 	fn := name + v.name
 	TEXT(fn, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s computes %s for i < n.", fn, doc))
-	gp := []Register{RSI, RDI, RDX, R8, R9, R10}
+	gp := []Register{RSI, RDI, RDX, R8, R9, R10, R12}
 	var ptrs []Register
 	for i, p := range append(append([]string{}, outs...), ins...) {
 		Load(Param(p), gp[i])
