@@ -46,3 +46,7 @@ func panelGridAVX512(n int, src *float32, rows *int32, masks *uint32, lanes *int
 func vecMatAVX512(n, rows int, a, x *float32, ld int, y *float32) {
 	panic("kernels: no assembly VecMat in this build")
 }
+
+func rowSums16AVX512(blocks int, src *float32, ld int, dst *float32) {
+	panic("kernels: no assembly row sums in this build")
+}

@@ -65,5 +65,10 @@ func packTrans14AVX512(k int, src *float32, ld int, dst *float32)
 // packTrans8AVX512 sets dst[q*8+r] = src[r*ld+q] for r < 8, q < k (k a multiple of 16).
 func packTrans8AVX512(k int, src *float32, ld int, dst *float32)
 
+// rowSums16AVX512 sets dst[r] = src[r*ld+0] + src[r*ld+1] + ... (16*blocks columns, added in order from 0) for r < 16.
+//
+//go:noescape
+func rowSums16AVX512(blocks int, src *float32, ld int, dst *float32)
+
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

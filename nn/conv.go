@@ -620,38 +620,11 @@ func RowSums(dst, x []float32, n int) { rowSums(dst, x, n, false) }
 
 // rowSums sets dst[r] to the sum of row r of x (rows of n values), or adds
 // it to dst[r] when add, each row summed in order from its first value as
-// sum32 does, so the bits are sum32's. Four rows go at a time: one row's
-// additions each wait for the last, four rows' overlap.
+// sum32 does, so the bits are sum32's (kernels.RowSums).
 func rowSums(dst, x []float32, n int, add bool) { rowSumsLd(dst, x, n, n, add) }
 
 // rowSumsLd is rowSums over rows ld floats apart.
-func rowSumsLd(dst, x []float32, n, ld int, add bool) {
-	r := 0
-	for ; r+4 <= len(dst); r += 4 {
-		a := x[r*ld : r*ld+n]
-		b := x[(r+1)*ld : (r+1)*ld+n][:len(a)]
-		c := x[(r+2)*ld : (r+2)*ld+n][:len(a)]
-		d := x[(r+3)*ld : (r+3)*ld+n][:len(a)]
-		var s0, s1, s2, s3 float32
-		for j, v := range a {
-			s0 += v
-			s1 += b[j]
-			s2 += c[j]
-			s3 += d[j]
-		}
-		if add {
-			s0, s1, s2, s3 = dst[r]+s0, dst[r+1]+s1, dst[r+2]+s2, dst[r+3]+s3
-		}
-		dst[r], dst[r+1], dst[r+2], dst[r+3] = s0, s1, s2, s3
-	}
-	for ; r < len(dst); r++ {
-		s := sum32(x[r*ld : r*ld+n])
-		if add {
-			s = dst[r] + s
-		}
-		dst[r] = s
-	}
-}
+func rowSumsLd(dst, x []float32, n, ld int, add bool) { kernels.RowSums(dst, x, n, ld, add) }
 
 // partialSum adds per-chunk gradient partials into a gradient, element
 // ranges spread over the cores. Every element still sums its partials in

@@ -32,6 +32,7 @@ func main() {
 	genPackRows()
 	genPackTrans(14)
 	genPackTrans(8)
+	genRowSums16()
 	genPeakAVX2()
 	Generate()
 }

@@ -190,3 +190,81 @@ func genPackTrans(mr int) {
 	VZEROUPPER()
 	RET()
 }
+
+// genRowSums16 emits rowSums16AVX512(blocks, src, ld, dst): the sums of 16
+// rows (ld floats apart) over their first 16*blocks columns, each row
+// summed in column order from 0 as a scalar loop would. Each step loads 16
+// columns of the 16 rows, transposes the block in registers (as
+// packTrans does) so that a register holds one column, and adds the
+// columns to the running sums in order: one lane per row, each lane's
+// additions those of its row's loop. The transpose takes all 32
+// registers, so the sums wait in dst between blocks.
+func genRowSums16() {
+	TEXT("rowSums16AVX512", NOSPLIT, "func(blocks int, src *float32, ld int, dst *float32)")
+	// It keeps no pointer, so a caller's sums can live on its stack.
+	Pragma("noescape")
+	Doc("rowSums16AVX512 sets dst[r] = src[r*ld+0] + src[r*ld+1] + ... (16*blocks columns, added in order from 0) for r < 16.")
+	k, src, ld, dst := RCX, RSI, R8, RDI
+	bases := []GPPhysical{R9, R10, R11, R12, R13, RBX}
+	Load(Param("blocks"), k)
+	Load(Param("src"), src)
+	Load(Param("ld"), ld)
+	Load(Param("dst"), dst)
+	SHLQ(U8(2), ld)
+	// bases[i] = src + 3*i*ld
+	MOVQ(src, bases[0])
+	for i := 1; i < len(bases); i++ {
+		LEAQ(Mem{Base: bases[i-1], Index: ld, Scale: 2}, bases[i])
+		ADDQ(ld, bases[i])
+	}
+	r := func(i int) VecPhysical { return zmm(i) }
+	t := func(i int) VecPhysical { return zmm(16 + i) }
+	VPXORD(zmm(0), zmm(0), zmm(0))
+	VMOVUPS(zmm(0), Mem{Base: dst})
+	TESTQ(k, k)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for i := 0; i < 16; i++ {
+		m := Mem{Base: bases[i/3]}
+		if i%3 > 0 {
+			m = Mem{Base: bases[i/3], Index: ld, Scale: uint8(i % 3)}
+		}
+		VMOVUPS(m, r(i))
+	}
+	for i := 0; i < 8; i++ {
+		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
+		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
+	}
+	for g := 0; g < 4; g++ {
+		b := 4 * g
+		VUNPCKLPD(t(b+2), t(b), r(b))
+		VUNPCKHPD(t(b+2), t(b), r(b+1))
+		VUNPCKLPD(t(b+3), t(b+1), r(b+2))
+		VUNPCKHPD(t(b+3), t(b+1), r(b+3))
+	}
+	for h := 0; h < 2; h++ {
+		b := 8 * h
+		for j := 0; j < 4; j++ {
+			VSHUFF32X4(U8(0x88), r(b+4+j), r(b+j), t(b+j))
+			VSHUFF32X4(U8(0xdd), r(b+4+j), r(b+j), t(b+4+j))
+		}
+	}
+	for j := 0; j < 8; j++ {
+		VSHUFF32X4(U8(0x88), t(8+j), t(j), r(j))
+		VSHUFF32X4(U8(0xdd), t(8+j), t(j), r(8+j))
+	}
+	acc := t(0)
+	VMOVUPS(Mem{Base: dst}, acc)
+	for j := 0; j < 16; j++ {
+		VADDPS(r(j), acc, acc)
+	}
+	VMOVUPS(acc, Mem{Base: dst})
+	for _, b := range bases {
+		ADDQ(U8(64), b)
+	}
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
