@@ -72,8 +72,7 @@ type PixelCNN struct {
 	embed  *nn.Embedding
 	layers []*pcLayer
 	relu1  nn.ReLU
-	relu2  nn.ReLU
-	head1  *nn.Conv2d
+	head1  *nn.Conv2d // with the ReLU after it fused
 	head2  *nn.Conv2d
 	params []*nn.Param
 
@@ -168,6 +167,7 @@ func NewPixelCNN(cfg configs.PixelCNN, info Info, rng *nn.RNG) (*PixelCNN, error
 	}
 	// The logits come out a row per position, as the loss wants them.
 	m.head2.RowsOut = true
+	m.head1.ReLU = true
 	m.params = append(m.params, m.head1.Params()...)
 	m.params = append(m.params, m.head2.Params()...)
 	// The null class's rows last, so every other tensor gets the draws it
@@ -256,7 +256,7 @@ func (m *PixelCNN) Forward(codes, classes []int32, n int) *nn.Tensor {
 	}
 	m.skipShp = [4]int{C, n, H, W}
 	m.skip = nn.Tensor{Shape: m.skipShp[:], Data: o.Data[sz : 2*sz]}
-	m.logits = m.head2.Forward(m.relu2.Forward(m.head1.Forward(m.relu1.Forward(&m.skip))))
+	m.logits = m.head2.Forward(m.head1.Forward(m.relu1.Forward(&m.skip)))
 	return m.logits
 }
 
@@ -267,7 +267,7 @@ func (m *PixelCNN) Backward(dlogits *nn.Tensor) {
 	}
 	n, H, W, C, E := m.n, m.info.H, m.info.W, m.cfg.Channels, m.cfg.Embed
 	HW := H * W
-	dskip := m.relu1.Backward(m.head1.Backward(m.relu2.Backward(m.head2.Backward(dlogits))))
+	dskip := m.relu1.Backward(m.head1.Backward(m.head2.Backward(dlogits)))
 	// The gradient of every layer's h_out output [h'; skip'] in one
 	// buffer: its second half is dskip for every layer, its first half
 	// the gradient of h' (zero for the last layer), which each layer's

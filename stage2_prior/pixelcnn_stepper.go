@@ -260,8 +260,7 @@ func (s *pcStepper) step(ch *stepChunk) {
 	}
 	kernels.Relu(ch.skip[:C*nc], ch.skip[:C*nc])
 	HH := m.cfg.HeadHidden
-	m.head1.InferPatches(ch.h1[:HH*nc], nc, ch.skip, nc, nc)
-	kernels.Relu(ch.h1[:HH*nc], ch.h1[:HH*nc])
+	m.head1.InferPatches(ch.h1[:HH*nc], nc, ch.skip, nc, nc) // with head1's fused ReLU
 	m.head2.InferPatches(ch.lg[:K*nc], nc, ch.h1, nc, nc)
 	out := s.out.Data[ch.g0*K : (ch.g0+nc)*K]
 	for kk := range K {
