@@ -104,7 +104,7 @@ type actImpl struct {
 	gelu     func(y, x []float32)
 	geluGrad func(dx, dy, x []float32)
 	gate     func(out, t, s, a, b []float32, ca, cb float32)
-	gateVec  func(out, t, s, a, b, ca, cb []float32)
+	gateSeg  func(out, t, s, a, b, ca, cb []float32, seg int) // seg >= 16
 	gateGrad func(da, db, dout, t, s []float32)
 	// Softmax rows (softmax.go); nil: the portable loops over this path's
 	// exp.
@@ -152,9 +152,9 @@ var genericAct = &actImpl{
 			t[i], s[i], out[i] = tv, sv, tv*sv
 		}
 	},
-	gateVec: func(out, t, s, a, b, ca, cb []float32) {
+	gateSeg: func(out, t, s, a, b, ca, cb []float32, seg int) {
 		for i := range out {
-			tv, sv := Tanh32(a[i]+ca[i]), Sigmoid32(b[i]+cb[i])
+			tv, sv := Tanh32(a[i]+ca[i/seg]), Sigmoid32(b[i]+cb[i/seg])
 			t[i], s[i], out[i] = tv, sv, tv*sv
 		}
 	},
@@ -249,13 +249,25 @@ func TanhSigmoidGate(out, t, s, a, b []float32, ca, cb float32) {
 	actActive.gate(out, t, s, a, b, ca, cb)
 }
 
-// TanhSigmoidGateVec is TanhSigmoidGate with a shift per element,
-// t[i] = tanh(a[i]+ca[i]) and s[i] = sigmoid(b[i]+cb[i]): one call over
-// many images, each with its own class shifts, gives the bits of a call
-// per image. t may be a and s may be b.
-func TanhSigmoidGateVec(out, t, s, a, b, ca, cb []float32) {
-	sameLen("TanhSigmoidGateVec", len(out), t, s, a, b, ca, cb)
-	actActive.gateVec(out, t, s, a, b, ca, cb)
+// TanhSigmoidGateSeg is TanhSigmoidGate with shifts that change every seg
+// elements: t[i] = tanh(a[i]+ca[i/seg]) and s[i] = sigmoid(b[i]+cb[i/seg]),
+// ca and cb holding one shift per segment. A batch of images, each with
+// its own class shifts, is one call with the bits of a call per image.
+func TanhSigmoidGateSeg(out, t, s, a, b, ca, cb []float32, seg int) {
+	n := len(out)
+	sameLen("TanhSigmoidGateSeg", n, t, s, a, b)
+	if seg < 1 || len(ca) != (n+seg-1)/seg || len(cb) != len(ca) {
+		panic(fmt.Sprintf("kernels: TanhSigmoidGateSeg: %d and %d shifts for %d elements in segments of %d", len(ca), len(cb), n, seg))
+	}
+	if seg < 16 {
+		// A vector may span more than two segments: a call per segment.
+		for i := range ca {
+			lo, hi := i*seg, min((i+1)*seg, n)
+			actActive.gate(out[lo:hi], t[lo:hi], s[lo:hi], a[lo:hi], b[lo:hi], ca[i], cb[i])
+		}
+		return
+	}
+	actActive.gateSeg(out, t, s, a, b, ca, cb, seg)
 }
 
 // TanhSigmoidGateGrad is TanhSigmoidGate's backward pass from the kept t and

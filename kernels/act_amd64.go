@@ -24,9 +24,9 @@ func actAsmPaths() []*actImpl {
 					gateAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), ca, cb)
 				}
 			},
-			gateVec: func(out, t, s, a, b, ca, cb []float32) {
+			gateSeg: func(out, t, s, a, b, ca, cb []float32, seg int) {
 				if len(out) > 0 {
-					gateVecAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], &ca[0], &cb[0], len(out))
+					gateSegAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), &ca[0], &cb[0], seg)
 				}
 			},
 			gateGrad: func(da, db, dout, t, s []float32) {
@@ -67,9 +67,9 @@ func actAsmPaths() []*actImpl {
 					gateAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), ca, cb)
 				}
 			},
-			gateVec: func(out, t, s, a, b, ca, cb []float32) {
+			gateSeg: func(out, t, s, a, b, ca, cb []float32, seg int) {
 				if len(out) > 0 {
-					gateVecAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], &ca[0], &cb[0], len(out))
+					gateSegAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), &ca[0], &cb[0], seg)
 				}
 			},
 			gateGrad: func(da, db, dout, t, s []float32) {

@@ -876,31 +876,51 @@ gateAVX512_done:
 	VZEROUPPER
 	RET
 
-// func gateVecAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, ca *float32, cb *float32, n int)
+// func gateSegAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca *float32, cb *float32, seg int)
 // Requires: AVX, AVX512F
-TEXT ·gateVecAVX512(SB), NOSPLIT, $0-64
+TEXT ·gateSegAVX512(SB), NOSPLIT, $0-72
 	MOVQ out+0(FP), SI
 	MOVQ t+8(FP), DI
 	MOVQ s+16(FP), DX
 	MOVQ a+24(FP), R8
 	MOVQ b+32(FP), R9
-	MOVQ ca+40(FP), R10
-	MOVQ cb+48(FP), R12
-	MOVQ n+56(FP), CX
+	MOVQ n+40(FP), CX
+	MOVQ ca+48(FP), R10
+	MOVQ cb+56(FP), R12
+	MOVQ seg+64(FP), R13
+	MOVQ R13, BX
 
-gateVecAVX512_loop:
-	CMPQ              CX, $0x10
-	JL                gateVecAVX512_tail
-	VMOVUPS           (R8), Z0
-	VMOVUPS           (R9), Z1
-	VMOVUPS           (R10), Z2
-	VMOVUPS           (R12), Z3
-	VADDPS            Z2, Z0, Z0
-	VADDPS            Z3, Z1, Z1
-	VPANDD.BCST       actconsts<>+448(SB), Z0, Z2
-	VADDPS            Z2, Z2, Z3
+gateSegAVX512_loop:
+	CMPQ         CX, $0x10
+	JL           gateSegAVX512_tail
+	CMPQ         BX, $0x10
+	JGE          gateSegAVX512_main_one
+	MOVQ         CX, R11
+	MOVQ         BX, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	MOVQ         R11, CX
+	KMOVW        AX, K2
+	VBROADCASTSS 4(R10), Z0
+	VBROADCASTSS (R10), K2, Z0
+	VBROADCASTSS 4(R12), Z1
+	VBROADCASTSS (R12), K2, Z1
+	JMP          gateSegAVX512_main_built
+
+gateSegAVX512_main_one:
+	VBROADCASTSS (R10), Z0
+	VBROADCASTSS (R12), Z1
+
+gateSegAVX512_main_built:
+	VMOVUPS           (R8), Z2
+	VMOVUPS           (R9), Z3
+	VADDPS            Z0, Z2, Z2
+	VADDPS            Z1, Z3, Z3
+	VPANDD.BCST       actconsts<>+448(SB), Z2, Z0
+	VADDPS            Z0, Z0, Z1
 	VBROADCASTSS      actconsts<>+224(SB), Z4
-	VMINPS            Z3, Z4, Z4
+	VMINPS            Z1, Z4, Z4
 	VBROADCASTSS      actconsts<>+256(SB), Z5
 	VMAXPS            Z4, Z5, Z4
 	VMULPS.BCST       actconsts<>+128(SB), Z4, Z5
@@ -914,69 +934,90 @@ gateVecAVX512_loop:
 	VFMADD213PS.BCST  actconsts<>+1088(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
-	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z3, K2
-	VSCALEFPS.Z       Z5, Z6, K2, Z3
-	VADDPS.BCST       actconsts<>+0(SB), Z3, Z3
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z1, K2
+	VSCALEFPS.Z       Z5, Z6, K2, Z1
+	VADDPS.BCST       actconsts<>+0(SB), Z1, Z1
 	VBROADCASTSS      actconsts<>+32(SB), Z4
-	VDIVPS            Z3, Z4, Z3
+	VDIVPS            Z1, Z4, Z1
 	VBROADCASTSS      actconsts<>+0(SB), Z4
-	VSUBPS            Z3, Z4, Z3
-	VCMPPS.BCST       $0x01, actconsts<>+416(SB), Z2, K3
-	VMOVAPS           Z2, K3, Z3
-	VPANDD.BCST       actconsts<>+480(SB), Z0, Z0
-	VPORD             Z0, Z3, Z3
-	VPXORD.BCST       actconsts<>+480(SB), Z1, Z0
-	VBROADCASTSS      actconsts<>+224(SB), Z1
-	VMINPS            Z0, Z1, Z1
-	VBROADCASTSS      actconsts<>+256(SB), Z2
-	VMAXPS            Z1, Z2, Z1
-	VMULPS.BCST       actconsts<>+128(SB), Z1, Z2
-	VRNDSCALEPS       $0x00, Z2, Z2
-	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
-	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
+	VSUBPS            Z1, Z4, Z1
+	VCMPPS.BCST       $0x01, actconsts<>+416(SB), Z0, K3
+	VMOVAPS           Z0, K3, Z1
+	VPANDD.BCST       actconsts<>+480(SB), Z2, Z0
+	VPORD             Z0, Z1, Z1
+	VPXORD.BCST       actconsts<>+480(SB), Z3, Z0
+	VBROADCASTSS      actconsts<>+224(SB), Z2
+	VMINPS            Z0, Z2, Z2
+	VBROADCASTSS      actconsts<>+256(SB), Z3
+	VMAXPS            Z2, Z3, Z2
+	VMULPS.BCST       actconsts<>+128(SB), Z2, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z3, Z2
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z3, Z2
 	VBROADCASTSS      actconsts<>+960(SB), Z4
-	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z2, Z4
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
-	VSCALEFPS.Z       Z2, Z4, K2, Z0
+	VSCALEFPS.Z       Z3, Z4, K2, Z0
 	VADDPS.BCST       actconsts<>+0(SB), Z0, Z0
-	VBROADCASTSS      actconsts<>+0(SB), Z1
-	VDIVPS            Z0, Z1, Z0
-	VMULPS            Z0, Z3, Z1
-	VMOVUPS           Z1, (SI)
-	VMOVUPS           Z3, (DI)
+	VBROADCASTSS      actconsts<>+0(SB), Z2
+	VDIVPS            Z0, Z2, Z0
+	VMULPS            Z0, Z1, Z2
+	VMOVUPS           Z2, (SI)
+	VMOVUPS           Z1, (DI)
 	VMOVUPS           Z0, (DX)
 	ADDQ              $0x40, SI
 	ADDQ              $0x40, DI
 	ADDQ              $0x40, DX
 	ADDQ              $0x40, R8
 	ADDQ              $0x40, R9
-	ADDQ              $0x40, R10
-	ADDQ              $0x40, R12
 	SUBQ              $0x10, CX
-	JMP               gateVecAVX512_loop
+	SUBQ              $0x10, BX
+	JG                gateSegAVX512_loop
+	ADDQ              R13, BX
+	ADDQ              $0x04, R10
+	ADDQ              $0x04, R12
+	JMP               gateSegAVX512_loop
 
-gateVecAVX512_tail:
-	TESTQ             CX, CX
-	JZ                gateVecAVX512_done
+gateSegAVX512_tail:
+	TESTQ        CX, CX
+	JZ           gateSegAVX512_done
+	CMPQ         BX, CX
+	JGE          gateSegAVX512_tail_one
+	MOVQ         CX, R11
+	MOVQ         BX, CX
+	MOVL         $0x00000001, AX
+	SHLL         CL, AX
+	DECL         AX
+	MOVQ         R11, CX
+	KMOVW        AX, K2
+	VBROADCASTSS 4(R10), Z0
+	VBROADCASTSS (R10), K2, Z0
+	VBROADCASTSS 4(R12), Z1
+	VBROADCASTSS (R12), K2, Z1
+	JMP          gateSegAVX512_tail_built
+
+gateSegAVX512_tail_one:
+	VBROADCASTSS (R10), Z0
+	VBROADCASTSS (R12), Z1
+
+gateSegAVX512_tail_built:
 	MOVL              $0x00000001, AX
 	SHLL              CL, AX
 	DECL              AX
 	KMOVW             AX, K1
-	VMOVUPS.Z         (R8), K1, Z0
-	VMOVUPS.Z         (R9), K1, Z1
-	VMOVUPS.Z         (R10), K1, Z2
-	VMOVUPS.Z         (R12), K1, Z3
-	VADDPS            Z2, Z0, Z0
-	VADDPS            Z3, Z1, Z1
-	VPANDD.BCST       actconsts<>+448(SB), Z0, Z2
-	VADDPS            Z2, Z2, Z3
+	VMOVUPS.Z         (R8), K1, Z2
+	VMOVUPS.Z         (R9), K1, Z3
+	VADDPS            Z0, Z2, Z2
+	VADDPS            Z1, Z3, Z3
+	VPANDD.BCST       actconsts<>+448(SB), Z2, Z0
+	VADDPS            Z0, Z0, Z1
 	VBROADCASTSS      actconsts<>+224(SB), Z4
-	VMINPS            Z3, Z4, Z4
+	VMINPS            Z1, Z4, Z4
 	VBROADCASTSS      actconsts<>+256(SB), Z5
 	VMAXPS            Z4, Z5, Z4
 	VMULPS.BCST       actconsts<>+128(SB), Z4, Z5
@@ -990,44 +1031,44 @@ gateVecAVX512_tail:
 	VFMADD213PS.BCST  actconsts<>+1088(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
 	VFMADD213PS.BCST  actconsts<>+0(SB), Z4, Z6
-	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z3, K2
-	VSCALEFPS.Z       Z5, Z6, K2, Z3
-	VADDPS.BCST       actconsts<>+0(SB), Z3, Z3
+	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z1, K2
+	VSCALEFPS.Z       Z5, Z6, K2, Z1
+	VADDPS.BCST       actconsts<>+0(SB), Z1, Z1
 	VBROADCASTSS      actconsts<>+32(SB), Z4
-	VDIVPS            Z3, Z4, Z3
+	VDIVPS            Z1, Z4, Z1
 	VBROADCASTSS      actconsts<>+0(SB), Z4
-	VSUBPS            Z3, Z4, Z3
-	VCMPPS.BCST       $0x01, actconsts<>+416(SB), Z2, K3
-	VMOVAPS           Z2, K3, Z3
-	VPANDD.BCST       actconsts<>+480(SB), Z0, Z0
-	VPORD             Z0, Z3, Z3
-	VPXORD.BCST       actconsts<>+480(SB), Z1, Z0
-	VBROADCASTSS      actconsts<>+224(SB), Z1
-	VMINPS            Z0, Z1, Z1
-	VBROADCASTSS      actconsts<>+256(SB), Z2
-	VMAXPS            Z1, Z2, Z1
-	VMULPS.BCST       actconsts<>+128(SB), Z1, Z2
-	VRNDSCALEPS       $0x00, Z2, Z2
-	VFNMADD231PS.BCST actconsts<>+160(SB), Z2, Z1
-	VFNMADD231PS.BCST actconsts<>+192(SB), Z2, Z1
+	VSUBPS            Z1, Z4, Z1
+	VCMPPS.BCST       $0x01, actconsts<>+416(SB), Z0, K3
+	VMOVAPS           Z0, K3, Z1
+	VPANDD.BCST       actconsts<>+480(SB), Z2, Z0
+	VPORD             Z0, Z1, Z1
+	VPXORD.BCST       actconsts<>+480(SB), Z3, Z0
+	VBROADCASTSS      actconsts<>+224(SB), Z2
+	VMINPS            Z0, Z2, Z2
+	VBROADCASTSS      actconsts<>+256(SB), Z3
+	VMAXPS            Z2, Z3, Z2
+	VMULPS.BCST       actconsts<>+128(SB), Z2, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST actconsts<>+160(SB), Z3, Z2
+	VFNMADD231PS.BCST actconsts<>+192(SB), Z3, Z2
 	VBROADCASTSS      actconsts<>+960(SB), Z4
-	VFMADD213PS.BCST  actconsts<>+992(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+1024(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+1056(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+1088(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
-	VFMADD213PS.BCST  actconsts<>+0(SB), Z1, Z4
+	VFMADD213PS.BCST  actconsts<>+992(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1024(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1056(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+1088(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z2, Z4
+	VFMADD213PS.BCST  actconsts<>+0(SB), Z2, Z4
 	VCMPPS.BCST       $0x15, actconsts<>+256(SB), Z0, K2
-	VSCALEFPS.Z       Z2, Z4, K2, Z0
+	VSCALEFPS.Z       Z3, Z4, K2, Z0
 	VADDPS.BCST       actconsts<>+0(SB), Z0, Z0
-	VBROADCASTSS      actconsts<>+0(SB), Z1
-	VDIVPS            Z0, Z1, Z0
-	VMULPS            Z0, Z3, Z1
-	VMOVUPS           Z1, K1, (SI)
-	VMOVUPS           Z3, K1, (DI)
+	VBROADCASTSS      actconsts<>+0(SB), Z2
+	VDIVPS            Z0, Z2, Z0
+	VMULPS            Z0, Z1, Z2
+	VMOVUPS           Z2, K1, (SI)
+	VMOVUPS           Z1, K1, (DI)
 	VMOVUPS           Z0, K1, (DX)
 
-gateVecAVX512_done:
+gateSegAVX512_done:
 	VZEROUPPER
 	RET
 
@@ -1841,31 +1882,50 @@ gateAVX2_done:
 	VZEROUPPER
 	RET
 
-// func gateVecAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, ca *float32, cb *float32, n int)
+// func gateSegAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca *float32, cb *float32, seg int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·gateVecAVX2(SB), NOSPLIT, $0-64
+TEXT ·gateSegAVX2(SB), NOSPLIT, $0-72
 	MOVQ out+0(FP), SI
 	MOVQ t+8(FP), DI
 	MOVQ s+16(FP), DX
 	MOVQ a+24(FP), R8
 	MOVQ b+32(FP), R9
-	MOVQ ca+40(FP), R10
-	MOVQ cb+48(FP), R12
-	MOVQ n+56(FP), CX
+	MOVQ n+40(FP), CX
+	MOVQ ca+48(FP), R10
+	MOVQ cb+56(FP), R12
+	MOVQ seg+64(FP), R13
+	MOVQ R13, BX
 
-gateVecAVX2_loop:
+gateSegAVX2_loop:
 	CMPQ         CX, $0x08
-	JL           gateVecAVX2_tail
-	VMOVUPS      (R8), Y0
-	VMOVUPS      (R9), Y1
-	VMOVUPS      (R10), Y2
-	VMOVUPS      (R12), Y3
-	VADDPS       Y2, Y0, Y0
-	VADDPS       Y3, Y1, Y1
-	VANDPS       actconsts<>+448(SB), Y0, Y2
-	VADDPS       Y2, Y2, Y3
+	JL           gateSegAVX2_tail
+	CMPQ         BX, $0x08
+	JGE          gateSegAVX2_main_one
+	MOVQ         $0x00000008, AX
+	SUBQ         BX, AX
+	LEAQ         acttailmask<>+0(SB), R11
+	VMOVDQU      (R11)(AX*4), Y2
+	VBROADCASTSS 4(R10), Y0
+	VBROADCASTSS (R10), Y3
+	VBLENDVPS    Y2, Y3, Y0, Y0
+	VBROADCASTSS 4(R12), Y1
+	VBROADCASTSS (R12), Y3
+	VBLENDVPS    Y2, Y3, Y1, Y1
+	JMP          gateSegAVX2_main_built
+
+gateSegAVX2_main_one:
+	VBROADCASTSS (R10), Y0
+	VBROADCASTSS (R12), Y1
+
+gateSegAVX2_main_built:
+	VMOVUPS      (R8), Y2
+	VMOVUPS      (R9), Y3
+	VADDPS       Y0, Y2, Y2
+	VADDPS       Y1, Y3, Y3
+	VANDPS       actconsts<>+448(SB), Y2, Y0
+	VADDPS       Y0, Y0, Y1
 	VBROADCASTSS actconsts<>+224(SB), Y4
-	VMINPS       Y3, Y4, Y4
+	VMINPS       Y1, Y4, Y4
 	VBROADCASTSS actconsts<>+256(SB), Y5
 	VMAXPS       Y4, Y5, Y4
 	VMULPS       actconsts<>+128(SB), Y4, Y5
@@ -1888,78 +1948,98 @@ gateVecAVX2_loop:
 	VPSLLD       $0x17, Y4, Y4
 	VMULPS       Y5, Y6, Y6
 	VMULPS       Y4, Y6, Y6
-	VCMPPS       $0x05, actconsts<>+256(SB), Y3, Y3
-	VANDPS       Y3, Y6, Y3
-	VADDPS       actconsts<>+0(SB), Y3, Y3
+	VCMPPS       $0x05, actconsts<>+256(SB), Y1, Y1
+	VANDPS       Y1, Y6, Y1
+	VADDPS       actconsts<>+0(SB), Y1, Y1
 	VBROADCASTSS actconsts<>+32(SB), Y4
-	VDIVPS       Y3, Y4, Y3
+	VDIVPS       Y1, Y4, Y1
 	VBROADCASTSS actconsts<>+0(SB), Y4
-	VSUBPS       Y3, Y4, Y3
-	VCMPPS       $0x01, actconsts<>+416(SB), Y2, Y4
-	VBLENDVPS    Y4, Y2, Y3, Y3
-	VANDPS       actconsts<>+480(SB), Y0, Y0
-	VORPS        Y0, Y3, Y3
-	VXORPS       actconsts<>+480(SB), Y1, Y0
-	VBROADCASTSS actconsts<>+224(SB), Y1
-	VMINPS       Y0, Y1, Y1
-	VBROADCASTSS actconsts<>+256(SB), Y2
-	VMAXPS       Y1, Y2, Y1
-	VMULPS       actconsts<>+128(SB), Y1, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS actconsts<>+160(SB), Y2, Y1
-	VFNMADD231PS actconsts<>+192(SB), Y2, Y1
+	VSUBPS       Y1, Y4, Y1
+	VCMPPS       $0x01, actconsts<>+416(SB), Y0, Y4
+	VBLENDVPS    Y4, Y0, Y1, Y1
+	VANDPS       actconsts<>+480(SB), Y2, Y0
+	VORPS        Y0, Y1, Y1
+	VXORPS       actconsts<>+480(SB), Y3, Y0
+	VBROADCASTSS actconsts<>+224(SB), Y2
+	VMINPS       Y0, Y2, Y2
+	VBROADCASTSS actconsts<>+256(SB), Y3
+	VMAXPS       Y2, Y3, Y2
+	VMULPS       actconsts<>+128(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS actconsts<>+160(SB), Y3, Y2
+	VFNMADD231PS actconsts<>+192(SB), Y3, Y2
 	VBROADCASTSS actconsts<>+960(SB), Y4
-	VFMADD213PS  actconsts<>+992(SB), Y1, Y4
-	VFMADD213PS  actconsts<>+1024(SB), Y1, Y4
-	VFMADD213PS  actconsts<>+1056(SB), Y1, Y4
-	VFMADD213PS  actconsts<>+1088(SB), Y1, Y4
-	VFMADD213PS  actconsts<>+0(SB), Y1, Y4
-	VFMADD213PS  actconsts<>+0(SB), Y1, Y4
-	VCVTPS2DQ    Y2, Y1
-	VPSRAD       $0x01, Y1, Y2
-	VPSUBD       Y2, Y1, Y1
+	VFMADD213PS  actconsts<>+992(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+1024(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+1056(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+1088(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+0(SB), Y2, Y4
+	VFMADD213PS  actconsts<>+0(SB), Y2, Y4
+	VCVTPS2DQ    Y3, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       actconsts<>+512(SB), Y3, Y3
 	VPADDD       actconsts<>+512(SB), Y2, Y2
-	VPADDD       actconsts<>+512(SB), Y1, Y1
+	VPSLLD       $0x17, Y3, Y3
 	VPSLLD       $0x17, Y2, Y2
-	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y3, Y4, Y4
 	VMULPS       Y2, Y4, Y4
-	VMULPS       Y1, Y4, Y4
 	VCMPPS       $0x05, actconsts<>+256(SB), Y0, Y0
 	VANDPS       Y0, Y4, Y0
 	VADDPS       actconsts<>+0(SB), Y0, Y0
-	VBROADCASTSS actconsts<>+0(SB), Y1
-	VDIVPS       Y0, Y1, Y0
-	VMULPS       Y0, Y3, Y1
-	VMOVUPS      Y1, (SI)
-	VMOVUPS      Y3, (DI)
+	VBROADCASTSS actconsts<>+0(SB), Y2
+	VDIVPS       Y0, Y2, Y0
+	VMULPS       Y0, Y1, Y2
+	VMOVUPS      Y2, (SI)
+	VMOVUPS      Y1, (DI)
 	VMOVUPS      Y0, (DX)
 	ADDQ         $0x20, SI
 	ADDQ         $0x20, DI
 	ADDQ         $0x20, DX
 	ADDQ         $0x20, R8
 	ADDQ         $0x20, R9
-	ADDQ         $0x20, R10
-	ADDQ         $0x20, R12
 	SUBQ         $0x08, CX
-	JMP          gateVecAVX2_loop
+	SUBQ         $0x08, BX
+	JG           gateSegAVX2_loop
+	ADDQ         R13, BX
+	ADDQ         $0x04, R10
+	ADDQ         $0x04, R12
+	JMP          gateSegAVX2_loop
 
-gateVecAVX2_tail:
+gateSegAVX2_tail:
 	TESTQ        CX, CX
-	JZ           gateVecAVX2_done
+	JZ           gateSegAVX2_done
+	CMPQ         BX, CX
+	JGE          gateSegAVX2_tail_one
+	MOVQ         $0x00000008, AX
+	SUBQ         BX, AX
+	LEAQ         acttailmask<>+0(SB), R11
+	VMOVDQU      (R11)(AX*4), Y2
+	VBROADCASTSS 4(R10), Y0
+	VBROADCASTSS (R10), Y3
+	VBLENDVPS    Y2, Y3, Y0, Y0
+	VBROADCASTSS 4(R12), Y1
+	VBROADCASTSS (R12), Y3
+	VBLENDVPS    Y2, Y3, Y1, Y1
+	JMP          gateSegAVX2_tail_built
+
+gateSegAVX2_tail_one:
+	VBROADCASTSS (R10), Y0
+	VBROADCASTSS (R12), Y1
+
+gateSegAVX2_tail_built:
 	MOVQ         $0x00000008, AX
 	SUBQ         CX, AX
 	LEAQ         acttailmask<>+0(SB), R11
-	VMOVDQU      (R11)(AX*4), Y0
-	VMASKMOVPS   (R8), Y0, Y1
-	VMASKMOVPS   (R9), Y0, Y2
-	VMASKMOVPS   (R10), Y0, Y3
-	VMASKMOVPS   (R12), Y0, Y4
-	VADDPS       Y3, Y1, Y1
-	VADDPS       Y4, Y2, Y2
-	VANDPS       actconsts<>+448(SB), Y1, Y3
-	VADDPS       Y3, Y3, Y4
+	VMOVDQU      (R11)(AX*4), Y2
+	VMASKMOVPS   (R8), Y2, Y3
+	VMASKMOVPS   (R9), Y2, Y4
+	VADDPS       Y0, Y3, Y3
+	VADDPS       Y1, Y4, Y4
+	VANDPS       actconsts<>+448(SB), Y3, Y0
+	VADDPS       Y0, Y0, Y1
 	VBROADCASTSS actconsts<>+224(SB), Y5
-	VMINPS       Y4, Y5, Y5
+	VMINPS       Y1, Y5, Y5
 	VBROADCASTSS actconsts<>+256(SB), Y6
 	VMAXPS       Y5, Y6, Y5
 	VMULPS       actconsts<>+128(SB), Y5, Y6
@@ -1982,53 +2062,53 @@ gateVecAVX2_tail:
 	VPSLLD       $0x17, Y5, Y5
 	VMULPS       Y6, Y7, Y7
 	VMULPS       Y5, Y7, Y7
-	VCMPPS       $0x05, actconsts<>+256(SB), Y4, Y4
-	VANDPS       Y4, Y7, Y4
-	VADDPS       actconsts<>+0(SB), Y4, Y4
-	VBROADCASTSS actconsts<>+32(SB), Y5
-	VDIVPS       Y4, Y5, Y4
-	VBROADCASTSS actconsts<>+0(SB), Y5
-	VSUBPS       Y4, Y5, Y4
-	VCMPPS       $0x01, actconsts<>+416(SB), Y3, Y5
-	VBLENDVPS    Y5, Y3, Y4, Y4
-	VANDPS       actconsts<>+480(SB), Y1, Y1
-	VORPS        Y1, Y4, Y4
-	VXORPS       actconsts<>+480(SB), Y2, Y1
-	VBROADCASTSS actconsts<>+224(SB), Y2
-	VMINPS       Y1, Y2, Y2
-	VBROADCASTSS actconsts<>+256(SB), Y3
-	VMAXPS       Y2, Y3, Y2
-	VMULPS       actconsts<>+128(SB), Y2, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS actconsts<>+160(SB), Y3, Y2
-	VFNMADD231PS actconsts<>+192(SB), Y3, Y2
-	VBROADCASTSS actconsts<>+960(SB), Y5
-	VFMADD213PS  actconsts<>+992(SB), Y2, Y5
-	VFMADD213PS  actconsts<>+1024(SB), Y2, Y5
-	VFMADD213PS  actconsts<>+1056(SB), Y2, Y5
-	VFMADD213PS  actconsts<>+1088(SB), Y2, Y5
-	VFMADD213PS  actconsts<>+0(SB), Y2, Y5
-	VFMADD213PS  actconsts<>+0(SB), Y2, Y5
-	VCVTPS2DQ    Y3, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       actconsts<>+512(SB), Y3, Y3
-	VPADDD       actconsts<>+512(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y5, Y5
-	VMULPS       Y2, Y5, Y5
 	VCMPPS       $0x05, actconsts<>+256(SB), Y1, Y1
-	VANDPS       Y1, Y5, Y1
+	VANDPS       Y1, Y7, Y1
 	VADDPS       actconsts<>+0(SB), Y1, Y1
-	VBROADCASTSS actconsts<>+0(SB), Y2
-	VDIVPS       Y1, Y2, Y1
-	VMULPS       Y1, Y4, Y2
-	VMASKMOVPS   Y2, Y0, (SI)
-	VMASKMOVPS   Y4, Y0, (DI)
-	VMASKMOVPS   Y1, Y0, (DX)
+	VBROADCASTSS actconsts<>+32(SB), Y5
+	VDIVPS       Y1, Y5, Y1
+	VBROADCASTSS actconsts<>+0(SB), Y5
+	VSUBPS       Y1, Y5, Y1
+	VCMPPS       $0x01, actconsts<>+416(SB), Y0, Y5
+	VBLENDVPS    Y5, Y0, Y1, Y1
+	VANDPS       actconsts<>+480(SB), Y3, Y0
+	VORPS        Y0, Y1, Y1
+	VXORPS       actconsts<>+480(SB), Y4, Y0
+	VBROADCASTSS actconsts<>+224(SB), Y3
+	VMINPS       Y0, Y3, Y3
+	VBROADCASTSS actconsts<>+256(SB), Y4
+	VMAXPS       Y3, Y4, Y3
+	VMULPS       actconsts<>+128(SB), Y3, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS actconsts<>+160(SB), Y4, Y3
+	VFNMADD231PS actconsts<>+192(SB), Y4, Y3
+	VBROADCASTSS actconsts<>+960(SB), Y5
+	VFMADD213PS  actconsts<>+992(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1024(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1056(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+1088(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
+	VFMADD213PS  actconsts<>+0(SB), Y3, Y5
+	VCVTPS2DQ    Y4, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       actconsts<>+512(SB), Y4, Y4
+	VPADDD       actconsts<>+512(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VCMPPS       $0x05, actconsts<>+256(SB), Y0, Y0
+	VANDPS       Y0, Y5, Y0
+	VADDPS       actconsts<>+0(SB), Y0, Y0
+	VBROADCASTSS actconsts<>+0(SB), Y3
+	VDIVPS       Y0, Y3, Y0
+	VMULPS       Y0, Y1, Y3
+	VMASKMOVPS   Y3, Y2, (SI)
+	VMASKMOVPS   Y1, Y2, (DI)
+	VMASKMOVPS   Y0, Y2, (DX)
 
-gateVecAVX2_done:
+gateSegAVX2_done:
 	VZEROUPPER
 	RET
 

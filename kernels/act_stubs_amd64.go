@@ -22,8 +22,8 @@ func geluGradAVX512(dx *float32, dy *float32, x *float32, n int)
 // gateAVX512 computes t[i] = tanh(a[i]+ca), s[i] = sigmoid(b[i]+cb), out[i] = t[i]*s[i] for i < n.
 func gateAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca float32, cb float32)
 
-// gateVecAVX512 computes t[i] = tanh(a[i]+ca[i]), s[i] = sigmoid(b[i]+cb[i]), out[i] = t[i]*s[i] for i < n.
-func gateVecAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, ca *float32, cb *float32, n int)
+// gateSegAVX512 computes t[i] = tanh(a[i]+ca[i/seg]), s[i] = sigmoid(b[i]+cb[i/seg]), out[i] = t[i]*s[i] for i < n (seg >= the vector width).
+func gateSegAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca *float32, cb *float32, seg int)
 
 // gateGradAVX512 computes da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i]) for i < n.
 func gateGradAVX512(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)
@@ -49,8 +49,8 @@ func geluGradAVX2(dx *float32, dy *float32, x *float32, n int)
 // gateAVX2 computes t[i] = tanh(a[i]+ca), s[i] = sigmoid(b[i]+cb), out[i] = t[i]*s[i] for i < n.
 func gateAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca float32, cb float32)
 
-// gateVecAVX2 computes t[i] = tanh(a[i]+ca[i]), s[i] = sigmoid(b[i]+cb[i]), out[i] = t[i]*s[i] for i < n.
-func gateVecAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, ca *float32, cb *float32, n int)
+// gateSegAVX2 computes t[i] = tanh(a[i]+ca[i/seg]), s[i] = sigmoid(b[i]+cb[i/seg]), out[i] = t[i]*s[i] for i < n (seg >= the vector width).
+func gateSegAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca *float32, cb *float32, seg int)
 
 // gateGradAVX2 computes da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i]) for i < n.
 func gateGradAVX2(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)

@@ -59,11 +59,6 @@ var actCases = []actCase{
 			t, s := math.Tanh(float64(float32(x[0]+0.25))), 1/(1+math.Exp(-float64(float32(x[1]-0.5))))
 			return []float64{t * s, t, s}
 		}, 5e-7, 4e-7, one},
-	{"TanhSigmoidGateVec", -10, 10, func(o, i [][]float32) { TanhSigmoidGateVec(o[0], o[1], o[2], i[0], i[1], i[2], i[3]) }, 4, 3,
-		func(x []float64) []float64 {
-			t, s := math.Tanh(float64(float32(x[0])+float32(x[2]))), 1/(1+math.Exp(-float64(float32(x[1])+float32(x[3]))))
-			return []float64{t * s, t, s}
-		}, 5e-7, 4e-7, one},
 	{"TanhSigmoidGateGrad", -1, 1, func(o, i [][]float32) { TanhSigmoidGateGrad(o[0], o[1], i[0], i[1], i[2]) }, 3, 2,
 		func(x []float64) []float64 {
 			return []float64{x[0] * x[2] * (1 - x[1]*x[1]), x[0] * x[2] * x[1] * (1 - x[2])}
@@ -175,37 +170,36 @@ func TestActPathsBitIdentical(t *testing.T) {
 	}
 }
 
-// TestGateVecIsGate requires the gate with a shift per element to give the
-// bits of the gate with the same shift per call, on every path: a
-// PixelCNN's gates run over many images at once, each image's class shifts
-// repeated over its positions.
-func TestGateVecIsGate(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	const seg, segs = 49, 7
-	a, b := make([]float32, seg*segs), make([]float32, seg*segs)
-	ca, cb := make([]float32, seg*segs), make([]float32, seg*segs)
-	for i := range a {
-		a[i], b[i] = float32(rng.NormFloat64()*3), float32(rng.NormFloat64()*3)
-	}
-	for g := range segs {
-		x, y := float32(rng.NormFloat64()), float32(rng.NormFloat64())
-		for i := g * seg; i < (g+1)*seg; i++ {
-			ca[i], cb[i] = x, y
-		}
-	}
-	for _, path := range ActPaths() {
-		restore := SetActPath(path)
-		out, tt, ss := alloc(3, seg*segs), alloc(3, seg*segs), alloc(3, seg*segs)
-		TanhSigmoidGateVec(out[0], tt[0], ss[0], a, b, ca, cb)
-		for g := range segs {
-			lo, hi := g*seg, (g+1)*seg
-			TanhSigmoidGate(out[1][lo:hi], tt[1][lo:hi], ss[1][lo:hi], a[lo:hi], b[lo:hi], ca[lo], cb[lo])
-		}
-		restore()
+// TestGateSegIsGate requires the gate with shifts per segment to give the
+// bits of a call per segment, on every path, for segments shorter and
+// longer than a vector, vectors that end on a boundary or cross one, and
+// lengths that end mid-segment.
+func TestGateSegIsGate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct{ seg, n int }{{49, 49 * 8}, {49, 49*3 + 5}, {16, 64}, {17, 100}, {256, 600}, {7, 50}, {8, 8}, {23, 5}} {
+		a, b := make([]float32, c.n), make([]float32, c.n)
 		for i := range a {
-			for _, p := range [][2]float32{{out[0][i], out[1][i]}, {tt[0][i], tt[1][i]}, {ss[0][i], ss[1][i]}} {
-				if math.Float32bits(p[0]) != math.Float32bits(p[1]) {
-					t.Fatalf("%s: element %d: %v per element, %v per call", path, i, p[0], p[1])
+			a[i], b[i] = float32(rng.NormFloat64()*3), float32(rng.NormFloat64()*3)
+		}
+		segs := (c.n + c.seg - 1) / c.seg
+		ca, cb := make([]float32, segs), make([]float32, segs)
+		for i := range ca {
+			ca[i], cb[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		for _, path := range ActPaths() {
+			restore := SetActPath(path)
+			out, tt, ss := alloc(2, c.n), alloc(2, c.n), alloc(2, c.n)
+			TanhSigmoidGateSeg(out[0], tt[0], ss[0], a, b, ca, cb, c.seg)
+			for g := range segs {
+				lo, hi := g*c.seg, min((g+1)*c.seg, c.n)
+				TanhSigmoidGate(out[1][lo:hi], tt[1][lo:hi], ss[1][lo:hi], a[lo:hi], b[lo:hi], ca[g], cb[g])
+			}
+			restore()
+			for i := range a {
+				for _, p := range [][2]float32{{out[0][i], out[1][i]}, {tt[0][i], tt[1][i]}, {ss[0][i], ss[1][i]}} {
+					if math.Float32bits(p[0]) != math.Float32bits(p[1]) {
+						t.Fatalf("%s: segments of %d, %d elements: element %d: %v in one call, %v per segment", path, c.seg, c.n, i, p[0], p[1])
+					}
 				}
 			}
 		}

@@ -333,7 +333,7 @@ type gate struct {
 	// backward's class-embedding gradient, during the call
 	condGrad []float32
 	sums     []float32   // [2C, n]: each image's sum of a channel's gradient
-	shifts   [][]float32 // per worker: a channel's class shifts for a and b at every position
+	shifts   [][]float32 // per worker: a channel's class shifts for a and b, an image's each
 }
 
 func (g *gate) init(c int) {
@@ -352,7 +352,7 @@ func (g *gate) forward(p1 *nn.Tensor, cond []float32, classes []int32) *nn.Tenso
 			g.shifts = append(g.shifts, nil)
 		}
 		for w := range g.shifts {
-			g.shifts[w] = nn.Scratch(g.shifts[w], 2*g.shape[1]*g.shape[2]*g.shape[3])
+			g.shifts[w] = nn.Scratch(g.shifts[w], 2*g.shape[1])
 		}
 	}
 	nn.ParallelFor(g.c, g.fwd)
@@ -360,7 +360,7 @@ func (g *gate) forward(p1 *nn.Tensor, cond []float32, classes []int32) *nn.Tenso
 }
 
 // forwardChannels gates channels [lo, hi) of every image, a channel at a
-// time (each image's class shifts repeated over its positions).
+// time (each image's class shifts applied to its positions).
 func (g *gate) forwardChannels(worker, lo, hi int) {
 	C, n, hw := g.c, g.shape[1], g.shape[2]*g.shape[3]
 	sz := n * hw
@@ -371,28 +371,12 @@ func (g *gate) forwardChannels(worker, lo, hi int) {
 			kernels.TanhSigmoidGate(out, t, s, a, b, 0, 0)
 			continue
 		}
-		ca, cb := g.shifts[worker][:sz], g.shifts[worker][sz:2*sz]
-		for i := range n {
-			row := g.cond[int(g.classes[i])*2*C:]
-			fill(ca[i*hw:(i+1)*hw], row[ch])
-			fill(cb[i*hw:(i+1)*hw], row[C+ch])
+		ca, cb := g.shifts[worker][:n], g.shifts[worker][n:2*n]
+		for i, y := range g.classes[:n] {
+			row := g.cond[int(y)*2*C:]
+			ca[i], cb[i] = row[ch], row[C+ch]
 		}
-		kernels.TanhSigmoidGateVec(out, t, s, a, b, ca, cb)
-	}
-}
-
-// fill sets every element of x to v, sixteen at a time where it can.
-func fill(x []float32, v float32) {
-	var b [16]float32
-	for i := range b {
-		b[i] = v
-	}
-	i := 0
-	for ; i+16 <= len(x); i += 16 {
-		*(*[16]float32)(x[i:]) = b
-	}
-	for ; i < len(x); i++ {
-		x[i] = v
+		kernels.TanhSigmoidGateSeg(out, t, s, a, b, ca, cb, hw)
 	}
 }
 

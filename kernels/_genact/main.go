@@ -1,6 +1,6 @@
 // Command genact writes kernels/act_amd64.s: the element-wise activation
 // kernels (exp, tanh, sigmoid, GELU and its gradient, the PixelCNN's
-// tanh*sigmoid gate with shifts per call or per element, and its gradient)
+// tanh*sigmoid gate with shifts per call or per segment, and its gradient)
 // for AVX-512 (16 lanes) and AVX2+FMA (8 lanes). Both paths run the same
 // sequence of IEEE operations per lane, so they give bit-identical results; kernels/act.go holds the scalar
 // reference they follow. It is its own module so that avo is not a
@@ -100,9 +100,7 @@ func main() {
 		kernel(v, "gate", []string{"out", "t", "s"}, []string{"a", "b"}, []string{"ca", "cb"},
 			"t[i] = tanh(a[i]+ca), s[i] = sigmoid(b[i]+cb), out[i] = t[i]*s[i]",
 			func(in []VecVirtual, sc []Op) []VecVirtual { return v.gate(in[0], in[1], sc[0], sc[1]) })
-		kernel(v, "gateVec", []string{"out", "t", "s"}, []string{"a", "b", "ca", "cb"}, nil,
-			"t[i] = tanh(a[i]+ca[i]), s[i] = sigmoid(b[i]+cb[i]), out[i] = t[i]*s[i]",
-			func(in []VecVirtual, _ []Op) []VecVirtual { return v.gate(in[0], in[1], in[2], in[3]) })
+		gateSeg(v)
 		kernel(v, "gateGrad", []string{"da", "db"}, []string{"dout", "t", "s"}, nil,
 			"da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i])",
 			func(in []VecVirtual, _ []Op) []VecVirtual { return v.gateGrad(in[0], in[1], in[2]) })
@@ -387,7 +385,7 @@ func kernel(v *isa, name string, outs, ins, scalars []string, doc string,
 	fn := name + v.name
 	TEXT(fn, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s computes %s for i < n.", fn, doc))
-	gp := []Register{RSI, RDI, RDX, R8, R9, R10, R12}
+	gp := []Register{RSI, RDI, RDX, R8, R9, R10}
 	var ptrs []Register
 	for i, p := range append(append([]string{}, outs...), ins...) {
 		Load(Param(p), gp[i])
@@ -439,6 +437,118 @@ func kernel(v *isa, name string, outs, ins, scalars []string, doc string,
 		LEAQ(tailMask, R11)
 		VMOVDQU(Mem{Base: R11, Index: RAX, Scale: 4}, mask)
 		emit(func(m Mem, r VecVirtual) { VMASKMOVPS(m, mask, r) }, func(r VecVirtual, m Mem) { VMASKMOVPS(r, mask, m) })
+	}
+	Label(fn + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// gateSeg emits gateSeg<ISA>(out, t, s, a, b, n, ca, cb, seg): the gate
+// whose shifts change every seg elements, t[i] = tanh(a[i]+ca[i/seg]) and
+// s[i] = sigmoid(b[i]+cb[i/seg]), for seg at least the vector width: a
+// batch of images, each with its own class shifts, in one call. A vector
+// that straddles two segments takes its low lanes' shifts from the one and
+// the rest from the next; rem counts the elements left in the current
+// segment.
+func gateSeg(v *isa) {
+	fn := "gateSeg" + v.name
+	TEXT(fn, NOSPLIT, "func(out, t, s, a, b *float32, n int, ca, cb *float32, seg int)")
+	Doc(fn + " computes t[i] = tanh(a[i]+ca[i/seg]), s[i] = sigmoid(b[i]+cb[i/seg]), out[i] = t[i]*s[i] for i < n (seg >= the vector width).")
+	pOut, pT, pS, pA, pB := RSI, RDI, RDX, R8, R9
+	nr, ca, cb, seg, rem := RCX, R10, R12, R13, RBX
+	Load(Param("out"), pOut)
+	Load(Param("t"), pT)
+	Load(Param("s"), pS)
+	Load(Param("a"), pA)
+	Load(Param("b"), pB)
+	Load(Param("n"), nr)
+	Load(Param("ca"), ca)
+	Load(Param("cb"), cb)
+	Load(Param("seg"), seg)
+	MOVQ(seg, rem)
+	w := v.w
+	// shifts builds the vector's two shift registers; limit is how many
+	// lanes hold elements (w, or n in the tail).
+	shifts := func(tag string, limit Op) (VecVirtual, VecVirtual) {
+		sa, sb := v.reg(), v.reg()
+		CMPQ(rem, limit)
+		JGE(LabelRef(fn + tag + "_one"))
+		// Lanes < rem from this segment, the rest from the next.
+		if v.z {
+			MOVQ(nr, R11)
+			MOVQ(rem, RCX)
+			MOVL(U32(1), EAX)
+			SHLL(CL, EAX)
+			DECL(EAX)
+			MOVQ(R11, nr)
+			KMOVW(EAX, K2)
+			VBROADCASTSS(Mem{Base: ca, Disp: 4}, sa)
+			VBROADCASTSS(Mem{Base: ca}, K2, sa)
+			VBROADCASTSS(Mem{Base: cb, Disp: 4}, sb)
+			VBROADCASTSS(Mem{Base: cb}, K2, sb)
+		} else {
+			mask, lo := v.reg(), v.reg()
+			MOVQ(U32(8), RAX)
+			SUBQ(rem, RAX)
+			LEAQ(tailMask, R11)
+			VMOVDQU(Mem{Base: R11, Index: RAX, Scale: 4}, mask)
+			VBROADCASTSS(Mem{Base: ca, Disp: 4}, sa)
+			VBROADCASTSS(Mem{Base: ca}, lo)
+			VBLENDVPS(mask, lo, sa, sa)
+			VBROADCASTSS(Mem{Base: cb, Disp: 4}, sb)
+			VBROADCASTSS(Mem{Base: cb}, lo)
+			VBLENDVPS(mask, lo, sb, sb)
+		}
+		JMP(LabelRef(fn + tag + "_built"))
+		Label(fn + tag + "_one")
+		VBROADCASTSS(Mem{Base: ca}, sa)
+		VBROADCASTSS(Mem{Base: cb}, sb)
+		Label(fn + tag + "_built")
+		return sa, sb
+	}
+	emit := func(sa, sb VecVirtual, load func(Mem, VecVirtual), store func(VecVirtual, Mem)) {
+		a, b := v.reg(), v.reg()
+		load(Mem{Base: pA}, a)
+		load(Mem{Base: pB}, b)
+		res := v.gate(a, b, sa, sb)
+		for i, p := range []Register{pOut, pT, pS} {
+			store(res[i], Mem{Base: p})
+		}
+	}
+	Label(fn + "_loop")
+	CMPQ(nr, U8(w))
+	JL(LabelRef(fn + "_tail"))
+	sa, sb := shifts("_main", U8(w))
+	emit(sa, sb, func(m Mem, r VecVirtual) { VMOVUPS(m, r) }, func(r VecVirtual, m Mem) { VMOVUPS(r, m) })
+	for _, p := range []Register{pOut, pT, pS, pA, pB} {
+		ADDQ(U8(4*w), p)
+	}
+	SUBQ(U8(w), nr)
+	SUBQ(U8(w), rem)
+	JG(LabelRef(fn + "_loop"))
+	// The vector ended the segment (or crossed into the next).
+	ADDQ(seg, rem)
+	ADDQ(U8(4), ca)
+	ADDQ(U8(4), cb)
+	JMP(LabelRef(fn + "_loop"))
+
+	Label(fn + "_tail")
+	TESTQ(nr, nr)
+	JZ(LabelRef(fn + "_done"))
+	sa, sb = shifts("_tail", nr)
+	if v.z {
+		MOVL(U32(1), EAX)
+		SHLL(CL, EAX)
+		DECL(EAX)
+		KMOVW(EAX, K1)
+		emit(sa, sb, func(m Mem, r VecVirtual) { VMOVUPS_Z(m, K1, r) }, func(r VecVirtual, m Mem) { VMOVUPS(r, K1, m) })
+	} else {
+		mask := v.reg()
+		MOVQ(U32(8), RAX)
+		SUBQ(nr, RAX)
+		LEAQ(tailMask, R11)
+		VMOVDQU(Mem{Base: R11, Index: RAX, Scale: 4}, mask)
+		emit(sa, sb, func(m Mem, r VecVirtual) { VMASKMOVPS(m, mask, r) }, func(r VecVirtual, m Mem) { VMASKMOVPS(r, mask, m) })
 	}
 	Label(fn + "_done")
 	VZEROUPPER()
