@@ -106,6 +106,7 @@ type actImpl struct {
 	gate     func(out, t, s, a, b []float32, ca, cb float32)
 	gateSeg  func(out, t, s, a, b, ca, cb []float32, seg int) // seg >= 16
 	gateGrad func(da, db, dout, t, s []float32)
+	adam     func(p, g, m, v []float32, c *AdamCoefs)
 	// Softmax rows (softmax.go); nil: the portable loops over this path's
 	// exp.
 	softmax       func(s []float32) (m, inv float32)
@@ -165,6 +166,47 @@ var genericAct = &actImpl{
 			db[i] = ds * t[i] * (1 - s[i])
 		}
 	},
+	adam: adamGeneric,
+}
+
+// AdamCoefs are one step's coefficients for AdamStep (see nn.Adam).
+type AdamCoefs struct {
+	Decay   float32 // the decoupled weight decay's factor, 1 - lr*wd (1: none)
+	W1      float32 // 1 - beta1, at most 0.5
+	B2, C2  float32 // beta2 and 1 - beta2
+	Bc2s    float32 // sqrt(1 - beta2^t)
+	Eps     float32
+	NegStep float32 // -lr / (1 - beta1^t)
+}
+
+// AdamStep applies one AdamW step to p with gradient g and moments m and v,
+// rounding as torch's _single_tensor_adam does, operation by operation:
+//
+//	p = p*decay
+//	m = m + w1*(g-m)                 (exp_avg.lerp_(grad, 1-beta1))
+//	v = v*b2 + (c2*g)*g
+//	p = p + negStep*(m/(sqrt(v)/bc2s + eps))
+//
+// each product, sum, quotient and square root rounded to float32 once. The
+// vector paths run the same correctly rounded operations per lane, so every
+// path gives the same bits.
+func AdamStep(p, g, m, v []float32, c *AdamCoefs) {
+	sameLen("AdamStep", len(p), g, m, v)
+	actActive.adam(p, g, m, v, c)
+}
+
+func adamGeneric(p, g, m, v []float32, c *AdamCoefs) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	for j := range p {
+		pj := float32(p[j] * c.Decay)
+		gj := g[j]
+		mj := m[j] + float32(c.W1*float32(gj-m[j]))
+		vj := float32(v[j]*c.B2) + float32(float32(c.C2*gj)*gj)
+		den := float32(float32(math.Sqrt(float64(vj)))/c.Bc2s) + c.Eps
+		p[j] = pj + float32(c.NegStep*float32(mj/den))
+		m[j] = mj
+		v[j] = vj
+	}
 }
 
 var (

@@ -29,6 +29,11 @@ func actAsmPaths() []*actImpl {
 					gateSegAVX512(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), &ca[0], &cb[0], seg)
 				}
 			},
+			adam: func(p, g, m, v []float32, c *AdamCoefs) {
+				if len(p) > 0 {
+					adamAVX512(&p[0], &m[0], &v[0], &p[0], &g[0], &m[0], &v[0], len(p), c.Decay, c.W1, c.B2, c.C2, c.Bc2s, c.Eps, c.NegStep)
+				}
+			},
 			gateGrad: func(da, db, dout, t, s []float32) {
 				if len(da) > 0 {
 					gateGradAVX512(&da[0], &db[0], &dout[0], &t[0], &s[0], len(da))
@@ -70,6 +75,11 @@ func actAsmPaths() []*actImpl {
 			gateSeg: func(out, t, s, a, b, ca, cb []float32, seg int) {
 				if len(out) > 0 {
 					gateSegAVX2(&out[0], &t[0], &s[0], &a[0], &b[0], len(out), &ca[0], &cb[0], seg)
+				}
+			},
+			adam: func(p, g, m, v []float32, c *AdamCoefs) {
+				if len(p) > 0 {
+					adamAVX2(&p[0], &m[0], &v[0], &p[0], &g[0], &m[0], &v[0], len(p), c.Decay, c.W1, c.B2, c.C2, c.Bc2s, c.Eps, c.NegStep)
 				}
 			},
 			gateGrad: func(da, db, dout, t, s []float32) {

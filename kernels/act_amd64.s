@@ -1072,6 +1072,92 @@ gateSegAVX512_done:
 	VZEROUPPER
 	RET
 
+// func adamAVX512(pOut *float32, mOut *float32, vOut *float32, p *float32, grad *float32, m *float32, v *float32, n int, decay float32, w1 float32, b2 float32, c2 float32, bc2s float32, eps float32, ns float32)
+// Requires: AVX, AVX512F
+TEXT ·adamAVX512(SB), NOSPLIT, $0-92
+	MOVQ         pOut+0(FP), SI
+	MOVQ         mOut+8(FP), DI
+	MOVQ         vOut+16(FP), DX
+	MOVQ         p+24(FP), R8
+	MOVQ         grad+32(FP), R9
+	MOVQ         m+40(FP), R10
+	MOVQ         v+48(FP), R12
+	MOVQ         n+56(FP), CX
+	VBROADCASTSS decay+64(FP), Z0
+	VBROADCASTSS w1+68(FP), Z1
+	VBROADCASTSS b2+72(FP), Z2
+	VBROADCASTSS c2+76(FP), Z3
+	VBROADCASTSS bc2s+80(FP), Z4
+	VBROADCASTSS eps+84(FP), Z5
+	VBROADCASTSS ns+88(FP), Z6
+
+adamAVX512_loop:
+	CMPQ    CX, $0x10
+	JL      adamAVX512_tail
+	VMOVUPS (R8), Z7
+	VMOVUPS (R9), Z8
+	VMOVUPS (R10), Z9
+	VMOVUPS (R12), Z10
+	VMULPS  Z0, Z7, Z7
+	VSUBPS  Z9, Z8, Z11
+	VMULPS  Z1, Z11, Z11
+	VADDPS  Z11, Z9, Z9
+	VMULPS  Z3, Z8, Z11
+	VMULPS  Z8, Z11, Z11
+	VMULPS  Z2, Z10, Z10
+	VADDPS  Z11, Z10, Z10
+	VSQRTPS Z10, Z8
+	VDIVPS  Z4, Z8, Z8
+	VADDPS  Z5, Z8, Z8
+	VDIVPS  Z8, Z9, Z8
+	VMULPS  Z6, Z8, Z8
+	VADDPS  Z8, Z7, Z7
+	VMOVUPS Z7, (SI)
+	VMOVUPS Z9, (DI)
+	VMOVUPS Z10, (DX)
+	ADDQ    $0x40, SI
+	ADDQ    $0x40, DI
+	ADDQ    $0x40, DX
+	ADDQ    $0x40, R8
+	ADDQ    $0x40, R9
+	ADDQ    $0x40, R10
+	ADDQ    $0x40, R12
+	SUBQ    $0x10, CX
+	JMP     adamAVX512_loop
+
+adamAVX512_tail:
+	TESTQ     CX, CX
+	JZ        adamAVX512_done
+	MOVL      $0x00000001, AX
+	SHLL      CL, AX
+	DECL      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (R8), K1, Z7
+	VMOVUPS.Z (R9), K1, Z8
+	VMOVUPS.Z (R10), K1, Z9
+	VMOVUPS.Z (R12), K1, Z10
+	VMULPS    Z0, Z7, Z7
+	VSUBPS    Z9, Z8, Z0
+	VMULPS    Z1, Z0, Z0
+	VADDPS    Z0, Z9, Z9
+	VMULPS    Z3, Z8, Z0
+	VMULPS    Z8, Z0, Z0
+	VMULPS    Z2, Z10, Z10
+	VADDPS    Z0, Z10, Z10
+	VSQRTPS   Z10, Z0
+	VDIVPS    Z4, Z0, Z0
+	VADDPS    Z5, Z0, Z0
+	VDIVPS    Z0, Z9, Z0
+	VMULPS    Z6, Z0, Z0
+	VADDPS    Z0, Z7, Z7
+	VMOVUPS   Z7, K1, (SI)
+	VMOVUPS   Z9, K1, (DI)
+	VMOVUPS   Z10, K1, (DX)
+
+adamAVX512_done:
+	VZEROUPPER
+	RET
+
 // func gateGradAVX512(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)
 // Requires: AVX, AVX512F
 TEXT ·gateGradAVX512(SB), NOSPLIT, $0-48
@@ -2109,6 +2195,92 @@ gateSegAVX2_tail_built:
 	VMASKMOVPS   Y0, Y2, (DX)
 
 gateSegAVX2_done:
+	VZEROUPPER
+	RET
+
+// func adamAVX2(pOut *float32, mOut *float32, vOut *float32, p *float32, grad *float32, m *float32, v *float32, n int, decay float32, w1 float32, b2 float32, c2 float32, bc2s float32, eps float32, ns float32)
+// Requires: AVX
+TEXT ·adamAVX2(SB), NOSPLIT, $0-92
+	MOVQ         pOut+0(FP), SI
+	MOVQ         mOut+8(FP), DI
+	MOVQ         vOut+16(FP), DX
+	MOVQ         p+24(FP), R8
+	MOVQ         grad+32(FP), R9
+	MOVQ         m+40(FP), R10
+	MOVQ         v+48(FP), R12
+	MOVQ         n+56(FP), CX
+	VBROADCASTSS decay+64(FP), Y0
+	VBROADCASTSS w1+68(FP), Y1
+	VBROADCASTSS b2+72(FP), Y2
+	VBROADCASTSS c2+76(FP), Y3
+	VBROADCASTSS bc2s+80(FP), Y4
+	VBROADCASTSS eps+84(FP), Y5
+	VBROADCASTSS ns+88(FP), Y6
+
+adamAVX2_loop:
+	CMPQ    CX, $0x08
+	JL      adamAVX2_tail
+	VMOVUPS (R8), Y7
+	VMOVUPS (R9), Y8
+	VMOVUPS (R10), Y9
+	VMOVUPS (R12), Y10
+	VMULPS  Y0, Y7, Y7
+	VSUBPS  Y9, Y8, Y11
+	VMULPS  Y1, Y11, Y11
+	VADDPS  Y11, Y9, Y9
+	VMULPS  Y3, Y8, Y11
+	VMULPS  Y8, Y11, Y11
+	VMULPS  Y2, Y10, Y10
+	VADDPS  Y11, Y10, Y10
+	VSQRTPS Y10, Y8
+	VDIVPS  Y4, Y8, Y8
+	VADDPS  Y5, Y8, Y8
+	VDIVPS  Y8, Y9, Y8
+	VMULPS  Y6, Y8, Y8
+	VADDPS  Y8, Y7, Y7
+	VMOVUPS Y7, (SI)
+	VMOVUPS Y9, (DI)
+	VMOVUPS Y10, (DX)
+	ADDQ    $0x20, SI
+	ADDQ    $0x20, DI
+	ADDQ    $0x20, DX
+	ADDQ    $0x20, R8
+	ADDQ    $0x20, R9
+	ADDQ    $0x20, R10
+	ADDQ    $0x20, R12
+	SUBQ    $0x08, CX
+	JMP     adamAVX2_loop
+
+adamAVX2_tail:
+	TESTQ      CX, CX
+	JZ         adamAVX2_done
+	MOVQ       $0x00000008, AX
+	SUBQ       CX, AX
+	LEAQ       acttailmask<>+0(SB), R11
+	VMOVDQU    (R11)(AX*4), Y7
+	VMASKMOVPS (R8), Y7, Y8
+	VMASKMOVPS (R9), Y7, Y9
+	VMASKMOVPS (R10), Y7, Y10
+	VMASKMOVPS (R12), Y7, Y11
+	VMULPS     Y0, Y8, Y8
+	VSUBPS     Y10, Y9, Y0
+	VMULPS     Y1, Y0, Y0
+	VADDPS     Y0, Y10, Y10
+	VMULPS     Y3, Y9, Y0
+	VMULPS     Y9, Y0, Y0
+	VMULPS     Y2, Y11, Y11
+	VADDPS     Y0, Y11, Y11
+	VSQRTPS    Y11, Y0
+	VDIVPS     Y4, Y0, Y0
+	VADDPS     Y5, Y0, Y0
+	VDIVPS     Y0, Y10, Y0
+	VMULPS     Y6, Y0, Y0
+	VADDPS     Y0, Y8, Y8
+	VMASKMOVPS Y8, Y7, (SI)
+	VMASKMOVPS Y10, Y7, (DI)
+	VMASKMOVPS Y11, Y7, (DX)
+
+adamAVX2_done:
 	VZEROUPPER
 	RET
 

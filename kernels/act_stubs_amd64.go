@@ -25,6 +25,9 @@ func gateAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, n 
 // gateSegAVX512 computes t[i] = tanh(a[i]+ca[i/seg]), s[i] = sigmoid(b[i]+cb[i/seg]), out[i] = t[i]*s[i] for i < n (seg >= the vector width).
 func gateSegAVX512(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca *float32, cb *float32, seg int)
 
+// adamAVX512 computes one AdamW step, torch's _single_tensor_adam rounding by rounding (see kernels.AdamStep) for i < n.
+func adamAVX512(pOut *float32, mOut *float32, vOut *float32, p *float32, grad *float32, m *float32, v *float32, n int, decay float32, w1 float32, b2 float32, c2 float32, bc2s float32, eps float32, ns float32)
+
 // gateGradAVX512 computes da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i]) for i < n.
 func gateGradAVX512(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)
 
@@ -51,6 +54,9 @@ func gateAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, n in
 
 // gateSegAVX2 computes t[i] = tanh(a[i]+ca[i/seg]), s[i] = sigmoid(b[i]+cb[i/seg]), out[i] = t[i]*s[i] for i < n (seg >= the vector width).
 func gateSegAVX2(out *float32, t *float32, s *float32, a *float32, b *float32, n int, ca *float32, cb *float32, seg int)
+
+// adamAVX2 computes one AdamW step, torch's _single_tensor_adam rounding by rounding (see kernels.AdamStep) for i < n.
+func adamAVX2(pOut *float32, mOut *float32, vOut *float32, p *float32, grad *float32, m *float32, v *float32, n int, decay float32, w1 float32, b2 float32, c2 float32, bc2s float32, eps float32, ns float32)
 
 // gateGradAVX2 computes da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i]) for i < n.
 func gateGradAVX2(da *float32, db *float32, dout *float32, t *float32, s *float32, n int)

@@ -206,6 +206,41 @@ func TestGateSegIsGate(t *testing.T) {
 	}
 }
 
+// TestAdamStepPaths requires every path's AdamW step to give the scalar
+// loop's bits, over values of every magnitude, zero moments and
+// gradients, and a length that leaves a partial vector.
+func TestAdamStepPaths(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	const n = 1003
+	p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range p {
+		scale := math.Pow(10, float64(rng.IntN(9)-6))
+		p[i] = float32(rng.NormFloat64())
+		g[i] = float32(rng.NormFloat64() * scale)
+		m[i] = float32(rng.NormFloat64() * scale * 0.1)
+		v[i] = float32(math.Abs(rng.NormFloat64()) * scale * scale)
+		if i%17 == 0 {
+			g[i], m[i], v[i] = 0, 0, 0
+		}
+	}
+	c := &AdamCoefs{Decay: 1 - 1e-3*0.01, W1: 0.1, B2: 0.999, C2: 1 - 0.999, Bc2s: float32(math.Sqrt(1 - math.Pow(0.999, 3))), Eps: 1e-8, NegStep: float32(-1e-3 / (1 - math.Pow(0.9, 3)))}
+	want := [][]float32{append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)}
+	adamGeneric(want[0], g, want[1], want[2], c)
+	for _, path := range ActPaths() {
+		restore := SetActPath(path)
+		got := [][]float32{append([]float32(nil), p...), append([]float32(nil), m...), append([]float32(nil), v...)}
+		AdamStep(got[0], g, got[1], got[2], c)
+		restore()
+		for k, name := range []string{"p", "m", "v"} {
+			for i := range want[k] {
+				if math.Float32bits(got[k][i]) != math.Float32bits(want[k][i]) {
+					t.Fatalf("%s: %s[%d] = %v, the scalar loop gives %v", path, name, i, got[k][i], want[k][i])
+				}
+			}
+		}
+	}
+}
+
 // TestActTails runs every kernel on sub-slices of odd lengths and offsets,
 // in place where allowed, and checks each element matches the whole-slice
 // result bit for bit: masked tails compute what full vectors do, so results

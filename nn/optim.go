@@ -33,6 +33,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // Adam is the Adam or AdamW optimizer. Its state binds to the parameter
@@ -67,6 +69,10 @@ type adamCoef struct {
 	bc2s      float32 // sqrt(1 - beta2^t)
 	eps       float32
 	negStep   float32 // -lr / (1 - beta1^t)
+	// vec is the step for kernels.AdamStep, which covers every case but
+	// Adam's L2 decay and torch's other lerp formula.
+	vec    kernels.AdamCoefs
+	useVec bool
 }
 
 // NewAdam returns Adam with L2 weight decay wd (0 for none). PyTorch's
@@ -149,6 +155,11 @@ func (a *Adam) Step(ps []*Param, lr float32) {
 			a.k.wd = float32(a.WeightDecay)
 		}
 	}
+	a.k.vec = kernels.AdamCoefs{Decay: 1, W1: a.k.w1, B2: a.k.b2, C2: a.k.c2, Bc2s: a.k.bc2s, Eps: a.k.eps, NegStep: a.k.negStep}
+	if a.k.decayOn {
+		a.k.vec.Decay = a.k.decay // p*1 is p: the same bits without decay
+	}
+	a.k.useVec = !a.k.gradDecay && !a.k.lerpHigh
 	runElems(a.total, &a.pool, a)
 }
 
@@ -173,6 +184,10 @@ func (a *Adam) run(lo, hi int) {
 // adamUpdate is torch's _single_tensor_adam for one slice. Each float32(...)
 // marks a rounding torch performs, and blocks FMA fusion.
 func adamUpdate(k *adamCoef, p, g, m, v []float32) {
+	if k.useVec {
+		kernels.AdamStep(p, g, m, v, &k.vec)
+		return
+	}
 	g = g[:len(p)]
 	m = m[:len(p)]
 	v = v[:len(p)]

@@ -4,7 +4,10 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
+
+	"github.com/vqgen/vqgen/kernels"
 )
 
 // adamRef is Adam/AdamW written directly from the paper's formulas in
@@ -387,4 +390,39 @@ func BenchmarkAdamStep1M(b *testing.B) {
 		opt.Step(ps, 1e-3)
 	}
 	b.ReportMetric(float64(n), "params")
+}
+
+// TestAdamStepKernelIsScalarLoop requires the vectorised AdamW step
+// (kernels.AdamStep) to give the bits of the scalar loop it replaces, with
+// and without decoupled decay.
+func TestAdamStepKernelIsScalarLoop(t *testing.T) {
+	for _, decay := range []bool{false, true} {
+		rng := NewRNG(21)
+		const n = 999
+		p, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		rng.Normal(p, 0, 1)
+		rng.Normal(g, 0, 0.01)
+		rng.Normal(m, 0, 0.001)
+		rng.Normal(v, 0, 1e-5)
+		for i := range v {
+			v[i] = v[i] * v[i]
+		}
+		k := adamCoef{w1: 0.1, b2: 0.999, c2: 1 - 0.999, bc2s: 0.0547, eps: 1e-8, negStep: -0.0037, decayOn: decay, decay: 0.99999}
+		k.vec = kernels.AdamCoefs{Decay: 1, W1: k.w1, B2: k.b2, C2: k.c2, Bc2s: k.bc2s, Eps: k.eps, NegStep: k.negStep}
+		if decay {
+			k.vec.Decay = k.decay
+		}
+		scalar := [][]float32{slices.Clone(p), slices.Clone(m), slices.Clone(v)}
+		adamUpdate(&k, scalar[0], g, scalar[1], scalar[2])
+		k.useVec = true
+		vec := [][]float32{slices.Clone(p), slices.Clone(m), slices.Clone(v)}
+		adamUpdate(&k, vec[0], g, vec[1], vec[2])
+		for j := range scalar {
+			for i := range scalar[j] {
+				if math.Float32bits(vec[j][i]) != math.Float32bits(scalar[j][i]) {
+					t.Fatalf("decay=%v: state %d elem %d: %v vectorised, %v scalar", decay, j, i, vec[j][i], scalar[j][i])
+				}
+			}
+		}
+	}
 }

@@ -101,6 +101,10 @@ func main() {
 			"t[i] = tanh(a[i]+ca), s[i] = sigmoid(b[i]+cb), out[i] = t[i]*s[i]",
 			func(in []VecVirtual, sc []Op) []VecVirtual { return v.gate(in[0], in[1], sc[0], sc[1]) })
 		gateSeg(v)
+		kernel(v, "adam", []string{"pOut", "mOut", "vOut"}, []string{"p", "grad", "m", "v"},
+			[]string{"decay", "w1", "b2", "c2", "bc2s", "eps", "ns"},
+			"one AdamW step, torch's _single_tensor_adam rounding by rounding (see kernels.AdamStep)",
+			func(in []VecVirtual, sc []Op) []VecVirtual { return v.adam(in, sc) })
 		kernel(v, "gateGrad", []string{"da", "db"}, []string{"dout", "t", "s"}, nil,
 			"da[i] = dout[i]*s[i]*(1-t[i]^2), db[i] = dout[i]*s[i]*t[i]*(1-s[i])",
 			func(in []VecVirtual, _ []Op) []VecVirtual { return v.gateGrad(in[0], in[1], in[2]) })
@@ -385,7 +389,7 @@ func kernel(v *isa, name string, outs, ins, scalars []string, doc string,
 	fn := name + v.name
 	TEXT(fn, NOSPLIT, sig)
 	Doc(fmt.Sprintf("%s computes %s for i < n.", fn, doc))
-	gp := []Register{RSI, RDI, RDX, R8, R9, R10}
+	gp := []Register{RSI, RDI, RDX, R8, R9, R10, R12}
 	var ptrs []Register
 	for i, p := range append(append([]string{}, outs...), ins...) {
 		Load(Param(p), gp[i])
@@ -553,4 +557,30 @@ func gateSeg(v *isa) {
 	Label(fn + "_done")
 	VZEROUPPER()
 	RET()
+}
+
+// adam is kernels.AdamStep's element: each operation rounds to float32
+// once, in the scalar loop's order (no FMA).
+func (v *isa) adam(in []VecVirtual, sc []Op) []VecVirtual {
+	p, g, m, s2 := in[0], in[1], in[2], in[3]
+	decay, w1, b2, c2, bc2s, eps, ns := sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6]
+	VMULPS(decay, p, p) // p *= decay
+	d := v.reg()
+	VSUBPS(m, g, d) // g - m
+	VMULPS(w1, d, d)
+	VADDPS(d, m, m) // m + w1*(g-m)
+	t := v.reg()
+	VMULPS(c2, g, t)
+	VMULPS(g, t, t) // (c2*g)*g
+	VMULPS(b2, s2, s2)
+	VADDPS(t, s2, s2) // v*b2 + (c2*g)*g
+	den := v.reg()
+	VSQRTPS(s2, den)
+	VDIVPS(bc2s, den, den)
+	VADDPS(eps, den, den) // sqrt(v)/bc2s + eps
+	q := v.reg()
+	VDIVPS(den, m, q)
+	VMULPS(ns, q, q)
+	VADDPS(q, p, p) // p + ns*(m/den)
+	return []VecVirtual{p, m, s2}
 }
