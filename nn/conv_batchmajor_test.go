@@ -95,22 +95,7 @@ func TestConvBatchMajorMatchesNCHW(t *testing.T) {
 					if y.Shape[0] != nchw.OutC || y.Shape[1] != tc.n {
 						t.Fatalf("output shape %v, want [%d %d %d %d]", y.Shape, nchw.OutC, tc.n, oh, ow)
 					}
-					for _, cmp := range []struct {
-						name      string
-						got, want *Tensor
-					}{{"y", y, toBatchMajor(wy)}, {"dx", dx, toBatchMajor(wdx)}, {"dW", dw, wdw}, {"db", db, wdb}} {
-						for i := range cmp.want.Data {
-							if path == "generic" && cmp.name == "dW" {
-								if d := math.Abs(float64(cmp.got.Data[i] - cmp.want.Data[i])); d > 1e-5*(1+math.Abs(float64(cmp.want.Data[i]))) {
-									t.Fatalf("dW[%d] = %v, NCHW gives %v", i, cmp.got.Data[i], cmp.want.Data[i])
-								}
-								continue
-							}
-							if math.Float32bits(cmp.got.Data[i]) != math.Float32bits(cmp.want.Data[i]) {
-								t.Fatalf("%s[%d] = %v, NCHW gives %v", cmp.name, i, cmp.got.Data[i], cmp.want.Data[i])
-							}
-						}
-					}
+					compareLayouts(t, path, 1e-5, []layoutCmp{{"y", y, toBatchMajor(wy)}, {"dx", dx, toBatchMajor(wdx)}, {"dW", dw, wdw}, {"db", db, wdb}})
 				})
 			}
 		}
@@ -153,28 +138,9 @@ func TestConvRowsOutMatchesNCHW(t *testing.T) {
 				wdx := nchw.Backward(dy).Clone()
 				y := rows.Forward(toBatchMajor(x)).Clone()
 				dx := rows.Backward(toRows(dy))
-				for _, cmp := range []struct {
-					name      string
-					got, want *Tensor
-				}{{"y", y, toRows(wy)}, {"dx", dx, toBatchMajor(wdx)}, {"dW", rows.Weight.Grad, nchw.Weight.Grad}, {"db", rows.Bias.Grad, nchw.Bias.Grad}} {
-					if !cmp.got.SameShape(cmp.want) {
-						t.Fatalf("%s: shape %v, want %v", cmp.name, cmp.got.Shape, cmp.want.Shape)
-					}
-					for i := range cmp.want.Data {
-						if path == "generic" && cmp.name == "dW" {
-							// gonum sums A^T B^T's dot products in another
-							// order (and see TestConvBatchMajorMatchesNCHW):
-							// a few hundred terms agree to 1e-4.
-							if d := math.Abs(float64(cmp.got.Data[i] - cmp.want.Data[i])); d > 1e-4*(1+math.Abs(float64(cmp.want.Data[i]))) {
-								t.Fatalf("dW[%d] = %v, NCHW gives %v", i, cmp.got.Data[i], cmp.want.Data[i])
-							}
-							continue
-						}
-						if math.Float32bits(cmp.got.Data[i]) != math.Float32bits(cmp.want.Data[i]) {
-							t.Fatalf("%s[%d] = %v, NCHW gives %v", cmp.name, i, cmp.got.Data[i], cmp.want.Data[i])
-						}
-					}
-				}
+				// gonum sums A^T B^T's dot products in yet another order: a
+				// few hundred terms agree to 1e-4.
+				compareLayouts(t, path, 1e-4, []layoutCmp{{"y", y, toRows(wy)}, {"dx", dx, toBatchMajor(wdx)}, {"dW", rows.Weight.Grad, nchw.Weight.Grad}, {"db", rows.Bias.Grad, nchw.Bias.Grad}})
 			})
 		}
 		restore()
@@ -187,6 +153,37 @@ func TestConvRowsOutMatchesNCHW(t *testing.T) {
 		}
 	}()
 	c.Forward(NewTensor(3, 2, 5, 5))
+}
+
+// layoutCmp is one tensor of a layer in another layout against the NCHW
+// layer's.
+type layoutCmp struct {
+	name      string
+	got, want *Tensor
+}
+
+// compareLayouts requires every tensor to have the NCHW layer's shape and
+// bits, but dW on the generic path to within genericTol (relative): see
+// TestConvBatchMajorMatchesNCHW.
+func compareLayouts(t *testing.T, path string, genericTol float64, cmps []layoutCmp) {
+	t.Helper()
+	for _, c := range cmps {
+		if !c.got.SameShape(c.want) {
+			t.Fatalf("%s: shape %v, want %v", c.name, c.got.Shape, c.want.Shape)
+		}
+		for i, w := range c.want.Data {
+			g := c.got.Data[i]
+			if path == "generic" && c.name == "dW" {
+				if math.Abs(float64(g-w)) > genericTol*(1+math.Abs(float64(w))) {
+					t.Fatalf("dW[%d] = %v, NCHW gives %v", i, g, w)
+				}
+				continue
+			}
+			if math.Float32bits(g) != math.Float32bits(w) {
+				t.Fatalf("%s[%d] = %v, NCHW gives %v", c.name, i, g, w)
+			}
+		}
+	}
 }
 
 // TestConvBatchMajorShapeErrors requires a batch-major layer to name the

@@ -140,7 +140,6 @@ func genPackTrans(mr int) {
 		ADDQ(ld, bases[i])
 	}
 	r := func(i int) VecPhysical { return zmm(i) }
-	t := func(i int) VecPhysical { return zmm(16 + i) }
 	TESTQ(k, k)
 	JZ(LabelRef("done"))
 	Label("loop")
@@ -155,28 +154,7 @@ func genPackTrans(mr int) {
 		}
 		VMOVUPS(m, r(i))
 	}
-	for i := 0; i < 8; i++ {
-		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
-		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
-	}
-	for g := 0; g < 4; g++ {
-		b := 4 * g
-		VUNPCKLPD(t(b+2), t(b), r(b))
-		VUNPCKHPD(t(b+2), t(b), r(b+1))
-		VUNPCKLPD(t(b+3), t(b+1), r(b+2))
-		VUNPCKHPD(t(b+3), t(b+1), r(b+3))
-	}
-	for h := 0; h < 2; h++ {
-		b := 8 * h
-		for j := 0; j < 4; j++ {
-			VSHUFF32X4(U8(0x88), r(b+4+j), r(b+j), t(b+j))
-			VSHUFF32X4(U8(0xdd), r(b+4+j), r(b+j), t(b+4+j))
-		}
-	}
-	for j := 0; j < 8; j++ {
-		VSHUFF32X4(U8(0x88), t(8+j), t(j), r(j))
-		VSHUFF32X4(U8(0xdd), t(8+j), t(j), r(8+j))
-	}
+	transpose16()
 	for j := 0; j < 16; j++ {
 		VMOVUPS(r(j), K1, Mem{Base: dst, Disp: 4 * mr * j})
 	}
@@ -195,7 +173,7 @@ func genPackTrans(mr int) {
 // rows (ld floats apart) over their first 16*blocks columns, each row
 // summed in column order from 0 as a scalar loop would. Each step loads 16
 // columns of the 16 rows, transposes the block in registers (as
-// packTrans does) so that a register holds one column, and adds the
+// packTrans does, transpose16) so that a register holds one column, and adds the
 // columns to the running sums in order: one lane per row, each lane's
 // additions those of its row's loop. The transpose takes all 32
 // registers, so the sums wait in dst between blocks.
@@ -218,7 +196,6 @@ func genRowSums16() {
 		ADDQ(ld, bases[i])
 	}
 	r := func(i int) VecPhysical { return zmm(i) }
-	t := func(i int) VecPhysical { return zmm(16 + i) }
 	VPXORD(zmm(0), zmm(0), zmm(0))
 	VMOVUPS(zmm(0), Mem{Base: dst})
 	TESTQ(k, k)
@@ -231,6 +208,29 @@ func genRowSums16() {
 		}
 		VMOVUPS(m, r(i))
 	}
+	transpose16()
+	acc := zmm(16) // free once the block is transposed
+	VMOVUPS(Mem{Base: dst}, acc)
+	for j := 0; j < 16; j++ {
+		VADDPS(r(j), acc, acc)
+	}
+	VMOVUPS(acc, Mem{Base: dst})
+	for _, b := range bases {
+		ADDQ(U8(64), b)
+	}
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// transpose16 emits the in-register transpose of the 16x16 block in
+// Z0-Z15 (row i in Zi) through Z16-Z31: afterwards Zj holds column j, lane
+// i from row i.
+func transpose16() {
+	r := func(i int) VecPhysical { return zmm(i) }
+	t := func(i int) VecPhysical { return zmm(16 + i) }
 	for i := 0; i < 8; i++ {
 		VUNPCKLPS(r(2*i+1), r(2*i), t(2*i))
 		VUNPCKHPS(r(2*i+1), r(2*i), t(2*i+1))
@@ -253,18 +253,4 @@ func genRowSums16() {
 		VSHUFF32X4(U8(0x88), t(8+j), t(j), r(j))
 		VSHUFF32X4(U8(0xdd), t(8+j), t(j), r(8+j))
 	}
-	acc := t(0)
-	VMOVUPS(Mem{Base: dst}, acc)
-	for j := 0; j < 16; j++ {
-		VADDPS(r(j), acc, acc)
-	}
-	VMOVUPS(acc, Mem{Base: dst})
-	for _, b := range bases {
-		ADDQ(U8(64), b)
-	}
-	DECQ(k)
-	JNZ(LabelRef("loop"))
-	Label("done")
-	VZEROUPPER()
-	RET()
 }
