@@ -166,8 +166,8 @@ func pixelCNNNet(pc configs.PixelCNN, k, g, classes int) *net {
 	n := &net{}
 	c, e, hw := pc.Channels, pc.Embed, g*g
 	n.params += int64(k * e)
-	n.act(e * hw) // embedded codes
-	n.act(c * hw) // the skip sum
+	n.act(e * hw)              // embedded codes
+	n.bwd += int64(2 * c * hw) // the gradient of a layer's [h; skip], one buffer for all layers
 	for l := range pc.Layers {
 		in := c
 		if l == 0 {
@@ -180,16 +180,14 @@ func pixelCNNNet(pc configs.PixelCNN, k, g, classes int) *net {
 		n.conv(c, 2*c, 1, 1, g, g, g, g, true)
 		n.fwd += int64(2 * 3 * c * hw) // two gates: output and two halves each
 		n.bwd += int64(2 * 2 * c * hw)
-		n.act(2 * c * hw) // the layer's output and its gradient
 		if classes > 0 {
 			n.params += int64((classes + 1) * 2 * c)
 		}
 	}
-	n.act(c * hw)
+	n.act(c * hw) // ReLU(skip); the skip sum is h_out's output's second half
 	n.conv(c, pc.HeadHidden, 1, 1, g, g, g, g, true)
-	n.act(pc.HeadHidden * hw)
-	n.conv(pc.HeadHidden, k, 1, 1, g, g, g, g, true)
-	n.fwd += int64(k * hw)     // logits, positions first
-	n.bwd += int64(2 * k * hw) // their gradient, the softmax
+	n.bwd += int64(pc.HeadHidden * hw)               // the fused ReLU's masked gradient
+	n.conv(pc.HeadHidden, k, 1, 1, g, g, g, g, true) // the logits, a row per position
+	n.bwd += int64(2 * k * hw)                       // their gradient, the softmax
 	return n
 }
