@@ -50,3 +50,7 @@ func vecMatAVX512(n, rows int, a, x *float32, ld int, y *float32) {
 func rowSums16AVX512(blocks int, src *float32, ld int, dst *float32) {
 	panic("kernels: no assembly row sums in this build")
 }
+
+func transpose16AVX512(src *float32, lds int, dst *float32, ldd int) {
+	panic("kernels: no assembly transpose in this build")
+}

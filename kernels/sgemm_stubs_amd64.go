@@ -70,5 +70,10 @@ func packTrans8AVX512(k int, src *float32, ld int, dst *float32)
 //go:noescape
 func rowSums16AVX512(blocks int, src *float32, ld int, dst *float32)
 
+// transpose16AVX512 sets dst[j*ldd+i] = src[i*lds+j] for i, j < 16.
+//
+//go:noescape
+func transpose16AVX512(src *float32, lds int, dst *float32, ldd int)
+
 // fmaPeakAVX2 runs n trips of 12 independent ymm FMAs (16 flops each).
 func fmaPeakAVX2(n int)

@@ -190,8 +190,8 @@ func (a *CausalSelfAttention) forwardStep(x *Tensor, keys []int32, cache *KVCach
 }
 
 // storeRows puts the keys and values of rows (3C each: query, key, value)
-// into sequence b's positions t0, t0+1, ...; a transposed key row at a time,
-// so that the writes go along it.
+// into sequence b's positions t0, t0+1, ...; the keys transposed in 16x16
+// blocks (kernels.Transpose).
 func (c *KVCache) storeRows(b, t0 int, rows []float32) {
 	C, hs := c.C, c.C/c.H
 	n := len(rows) / (3 * C)
@@ -202,13 +202,7 @@ func (c *KVCache) storeRows(b, t0 int, rows []float32) {
 				kt[d*c.MaxT+t0] = kv
 			}
 		} else {
-			for d := range hs {
-				dst := kt[d*c.MaxT+t0:][:n]
-				src := rows[C+h*hs+d:]
-				for i := range dst {
-					dst[i] = src[i*3*C]
-				}
-			}
+			kernels.Transpose(kt[t0:], c.MaxT, rows[C+h*hs:], 3*C, n, hs)
 		}
 		for i := range n {
 			copy(v[(t0+i)*hs:][:hs], rows[i*3*C+2*C+h*hs:][:hs])

@@ -1,6 +1,9 @@
 package prior
 
-import "github.com/vqgen/vqgen/nn"
+import (
+	"github.com/vqgen/vqgen/kernels"
+	"github.com/vqgen/vqgen/nn"
+)
 
 // pcJobs is the PixelCNN's glue between layers (gradient sums and layouts,
 // the layout changes around the embedding and the head) spread over
@@ -31,7 +34,7 @@ func (j *pcJobs) init() {
 const addChunk = 1 << 14
 
 // transposeChunk is how many rows (or columns) of the source one piece of
-// a transpose takes: a multiple of the tile side.
+// a transpose takes: a multiple of kernels.Transpose's 16x16 blocks.
 const transposeChunk = 128
 
 // transpose sets dst [cols, rows] to the transpose of src [rows, cols],
@@ -46,28 +49,10 @@ func (j *pcJobs) transposeRange(_, lo, hi int) {
 	rows, cols := j.tRows, j.tCols
 	a, b := lo*transposeChunk, min(hi*transposeChunk, max(rows, cols))
 	if rows >= cols {
-		transposeTiles(j.tDst[a:], rows, j.tSrc[a*cols:], cols, b-a, cols)
+		kernels.Transpose(j.tDst[a:], rows, j.tSrc[a*cols:], cols, b-a, cols)
 		return
 	}
-	transposeTiles(j.tDst[a*rows:], rows, j.tSrc[a:], cols, rows, b-a)
-}
-
-// transposeTiles sets dst[c*ldd+r] = src[r*lds+c] for r < rows and
-// c < cols, in tiles of tr x tr, so that the writes of a tile's rows go to
-// a few lines of dst instead of a line each.
-func transposeTiles(dst []float32, ldd int, src []float32, lds, rows, cols int) {
-	const tr = 16
-	for r0 := 0; r0 < rows; r0 += tr {
-		r1 := min(r0+tr, rows)
-		for c0 := 0; c0 < cols; c0 += tr {
-			c1 := min(c0+tr, cols)
-			for r := r0; r < r1; r++ {
-				for c, v := range src[r*lds+c0 : r*lds+c1] {
-					dst[(c0+c)*ldd+r] = v
-				}
-			}
-		}
-	}
+	kernels.Transpose(j.tDst[a*rows:], rows, j.tSrc[a:], cols, rows, b-a)
 }
 
 // copy sets dst = src.

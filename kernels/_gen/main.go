@@ -33,6 +33,7 @@ func main() {
 	genPackTrans(14)
 	genPackTrans(8)
 	genRowSums16()
+	genTranspose16()
 	genPeakAVX2()
 	Generate()
 }

@@ -254,3 +254,40 @@ func transpose16() {
 		VSHUFF32X4(U8(0xdd), t(8+j), t(j), r(8+j))
 	}
 }
+
+// genTranspose16 emits transpose16AVX512(src, lds, dst, ldd): dst[j*ldd+i]
+// = src[i*lds+j] for i, j < 16, one 16x16 block through transpose16.
+func genTranspose16() {
+	TEXT("transpose16AVX512", NOSPLIT, "func(src *float32, lds int, dst *float32, ldd int)")
+	Pragma("noescape")
+	Doc("transpose16AVX512 sets dst[j*ldd+i] = src[i*lds+j] for i, j < 16.")
+	src, lds, dst, ldd := RSI, R8, RDI, RCX
+	bases := []GPPhysical{R9, R10, R11, R12, R13, RBX}
+	Load(Param("src"), src)
+	Load(Param("lds"), lds)
+	Load(Param("dst"), dst)
+	Load(Param("ldd"), ldd)
+	SHLQ(U8(2), lds)
+	SHLQ(U8(2), ldd)
+	MOVQ(src, bases[0])
+	for i := 1; i < len(bases); i++ {
+		LEAQ(Mem{Base: bases[i-1], Index: lds, Scale: 2}, bases[i])
+		ADDQ(lds, bases[i])
+	}
+	for i := 0; i < 16; i++ {
+		m := Mem{Base: bases[i/3]}
+		if i%3 > 0 {
+			m = Mem{Base: bases[i/3], Index: lds, Scale: uint8(i % 3)}
+		}
+		VMOVUPS(m, zmm(i))
+	}
+	transpose16()
+	for j := 0; j < 16; j++ {
+		VMOVUPS(zmm(j), Mem{Base: dst})
+		if j < 15 {
+			ADDQ(ldd, dst)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
