@@ -183,31 +183,19 @@ func genRowSums16() {
 	Pragma("noescape")
 	Doc("rowSums16AVX512 sets dst[r] = src[r*ld+0] + src[r*ld+1] + ... (16*blocks columns, added in order from 0) for r < 16.")
 	k, src, ld, dst := RCX, RSI, R8, RDI
-	bases := []GPPhysical{R9, R10, R11, R12, R13, RBX}
 	Load(Param("blocks"), k)
 	Load(Param("src"), src)
 	Load(Param("ld"), ld)
 	Load(Param("dst"), dst)
 	SHLQ(U8(2), ld)
-	// bases[i] = src + 3*i*ld
-	MOVQ(src, bases[0])
-	for i := 1; i < len(bases); i++ {
-		LEAQ(Mem{Base: bases[i-1], Index: ld, Scale: 2}, bases[i])
-		ADDQ(ld, bases[i])
-	}
+	bases := rowBases16(src, ld)
 	r := func(i int) VecPhysical { return zmm(i) }
 	VPXORD(zmm(0), zmm(0), zmm(0))
 	VMOVUPS(zmm(0), Mem{Base: dst})
 	TESTQ(k, k)
 	JZ(LabelRef("done"))
 	Label("loop")
-	for i := 0; i < 16; i++ {
-		m := Mem{Base: bases[i/3]}
-		if i%3 > 0 {
-			m = Mem{Base: bases[i/3], Index: ld, Scale: uint8(i % 3)}
-		}
-		VMOVUPS(m, r(i))
-	}
+	loadRows16(bases, ld)
 	transpose16()
 	acc := zmm(16) // free once the block is transposed
 	VMOVUPS(Mem{Base: dst}, acc)
@@ -262,25 +250,13 @@ func genTranspose16() {
 	Pragma("noescape")
 	Doc("transpose16AVX512 sets dst[j*ldd+i] = src[i*lds+j] for i, j < 16.")
 	src, lds, dst, ldd := RSI, R8, RDI, RCX
-	bases := []GPPhysical{R9, R10, R11, R12, R13, RBX}
 	Load(Param("src"), src)
 	Load(Param("lds"), lds)
 	Load(Param("dst"), dst)
 	Load(Param("ldd"), ldd)
 	SHLQ(U8(2), lds)
 	SHLQ(U8(2), ldd)
-	MOVQ(src, bases[0])
-	for i := 1; i < len(bases); i++ {
-		LEAQ(Mem{Base: bases[i-1], Index: lds, Scale: 2}, bases[i])
-		ADDQ(lds, bases[i])
-	}
-	for i := 0; i < 16; i++ {
-		m := Mem{Base: bases[i/3]}
-		if i%3 > 0 {
-			m = Mem{Base: bases[i/3], Index: lds, Scale: uint8(i % 3)}
-		}
-		VMOVUPS(m, zmm(i))
-	}
+	loadRows16(rowBases16(src, lds), lds)
 	transpose16()
 	for j := 0; j < 16; j++ {
 		VMOVUPS(zmm(j), Mem{Base: dst})
@@ -290,4 +266,27 @@ func genTranspose16() {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// rowBases16 points R9-R13 and RBX at rows 0, 3, 6, ... of the matrix at
+// src (row stride ld bytes), from which loadRows16 reaches all 16 rows.
+func rowBases16(src, ld GPPhysical) []GPPhysical {
+	bases := []GPPhysical{R9, R10, R11, R12, R13, RBX}
+	MOVQ(src, bases[0])
+	for i := 1; i < len(bases); i++ {
+		LEAQ(Mem{Base: bases[i-1], Index: ld, Scale: 2}, bases[i])
+		ADDQ(ld, bases[i])
+	}
+	return bases
+}
+
+// loadRows16 loads the 16 floats at each of 16 rows into Z0-Z15.
+func loadRows16(bases []GPPhysical, ld GPPhysical) {
+	for i := 0; i < 16; i++ {
+		m := Mem{Base: bases[i/3]}
+		if i%3 > 0 {
+			m = Mem{Base: bases[i/3], Index: ld, Scale: uint8(i % 3)}
+		}
+		VMOVUPS(m, zmm(i))
+	}
 }
