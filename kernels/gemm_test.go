@@ -39,6 +39,9 @@ func TestGemmPartsMatchSgemm(t *testing.T) {
 					got := append([]float32(nil), c0...)
 					if packed {
 						g.SetPackedB(c.tA, c.m, c.alpha, a, lda, &pb, c.beta, got, c.n)
+						if want := !c.tA && g.p.kern != nil && g.p.kern.fnRaw != nil && c.n <= g.p.kern.nr; g.p.rawA != want {
+							t.Fatalf("%s %+v: rawA %v", path, c, g.p.rawA)
+						}
 					} else {
 						g.Set(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, c.beta, got, c.n)
 					}
@@ -61,6 +64,37 @@ func TestGemmPartsMatchSgemm(t *testing.T) {
 			}
 		}
 		restore()
+	}
+}
+
+// TestRawAStridedRows requires the kernels that read A in place to give
+// the packed path's bits for rows further apart than their length, row
+// counts around the panels (a last, partial panel is packed) and k across
+// blocks.
+func TestRawAStridedRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	var pb PackedB
+	var g Gemm
+	for _, s := range [][3]int{{14, 32, 128}, {29, 20, 100}, {8, 32, 513}, {100, 32, 1030}, {3, 7, 16}} {
+		m, n, k := s[0], s[1], s[2]
+		lda := k + 5
+		a, b := randSlice(r, m*lda), randSlice(r, k*n)
+		pb.Pack(false, k, n, b, n)
+		var res [2][]float32
+		for i, raw := range []bool{false, true} {
+			rawAOn = raw
+			res[i] = make([]float32, m*n)
+			g.SetPackedB(false, m, 1.5, a, lda, &pb, 0, res[i], n)
+			for p := range g.Split(2) {
+				g.Run(p)
+			}
+		}
+		rawAOn = true
+		for i := range res[0] {
+			if math.Float32bits(res[1][i]) != math.Float32bits(res[0][i]) {
+				t.Fatalf("%dx%dx%d: [%d] = %v reading A in place, %v packed", m, n, k, i, res[1][i], res[0][i])
+			}
+		}
 	}
 }
 

@@ -174,9 +174,16 @@ func (g *Gemm) SetPackedB(transA bool, m int, alpha float32, a []float32, lda in
 		alpha: alpha, a: a, lda: lda, b: pb.b, ldb: pb.ldb, beta: beta, c: c, ldc: ldc}
 	if p.kern != nil && pb.usable() {
 		p.preB = pb
+		// With a single panel of B, each panel of A is read once: packing
+		// it would be a pass of its own for nothing (attention's P V).
+		p.rawA = rawAOn && !transA && n <= p.kern.nr && p.kern.fnRaw != nil
 	}
 	g.set(p)
 }
+
+// rawAOn lets SetPackedB's single-panel products read A in place (tests
+// turn it off to compare).
+var rawAOn = true
 
 // SetBias makes the product set by Set or SetPackedB, whose beta must be
 // 0, C = alpha*op(A)*op(B) + bias with bias (len n) added to every row as

@@ -18,6 +18,9 @@ type microKernel struct {
 	name   string
 	mr, nr int
 	fn     func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)
+	// fnRaw, when not nil, is fn reading A's mr rows in place (lda floats
+	// apart) instead of from a packed panel: the same bits.
+	fnRaw func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, bias *float32)
 	// Optional asm packing for whole panels (nil: plain Go). copyB packs a
 	// non-transposed B panel of width nr; gather(k, src, idx, mask, dst,
 	// step) packs up to 16 strided rows (see packGatherAVX512).
@@ -313,6 +316,7 @@ type problem struct {
 	preB           *PackedB    // op(B) already packed, or nil
 	bias           []float32   // added to every row of C by the first k block (beta 0), or nil
 	src            PanelSource // packs op(B) in place of b, or nil
+	rawA           bool        // whole panels of A are read in place (fnRaw), not packed
 }
 
 // split cuts total into the fewest blocks of at most maxBlock, of nearly
@@ -357,16 +361,19 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
 				pa := buf.packA
-				if p.pre != nil {
+				switch {
+				case p.pre != nil:
 					pa = p.pre.data[p.pre.mp*pc+ic*kb:]
-				} else {
+				case p.rawA:
+					// macro packs only a last, partial panel.
+				default:
 					p.packA(pa, ic, mb, pc, kb)
 				}
 				var bias []float32
 				if pc == 0 && p.bias != nil {
 					bias = p.bias[jc : jc+nb]
 				}
-				p.macro(buf, pa, pb, ic, mb, jc, nb, kb, beta, bias)
+				p.macro(buf, pa, pb, ic, mb, jc, nb, pc, kb, beta, bias)
 			}
 		}
 	}
@@ -374,13 +381,15 @@ func (p *problem) run(i0, i1, j0, j1 int) {
 
 // macro runs the micro-kernel over an mb x nb block of C from packed
 // panels: each A micro-panel stays in L1 while B micro-panels stream by.
-func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb int, beta float32, bias []float32) {
+func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, pc, kb int, beta float32, bias []float32) {
 	mr, nr := p.kern.mr, p.kern.nr
-	fn := p.kern.fn
 	ldc := p.ldc
 	for ir := 0; ir < mb; ir += mr {
-		pa := &packA[ir*kb]
 		mrEff := min(mr, mb-ir)
+		raw := p.rawA && mrEff == mr
+		if p.rawA && !raw {
+			p.packA(packA[ir*kb:], ic+ir, mrEff, pc, kb)
+		}
 		for jr := 0; jr < nb; jr += nr {
 			pb := &packB[jr*kb]
 			nrEff := min(nr, nb-jr)
@@ -391,30 +400,44 @@ func (p *problem) macro(buf *buffers, packA, packB []float32, ic, mb, jc, nb, kb
 				bj = bias[jr : jr+nrEff]
 				bp = &bj[0]
 			}
-			if mrEff == mr && nrEff == nr {
-				fn(kb, pa, pb, &p.c[ci], ldc, p.alpha, beta, bp)
-				continue
+			// An edge tile goes to buf.tile first, finished by finishTile.
+			cp, cld, al, be := &p.c[ci], ldc, p.alpha, beta
+			edge := mrEff < mr || nrEff < nr
+			if edge {
+				cp, cld, al, be, bp = &buf.tile[0], nr, 1, 0, nil
 			}
-			t := buf.tile[:mr*nr]
-			fn(kb, pa, pb, &t[0], nr, 1, 0, nil)
-			alpha := p.alpha
-			for r := 0; r < mrEff; r++ {
-				crow := p.c[ci+r*ldc : ci+r*ldc+nrEff]
-				trow := t[r*nr : r*nr+nrEff]
-				switch {
-				case bj != nil:
-					for j, v := range trow {
-						crow[j] = alpha*v + bj[j]
-					}
-				case beta == 0:
-					for j, v := range trow {
-						crow[j] = alpha * v
-					}
-				default:
-					for j, v := range trow {
-						crow[j] = alpha*v + beta*crow[j]
-					}
-				}
+			if raw {
+				p.kern.fnRaw(kb, &p.a[(ic+ir)*p.lda+pc], p.lda, pb, cp, cld, al, be, bp)
+			} else {
+				p.kern.fn(kb, &packA[ir*kb], pb, cp, cld, al, be, bp)
+			}
+			if edge {
+				p.finishTile(buf.tile[:mr*nr], ci, mrEff, nrEff, beta, bj)
+			}
+		}
+	}
+}
+
+// finishTile stores the rows x cols corner of an edge tile computed into t
+// (row stride nr, alpha 1, beta 0) at C[ci:], applying alpha, beta and the
+// bias as the kernel's store would.
+func (p *problem) finishTile(t []float32, ci, rows, cols int, beta float32, bj []float32) {
+	nr, ldc, alpha := p.kern.nr, p.ldc, p.alpha
+	for r := 0; r < rows; r++ {
+		crow := p.c[ci+r*ldc : ci+r*ldc+cols]
+		trow := t[r*nr : r*nr+cols]
+		switch {
+		case bj != nil:
+			for j, v := range trow {
+				crow[j] = alpha*v + bj[j]
+			}
+		case beta == 0:
+			for j, v := range trow {
+				crow[j] = alpha * v
+			}
+		default:
+			for j, v := range trow {
+				crow[j] = alpha*v + beta*crow[j]
 			}
 		}
 	}

@@ -14,8 +14,9 @@ func init() {
 	// OS must save zmm state (checked by x/sys/cpu).
 	if cpu.X86.HasAVX512F {
 		kernelsAvail = append(kernelsAvail, &microKernel{name: "avx512", mr: 14, nr: 32, fn: sgemmKernelAVX512_14x32,
+			fnRaw: sgemmKernelAVX512_14x32_rawA,
 			copyB: packCopy32AVX512, gather: packGatherAVX512, packRows: packRowsAVX512, packTrans: packTrans14AVX512,
-			narrow: &microKernel{name: "avx512", mr: 8, nr: 32, fn: sgemmKernelAVX512_8x32,
+			narrow: &microKernel{name: "avx512", mr: 8, nr: 32, fn: sgemmKernelAVX512_8x32, fnRaw: sgemmKernelAVX512_8x32_rawA,
 				copyB: packCopy32AVX512, gather: packGatherAVX512, packRows: packRowsAVX512, packTrans: packTrans8AVX512}})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {

@@ -7,8 +7,14 @@ package kernels
 // sgemmKernelAVX512_14x32 computes one 14x32 tile of C (row stride ldc floats).
 func sgemmKernelAVX512_14x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
+// sgemmKernelAVX512_14x32_rawA computes one 14x32 tile of C (row stride ldc floats).
+func sgemmKernelAVX512_14x32_rawA(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
+
 // sgemmKernelAVX512_8x32 computes one 8x32 tile of C (row stride ldc floats).
 func sgemmKernelAVX512_8x32(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
+
+// sgemmKernelAVX512_8x32_rawA computes one 8x32 tile of C (row stride ldc floats).
+func sgemmKernelAVX512_8x32_rawA(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)
 
 // sgemmKernelAVX2_6x16 computes one 6x16 tile of C (row stride ldc floats).
 func sgemmKernelAVX2_6x16(k int, a *float32, b *float32, c *float32, ldc int, alpha float32, beta float32, bias *float32)

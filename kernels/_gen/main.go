@@ -51,6 +51,10 @@ func ymm(i int) VecPhysical {
 
 const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32, bias *float32)"
 
+// kernelSigRaw is the signature of the kernels that read A in place: rows
+// of a row-major matrix lda floats apart, instead of a packed panel.
+const kernelSigRaw = "func(k int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32, bias *float32)"
+
 // genAVX512 emits an mr x (16*nv) micro-kernel: C = alpha*A*B + beta*C for
 // one tile, where a holds k groups of mr floats (packed A) and b holds k
 // groups of 16*nv floats (packed B). Each k step loads nv vectors of B and
@@ -58,9 +62,23 @@ const kernelSig = "func(k int, a, b, c *float32, ldc int, alpha, beta float32, b
 // accumulators are the whole register file minus the B vectors. unroll is
 // how many k steps one loop trip does.
 func genAVX512(mr, nv, unroll int) {
+	genAVX512Kernel(mr, nv, unroll, false)
+	genAVX512Kernel(mr, nv, unroll, true)
+}
+
+// genAVX512Kernel emits the kernel, reading A from a packed panel or, when
+// raw, straight from mr rows of a row-major matrix (lda floats apart): the
+// same broadcasts and FMAs in the same order, so the same bits, without the
+// pass that packs A, for products that read each panel of A once (a single
+// panel of B).
+func genAVX512Kernel(mr, nv, unroll int, raw bool) {
 	nr := 16 * nv
-	TEXT(fmt.Sprintf("sgemmKernelAVX512_%dx%d", mr, nr), NOSPLIT, kernelSig)
-	Doc(fmt.Sprintf("sgemmKernelAVX512_%dx%d computes one %dx%d tile of C (row stride ldc floats).", mr, nr, mr, nr))
+	name, sig, params := fmt.Sprintf("sgemmKernelAVX512_%dx%d", mr, nr), kernelSig, 40
+	if raw {
+		name, sig, params = name+"_rawA", kernelSigRaw, 48
+	}
+	TEXT(name, NOSPLIT, sig)
+	Doc(fmt.Sprintf("%s computes one %dx%d tile of C (row stride ldc floats).", name, mr, nr))
 	acc := func(r, j int) VecPhysical { return zmm(r*nv + j) }
 	bv := func(j int) VecPhysical { return zmm(mr*nv + j) }
 	if mr*nv+nv > 32 {
@@ -73,6 +91,36 @@ func genAVX512(mr, nv, unroll int) {
 	Load(Param("c"), c)
 	Load(Param("ldc"), ldc)
 	SHLQ(U8(2), ldc)
+	// raw: row r of A is at bases[r/3] + (r%3)*lda.
+	lda := RAX
+	bases := []GPPhysical{RSI, R9, R10, R11, R12, R13}[:(mr+2)/3]
+	if raw {
+		Load(Param("lda"), lda)
+		SHLQ(U8(2), lda)
+		for i := 1; i < len(bases); i++ {
+			LEAQ(Mem{Base: bases[i-1], Index: lda, Scale: 2}, bases[i])
+			ADDQ(lda, bases[i])
+		}
+	}
+	aOp := func(s, r int) Mem {
+		if !raw {
+			return Mem{Base: a, Disp: 4 * (s*mr + r)}
+		}
+		m := Mem{Base: bases[r/3], Disp: 4 * s}
+		if r%3 > 0 {
+			m.Index, m.Scale = lda, uint8(r%3)
+		}
+		return m
+	}
+	advance := func(steps int) {
+		if !raw {
+			ADDQ(U32(4*mr*steps), a)
+			return
+		}
+		for _, p := range bases {
+			ADDQ(U32(4*steps), p)
+		}
+	}
 	for r := 0; r < mr; r++ {
 		for j := 0; j < nv; j++ {
 			VPXORD(acc(r, j), acc(r, j), acc(r, j))
@@ -84,7 +132,7 @@ func genAVX512(mr, nv, unroll int) {
 		}
 		for r := 0; r < mr; r++ {
 			for j := 0; j < nv; j++ {
-				VFMADD231PS_BCST(Mem{Base: a, Disp: 4 * (s*mr + r)}, bv(j), acc(r, j))
+				VFMADD231PS_BCST(aOp(s, r), bv(j), acc(r, j))
 			}
 		}
 	}
@@ -92,12 +140,14 @@ func genAVX512(mr, nv, unroll int) {
 	CMPQ(k, U8(unroll))
 	JL(LabelRef("tail"))
 	Label("loop")
-	PREFETCHT0(Mem{Base: a, Disp: 4 * mr * unroll * 4})
+	if !raw {
+		PREFETCHT0(Mem{Base: a, Disp: 4 * mr * unroll * 4})
+	}
 	PREFETCHT0(Mem{Base: b, Disp: 4 * nr * unroll * 2})
 	for s := 0; s < unroll; s++ {
 		step(s)
 	}
-	ADDQ(U32(4*mr*unroll), a)
+	advance(unroll)
 	ADDQ(U32(4*nr*unroll), b)
 	SUBQ(U8(unroll), k)
 	CMPQ(k, U8(unroll))
@@ -106,19 +156,19 @@ func genAVX512(mr, nv, unroll int) {
 	TESTQ(k, k)
 	JZ(LabelRef("store"))
 	step(0)
-	ADDQ(U32(4*mr), a)
+	advance(1)
 	ADDQ(U32(4*nr), b)
 	DECQ(k)
 	JMP(LabelRef("tail"))
 
 	Label("store")
 	alpha, beta := bv(0), bv(1)
-	VBROADCASTSS(NewParamAddr("alpha", 40), alpha)
+	VBROADCASTSS(NewParamAddr("alpha", params), alpha)
 	// beta == 0 (either sign) must not read C, so NaNs there are overwritten.
-	MOVL(NewParamAddr("beta", 44), EAX)
+	MOVL(NewParamAddr("beta", params+4), EAX)
 	ANDL(U32(0x7fffffff), EAX)
 	JZ(LabelRef("storenobeta"))
-	VBROADCASTSS(NewParamAddr("beta", 44), beta)
+	VBROADCASTSS(NewParamAddr("beta", params+4), beta)
 	for r := 0; r < mr; r++ {
 		for j := 0; j < nv; j++ {
 			VMULPS(alpha, acc(r, j), acc(r, j))
