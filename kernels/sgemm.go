@@ -431,6 +431,8 @@ func (p *problem) finishTile(t []float32, ci, rows, cols int, beta float32, bj [
 			for j, v := range trow {
 				crow[j] = alpha*v + bj[j]
 			}
+		case beta == 0 && alpha == 1:
+			copy(crow, trow) // 1*v is v
 		case beta == 0:
 			for j, v := range trow {
 				crow[j] = alpha * v
